@@ -1,0 +1,18 @@
+"""Pulumi entry point: read the stack's typed config, build the platform, export what users need."""
+
+import pulumi
+
+from infra.config import load_config
+from infra.platform import Platform
+
+config = load_config()
+platform = Platform("mlops", config)
+
+pulumi.export("environment", config.environment)
+pulumi.export("clusterName", platform.cluster.name)
+pulumi.export("kubeconfig", platform.cluster.kubeconfig)
+pulumi.export("buckets", {purpose: bucket.name for purpose, bucket in platform.buckets.items()})
+pulumi.export("trackingDatabaseAddress", platform.tracking_database.address)
+pulumi.export("trackingDatabaseSecretArn", platform.tracking_database.master_user_secret_arn)
+pulumi.export("pipelinesDatabaseAddress", platform.pipelines_database.address)
+pulumi.export("pipelinesDatabaseSecretArn", platform.pipelines_database.master_user_secret_arn)

@@ -1,0 +1,1 @@
+"""The `mlops` command line: the one face over the platform's infra, workloads and local loop."""

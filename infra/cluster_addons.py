@@ -1,0 +1,144 @@
+"""In-cluster add-ons every workload relies on, each a pinned Helm release.
+
+`helm.v3.Release` (not `helm.v4.Chart`) because under mocks v4 charts are opaque: the tests and
+the offline plan see a Release with its chart, version and values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.iam_policies import cluster_autoscaler_statements, load_balancer_controller_statements
+from infra.node_pool import GPU_TAINT_KEY
+from infra.workload_role import ClusterIdentity, WorkloadRole, WorkloadRoleArgs
+
+
+@dataclass(frozen=True)
+class HelmChart:
+    chart: str
+    version: str
+    repository: str
+
+
+# Pinned so an upstream release never changes a cluster without a reviewed diff.
+NVIDIA_DEVICE_PLUGIN = HelmChart("nvidia-device-plugin", "0.20.0", "https://nvidia.github.io/k8s-device-plugin")
+CLUSTER_AUTOSCALER = HelmChart("cluster-autoscaler", "9.59.0", "https://kubernetes.github.io/autoscaler")
+METRICS_SERVER = HelmChart("metrics-server", "3.13.1", "https://kubernetes-sigs.github.io/metrics-server/")
+LOAD_BALANCER_CONTROLLER = HelmChart("aws-load-balancer-controller", "1.17.1", "https://aws.github.io/eks-charts")
+
+# The autoscaler's minor version must match the cluster's.
+CLUSTER_AUTOSCALER_IMAGE_TAGS = {"1.32": "v1.32.7", "1.33": "v1.33.6", "1.34": "v1.34.5"}
+
+SYSTEM_NAMESPACE = "kube-system"
+
+
+@dataclass(frozen=True)
+class ClusterAddonsArgs:
+    cluster_name: pulumi.Input[str]
+    kubernetes_version: str
+    region: str
+    vpc_id: pulumi.Input[str]
+    identity: ClusterIdentity
+    provider: k8s.Provider
+
+
+class ClusterAddons(pulumi.ComponentResource):
+    """NVIDIA device plugin, cluster autoscaler, metrics-server and the AWS Load Balancer Controller."""
+
+    def __init__(self, name: str, args: ClusterAddonsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlops:cluster:ClusterAddons", name, None, opts)
+        self._args = args
+
+        # Without it the kubelet never advertises `nvidia.com/gpu`, and no GPU pod can be scheduled.
+        self._release(
+            f"{name}-nvidia-device-plugin",
+            NVIDIA_DEVICE_PLUGIN,
+            {
+                "tolerations": [{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}],
+                # The chart's default affinity matches this label, which every GPU pool sets (no NFD needed).
+                "nodeSelector": {"nvidia.com/gpu.present": "true"},
+            },
+        )
+
+        autoscaler_account = "cluster-autoscaler"
+        autoscaler_role = WorkloadRole(
+            f"{name}-cluster-autoscaler",
+            WorkloadRoleArgs(
+                cluster=args.identity,
+                namespace=SYSTEM_NAMESPACE,
+                service_account=autoscaler_account,
+                policy_statements=cluster_autoscaler_statements(args.cluster_name),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self._release(
+            f"{name}-cluster-autoscaler",
+            CLUSTER_AUTOSCALER,
+            {
+                "cloudProvider": "aws",
+                "awsRegion": args.region,
+                "autoDiscovery": {"clusterName": args.cluster_name},
+                "image": {"tag": CLUSTER_AUTOSCALER_IMAGE_TAGS[args.kubernetes_version]},
+                "rbac": {
+                    "serviceAccount": {
+                        "name": autoscaler_account,
+                        "annotations": {"eks.amazonaws.com/role-arn": autoscaler_role.arn},
+                    }
+                },
+                "extraArgs": {
+                    # Spread GPU capacity across AZs and never evict the autoscaler's own node.
+                    "balance-similar-node-groups": "true",
+                    "skip-nodes-with-system-pods": "false",
+                    "expander": "least-waste",
+                },
+            },
+        )
+
+        self._release(f"{name}-metrics-server", METRICS_SERVER, {"args": ["--kubelet-preferred-address-types=InternalIP"]})
+
+        controller_account = "aws-load-balancer-controller"
+        controller_role = WorkloadRole(
+            f"{name}-load-balancer-controller",
+            WorkloadRoleArgs(
+                cluster=args.identity,
+                namespace=SYSTEM_NAMESPACE,
+                service_account=controller_account,
+                policy_statements=load_balancer_controller_statements(args.cluster_name),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self._release(
+            f"{name}-load-balancer-controller",
+            LOAD_BALANCER_CONTROLLER,
+            {
+                "clusterName": args.cluster_name,
+                # Pods cannot reach instance metadata (hop limit 1), so region and VPC are given.
+                "region": args.region,
+                "vpcId": args.vpc_id,
+                "serviceAccount": {
+                    "create": True,
+                    "name": controller_account,
+                    "annotations": {"eks.amazonaws.com/role-arn": controller_role.arn},
+                },
+            },
+        )
+        self.register_outputs({})
+
+    def _release(self, name: str, chart: HelmChart, values: dict[str, Any]) -> k8s.helm.v3.Release:
+        return k8s.helm.v3.Release(
+            name,
+            name=chart.chart,
+            chart=chart.chart,
+            version=chart.version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
+            namespace=SYSTEM_NAMESPACE,
+            values=values,
+            atomic=True,
+            cleanup_on_fail=True,
+            timeout=600,
+            opts=pulumi.ResourceOptions(parent=self, provider=self._args.provider),
+        )

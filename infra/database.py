@@ -1,0 +1,147 @@
+"""One private, encrypted RDS instance that only the cluster can reach, over TLS only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.config import DatabaseConfig
+
+Engine = Literal["postgres", "mysql"]
+
+_PORTS: dict[Engine, int] = {"postgres": 5432, "mysql": 3306}
+# The parameter that makes the server refuse unencrypted connections, per engine.
+_TLS_PARAMETER: dict[Engine, tuple[str, str]] = {
+    "postgres": ("rds.force_ssl", "1"),
+    "mysql": ("require_secure_transport", "1"),
+}
+_LOG_EXPORTS: dict[Engine, list[str]] = {
+    "postgres": ["postgresql", "upgrade"],
+    "mysql": ["error", "slowquery"],
+}
+
+
+def parameter_group_family(engine: Engine, engine_version: str) -> str:
+    """`postgres` + `16.4` -> `postgres16`; `mysql` + `8.0.39` -> `mysql8.0` (RDS's family names)."""
+    parts = engine_version.split(".")
+    return f"postgres{parts[0]}" if engine == "postgres" else f"mysql{'.'.join(parts[:2])}"
+
+
+@dataclass(frozen=True)
+class DatabaseArgs:
+    engine: Engine
+    """`postgres` (MLflow's backend store) or `mysql` (Kubeflow Pipelines wants MySQL in production)."""
+    database_name: str
+    """Initial database created on the instance."""
+    master_username: str
+    """Administrator login; its password is generated and kept by RDS in Secrets Manager."""
+    size: DatabaseConfig
+    """Engine version, instance class and storage from the stack config."""
+    vpc_id: pulumi.Input[str]
+    subnet_ids: list[pulumi.Input[str]]
+    """Private subnets only: the instance gets no public address."""
+    allowed_security_group_id: pulumi.Input[str]
+    """The only security group admitted (the EKS cluster security group every node carries)."""
+    kms_key_arn: pulumi.Input[str]
+    """Encrypts storage, snapshots, Performance Insights and the master-user secret."""
+    multi_az: bool
+    deletion_protection: bool
+    backup_retention_days: int
+
+
+class Database(pulumi.ComponentResource):
+    """RDS instance with a generated master password that never appears in state or outputs."""
+
+    address: pulumi.Output[str]
+    port: pulumi.Output[int]
+    master_user_secret_arn: pulumi.Output[str]
+    security_group_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlops:data:Database", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        port = _PORTS[args.engine]
+
+        security_group = aws.ec2.SecurityGroup(
+            f"{name}-sg",
+            vpc_id=args.vpc_id,
+            description=f"{args.engine} for {name}: reachable from the EKS cluster only",
+            tags={"Name": f"{name}-db"},
+            opts=child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-from-cluster",
+            security_group_id=security_group.id,
+            referenced_security_group_id=args.allowed_security_group_id,
+            ip_protocol="tcp",
+            from_port=port,
+            to_port=port,
+            description="Database clients running on the EKS cluster",
+            opts=child,
+        )
+        subnet_group = aws.rds.SubnetGroup(
+            f"{name}-subnets", subnet_ids=args.subnet_ids, description=f"Private subnets for {name}", opts=child
+        )
+        tls_name, tls_value = _TLS_PARAMETER[args.engine]
+        parameters = aws.rds.ParameterGroup(
+            f"{name}-params",
+            family=parameter_group_family(args.engine, args.size.engine_version),
+            description=f"{name}: TLS required",
+            parameters=[aws.rds.ParameterGroupParameterArgs(name=tls_name, value=tls_value)],
+            opts=child,
+        )
+
+        keep_final_snapshot = args.deletion_protection
+        # Performance Insights is not offered on the smallest burstable classes; asking fails the create.
+        insights = not args.size.instance_class.endswith((".micro", ".small"))
+        instance = aws.rds.Instance(
+            f"{name}-db",
+            engine=args.engine,
+            engine_version=args.size.engine_version,
+            instance_class=args.size.instance_class,
+            allocated_storage=args.size.allocated_storage_gib,
+            max_allocated_storage=args.size.max_allocated_storage_gib,
+            storage_type="gp3",
+            storage_encrypted=True,
+            kms_key_id=args.kms_key_arn,
+            db_name=args.database_name,
+            username=args.master_username,
+            # RDS generates the password and keeps it in Secrets Manager: it never passes through
+            # Pulumi, so it is in neither the state file nor any output.
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=args.kms_key_arn,
+            port=port,
+            db_subnet_group_name=subnet_group.name,
+            vpc_security_group_ids=[security_group.id],
+            parameter_group_name=parameters.name,
+            publicly_accessible=False,
+            multi_az=args.multi_az,
+            deletion_protection=args.deletion_protection,
+            backup_retention_period=args.backup_retention_days,
+            copy_tags_to_snapshot=True,
+            skip_final_snapshot=not keep_final_snapshot,
+            final_snapshot_identifier=f"{name}-final" if keep_final_snapshot else None,
+            auto_minor_version_upgrade=True,
+            iam_database_authentication_enabled=True,
+            performance_insights_enabled=insights,
+            performance_insights_kms_key_id=args.kms_key_arn if insights else None,
+            enabled_cloudwatch_logs_exports=_LOG_EXPORTS[args.engine],
+            opts=child,
+        )
+
+        self.address = instance.address
+        self.port = instance.port
+        self.master_user_secret_arn = instance.master_user_secrets.apply(
+            lambda secrets: (secrets[0].secret_arn or "") if secrets else ""
+        )
+        self.security_group_id = security_group.id
+        self.register_outputs(
+            {
+                "address": self.address,
+                "port": self.port,
+                "masterUserSecretArn": self.master_user_secret_arn,
+            }
+        )

@@ -1,0 +1,168 @@
+"""The offline plan: run `__main__.py` under recording mocks and list every resource it declares.
+
+The JSON it produces is a contract other tools build on (tests, diffs, policies, rendered
+manifests):
+
+    {"stack": "dev",
+     "resources": [{"type": "aws:eks/cluster:Cluster", "name": "mlops-eks",
+                    "parent": "urn:pulumi:dev::mlops-platform::...", "inputs": {...}}, ...]}
+
+Resources are sorted by (type, name); inputs use the providers' camelCase property names; every
+secret value is replaced by "[secret]".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import runpy
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.stack import run_pulumi_func, wait_for_rpcs
+from pulumi.runtime.sync_await import _sync_await
+
+from infra.config import PROJECT
+from infra.offline_mocks import OfflineMocks
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+STACKS_DIR = PROJECT_ROOT / "stacks"
+SECRET = "[secret]"
+
+
+class StackNotFound(Exception):
+    """Raised for a stack name with no `stacks/Pulumi.<stack>.yaml`."""
+
+
+def available_stacks(stacks_dir: Path = STACKS_DIR) -> list[str]:
+    return sorted(path.name.removeprefix("Pulumi.").removesuffix(".yaml") for path in stacks_dir.glob("Pulumi.*.yaml"))
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    values: dict[str, str]
+    """`namespace:key` -> the string Pulumi would hand the program (JSON for objects and lists)."""
+    secret_keys: list[str]
+
+
+def load_stack_config(stack: str, stacks_dir: Path = STACKS_DIR) -> StackConfig:
+    path = stacks_dir / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        known = ", ".join(available_stacks(stacks_dir)) or "none"
+        raise StackNotFound(f"no stack file {path.name} in {stacks_dir} (stacks: {known})")
+    document = yaml.safe_load(path.read_text()) or {}
+    return stack_config_from_mapping(document.get("config") or {})
+
+
+def stack_config_from_mapping(config: Mapping[str, Any]) -> StackConfig:
+    values: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in config.items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            # Encrypted with the stack's secrets provider: not readable offline, and not needed.
+            values[key] = SECRET
+            secret_keys.append(key)
+        elif isinstance(value, str):
+            values[key] = value
+        else:
+            values[key] = json.dumps(value)
+    return StackConfig(values=values, secret_keys=secret_keys)
+
+
+def _plain(value: Any) -> Any:
+    """Turn deserialized RPC values into JSON, with every secret masked."""
+    if rpc.is_rpc_secret(value):
+        return SECRET
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in sorted(value.items())}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, pulumi.Resource):
+        return f"[resource {type(value).__name__}]"
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # the RPC layer carries every number as a double
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The SDK's mock monitor, also remembering each registration's type, name, parent and inputs."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.recorded: list[dict[str, Any]] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
+        if request.type != "pulumi:pulumi:Stack":
+            inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
+            self.recorded.append(
+                {
+                    "type": request.type,
+                    "name": request.name,
+                    "parent": request.parent or None,
+                    "inputs": _plain(inputs),
+                }
+            )
+        return super().RegisterResource(request)
+
+
+@contextlib.contextmanager
+def _working_directory(path: Path) -> Iterator[None]:
+    previous = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+def render(stack: str, config: StackConfig, project_root: Path = PROJECT_ROOT) -> dict[str, Any]:
+    """Run the program for `stack` with `config` under mocks; return the plan document.
+
+    Raises whatever the program raises (e.g. infra.config.ConfigError) before or while declaring.
+    """
+    region = config.values.get("aws:region", "us-east-1")
+    monitor = _RecordingMonitor(OfflineMocks(region))
+    # Each render starts from a clean runtime, so several stacks can be rendered in one process.
+    pulumi_settings.ROOT.set(None)
+    pulumi_settings.SETTINGS.rpc_manager.clear()
+    pulumi_settings.SETTINGS.outputs.clear()
+    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config(dict(config.values), config.secret_keys)
+    with _working_directory(project_root):
+        _sync_await(
+            run_pulumi_func(lambda: runpy.run_path(str(project_root / "__main__.py"), run_name="__main__"))
+        )
+        _sync_await(wait_for_rpcs())
+    resources = sorted(monitor.recorded, key=lambda resource: (resource["type"], resource["name"]))
+    return {"stack": stack, "resources": resources}
+
+
+def render_stack(stack: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Render a stack file from `stacks/`, optionally with some `namespace:key` values replaced."""
+    config = load_stack_config(stack)
+    if overrides:
+        merged = {**config.values, **stack_config_from_mapping(overrides).values}
+        config = StackConfig(values=merged, secret_keys=config.secret_keys)
+    return render(stack, config)
+
+
+def to_json(plan: Mapping[str, Any]) -> str:
+    return json.dumps(plan, indent=2, sort_keys=True) + "\n"
+
+
+def summary(plan: Mapping[str, Any]) -> str:
+    counts = Counter(resource["type"] for resource in plan["resources"])
+    lines = [f"stack {plan['stack']}: {len(plan['resources'])} resources"]
+    lines += [f"  {count:4d}  {kind}" for kind, count in sorted(counts.items())]
+    return "\n".join(lines)

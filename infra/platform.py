@@ -1,0 +1,147 @@
+"""The whole platform for one environment: the one component `__main__.py` creates."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.cluster import Cluster, ClusterArgs
+from infra.cluster_addons import ClusterAddons, ClusterAddonsArgs
+from infra.config import PlatformConfig
+from infra.database import Database, DatabaseArgs
+from infra.encryption import EncryptionKeys, EncryptionKeysArgs
+from infra.network import Network, NetworkArgs
+from infra.secure_bucket import SecureBucket, SecureBucketArgs
+
+# What each bucket holds; the names are also the keys of `Platform.buckets`.
+BUCKET_PURPOSES = ("artifacts", "datasets", "predictions", "reports")
+
+
+def default_tags(config: PlatformConfig) -> dict[str, str]:
+    """Tags on every AWS resource: who owns it and which stack made it (cost reports group by these)."""
+    return {
+        "Project": "mlops-platform",
+        "Environment": config.environment,
+        "Stack": config.stack,
+        "ManagedBy": "pulumi",
+        **config.tags,
+    }
+
+
+class Platform(pulumi.ComponentResource):
+    """Network, keys, buckets, databases and the EKS cluster with its add-ons, for one stack."""
+
+    network: Network
+    keys: EncryptionKeys
+    cluster: Cluster
+    buckets: dict[str, SecureBucket]
+    tracking_database: Database
+    pipelines_database: Database
+
+    def __init__(self, name: str, config: PlatformConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+        # One explicit provider for the stack's region and tags; children inherit it from here.
+        provider = aws.Provider(
+            f"{name}-aws",
+            region=config.region,
+            default_tags=aws.ProviderDefaultTagsArgs(tags=default_tags(config)),
+        )
+        super().__init__(
+            "mlops:platform:Platform",
+            name,
+            None,
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers={"aws": provider})),
+        )
+        child = pulumi.ResourceOptions(parent=self)
+        cluster_name = config.name_prefix
+        prod = config.is_production
+        log_retention_days = 365 if prod else 90
+
+        self.keys = EncryptionKeys(
+            f"{name}-keys",
+            EncryptionKeysArgs(alias_prefix=config.name_prefix, deletion_window_days=30 if prod else 7),
+            opts=child,
+        )
+        self.network = Network(
+            f"{name}-network",
+            NetworkArgs(
+                cidr=config.vpc_cidr,
+                availability_zone_count=config.availability_zone_count,
+                nat_gateway_per_az=config.nat_gateways == "perAz",
+                cluster_name=cluster_name,
+                region=config.region,
+                flow_log_retention_days=log_retention_days,
+            ),
+            opts=child,
+        )
+        self.cluster = Cluster(
+            f"{name}-eks",
+            ClusterArgs(
+                cluster_name=cluster_name,
+                kubernetes_version=config.kubernetes_version,
+                vpc_id=self.network.vpc_id,
+                private_subnet_ids=list(self.network.private_subnet_ids),
+                secrets_kms_key_arn=self.keys.eks_secrets.arn,
+                endpoint_public=config.cluster_endpoint_public,
+                public_access_cidrs=list(config.cluster_public_access_cidrs),
+                admin_role_arns=list(config.cluster_admin_role_arns),
+                system_pool=config.system_node_pool,
+                gpu_pools=list(config.gpu_node_pools),
+                log_retention_days=log_retention_days,
+            ),
+            opts=child,
+        )
+        ClusterAddons(
+            f"{name}-addons",
+            ClusterAddonsArgs(
+                cluster_name=self.cluster.name,
+                kubernetes_version=config.kubernetes_version,
+                region=config.region,
+                vpc_id=self.network.vpc_id,
+                identity=self.cluster.identity,
+                provider=self.cluster.provider,
+            ),
+            opts=child,
+        )
+
+        self.buckets = {
+            purpose: SecureBucket(
+                f"{name}-{purpose}",
+                SecureBucketArgs(
+                    purpose=purpose,
+                    kms_key_arn=self.keys.buckets.arn,
+                    noncurrent_version_retention_days=config.noncurrent_version_retention_days,
+                    current_version_expiration_days=config.prediction_retention_days
+                    if purpose == "predictions"
+                    else None,
+                ),
+                opts=child,
+            )
+            for purpose in BUCKET_PURPOSES
+        }
+
+        database_common = {
+            "vpc_id": self.network.vpc_id,
+            "subnet_ids": list(self.network.private_subnet_ids),
+            "allowed_security_group_id": self.cluster.security_group_id,
+            "kms_key_arn": self.keys.databases.arn,
+            "multi_az": config.database_multi_az,
+            "deletion_protection": config.database_deletion_protection,
+            "backup_retention_days": config.database_backup_retention_days,
+        }
+        self.tracking_database = Database(
+            f"{name}-tracking",
+            DatabaseArgs(engine="postgres", database_name="mlflow", master_username="mlflow", size=config.postgres, **database_common),
+            opts=child,
+        )
+        self.pipelines_database = Database(
+            f"{name}-pipelines",
+            DatabaseArgs(engine="mysql", database_name="mlpipeline", master_username="kfp", size=config.mysql, **database_common),
+            opts=child,
+        )
+
+        self.register_outputs(
+            {
+                "clusterName": self.cluster.name,
+                "buckets": {purpose: bucket.name for purpose, bucket in self.buckets.items()},
+            }
+        )

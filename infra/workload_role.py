@@ -1,0 +1,88 @@
+"""IAM roles for Kubernetes service accounts (IRSA): a pod gets exactly the AWS access it needs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+
+@dataclass(frozen=True)
+class ClusterIdentity:
+    """What a trust policy needs to know about the cluster's OIDC identity provider."""
+
+    oidc_provider_arn: pulumi.Input[str]
+    oidc_issuer_host: pulumi.Input[str]
+    """Issuer URL without `https://`, as IAM condition keys spell it."""
+
+
+@dataclass(frozen=True)
+class WorkloadRoleArgs:
+    cluster: ClusterIdentity
+    namespace: str
+    service_account: str
+    policy_statements: list[dict[str, Any]]
+    """IAM statements (may contain Outputs). Keep them to named actions on named resources."""
+    managed_policy_arns: tuple[str, ...] = ()
+    """AWS-managed policies for add-ons whose upstream documents them (e.g. the EBS CSI driver)."""
+
+
+def trust_policy(cluster: ClusterIdentity, namespace: str, service_account: str) -> pulumi.Output[str]:
+    """Only this service account in this namespace of this cluster may assume the role.
+
+    Pinning both `sub` and `aud` with StringEquals is what stops any other pod (or any other
+    cluster's tokens) from assuming it.
+    """
+    return pulumi.Output.all(cluster.oidc_provider_arn, cluster.oidc_issuer_host).apply(
+        lambda values: json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Federated": values[0]},
+                        "Action": "sts:AssumeRoleWithWebIdentity",
+                        "Condition": {
+                            "StringEquals": {
+                                f"{values[1]}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+                                f"{values[1]}:aud": "sts.amazonaws.com",
+                            }
+                        },
+                    }
+                ],
+            },
+            sort_keys=True,
+        )
+    )
+
+
+class WorkloadRole(pulumi.ComponentResource):
+    """An IRSA role for one (namespace, service account) with the policy it is given and no more."""
+
+    role: aws.iam.Role
+    arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: WorkloadRoleArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlops:iam:WorkloadRole", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.role = aws.iam.Role(
+            name,
+            assume_role_policy=trust_policy(args.cluster, args.namespace, args.service_account),
+            description=f"IRSA role for {args.namespace}/{args.service_account}",
+            max_session_duration=3600,
+            opts=child,
+        )
+        if args.policy_statements:
+            aws.iam.RolePolicy(
+                name,
+                role=self.role.id,
+                policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": args.policy_statements}),
+                opts=child,
+            )
+        for index, policy_arn in enumerate(args.managed_policy_arns):
+            aws.iam.RolePolicyAttachment(f"{name}-managed-{index}", role=self.role.name, policy_arn=policy_arn, opts=child)
+        self.arn = self.role.arn
+        self.register_outputs({"arn": self.arn})
