@@ -29,9 +29,7 @@ def _service_role(name: str, service: str, managed_policies: list[str], parent: 
         assume_role_policy=json.dumps(
             {
                 "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
-                ],
+                "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
             }
         ),
         opts=pulumi.ResourceOptions(parent=parent),
@@ -210,9 +208,7 @@ class Cluster(pulumi.ComponentResource):
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(
                 cluster.name, cluster.endpoint, cluster.certificate_authority.apply(lambda ca: ca.data or "")
-            ).apply(
-                lambda values: _kubeconfig(str(values[0]), str(values[1]), str(values[2]))
-            )
+            ).apply(lambda values: _kubeconfig(str(values[0]), str(values[1]), str(values[2])))
         )
         # Built from the cluster's outputs: no local kubeconfig file is read or written.
         self.provider = k8s.Provider(
@@ -222,9 +218,7 @@ class Cluster(pulumi.ComponentResource):
             delete_unreachable=False,
             opts=pulumi.ResourceOptions(parent=self, depends_on=nodes_ready),
         )
-        self.register_outputs(
-            {"name": self.name, "endpoint": self.endpoint, "oidcProviderArn": oidc_provider.arn}
-        )
+        self.register_outputs({"name": self.name, "endpoint": self.endpoint, "oidcProviderArn": oidc_provider.arn})
 
     def _addon(
         self,
@@ -262,7 +256,10 @@ def _kubeconfig(cluster_name: str, endpoint: str, certificate_authority: str) ->
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [
-                {"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": certificate_authority}}
+                {
+                    "name": cluster_name,
+                    "cluster": {"server": endpoint, "certificate-authority-data": certificate_authority},
+                }
             ],
             "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
             "current-context": cluster_name,

@@ -98,7 +98,9 @@ class ClusterAddons(pulumi.ComponentResource):
             },
         )
 
-        self._release(f"{name}-metrics-server", METRICS_SERVER, {"args": ["--kubelet-preferred-address-types=InternalIP"]})
+        self._release(
+            f"{name}-metrics-server", METRICS_SERVER, {"args": ["--kubelet-preferred-address-types=InternalIP"]}
+        )
 
         controller_account = "aws-load-balancer-controller"
         controller_role = WorkloadRole(

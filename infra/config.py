@@ -31,9 +31,7 @@ class ConfigError(pulumi.RunError):
 
 class _Model(BaseModel):
     # camelCase keys in the stack files (Pulumi's convention), snake_case in Python.
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
 
 class DatabaseConfig(_Model):

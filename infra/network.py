@@ -166,9 +166,7 @@ class Network(pulumi.ComponentResource):
     def _flow_logs(self, name: str, vpc: aws.ec2.Vpc, retention_days: int) -> None:
         """Rejected and accepted traffic to CloudWatch: the audit trail incident response asks for first."""
         child = pulumi.ResourceOptions(parent=self)
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-flow-logs", retention_in_days=retention_days, opts=child
-        )
+        log_group = aws.cloudwatch.LogGroup(f"{name}-flow-logs", retention_in_days=retention_days, opts=child)
         role = aws.iam.Role(
             f"{name}-flow-logs",
             assume_role_policy=pulumi.Output.json_dumps(

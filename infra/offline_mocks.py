@@ -86,7 +86,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
             case _:
                 return {}
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         region = self.region
         match args.token:
             case "aws:index/getAvailabilityZones:getAvailabilityZones":
@@ -94,21 +94,25 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 return {
                     "names": [f"{region}{letter}" for letter in letters],
                     "zoneIds": [f"{region[:3]}{index}-az{index}" for index in range(len(letters))],
-                }
+                }, []
             case "aws:eks/getAddonVersion:getAddonVersion":
-                return {"version": f"{args.args['addonName']}-default-for-{args.args['kubernetesVersion']}"}
+                return {"version": f"{args.args['addonName']}-default-for-{args.args['kubernetesVersion']}"}, []
             case "aws:ecr/getAuthorizationToken:getAuthorizationToken":
                 return {
                     "userName": "AWS",
                     "password": "offline-plan-token",
                     "proxyEndpoint": f"https://{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com",
-                }
+                }, []
             case "aws:index/getCallerIdentity:getCallerIdentity":
-                return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/offline", "userId": "OFFLINE"}
+                return {
+                    "accountId": ACCOUNT_ID,
+                    "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/offline",
+                    "userId": "OFFLINE",
+                }, []
             case "aws:index/getPartition:getPartition":
-                return {"partition": "aws", "dnsSuffix": "amazonaws.com"}
+                return {"partition": "aws", "dnsSuffix": "amazonaws.com"}, []
             case "aws:index/getRegion:getRegion":
-                return {"name": region, "region": region}
+                return {"name": region, "region": region}, []
             case _:
                 # A new provider function needs a deliberate answer here, not a silent empty one.
                 raise NotImplementedError(f"the offline plan has no mock for provider function {args.token}")

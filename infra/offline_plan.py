@@ -43,7 +43,8 @@ class StackNotFound(Exception):
     """Raised for a stack name with no `stacks/Pulumi.<stack>.yaml`."""
 
 
-def available_stacks(stacks_dir: Path = STACKS_DIR) -> list[str]:
+def available_stacks(stacks_dir: Path | None = None) -> list[str]:
+    stacks_dir = stacks_dir or STACKS_DIR
     return sorted(path.name.removeprefix("Pulumi.").removesuffix(".yaml") for path in stacks_dir.glob("Pulumi.*.yaml"))
 
 
@@ -54,7 +55,8 @@ class StackConfig:
     secret_keys: list[str]
 
 
-def load_stack_config(stack: str, stacks_dir: Path = STACKS_DIR) -> StackConfig:
+def load_stack_config(stack: str, stacks_dir: Path | None = None) -> StackConfig:
+    stacks_dir = stacks_dir or STACKS_DIR
     path = stacks_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         known = ", ".join(available_stacks(stacks_dir)) or "none"
@@ -102,7 +104,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.recorded: list[dict[str, Any]] = []
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
+    def RegisterResource(self, request: Any) -> Any:
         if request.type != "pulumi:pulumi:Stack":
             inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
             self.recorded.append(
@@ -126,35 +128,51 @@ def _working_directory(path: Path) -> Iterator[None]:
         os.chdir(previous)
 
 
-def render(stack: str, config: StackConfig, project_root: Path = PROJECT_ROOT) -> dict[str, Any]:
+def render(
+    stack: str,
+    config: StackConfig,
+    project_root: Path = PROJECT_ROOT,
+    declared: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Run the program for `stack` with `config` under mocks; return the plan document.
 
-    Raises whatever the program raises (e.g. infra.config.ConfigError) before or while declaring.
+    Raises whatever the program raises (e.g. infra.config.ConfigError) before or while declaring;
+    `declared`, when given, receives every registration made up to that point.
     """
     region = config.values.get("aws:region", "us-east-1")
     monitor = _RecordingMonitor(OfflineMocks(region))
+    if declared is not None:
+        monitor.recorded = declared
     # Each render starts from a clean runtime, so several stacks can be rendered in one process.
     pulumi_settings.ROOT.set(None)
-    pulumi_settings.SETTINGS.rpc_manager.clear()
-    pulumi_settings.SETTINGS.outputs.clear()
+    # The SDK's own test decorator resets these two; they are not typed as public attributes.
+    pulumi_settings.SETTINGS.rpc_manager.clear()  # pyright: ignore[reportAttributeAccessIssue]
+    pulumi_settings.SETTINGS.outputs.clear()  # pyright: ignore[reportAttributeAccessIssue]
     pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(dict(config.values), config.secret_keys)
+
+    def program() -> None:
+        runpy.run_path(str(project_root / "__main__.py"), run_name="__main__")
+
     with _working_directory(project_root):
-        _sync_await(
-            run_pulumi_func(lambda: runpy.run_path(str(project_root / "__main__.py"), run_name="__main__"))
-        )
+        _sync_await(run_pulumi_func(program))
         _sync_await(wait_for_rpcs())
     resources = sorted(monitor.recorded, key=lambda resource: (resource["type"], resource["name"]))
     return {"stack": stack, "resources": resources}
 
 
-def render_stack(stack: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Render a stack file from `stacks/`, optionally with some `namespace:key` values replaced."""
+def render_stack(
+    stack: str,
+    overrides: Mapping[str, Any] | None = None,
+    removals: tuple[str, ...] = (),
+    declared: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Render a stack file from `stacks/`, optionally with `namespace:key` values replaced or removed."""
     config = load_stack_config(stack)
+    values = {key: value for key, value in config.values.items() if key not in removals}
     if overrides:
-        merged = {**config.values, **stack_config_from_mapping(overrides).values}
-        config = StackConfig(values=merged, secret_keys=config.secret_keys)
-    return render(stack, config)
+        values.update(stack_config_from_mapping(overrides).values)
+    return render(stack, StackConfig(values=values, secret_keys=config.secret_keys), declared=declared)
 
 
 def to_json(plan: Mapping[str, Any]) -> str:

@@ -130,12 +130,20 @@ class Platform(pulumi.ComponentResource):
         }
         self.tracking_database = Database(
             f"{name}-tracking",
-            DatabaseArgs(engine="postgres", database_name="mlflow", master_username="mlflow", size=config.postgres, **database_common),
+            DatabaseArgs(
+                engine="postgres",
+                database_name="mlflow",
+                master_username="mlflow",
+                size=config.postgres,
+                **database_common,
+            ),
             opts=child,
         )
         self.pipelines_database = Database(
             f"{name}-pipelines",
-            DatabaseArgs(engine="mysql", database_name="mlpipeline", master_username="kfp", size=config.mysql, **database_common),
+            DatabaseArgs(
+                engine="mysql", database_name="mlpipeline", master_username="kfp", size=config.mysql, **database_common
+            ),
             opts=child,
         )
 

@@ -34,9 +34,7 @@ class SecureBucket(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         # Auto-named (a random suffix): bucket names are global, and stacks must not collide.
-        self.bucket = aws.s3.Bucket(
-            name, force_destroy=args.force_destroy, tags={"Purpose": args.purpose}, opts=child
-        )
+        self.bucket = aws.s3.Bucket(name, force_destroy=args.force_destroy, tags={"Purpose": args.purpose}, opts=child)
         bucket_id = self.bucket.id
 
         public_access = aws.s3.BucketPublicAccessBlock(

@@ -83,6 +83,8 @@ class WorkloadRole(pulumi.ComponentResource):
                 opts=child,
             )
         for index, policy_arn in enumerate(args.managed_policy_arns):
-            aws.iam.RolePolicyAttachment(f"{name}-managed-{index}", role=self.role.name, policy_arn=policy_arn, opts=child)
+            aws.iam.RolePolicyAttachment(
+                f"{name}-managed-{index}", role=self.role.name, policy_arn=policy_arn, opts=child
+            )
         self.arn = self.role.arn
         self.register_outputs({"arn": self.arn})

@@ -1,0 +1,38 @@
+"""Every stack in stacks/ rendered once under mocks; tests assert over the recorded resources."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from infra.offline_plan import available_stacks, render_stack
+
+STACKS = available_stacks()
+Plan = dict[str, Any]
+
+
+@pytest.fixture(scope="session")
+def plans() -> dict[str, Plan]:
+    return {stack: render_stack(stack) for stack in STACKS}
+
+
+@pytest.fixture(params=STACKS)
+def plan(request: pytest.FixtureRequest, plans: dict[str, Plan]) -> Plan:
+    return plans[request.param]
+
+
+def of_type(plan: Plan, resource_type: str) -> list[dict[str, Any]]:
+    return [resource for resource in plan["resources"] if resource["type"] == resource_type]
+
+
+def inputs_of(plan: Plan, resource_type: str) -> list[dict[str, Any]]:
+    return [resource["inputs"] for resource in of_type(plan, resource_type)]
+
+
+def policy_document(text: str) -> dict[str, Any]:
+    document = json.loads(text)
+    statements = document["Statement"]
+    document["Statement"] = statements if isinstance(statements, list) else [statements]
+    return document
