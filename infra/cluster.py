@@ -145,7 +145,15 @@ class Cluster(pulumi.ComponentResource):
             opts=child,
         )
         network_addons = [
-            self._addon(name, cluster, args.kubernetes_version, "vpc-cni", cni_role.arn),
+            # The CNI's own agent enforces NetworkPolicies; without this flag they are silently ignored.
+            self._addon(
+                name,
+                cluster,
+                args.kubernetes_version,
+                "vpc-cni",
+                cni_role.arn,
+                configuration={"enableNetworkPolicy": "true"},
+            ),
             self._addon(name, cluster, args.kubernetes_version, "kube-proxy"),
         ]
 
@@ -228,6 +236,7 @@ class Cluster(pulumi.ComponentResource):
         addon: str,
         role_arn: pulumi.Input[str] | None = None,
         depends_on: Sequence[pulumi.Resource] = (),
+        configuration: dict[str, str] | None = None,
     ) -> aws.eks.Addon:
         # The add-on version EKS recommends for this Kubernetes version: it moves with the cluster
         # upgrade instead of being a string someone must remember to bump.
@@ -243,6 +252,7 @@ class Cluster(pulumi.ComponentResource):
             addon_name=addon,
             addon_version=version,
             service_account_role_arn=role_arn,
+            configuration_values=json.dumps(configuration, sort_keys=True) if configuration else None,
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="PRESERVE",
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),

@@ -96,6 +96,13 @@ class GpuNodePoolConfig(NodePoolConfig):
     gpus_per_node: int = Field(default=1, ge=1, le=16, description="GPUs of the instance type.")
 
 
+class TrackingConfig(_Model):
+    """How the MLflow tracking server runs in this stack."""
+
+    replicas: int = Field(ge=1, le=20, description="Server pods; 2+ keeps tracking up during node drains.")
+    internal_ingress: bool = Field(description="Expose the server through an internal ALB (VPC-only).")
+
+
 Cidr = Annotated[str, Field(description="IPv4 CIDR block")]
 
 
@@ -128,6 +135,7 @@ class PlatformConfig(_Model):
     database_backup_retention_days: int = Field(ge=7, le=35)
     prediction_retention_days: int = Field(ge=1, le=3650)
     noncurrent_version_retention_days: int = Field(ge=1, le=3650)
+    tracking: TrackingConfig
     tags: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("vpc_cidr")

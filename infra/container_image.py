@@ -31,7 +31,10 @@ def content_tag(spec: ImageSpec, root: Path = REPOSITORY_ROOT) -> str:
     paths = [root / spec.dockerfile]
     for source in spec.sources:
         base = root / source
-        paths.extend(sorted(p for p in base.rglob("*") if p.is_file() and "__pycache__" not in p.parts))
+        if base.is_file():
+            paths.append(base)
+        else:
+            paths.extend(sorted(p for p in base.rglob("*") if p.is_file() and "__pycache__" not in p.parts))
     for path in paths:
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())

@@ -8,13 +8,22 @@ import pulumi_aws as aws
 from infra.cluster import Cluster, ClusterArgs
 from infra.cluster_addons import ClusterAddons, ClusterAddonsArgs
 from infra.config import PlatformConfig
+from infra.container_image import ContainerImage, ContainerImageArgs, ImageSpec
 from infra.database import Database, DatabaseArgs
 from infra.encryption import EncryptionKeys, EncryptionKeysArgs
 from infra.network import Network, NetworkArgs
 from infra.secure_bucket import SecureBucket, SecureBucketArgs
+from infra.tracking_server import TrackingServer, TrackingServerArgs
 
 # What each bucket holds; the names are also the keys of `Platform.buckets`.
 BUCKET_PURPOSES = ("artifacts", "datasets", "predictions", "reports")
+
+# Workload images built by `pulumi up`: metadata only (paths), infra never imports workload code.
+TRACKING_SERVER_IMAGE = ImageSpec(
+    name="tracking-server",
+    dockerfile="workloads/tracking/Dockerfile",
+    sources=("workloads/__init__.py", "workloads/tracking"),
+)
 
 
 def default_tags(config: PlatformConfig) -> dict[str, str]:
@@ -37,6 +46,7 @@ class Platform(pulumi.ComponentResource):
     buckets: dict[str, SecureBucket]
     tracking_database: Database
     pipelines_database: Database
+    tracking: TrackingServer
 
     def __init__(self, name: str, config: PlatformConfig, opts: pulumi.ResourceOptions | None = None) -> None:
         # One explicit provider for the stack's region and tags; children inherit it from here.
@@ -145,6 +155,35 @@ class Platform(pulumi.ComponentResource):
                 engine="mysql", database_name="mlpipeline", master_username="kfp", size=config.mysql, **database_common
             ),
             opts=child,
+        )
+
+        tracking_image = ContainerImage(
+            f"{name}-tracking-image",
+            ContainerImageArgs(
+                spec=TRACKING_SERVER_IMAGE, repository_prefix=config.name_prefix, kms_key_arn=self.keys.buckets.arn
+            ),
+            opts=child,
+        )
+        self.tracking = TrackingServer(
+            f"{name}-tracking",
+            TrackingServerArgs(
+                image=tracking_image.ref,
+                identity=self.cluster.identity,
+                region=config.region,
+                vpc_cidr=config.vpc_cidr,
+                artifacts_bucket_name=self.buckets["artifacts"].name,
+                artifacts_bucket_arn=self.buckets["artifacts"].arn,
+                buckets_kms_key_arn=self.keys.buckets.arn,
+                database_address=self.tracking_database.address,
+                database_port=self.tracking_database.port,
+                database_name="mlflow",
+                database_secret_arn=self.tracking_database.master_user_secret_arn,
+                databases_kms_key_arn=self.keys.databases.arn,
+                replicas=config.tracking.replicas,
+                internal_ingress=config.tracking.internal_ingress,
+                disruption_budget=prod,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider}),
         )
 
         self.register_outputs(
