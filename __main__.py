@@ -15,6 +15,6 @@ pulumi.export("buckets", {purpose: bucket.name for purpose, bucket in platform.b
 pulumi.export("trackingDatabaseAddress", platform.tracking_database.address)
 pulumi.export("trackingDatabaseSecretArn", platform.tracking_database.master_user_secret_arn)
 pulumi.export("pipelinesDatabaseAddress", platform.pipelines_database.address)
-pulumi.export("pipelinesDatabaseSecretArn", platform.pipelines_database.master_user_secret_arn)
 pulumi.export("trackingUrl", platform.tracking.internal_url)
 pulumi.export("trackingCredentialsSecret", platform.tracking.credentials_secret_name)
+pulumi.export("pipelinesApiUrl", platform.pipelines.api_url)

@@ -50,6 +50,10 @@ class DatabaseArgs:
     multi_az: bool
     deletion_protection: bool
     backup_retention_days: int
+    master_password: pulumi.Output[str] | None = None
+    """None: RDS generates the password, keeps it in Secrets Manager and rotates it (clients must
+    read it from there). A Pulumi secret instead, for clients that can only take a static password
+    from a Kubernetes Secret (Kubeflow Pipelines): encrypted in state, never rotated behind them."""
 
 
 class Database(pulumi.ComponentResource):
@@ -109,10 +113,10 @@ class Database(pulumi.ComponentResource):
             kms_key_id=args.kms_key_arn,
             db_name=args.database_name,
             username=args.master_username,
-            # RDS generates the password and keeps it in Secrets Manager: it never passes through
-            # Pulumi, so it is in neither the state file nor any output.
-            manage_master_user_password=True,
-            master_user_secret_kms_key_id=args.kms_key_arn,
+            # RDS-managed: the password never passes through Pulumi, so it is in no state or output.
+            manage_master_user_password=True if args.master_password is None else None,
+            master_user_secret_kms_key_id=args.kms_key_arn if args.master_password is None else None,
+            password=args.master_password,
             port=port,
             db_subnet_group_name=subnet_group.name,
             vpc_security_group_ids=[security_group.id],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 from infra.cluster import Cluster, ClusterArgs
 from infra.cluster_addons import ClusterAddons, ClusterAddonsArgs
@@ -11,6 +12,7 @@ from infra.config import PlatformConfig
 from infra.container_image import ContainerImage, ContainerImageArgs, ImageSpec
 from infra.database import Database, DatabaseArgs
 from infra.encryption import EncryptionKeys, EncryptionKeysArgs
+from infra.kubeflow_pipelines import KubeflowPipelines, KubeflowPipelinesArgs
 from infra.network import Network, NetworkArgs
 from infra.secure_bucket import SecureBucket, SecureBucketArgs
 from infra.tracking_server import TrackingServer, TrackingServerArgs
@@ -47,6 +49,7 @@ class Platform(pulumi.ComponentResource):
     tracking_database: Database
     pipelines_database: Database
     tracking: TrackingServer
+    pipelines: KubeflowPipelines
 
     def __init__(self, name: str, config: PlatformConfig, opts: pulumi.ResourceOptions | None = None) -> None:
         # One explicit provider for the stack's region and tags; children inherit it from here.
@@ -149,14 +152,23 @@ class Platform(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        # KFP reads its database password from a Kubernetes Secret and cannot follow an RDS rotation,
+        # so this one is a generated Pulumi secret (encrypted in state) rather than RDS-managed.
+        pipelines_database_password = random.RandomPassword(
+            f"{name}-pipelines-db-password", length=32, special=False, opts=child
+        )
         self.pipelines_database = Database(
             f"{name}-pipelines",
             DatabaseArgs(
-                engine="mysql", database_name="mlpipeline", master_username="kfp", size=config.mysql, **database_common
+                engine="mysql",
+                database_name="mlpipeline",
+                master_username="kfp",
+                size=config.mysql,
+                master_password=pipelines_database_password.result,
+                **database_common,
             ),
             opts=child,
         )
-
         tracking_image = ContainerImage(
             f"{name}-tracking-image",
             ContainerImageArgs(
@@ -182,6 +194,21 @@ class Platform(pulumi.ComponentResource):
                 replicas=config.tracking.replicas,
                 internal_ingress=config.tracking.internal_ingress,
                 disruption_budget=prod,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider}),
+        )
+
+        self.pipelines = KubeflowPipelines(
+            f"{name}-pipelines",
+            KubeflowPipelinesArgs(
+                region=config.region,
+                artifacts_bucket_name=self.buckets["artifacts"].name,
+                artifacts_bucket_arn=self.buckets["artifacts"].arn,
+                buckets_kms_key_arn=self.keys.buckets.arn,
+                database_address=self.pipelines_database.address,
+                database_port=self.pipelines_database.port,
+                database_username="kfp",
+                database_password=pipelines_database_password.result,
             ),
             opts=pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider}),
         )

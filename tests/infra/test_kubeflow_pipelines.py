@@ -1,0 +1,90 @@
+"""Kubeflow Pipelines: pinned upstream manifests, wired to RDS MySQL and S3 with secrets kept secret."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import yaml
+
+from infra.offline_plan import PROJECT_ROOT
+from tests.infra.conftest import Plan, of_type, policy_document
+
+KFP_PARENT = "mlops:pipelines:KubeflowPipelines"
+OWNED_BY_PULUMI = {
+    ("Namespace", "kubeflow"),
+    ("ConfigMap", "pipeline-install-config"),
+    ("Secret", "mysql-secret"),
+    ("ConfigMap", "kfp-launcher"),
+    ("ConfigMap", "workflow-controller-configmap"),
+}
+
+
+def _kfp(plan: Plan, resource_type: str) -> dict[str, dict]:
+    return {
+        r["inputs"]["metadata"]["name"]: r["inputs"]
+        for r in of_type(plan, resource_type)
+        if KFP_PARENT in (r["parent"] or "")
+    }
+
+
+def test_overlay_pins_one_release_and_drops_what_pulumi_owns() -> None:
+    overlay = yaml.safe_load((PROJECT_ROOT / "infra/manifests/kubeflow-pipelines/kustomization.yaml").read_text())
+    refs = {re.search(r"\?ref=(.+)$", url).group(1) for url in overlay["resources"]}  # type: ignore[union-attr]
+    assert refs == {"2.17.0"}
+    deleted = set()
+    for patch in overlay["patches"]:
+        document = yaml.safe_load(patch["patch"])
+        assert document["$patch"] == "delete"
+        deleted.add((document["kind"], document["metadata"]["name"]))
+    assert deleted == OWNED_BY_PULUMI
+
+
+def test_install_applies_the_overlay_after_the_settings(plan: Plan) -> None:
+    (install,) = [r for r in of_type(plan, "kubernetes:kustomize/v2:Directory") if KFP_PARENT in r["parent"]]
+    assert Path(PROJECT_ROOT / install["inputs"]["directory"], "kustomization.yaml").is_file()
+    config_maps = _kfp(plan, "kubernetes:core/v1:ConfigMap")
+    secrets = _kfp(plan, "kubernetes:core/v1:Secret")
+    namespaces = _kfp(plan, "kubernetes:core/v1:Namespace")
+    declared = {("ConfigMap", n) for n in config_maps} | {("Secret", n) for n in secrets}
+    declared |= {("Namespace", n) for n in namespaces}
+    assert declared == OWNED_BY_PULUMI | {("Secret", "mlpipeline-minio-artifact")}
+
+
+def test_database_points_at_rds_and_credentials_are_secret(plan: Plan) -> None:
+    install_config = _kfp(plan, "kubernetes:core/v1:ConfigMap")["pipeline-install-config"]["data"]
+    assert install_config["mysqlHost"].endswith(".rds.amazonaws.com")
+    assert install_config["mysqlPort"] == "3306"
+    assert install_config["defaultPipelineRoot"].startswith("s3://mlops-artifacts-")
+    assert install_config["defaultSecurityContextRunAsNonRoot"] == "true"
+    secrets = _kfp(plan, "kubernetes:core/v1:Secret")
+    assert secrets["mysql-secret"]["stringData"] == "[secret]"
+    assert secrets["mlpipeline-minio-artifact"]["stringData"] == "[secret]"
+
+
+def test_artifact_store_is_s3_over_tls(plan: Plan) -> None:
+    config_maps = _kfp(plan, "kubernetes:core/v1:ConfigMap")
+    providers = json.loads(config_maps["kfp-launcher"]["data"]["providers"])["s3"]["default"]
+    assert providers["disableSSL"] is False and providers["credentials"]["fromEnv"] is False
+    argo = json.loads(config_maps["workflow-controller-configmap"]["data"]["artifactRepository"])["s3"]
+    assert argo["insecure"] is False and argo["keyFormat"].startswith("pipelines/")
+    (patch,) = [r["inputs"] for r in of_type(plan, "kubernetes:apps/v1:DeploymentPatch") if KFP_PARENT in r["parent"]]
+    env = {e["name"]: e["value"] for e in patch["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["OBJECTSTORECONFIG_SECURE"] == "true"
+    assert env["OBJECTSTORECONFIG_HOST"].startswith("s3.")
+
+
+def test_object_store_user_may_touch_only_the_pipelines_prefix(plan: Plan) -> None:
+    (policy,) = [
+        policy_document(r["inputs"]["policy"])
+        for r in of_type(plan, "aws:iam/userPolicy:UserPolicy")
+        if KFP_PARENT in r["parent"]
+    ]
+    for statement in policy["Statement"]:
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        assert "*" not in resources
+        for resource in resources:
+            if resource.startswith("arn:aws:s3:::") and resource.endswith("*"):
+                assert resource.endswith("/pipelines/*")
+    assert len(of_type(plan, "aws:iam/accessKey:AccessKey")) == 1
