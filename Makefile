@@ -4,9 +4,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
-EXTRAS ?= infra,tracking,dev
+EXTRAS ?= infra,tracking,pipelines,dev
+# checkov gets its own environment: its pins (boto3 1.35, packaging 23, networkx 2) would downgrade .venv.
+CHECKOV_VENV ?= .venv-checkov
+CHECKOV_INSTALLED := $(CHECKOV_VENV)/.installed
 
-.PHONY: demo test install services lint typecheck unit clean
+.PHONY: demo test install checkov services lint typecheck unit clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,9 +17,20 @@ $(INSTALLED): pyproject.toml
 	@# The CPU wheel first: an unpinned torch would pull a multi-GB CUDA build (see DESIGN.md).
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
+	@# The policy pack's SDK pins protobuf ~=5.29 and kfp needs >= 6.31: no resolver satisfies both, and
+	@# pulumi-policy runs on protobuf 6 (tests/policies), so it goes in without its pins (see pyproject.toml).
+	$(BIN)/python -m pip install --quiet --no-deps 'pulumi-policy>=1.21,<2'
 	touch $@
 
 install: $(INSTALLED)
+
+$(CHECKOV_INSTALLED): .ci/checkov-requirements.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r .ci/checkov-requirements.txt
+	touch $@
+
+checkov: $(CHECKOV_INSTALLED)
 
 # PostgreSQL for the tracking tests (needs root; see .ci/services).
 services:
@@ -28,8 +42,9 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(BIN)/pyright
 
-unit: $(INSTALLED)
-	$(BIN)/pytest
+# tests/ci scans the rendered manifests with checkov; here a missing checkov fails instead of skipping.
+unit: $(INSTALLED) $(CHECKOV_INSTALLED)
+	MLOPS_REQUIRE_CHECKOV=1 MLOPS_CHECKOV=$(CHECKOV_VENV)/bin/checkov $(BIN)/pytest
 
 test: $(INSTALLED) services lint typecheck unit
 
@@ -41,4 +56,4 @@ demo: $(INSTALLED)
 	@echo "Plans written to .mlops/plans/ (the JSON contract is described in README.md)."
 
 clean:
-	rm -rf $(VENV) .mlops .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .mlops .pytest_cache .ruff_cache

@@ -207,3 +207,33 @@ def load_balancer_controller_statements(cluster_name: pulumi.Input[str]) -> list
             "Resource": "*",
         },
     ]
+
+
+def bucket_prefix_statements(
+    bucket_arn: pulumi.Input[str],
+    prefix: str,
+    kms_key_arn: pulumi.Input[str],
+    actions: tuple[str, ...] = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"),
+) -> list[Statement]:
+    """Object access under one prefix of one bucket (and listing only that prefix), plus its KMS key.
+
+    The one shape every workload's data access takes: a tracking server on `mlflow/`, a model
+    service on `<model>/` of the predictions bucket, Kubeflow Pipelines on `pipelines/`.
+    """
+    key_actions = ["kms:Decrypt"] + (["kms:GenerateDataKey"] if "s3:PutObject" in actions else [])
+    return [
+        {
+            "Sid": "ListPrefix",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+            "Resource": bucket_arn,
+            "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}},
+        },
+        {
+            "Sid": "ObjectsUnderPrefix",
+            "Effect": "Allow",
+            "Action": list(actions),
+            "Resource": pulumi.Output.concat(bucket_arn, f"/{prefix}/*"),
+        },
+        {"Sid": "UseBucketKey", "Effect": "Allow", "Action": key_actions, "Resource": kms_key_arn},
+    ]

@@ -19,6 +19,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from infra.iam_policies import bucket_prefix_statements
 from infra.pod_security import PLATFORM_LABEL, PLATFORM_LABEL_VALUE
 
 NAMESPACE = "kubeflow"
@@ -43,33 +44,8 @@ class KubeflowPipelinesArgs:
 
 
 def object_store_policy(args: KubeflowPipelinesArgs) -> pulumi.Output[str]:
-    objects = pulumi.Output.concat(args.artifacts_bucket_arn, f"/{PIPELINES_PREFIX}/*")
-    return pulumi.Output.json_dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "ListPipelinesPrefix",
-                    "Effect": "Allow",
-                    "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
-                    "Resource": args.artifacts_bucket_arn,
-                    "Condition": {"StringLike": {"s3:prefix": [PIPELINES_PREFIX, f"{PIPELINES_PREFIX}/*"]}},
-                },
-                {
-                    "Sid": "ReadWritePipelineArtifacts",
-                    "Effect": "Allow",
-                    "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-                    "Resource": objects,
-                },
-                {
-                    "Sid": "UseBucketKey",
-                    "Effect": "Allow",
-                    "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                    "Resource": args.buckets_kms_key_arn,
-                },
-            ],
-        }
-    )
+    statements = bucket_prefix_statements(args.artifacts_bucket_arn, PIPELINES_PREFIX, args.buckets_kms_key_arn)
+    return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": statements})
 
 
 class KubeflowPipelines(pulumi.ComponentResource):

@@ -13,6 +13,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from infra.iam_policies import bucket_prefix_statements
 from infra.pod_security import (
     PLATFORM_LABEL,
     PLATFORM_LABEL_VALUE,
@@ -30,6 +31,12 @@ SERVICE_ACCOUNT = "mlflow"
 PORT = 5000
 ARTIFACTS_PREFIX = "mlflow"
 CREDENTIALS_DIR = "/var/run/secrets/mlflow"
+# Pods that call AWS keep the service-account token mounted: the EKS pod identity webhook builds the
+# IRSA web-identity token from it. The ServiceAccount itself has no RBAC bindings.
+IRSA_TOKEN_SKIP = {
+    "checkov.io/skip1": "CKV_K8S_38=IRSA web identity needs the projected service account token;"
+    " the ServiceAccount has no RBAC bindings"
+}
 
 
 @dataclass(frozen=True)
@@ -57,27 +64,8 @@ class TrackingServerArgs:
 
 def artifacts_policy(args: TrackingServerArgs) -> list[dict]:
     """Only the `mlflow/` prefix of the artifacts bucket, its key, and the database's secret."""
-    objects = pulumi.Output.concat(args.artifacts_bucket_arn, f"/{ARTIFACTS_PREFIX}/*")
     return [
-        {
-            "Sid": "ListArtifactsPrefix",
-            "Effect": "Allow",
-            "Action": "s3:ListBucket",
-            "Resource": args.artifacts_bucket_arn,
-            "Condition": {"StringLike": {"s3:prefix": [ARTIFACTS_PREFIX, f"{ARTIFACTS_PREFIX}/*"]}},
-        },
-        {
-            "Sid": "ReadWriteArtifacts",
-            "Effect": "Allow",
-            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-            "Resource": objects,
-        },
-        {
-            "Sid": "UseBucketKey",
-            "Effect": "Allow",
-            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-            "Resource": args.buckets_kms_key_arn,
-        },
+        *bucket_prefix_statements(args.artifacts_bucket_arn, ARTIFACTS_PREFIX, args.buckets_kms_key_arn),
         {
             "Sid": "ReadDatabaseSecret",
             "Effect": "Allow",
@@ -164,7 +152,7 @@ class TrackingServer(pulumi.ComponentResource):
         # once per release, and Pulumi waits for it before rolling the Deployment.
         migration = k8s.batch.v1.Job(
             f"{name}-migrate",
-            metadata=k8s.meta.v1.ObjectMetaArgs(namespace=NAMESPACE, labels=labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(namespace=NAMESPACE, labels=labels, annotations=IRSA_TOKEN_SKIP),
             spec=k8s.batch.v1.JobSpecArgs(
                 backoff_limit=3,
                 active_deadline_seconds=900,
@@ -199,7 +187,9 @@ class TrackingServer(pulumi.ComponentResource):
         health = k8s.core.v1.HTTPGetActionArgs(path="/health", port="http")
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=APP_NAME, namespace=NAMESPACE, labels=labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=APP_NAME, namespace=NAMESPACE, labels=labels, annotations=IRSA_TOKEN_SKIP
+            ),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=args.replicas,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
@@ -262,7 +252,7 @@ class TrackingServer(pulumi.ComponentResource):
             ),
             opts=in_namespace,
         )
-        self._network_policy(name, args, labels, in_namespace)
+        self._network_policies(name, args, labels, in_namespace)
         if args.disruption_budget:
             k8s.policy.v1.PodDisruptionBudget(
                 f"{name}-disruption-budget",
@@ -316,11 +306,27 @@ class TrackingServer(pulumi.ComponentResource):
         return [k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in plain.items()]
 
     @staticmethod
-    def _network_policy(
+    def _network_policies(
         name: str, args: TrackingServerArgs, labels: dict[str, str], opts: pulumi.ResourceOptions
     ) -> None:
-        """In: platform namespaces (and the VPC's load balancer when enabled). Out: DNS, database, HTTPS."""
-        http = [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=PORT)]
+        """Server in: platform namespaces (and the VPC's load balancer when enabled); migration in: nothing.
+
+        Both out: DNS, the database, and HTTPS (S3 through the gateway endpoint, STS, Secrets Manager).
+        """
+        egress = [
+            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol=p, port=53) for p in ("UDP", "TCP")]
+            ),
+            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                to=[
+                    k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=args.vpc_cidr))
+                ],
+                ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=5432)],
+            ),
+            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=443)]
+            ),
+        ]
         ingress_from = [
             k8s.networking.v1.NetworkPolicyPeerArgs(
                 namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={PLATFORM_LABEL: PLATFORM_LABEL_VALUE})
@@ -330,32 +336,26 @@ class TrackingServer(pulumi.ComponentResource):
             ingress_from.append(
                 k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=args.vpc_cidr))
             )
-        dns = [k8s.networking.v1.NetworkPolicyPortArgs(protocol=protocol, port=53) for protocol in ("UDP", "TCP")]
-        k8s.networking.v1.NetworkPolicy(
-            f"{name}-network-policy",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=APP_NAME, namespace=NAMESPACE, labels=labels),
-            spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
-                policy_types=["Ingress", "Egress"],
-                ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=ingress_from, ports=http)],
-                egress=[
-                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=dns),
-                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                        to=[
-                            k8s.networking.v1.NetworkPolicyPeerArgs(
-                                ip_block=k8s.networking.v1.IPBlockArgs(cidr=args.vpc_cidr)
-                            )
-                        ],
-                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=5432)],
-                    ),
-                    # S3, STS and Secrets Manager are reached over HTTPS (S3 through the gateway endpoint).
-                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=443)]
-                    ),
-                ],
-            ),
-            opts=opts,
-        )
+        server_ingress = [
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                from_=ingress_from, ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=PORT)]
+            )
+        ]
+        for suffix, selector, ingress in (
+            ("", labels, server_ingress),
+            ("-migrate", {**labels, "app.kubernetes.io/component": "migration"}, []),
+        ):
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-network-policy{suffix}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{APP_NAME}{suffix}", namespace=NAMESPACE, labels=selector),
+                spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                    pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                    policy_types=["Ingress", "Egress"],
+                    ingress=ingress,
+                    egress=egress,
+                ),
+                opts=opts,
+            )
 
     @staticmethod
     def _internal_ingress(

@@ -1,0 +1,125 @@
+"""A model's training pipeline, uploaded to Kubeflow Pipelines and run on its cron schedule.
+
+`pulumi up` ships the compiled pipeline in a ConfigMap and runs `pipelines.schedule` in a Job named
+after the pipeline's content hash: a changed pipeline gets a new Job (a new KFP pipeline version and
+the recurring run moved onto it), an unchanged one leaves everything as it is. No manual step.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.pod_security import container_security_context, pod_security_context, tmp_mount, tmp_volume
+from pipelines.paths import content_hash
+
+
+@dataclass(frozen=True)
+class TrainingScheduleArgs:
+    model: str
+    pipeline_yaml: pulumi.Input[str]
+    """The compiled pipeline with the training image substituted (`pipelines.paths.render_with_image`)."""
+    cron: str
+    """Five-field cron, UTC."""
+    image: pulumi.Input[str]
+    """Image with the `pipelines` package (the training image)."""
+    api_url: str
+    namespace: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def pipeline_version(pipeline_yaml: str, parameters: dict[str, Any], cron: str) -> str:
+    """Name of the KFP version: changes exactly when the pipeline, its image, parameters or schedule do."""
+    return content_hash(pipeline_yaml + json.dumps({"parameters": parameters, "cron": cron}, sort_keys=True))
+
+
+class TrainingSchedule(pulumi.ComponentResource):
+    """ConfigMap with the compiled pipeline and the idempotent Job that (re)schedules it."""
+
+    version: pulumi.Output[str]
+
+    def __init__(self, name: str, args: TrainingScheduleArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlops:pipelines:TrainingSchedule", name, None, opts)
+        self.version = pulumi.Output.from_input(args.pipeline_yaml).apply(
+            lambda text: pipeline_version(text, args.parameters, args.cron)
+        )
+        labels = {"app.kubernetes.io/name": "training-schedule", "mlops.platform/model": args.model}
+
+        pipeline = k8s.core.v1.ConfigMap(
+            f"{name}-pipeline",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=pulumi.Output.concat("pipeline-", args.model, "-", self.version),
+                namespace=args.namespace,
+                labels=labels,
+            ),
+            data={"pipeline.yaml": args.pipeline_yaml},
+            immutable=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        k8s.batch.v1.Job(
+            f"{name}-sync",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=pulumi.Output.concat("schedule-", args.model, "-", self.version),
+                namespace=args.namespace,
+                labels=labels,
+            ),
+            spec=k8s.batch.v1.JobSpecArgs(
+                backoff_limit=4,
+                active_deadline_seconds=600,
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        restart_policy="Never",
+                        automount_service_account_token=False,
+                        security_context=pod_security_context(),
+                        volumes=[
+                            tmp_volume("64Mi"),
+                            k8s.core.v1.VolumeArgs(
+                                name="pipeline",
+                                config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
+                                    name=pipeline.metadata.apply(lambda m: m.name or "")
+                                ),
+                            ),
+                        ],
+                        containers=[
+                            k8s.core.v1.ContainerArgs(
+                                name="sync",
+                                image=args.image,
+                                command=["python", "-m", "pipelines.schedule"],
+                                args=[
+                                    "--host",
+                                    args.api_url,
+                                    "--model",
+                                    args.model,
+                                    "--package",
+                                    "/pipeline/pipeline.yaml",
+                                    "--version",
+                                    self.version,
+                                    "--cron",
+                                    args.cron,
+                                    "--parameters",
+                                    json.dumps(args.parameters, sort_keys=True),
+                                ],
+                                volume_mounts=[
+                                    tmp_mount(),
+                                    k8s.core.v1.VolumeMountArgs(
+                                        name="pipeline", mount_path="/pipeline", read_only=True
+                                    ),
+                                ],
+                                security_context=container_security_context(),
+                                resources=k8s.core.v1.ResourceRequirementsArgs(
+                                    requests={"cpu": "50m", "memory": "128Mi"},
+                                    limits={"cpu": "500m", "memory": "512Mi"},
+                                ),
+                            )
+                        ],
+                    ),
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[pipeline]),
+        )
+        self.register_outputs({"version": self.version})

@@ -1,0 +1,1 @@
+"""Policy as code for the mlops-platform stacks (`pulumi preview --policy-pack policies`)."""
