@@ -214,8 +214,11 @@ def bucket_prefix_statements(
     prefix: str,
     kms_key_arn: pulumi.Input[str],
     actions: tuple[str, ...] = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"),
+    sid: str = "Data",
 ) -> list[Statement]:
     """Object access under one prefix of one bucket (and listing only that prefix), plus its KMS key.
+
+    `sid` prefixes the statement ids, which must be unique when one policy holds several prefixes.
 
     The one shape every workload's data access takes: a tracking server on `mlflow/`, a model
     service on `<model>/` of the predictions bucket, Kubeflow Pipelines on `pipelines/`.
@@ -223,17 +226,17 @@ def bucket_prefix_statements(
     key_actions = ["kms:Decrypt"] + (["kms:GenerateDataKey"] if "s3:PutObject" in actions else [])
     return [
         {
-            "Sid": "ListPrefix",
+            "Sid": f"{sid}ListPrefix",
             "Effect": "Allow",
             "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
             "Resource": bucket_arn,
             "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}},
         },
         {
-            "Sid": "ObjectsUnderPrefix",
+            "Sid": f"{sid}ObjectsUnderPrefix",
             "Effect": "Allow",
             "Action": list(actions),
             "Resource": pulumi.Output.concat(bucket_arn, f"/{prefix}/*"),
         },
-        {"Sid": "UseBucketKey", "Effect": "Allow", "Action": key_actions, "Resource": kms_key_arn},
+        {"Sid": f"{sid}UseBucketKey", "Effect": "Allow", "Action": key_actions, "Resource": kms_key_arn},
     ]

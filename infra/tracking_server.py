@@ -14,9 +14,8 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from infra.iam_policies import bucket_prefix_statements
+from infra.network_rules import IRSA_TOKEN_SKIP, dns_egress, https_egress, platform_namespaces
 from infra.pod_security import (
-    PLATFORM_LABEL,
-    PLATFORM_LABEL_VALUE,
     container_security_context,
     namespace_labels,
     pod_security_context,
@@ -31,12 +30,6 @@ SERVICE_ACCOUNT = "mlflow"
 PORT = 5000
 ARTIFACTS_PREFIX = "mlflow"
 CREDENTIALS_DIR = "/var/run/secrets/mlflow"
-# Pods that call AWS keep the service-account token mounted: the EKS pod identity webhook builds the
-# IRSA web-identity token from it. The ServiceAccount itself has no RBAC bindings.
-IRSA_TOKEN_SKIP = {
-    "checkov.io/skip1": "CKV_K8S_38=IRSA web identity needs the projected service account token;"
-    " the ServiceAccount has no RBAC bindings"
-}
 
 
 @dataclass(frozen=True)
@@ -314,24 +307,16 @@ class TrackingServer(pulumi.ComponentResource):
         Both out: DNS, the database, and HTTPS (S3 through the gateway endpoint, STS, Secrets Manager).
         """
         egress = [
-            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol=p, port=53) for p in ("UDP", "TCP")]
-            ),
+            dns_egress(),
             k8s.networking.v1.NetworkPolicyEgressRuleArgs(
                 to=[
                     k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=args.vpc_cidr))
                 ],
                 ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=5432)],
             ),
-            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=443)]
-            ),
+            https_egress(),
         ]
-        ingress_from = [
-            k8s.networking.v1.NetworkPolicyPeerArgs(
-                namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={PLATFORM_LABEL: PLATFORM_LABEL_VALUE})
-            )
-        ]
+        ingress_from = [platform_namespaces()]
         if args.internal_ingress:
             ingress_from.append(
                 k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=args.vpc_cidr))

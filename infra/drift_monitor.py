@@ -1,0 +1,174 @@
+"""One model's daily drift job: a CronJob running `python -m monitoring.job --model <model>`.
+
+It reads the model's prefix of the predictions bucket, writes its prefix of the reports bucket, and
+alerts through a webhook whose URL comes from a Secret (an optional one: no URL, no webhook alert).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.iam_policies import bucket_prefix_statements
+from infra.network_rules import IRSA_TOKEN_SKIP, dns_egress, https_egress, tracking_egress
+from infra.pod_security import container_security_context, pod_security_context, tmp_mount, tmp_volume
+from infra.workload_role import ClusterIdentity, WorkloadRole, WorkloadRoleArgs
+
+ALERTS_SECRET = "drift-alerts"
+"""Secret in the models namespace; key `webhook-url` (create it with kubectl or your secret store)."""
+
+
+@dataclass(frozen=True)
+class DriftMonitorArgs:
+    model: str
+    namespace: str
+    image: pulumi.Input[str]
+    identity: ClusterIdentity
+    region: str
+    schedule: str
+    """Five-field cron, UTC."""
+    tracking_url: pulumi.Input[str]
+    tracking_credentials_secret: str
+    tracking_namespace: str
+    predictions_bucket_name: pulumi.Input[str]
+    predictions_bucket_arn: pulumi.Input[str]
+    reports_bucket_name: pulumi.Input[str]
+    reports_bucket_arn: pulumi.Input[str]
+    buckets_kms_key_arn: pulumi.Input[str]
+    settings: dict[str, str] = field(default_factory=dict)
+    """Further plain job settings (thresholds, cooldown, retrain switch) as environment variables."""
+
+
+class DriftMonitor(pulumi.ComponentResource):
+    """CronJob, IRSA role (read predictions, write reports) and NetworkPolicy for one model."""
+
+    def __init__(self, name: str, args: DriftMonitorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlops:monitoring:DriftMonitor", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        app = f"drift-{args.model}"
+        labels = {"app.kubernetes.io/name": app, "mlops.platform/model": args.model}
+
+        role = WorkloadRole(
+            f"{name}-role",
+            WorkloadRoleArgs(
+                cluster=args.identity,
+                namespace=args.namespace,
+                service_account=app,
+                policy_statements=[
+                    *bucket_prefix_statements(
+                        args.predictions_bucket_arn,
+                        args.model,
+                        args.buckets_kms_key_arn,
+                        actions=("s3:GetObject",),
+                        sid="Predictions",
+                    ),
+                    *bucket_prefix_statements(
+                        args.reports_bucket_arn,
+                        args.model,
+                        args.buckets_kms_key_arn,
+                        actions=("s3:GetObject", "s3:PutObject"),
+                        sid="Reports",
+                    ),
+                ],
+            ),
+            opts=child,
+        )
+        k8s.core.v1.ServiceAccount(
+            f"{name}-service-account",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=app, namespace=args.namespace, labels=labels, annotations={"eks.amazonaws.com/role-arn": role.arn}
+            ),
+            automount_service_account_token=False,
+            opts=child,
+        )
+
+        def from_secret(secret: str, key: str, optional: bool = False) -> k8s.core.v1.EnvVarSourceArgs:
+            return k8s.core.v1.EnvVarSourceArgs(
+                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=secret, key=key, optional=optional)
+            )
+
+        environment = [
+            k8s.core.v1.EnvVarArgs(name="MLFLOW_TRACKING_URI", value=args.tracking_url),
+            k8s.core.v1.EnvVarArgs(
+                name="MLFLOW_TRACKING_USERNAME", value_from=from_secret(args.tracking_credentials_secret, "username")
+            ),
+            k8s.core.v1.EnvVarArgs(
+                name="MLFLOW_TRACKING_PASSWORD", value_from=from_secret(args.tracking_credentials_secret, "password")
+            ),
+            k8s.core.v1.EnvVarArgs(
+                name="MLOPS_PREDICTIONS_STORE", value=pulumi.Output.concat("s3://", args.predictions_bucket_name)
+            ),
+            k8s.core.v1.EnvVarArgs(
+                name="MLOPS_REPORTS_STORE", value=pulumi.Output.concat("s3://", args.reports_bucket_name)
+            ),
+            k8s.core.v1.EnvVarArgs(
+                name="MLOPS_ALERT_WEBHOOK_URL", value_from=from_secret(ALERTS_SECRET, "webhook-url", optional=True)
+            ),
+            k8s.core.v1.EnvVarArgs(name="AWS_REGION", value=args.region),
+            k8s.core.v1.EnvVarArgs(name="AWS_DEFAULT_REGION", value=args.region),
+            k8s.core.v1.EnvVarArgs(name="TMPDIR", value="/tmp"),
+            *(k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in sorted(args.settings.items())),
+        ]
+        k8s.batch.v1.CronJob(
+            f"{name}-cronjob",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=app, namespace=args.namespace, labels=labels, annotations=IRSA_TOKEN_SKIP
+            ),
+            spec=k8s.batch.v1.CronJobSpecArgs(
+                schedule=args.schedule,
+                time_zone="Etc/UTC",
+                # A slow day must not overlap the next one, and a missed start is not run hours late.
+                concurrency_policy="Forbid",
+                starting_deadline_seconds=3600,
+                successful_jobs_history_limit=3,
+                failed_jobs_history_limit=3,
+                job_template=k8s.batch.v1.JobTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+                    spec=k8s.batch.v1.JobSpecArgs(
+                        backoff_limit=2,
+                        active_deadline_seconds=3600,
+                        ttl_seconds_after_finished=3 * 24 * 3600,
+                        template=k8s.core.v1.PodTemplateSpecArgs(
+                            metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+                            spec=k8s.core.v1.PodSpecArgs(
+                                service_account_name=app,
+                                automount_service_account_token=True,
+                                restart_policy="Never",
+                                security_context=pod_security_context(),
+                                volumes=[tmp_volume("4Gi")],
+                                containers=[
+                                    k8s.core.v1.ContainerArgs(
+                                        name="drift",
+                                        image=args.image,
+                                        command=["python", "-m", "monitoring.job"],
+                                        args=["--model", args.model],
+                                        env=environment,
+                                        volume_mounts=[tmp_mount()],
+                                        security_context=container_security_context(),
+                                        resources=k8s.core.v1.ResourceRequirementsArgs(
+                                            requests={"cpu": "500m", "memory": "1Gi"},
+                                            limits={"cpu": "2", "memory": "4Gi"},
+                                        ),
+                                    )
+                                ],
+                            ),
+                        ),
+                    ),
+                ),
+            ),
+            opts=child,
+        )
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-network-policy",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=args.namespace, labels=labels),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
+                policy_types=["Ingress", "Egress"],
+                ingress=[],
+                egress=[dns_egress(), tracking_egress(args.tracking_namespace), https_egress()],
+            ),
+            opts=child,
+        )
+        self.register_outputs({"schedule": args.schedule})
