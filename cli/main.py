@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import plan_commands
+from cli import local_commands, plan_commands, registry_commands
 
 app = typer.Typer(
     name="mlops",
@@ -19,6 +19,9 @@ app = typer.Typer(
 )
 
 app.add_typer(plan_commands.app, name="plan")
+app.add_typer(local_commands.app, name="local")
+# Registry commands sit at the top level: `mlops models`, `mlops promote`, `mlops rollback`.
+app.add_typer(registry_commands.app)
 
 
 if __name__ == "__main__":

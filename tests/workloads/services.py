@@ -1,0 +1,156 @@
+"""Real service processes for the tests: a loopback S3 API (moto) and a private PostgreSQL instance.
+
+Fixtures in conftest.py wrap these; they live here so a benchmark or a demo script can reuse them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from workloads.tracking.local import free_loopback_port
+
+DUMMY_AWS_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def _wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"{what} did not come up within {timeout:.0f} s")
+
+
+@dataclass
+class MotoS3Server:
+    """`moto_server` on a free loopback port: an S3 API that keeps everything in memory."""
+
+    endpoint_url: str
+    process: subprocess.Popen[bytes]
+
+    @classmethod
+    def start(cls, moto_executable: str | None = None) -> MotoS3Server:
+        # Prefer the moto next to this interpreter (the project's venv) over any other on PATH.
+        beside_python = Path(sys.executable).with_name("moto_server")
+        executable = moto_executable or (str(beside_python) if beside_python.exists() else shutil.which("moto_server"))
+        if executable is None:
+            raise FileNotFoundError("moto_server not found: install the dev extra (moto[server])")
+        port = free_loopback_port()
+        process = subprocess.Popen(
+            [executable, "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        server = cls(endpoint_url=f"http://127.0.0.1:{port}", process=process)
+        _wait_until(server.answers, 30, "moto_server")
+        return server
+
+    def answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.endpoint_url, timeout=1) as response:
+                return response.status < 500
+        except urllib.error.HTTPError as error:
+            return error.code < 500
+        except OSError:
+            return False
+
+    def create_bucket(self, name: str) -> None:
+        self.client().create_bucket(Bucket=name)
+
+    def client(self) -> Any:
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint_url, region_name="us-east-1", **_boto_credentials())
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=10)
+
+
+def _boto_credentials() -> dict[str, str]:
+    return {
+        "aws_access_key_id": DUMMY_AWS_ENVIRONMENT["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": DUMMY_AWS_ENVIRONMENT["AWS_SECRET_ACCESS_KEY"],
+    }
+
+
+def postgres_bin_directory() -> Path:
+    """Newest /usr/lib/postgresql/<version>/bin (Debian layout)."""
+    root = Path("/usr/lib/postgresql")
+    versions = sorted((p for p in root.glob("*/bin") if (p / "initdb").exists()), key=lambda p: int(p.parent.name))
+    if not versions:
+        raise FileNotFoundError("no PostgreSQL server binaries under /usr/lib/postgresql (run .ci/services)")
+    return versions[-1]
+
+
+class PrivatePostgres:
+    """A throw-away PostgreSQL cluster on a free port, so a test can stop and start it at will.
+
+    initdb refuses to run as root, so as root the cluster belongs to the `postgres` user.
+    """
+
+    def __init__(self) -> None:
+        self.bin = postgres_bin_directory()
+        self.port = free_loopback_port()
+        self.directory = Path(tempfile.mkdtemp(prefix="mlops-private-pg-"))
+        self.data = self.directory / "data"
+        self.log = self.directory / "postgres.log"
+        self._as_postgres = os.geteuid() == 0
+        if self._as_postgres:
+            shutil.chown(self.directory, "postgres", "postgres")
+        self._run(
+            [str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync"],
+        )
+
+    @property
+    def uri(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, command: list[str]) -> None:
+        if self._as_postgres:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory} -c fsync=off"
+        self._run(
+            [
+                str(self.bin / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.log),
+                "-o",
+                options,
+                "-w",
+                "start",
+            ]
+        )
+
+    def stop(self) -> None:
+        """Fast shutdown: open connections are cut, as when a database host goes away."""
+        self._run([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"])
+
+    def destroy(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
