@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import typer
 
-from cli import local_commands, plan_commands, registry_commands
+from cli import (
+    data_commands,
+    drift_commands,
+    local_commands,
+    pipeline_commands,
+    plan_commands,
+    registry_commands,
+    serve_commands,
+)
 
 app = typer.Typer(
     name="mlops",
@@ -20,8 +28,11 @@ app = typer.Typer(
 
 app.add_typer(plan_commands.app, name="plan")
 app.add_typer(local_commands.app, name="local")
+app.add_typer(data_commands.app, name="data")
+app.add_typer(pipeline_commands.app, name="pipeline")
 # Registry commands sit at the top level: `mlops models`, `mlops promote`, `mlops rollback`.
 app.add_typer(registry_commands.app)
+app.add_typer(serve_commands.app)  # `mlops serve MODEL`
 
 
 if __name__ == "__main__":

@@ -1,0 +1,145 @@
+"""`mlops pipeline ...`: compile the training pipelines, run one locally (kfp.local) or on a cluster."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+USAGE_ERROR_EXIT_CODE = 2
+RUN_FAILED_EXIT_CODE = 1
+
+app = typer.Typer(no_args_is_help=True, help="Training pipelines (Kubeflow Pipelines v2).")
+
+
+def _fail(message: str, code: int = USAGE_ERROR_EXIT_CODE) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _entry(model: str) -> Any:
+    from workloads import catalogue
+
+    try:
+        return catalogue.get(model)
+    except catalogue.UnknownModelError as error:
+        _fail(str(error))
+
+
+@app.command("compile")
+def compile_command(
+    out: Annotated[Path | None, typer.Option("--out", help="output folder (default: pipelines/compiled)")] = None,
+    model: Annotated[str | None, typer.Option(help="only this catalogue model")] = None,
+) -> None:
+    """Write one pipeline YAML per catalogue model and print the paths."""
+    from pipelines.training_pipeline import compile_all, compile_pipeline
+
+    if model is not None:
+        _entry(model)
+        paths = [compile_pipeline(model, out)]
+    else:
+        paths = compile_all(out)
+    for path in paths:
+        typer.echo(str(path))
+
+
+def _pipeline_arguments(
+    epochs: int | None,
+    threshold: float | None,
+    auto_promote: bool,
+    dataset_version: str,
+    store: str | None,
+) -> dict[str, Any]:
+    arguments: dict[str, Any] = {"dataset_version": dataset_version, "auto_promote": auto_promote}
+    if epochs is not None:
+        if epochs < 1:
+            _fail(f"--epochs must be >= 1, got {epochs}")
+        arguments["epochs"] = epochs
+    if threshold is not None:
+        if not 0 <= threshold <= 1:
+            _fail(f"--threshold must be in [0, 1], got {threshold}")
+        arguments["quality_threshold"] = threshold
+    if store:
+        arguments["dataset_store"] = store
+    return arguments
+
+
+def _run_local(entry: Any, arguments: dict[str, Any], store: str | None, pipeline_root: Path | None) -> None:
+    from pipelines.local import PipelineRunError, run_local
+    from workloads import datasets
+
+    try:
+        opened = datasets.open_store(store)
+        version = arguments["dataset_version"]
+        if version == datasets.LATEST and not opened.versions(entry.dataset):
+            typer.echo(f"no snapshot of {entry.dataset} in {opened.uri} yet: taking one", err=True)
+            datasets.snapshot(entry.dataset, opened)
+        resolved = datasets.resolve_version(entry.dataset, version, opened)
+    except datasets.DatasetError as error:
+        _fail(str(error))
+    # The steps run as subprocesses (possibly elsewhere): give them the store's absolute form.
+    arguments = {**arguments, "dataset_store": opened.uri, "dataset_version": resolved}
+
+    server = None
+    if not os.environ.get("MLFLOW_TRACKING_URI"):
+        from workloads.tracking.local import LocalTrackingError, start_local_tracking
+
+        typer.echo("MLFLOW_TRACKING_URI not set: starting a local tracking server (.mlops/tracking)...", err=True)
+        try:
+            server = start_local_tracking()
+        except LocalTrackingError as error:
+            _fail(str(error), RUN_FAILED_EXIT_CODE)
+        os.environ.update(server.client_environment())
+        typer.echo(f"tracking server: {server.url}", err=True)
+    try:
+        result = run_local(entry.name, pipeline_root=pipeline_root, **arguments)
+    except PipelineRunError as error:
+        _fail(str(error), RUN_FAILED_EXIT_CODE)
+    finally:
+        if server is not None:
+            server.stop()
+    typer.echo(result.summary)
+
+
+@app.command("run")
+def run(
+    model: Annotated[str, typer.Argument(help="catalogue model, e.g. digits")],
+    local: Annotated[bool, typer.Option("--local", help="run on this machine with kfp.local")] = False,
+    host: Annotated[str | None, typer.Option("--host", help="KFP API endpoint to submit to")] = None,
+    epochs: Annotated[int | None, typer.Option(help="override the catalogue's epochs")] = None,
+    threshold: Annotated[float | None, typer.Option(help="override the quality threshold")] = None,
+    auto_promote: Annotated[
+        bool, typer.Option("--auto-promote", help="promote to production if better (dev only)")
+    ] = False,
+    dataset_version: Annotated[str, typer.Option(help="dataset version or 'latest'")] = "latest",
+    store: Annotated[
+        str | None, typer.Option(help="dataset store (default: $MLOPS_DATASET_STORE, else .mlops/datasets)")
+    ] = None,
+    pipeline_root: Annotated[
+        Path | None, typer.Option(help="local artifacts folder (default: .mlops/pipelines)")
+    ] = None,
+    image: Annotated[
+        str | None, typer.Option(help="training image for --host (default: $MLOPS_TRAINING_IMAGE)")
+    ] = None,
+    namespace: Annotated[str | None, typer.Option(help="KFP namespace for --host")] = None,
+) -> None:
+    """Run MODEL's training pipeline: --local (kfp.local, tracking from MLFLOW_TRACKING_URI or a
+    local server started for the run) or --host URL (submit to Kubeflow Pipelines)."""
+    entry = _entry(model)
+    if local == (host is not None):
+        _fail("choose exactly one of --local or --host URL")
+    arguments = _pipeline_arguments(epochs, threshold, auto_promote, dataset_version, store)
+    if local:
+        _run_local(entry, arguments, store, pipeline_root)
+        return
+    from pipelines.remote import SubmissionError, submit
+
+    try:
+        submitted = submit(entry.name, str(host), image=image, arguments=arguments, namespace=namespace)
+    except SubmissionError as error:
+        _fail(str(error))
+    typer.echo(
+        f"submitted {entry.name} to {submitted.host}: run {submitted.run_id} (experiment {submitted.experiment})"
+    )

@@ -1,0 +1,192 @@
+"""KFP v2 lightweight components: one per step, each a thin wrapper over `pipelines.steps`.
+
+KFP ships each function's source into the step's container and runs it there, so the bodies
+import what they need; the work itself lives in `pipelines.steps` (and `workloads`), which the
+training image (`pipelines/Dockerfile`) installs. `install_kfp_package=False`: the image already has
+kfp, so a step starts without reaching a package index.
+
+No `from __future__ import annotations` here: KFP reads the annotations as real types.
+"""
+
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import ClassificationMetrics, Dataset, Input, Metrics, Model, Output
+
+from pipelines.paths import TRAINING_IMAGE_PLACEHOLDER
+
+IMAGE = TRAINING_IMAGE_PLACEHOLDER
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def fetch_dataset(
+    dataset: str,
+    dataset_version: str,
+    dataset_store: str,
+    dataset_files: Output[Dataset],
+) -> NamedTuple("FetchOutputs", [("version", str), ("digest", str), ("uri", str)]):
+    """Download a dataset version and verify every sha256 (a mismatch fails the run here)."""
+    from collections import namedtuple
+    from pathlib import Path
+
+    from pipelines.steps import fetch_step
+
+    result = fetch_step(dataset, dataset_version, dataset_store, Path(dataset_files.path))
+    dataset_files.metadata.update({"version": result.version, "sha256": result.digest, "uri": result.uri})
+    return namedtuple("FetchOutputs", ["version", "digest", "uri"])(result.version, result.digest, result.uri)
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def preprocess(
+    model: str,
+    dataset_files: Input[Dataset],
+    validation_fraction: float,
+    seed: int,
+    train_split: Output[Dataset],
+    validation_split: Output[Dataset],
+    reference_features: Output[Dataset],
+) -> NamedTuple("PreprocessOutputs", [("train_rows", int), ("validation_rows", int)]):
+    """Split (stratified, seeded), preprocess with the shared features module, write the reference table."""
+    from collections import namedtuple
+    from pathlib import Path
+
+    from pipelines.steps import preprocess_step
+
+    result = preprocess_step(
+        model,
+        Path(dataset_files.path),
+        validation_fraction,
+        seed,
+        Path(train_split.path),
+        Path(validation_split.path),
+        Path(reference_features.path),
+    )
+    reference_features.metadata.update({"format": "parquet", "rows": result.train_rows})
+    return namedtuple("PreprocessOutputs", ["train_rows", "validation_rows"])(result.train_rows, result.validation_rows)
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def train(
+    model: str,
+    train_split: Input[Dataset],
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    seed: int,
+    validation_fraction: float,
+    dataset: str,
+    dataset_version: str,
+    dataset_digest: str,
+    dataset_uri: str,
+    pipeline_run_id: str,
+    weights: Output[Model],
+) -> NamedTuple("TrainOutputs", [("run_id", str), ("model_uri", str), ("device", str), ("images_per_second", float)]):
+    """Train on the split; track the MLflow run with lineage; log the model; keep the weights."""
+    from collections import namedtuple
+    from pathlib import Path
+
+    from pipelines.steps import train_step
+
+    result = train_step(
+        model,
+        Path(train_split.path),
+        epochs,
+        batch_size,
+        learning_rate,
+        seed,
+        validation_fraction,
+        dataset,
+        dataset_version,
+        dataset_digest,
+        dataset_uri,
+        pipeline_run_id,
+        Path(weights.path),
+    )
+    weights.metadata.update({"framework": "pytorch", "mlflow_run_id": result.run_id, "device": result.device})
+    return namedtuple("TrainOutputs", ["run_id", "model_uri", "device", "images_per_second"])(
+        result.run_id, result.model_uri, result.device, result.images_per_second
+    )
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def evaluate(
+    model: str,
+    weights: Input[Model],
+    validation_split: Input[Dataset],
+    quality_threshold: float,
+    metrics: Output[Metrics],
+    confusion_matrix: Output[ClassificationMetrics],
+    report: Output[Dataset],
+    validation_predictions: Output[Dataset],
+) -> NamedTuple("EvaluateOutputs", [("quality", float), ("accuracy", float), ("macro_f1", float), ("verdict", str)]):
+    """Accuracy, macro-F1, per-class metrics and the confusion matrix on the held-out split (no tracking:
+    the register or reject step records the report on the run)."""
+    from collections import namedtuple
+    from pathlib import Path
+
+    from pipelines.steps import evaluate_step
+
+    result = evaluate_step(
+        model,
+        Path(weights.path),
+        Path(validation_split.path),
+        quality_threshold,
+        Path(report.path),
+        Path(validation_predictions.path),
+    )
+    metrics.log_metric("accuracy", result.accuracy)
+    metrics.log_metric("macro_f1", result.macro_f1)
+    for name, values in result.report["per_class"].items():
+        metrics.log_metric(f"f1.{name}", values["f1"])
+    confusion_matrix.log_confusion_matrix(result.report["class_names"], result.report["confusion_matrix"])
+    return namedtuple("EvaluateOutputs", ["quality", "accuracy", "macro_f1", "verdict"])(
+        result.quality, result.accuracy, result.macro_f1, result.message
+    )
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def register(
+    model: str,
+    run_id: str,
+    model_uri: str,
+    accuracy: float,
+    macro_f1: float,
+    pipeline_run_id: str,
+    auto_promote: bool,
+    promotion_margin: float,
+    reference_features: Input[Dataset],
+    validation_predictions: Input[Dataset],
+    evaluation_report: Input[Dataset],
+) -> NamedTuple("RegisterOutputs", [("summary", str), ("version", str), ("promoted", bool)]):
+    """Register the candidate (staging), attach the reference table, maybe promote to production."""
+    from collections import namedtuple
+    from pathlib import Path
+
+    from pipelines.steps import register_step
+
+    result = register_step(
+        model,
+        run_id,
+        model_uri,
+        accuracy,
+        macro_f1,
+        pipeline_run_id,
+        auto_promote,
+        promotion_margin,
+        Path(reference_features.path),
+        Path(validation_predictions.path),
+        Path(evaluation_report.path),
+    )
+    return namedtuple("RegisterOutputs", ["summary", "version", "promoted"])(
+        result.summary, result.version, result.promoted
+    )
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def reject(model: str, run_id: str, quality: float, quality_threshold: float, evaluation_report: Input[Dataset]) -> str:
+    """The gate failed: record it on the run and say so; nothing is registered."""
+    from pathlib import Path
+
+    from pipelines.steps import reject_step
+
+    return reject_step(model, run_id, quality, quality_threshold, Path(evaluation_report.path))

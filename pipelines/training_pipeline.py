@@ -1,0 +1,171 @@
+"""The training pipeline of a catalogue model, and compiling it to YAML.
+
+    fetch-dataset → preprocess → train → evaluate ─┬─ quality ≥ threshold → register (staging, maybe production)
+                                                   └─ otherwise           → reject (nothing registered)
+
+One pipeline per catalogue entry (`build_pipeline(entry)`): the entry's hyper-parameters are the
+parameters' defaults, and its `gpu` flag decides, at compile time, whether the train step asks for
+an `nvidia.com/gpu`, tolerates the GPU pools' taint and selects GPU nodes. The pipeline's one output
+is a sentence saying what happened (registered as vN / not registered and why).
+"""
+
+# No `from __future__ import annotations`: KFP reads the pipeline signature's annotations as types.
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kfp import compiler, dsl
+from kfp import kubernetes as kfp_kubernetes
+
+from pipelines import components
+from pipelines.paths import (
+    COMPILED_DIRECTORY,
+    GPU_NODE_LABEL,
+    GPU_RESOURCE,
+    TRACKING_SECRET_KEYS,
+    TRACKING_SECRET_NAME,
+    compiled_pipeline_path,
+    pipeline_name,
+)
+from workloads import catalogue
+from workloads.catalogue import CatalogueEntry
+
+DEFAULT_DATASET_VERSION = "latest"
+
+
+def _uses_tracking(task: Any) -> Any:
+    """The tracking URI and credentials come from a Secret as environment variables, never parameters."""
+    return kfp_kubernetes.use_secret_as_env(
+        task, secret_name=TRACKING_SECRET_NAME, secret_key_to_env=TRACKING_SECRET_KEYS
+    )
+
+
+def _resources(task: Any, cpu: str, memory: str) -> Any:
+    # Every step has side effects or reads "latest": a cached result would be wrong.
+    return task.set_cpu_request(cpu).set_memory_request(memory).set_memory_limit(memory).set_caching_options(False)
+
+
+def _on_gpu(task: Any) -> Any:
+    task.set_accelerator_type(GPU_RESOURCE).set_accelerator_limit(1)
+    kfp_kubernetes.add_toleration(task, key=GPU_RESOURCE, operator="Exists", effect="NoSchedule")
+    kfp_kubernetes.add_node_selector(task, label_key=GPU_NODE_LABEL[0], label_value=GPU_NODE_LABEL[1])
+    return task
+
+
+def build_pipeline(entry: CatalogueEntry) -> Callable[..., Any]:
+    """The KFP pipeline (a GraphComponent) that trains `entry`."""
+    defaults = entry.training
+
+    @dsl.pipeline(
+        name=pipeline_name(entry.name),
+        description=f"Train, evaluate and (if {entry.quality_metric} >= threshold) register {entry.name}.",
+    )
+    def training_pipeline(
+        dataset_version: str = DEFAULT_DATASET_VERSION,
+        dataset_store: str = "",
+        epochs: int = defaults.epochs,
+        batch_size: int = defaults.batch_size,
+        learning_rate: float = defaults.learning_rate,
+        seed: int = defaults.seed,
+        validation_fraction: float = defaults.validation_fraction,
+        quality_threshold: float = entry.quality_threshold,
+        auto_promote: bool = False,
+        promotion_margin: float = entry.promotion_margin,
+    ) -> str:
+        """dataset_store '' = the MLOPS_DATASET_STORE of the step's environment (else .mlops/datasets).
+        auto_promote: move `production` to a better candidate (dev only)."""
+        fetched = components.fetch_dataset(
+            dataset=entry.dataset, dataset_version=dataset_version, dataset_store=dataset_store
+        )
+        _resources(fetched, "250m", "1Gi").set_display_name("fetch dataset (verify sha256)")
+
+        prepared = components.preprocess(
+            model=entry.name,
+            dataset_files=fetched.outputs["dataset_files"],
+            validation_fraction=validation_fraction,
+            seed=seed,
+        )
+        _resources(prepared, "500m", "2Gi").set_display_name("preprocess (shared features)")
+
+        trained = components.train(
+            model=entry.name,
+            train_split=prepared.outputs["train_split"],
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            seed=seed,
+            validation_fraction=validation_fraction,
+            dataset=entry.dataset,
+            dataset_version=fetched.outputs["version"],
+            dataset_digest=fetched.outputs["digest"],
+            dataset_uri=fetched.outputs["uri"],
+            pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        )
+        _resources(trained, "1", "4Gi").set_display_name("train on GPU" if entry.gpu else "train on CPU")
+        _uses_tracking(trained)
+        if entry.gpu:
+            _on_gpu(trained)
+
+        evaluated = components.evaluate(
+            model=entry.name,
+            weights=trained.outputs["weights"],
+            validation_split=prepared.outputs["validation_split"],
+            quality_threshold=quality_threshold,
+        )
+        _resources(evaluated, "500m", "2Gi").set_display_name("evaluate (held-out split)")
+
+        with dsl.If(evaluated.outputs["quality"] >= quality_threshold, name="quality-gate-passed"):
+            registered = components.register(
+                model=entry.name,
+                run_id=trained.outputs["run_id"],
+                model_uri=trained.outputs["model_uri"],
+                accuracy=evaluated.outputs["accuracy"],
+                macro_f1=evaluated.outputs["macro_f1"],
+                pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                auto_promote=auto_promote,
+                promotion_margin=promotion_margin,
+                reference_features=prepared.outputs["reference_features"],
+                validation_predictions=evaluated.outputs["validation_predictions"],
+                evaluation_report=evaluated.outputs["report"],
+            )
+            _resources(registered, "250m", "1Gi").set_display_name("register (staging; production if better)")
+            _uses_tracking(registered)
+        with dsl.Else(name="quality-gate-failed"):
+            rejected = components.reject(
+                model=entry.name,
+                run_id=trained.outputs["run_id"],
+                quality=evaluated.outputs["quality"],
+                quality_threshold=quality_threshold,
+                evaluation_report=evaluated.outputs["report"],
+            )
+            _resources(rejected, "250m", "1Gi").set_display_name("below threshold: nothing registered")
+            _uses_tracking(rejected)
+        return dsl.OneOf(registered.outputs["summary"], rejected.output)
+
+    return training_pipeline
+
+
+def pipeline_for(model: str) -> Callable[..., Any]:
+    """The pipeline of catalogue model `model` (UnknownModelError for an unknown name)."""
+    return build_pipeline(catalogue.get(model))
+
+
+def compile_pipeline(model: str, directory: Path | None = None) -> Path:
+    """Write `<directory>/<model>.yaml` (default `pipelines/compiled/`) and return its path."""
+    path = compiled_pipeline_path(model, directory or COMPILED_DIRECTORY)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    compiler.Compiler().compile(pipeline_for(model), str(path))
+    return path
+
+
+def compile_all(directory: Path | None = None) -> list[Path]:
+    """Compile every catalogue model's pipeline."""
+    return [compile_pipeline(model, directory) for model in catalogue.names()]
+
+
+def compiled_text(model: str) -> str:
+    """The compiled YAML of `model` as text, fresh from the code (not the committed file)."""
+    with tempfile.TemporaryDirectory(prefix="mlops-compile-") as scratch:
+        return compile_pipeline(model, Path(scratch)).read_text(encoding="utf-8")

@@ -1,0 +1,166 @@
+"""Versioned dataset snapshots: immutable, sha256-verified, in a local folder or an S3 prefix."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+from tests.workloads.services import DUMMY_AWS_ENVIRONMENT, MotoS3Server
+from workloads import datasets
+
+
+def test_snapshot_writes_files_and_a_manifest_of_their_sha256(tmp_path: Path) -> None:
+    published = datasets.snapshot("digits", tmp_path)
+    folder = tmp_path / "digits" / "v1"
+    assert published.version == "v1"
+    assert published.uri == str(folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert set(manifest["files"]) == {"images.npy", "labels.npy", "dataset.json"}
+    for name, entry in manifest["files"].items():
+        assert entry["sha256"] == hashlib.sha256((folder / name).read_bytes()).hexdigest()
+        assert entry["bytes"] == (folder / name).stat().st_size
+    assert manifest["sha256"] == published.digest == datasets.whole_digest(manifest["files"])
+    loaded = datasets.load(folder)
+    assert loaded.images.dtype == np.uint8 and loaded.images.shape == (1797, 8, 8)
+    assert np.array_equal(loaded.labels, datasets.build("digits").labels)
+
+
+def test_versions_are_numbered_and_never_overwritten(tmp_path: Path) -> None:
+    assert datasets.snapshot("surface-defects", tmp_path).version == "v1"
+    second = datasets.snapshot("surface-defects", tmp_path, seed=1)
+    assert second.version == "v2"
+    before = (tmp_path / "surface-defects" / "v1" / "images.npy").read_bytes()
+    with pytest.raises(datasets.DatasetVersionExistsError, match=r"already exists.*immutable"):
+        datasets.snapshot("surface-defects", tmp_path, version="v1", seed=7)
+    assert (tmp_path / "surface-defects" / "v1" / "images.npy").read_bytes() == before
+    # The published files are read-only, and a concurrent writer cannot rename onto a version.
+    assert (tmp_path / "surface-defects" / "v1" / "images.npy").stat().st_mode & 0o222 == 0
+    store = datasets.LocalStore(tmp_path)
+    with pytest.raises(datasets.DatasetVersionExistsError):
+        store.publish("surface-defects", "v2", tmp_path / "surface-defects" / "v1", ["images.npy"])
+    assert datasets.list_versions("surface-defects", tmp_path) == ["v1", "v2"]
+
+
+def test_generated_dataset_is_seeded() -> None:
+    first, again, other = (datasets.build_surface_defects(seed=s, per_class=20) for s in (3, 3, 4))
+    assert np.array_equal(first.images, again.images) and np.array_equal(first.labels, again.labels)
+    assert not np.array_equal(first.images, other.images)
+    assert np.bincount(first.labels).tolist() == [20, 20, 20]
+
+
+def test_fetch_verifies_and_resolves_latest(tmp_path: Path) -> None:
+    datasets.snapshot("digits", tmp_path / "store")
+    datasets.snapshot("digits", tmp_path / "store", version="v2")
+    folder = datasets.fetch("digits", "latest", tmp_path / "store", tmp_path / "fetched")
+    assert json.loads((folder / "manifest.json").read_text())["version"] == "v2"
+    assert datasets.load(folder).images.shape == (1797, 8, 8)
+
+
+def test_a_corrupt_file_fails_fetch_naming_the_file(tmp_path: Path) -> None:
+    datasets.snapshot("digits", tmp_path / "store")
+    images = tmp_path / "store" / "digits" / "v1" / "images.npy"
+    images.chmod(0o644)
+    data = bytearray(images.read_bytes())
+    data[-1] ^= 0xFF
+    images.write_bytes(bytes(data))
+    with pytest.raises(datasets.DatasetIntegrityError, match=r"file images\.npy is corrupt: sha256"):
+        datasets.fetch("digits", "v1", tmp_path / "store", tmp_path / "fetched")
+    assert not (tmp_path / "fetched" / "images.npy").exists()
+
+
+def test_an_edited_manifest_is_detected(tmp_path: Path) -> None:
+    datasets.snapshot("digits", tmp_path / "store")
+    manifest_path = tmp_path / "store" / "digits" / "v1" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["files"]["labels.npy"]["sha256"] = "0" * 64
+    manifest_path.chmod(0o644)
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(datasets.DatasetIntegrityError, match=r"manifest\.json was altered"):
+        datasets.fetch("digits", "v1", tmp_path / "store", tmp_path / "fetched")
+
+
+def test_unknown_dataset_and_version_are_clear_errors(tmp_path: Path) -> None:
+    datasets.snapshot("digits", tmp_path)
+    with pytest.raises(datasets.UnknownDatasetError, match="unknown dataset 'cats': known datasets are digits"):
+        datasets.fetch("cats", "v1", tmp_path)
+    with pytest.raises(datasets.UnknownDatasetVersionError, match=r"no version 'v9' .*\(versions: v1\)"):
+        datasets.fetch("digits", "v9", tmp_path)
+    with pytest.raises(datasets.UnknownDatasetVersionError, match="mlops data snapshot surface-defects"):
+        datasets.fetch("surface-defects", "latest", tmp_path)
+    with pytest.raises(datasets.InvalidStoreError):
+        datasets.open_store("gs://bucket/data")
+
+
+def test_cli_snapshot_prints_the_version_and_refuses_bad_input(tmp_path: Path) -> None:
+    runner = CliRunner()
+    first = runner.invoke(app, ["data", "snapshot", "digits", "--store", str(tmp_path)])
+    assert first.exit_code == 0, first.output
+    assert first.stdout.strip() == "v1"
+    second = runner.invoke(app, ["data", "snapshot", "digits", "--store", str(tmp_path)])
+    assert second.stdout.strip() == "v2"
+    again = runner.invoke(app, ["data", "snapshot", "digits", "--store", str(tmp_path), "--version", "v1"])
+    assert again.exit_code == 2
+    assert (
+        again.stderr.strip()
+        == f"error: dataset 'digits' version 'v1' already exists in {tmp_path}: versions are immutable"
+    )
+    unknown = runner.invoke(app, ["data", "snapshot", "cats", "--store", str(tmp_path)])
+    assert unknown.exit_code == 2
+    assert unknown.stderr.strip() == "error: unknown dataset 'cats': known datasets are digits, surface-defects"
+    missing = runner.invoke(app, ["data", "verify", "digits", "v7", "--store", str(tmp_path)])
+    assert missing.exit_code == 2 and "no version 'v7'" in missing.stderr
+    verified = runner.invoke(app, ["data", "verify", "digits", "--store", str(tmp_path)])
+    assert verified.exit_code == 0, verified.output
+    assert verified.stdout.strip() == "digits v2: 3 files, every sha256 matches"
+
+
+# ------------------------------------------------------------------------------------------ S3 store
+
+
+@pytest.fixture(scope="module")
+def moto_s3() -> Iterator[MotoS3Server]:
+    server = MotoS3Server.start()
+    try:
+        server.create_bucket("datasets")
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_environment(moto_s3: MotoS3Server, monkeypatch: pytest.MonkeyPatch) -> MotoS3Server:
+    for name, value in DUMMY_AWS_ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_s3.endpoint_url)
+    return moto_s3
+
+
+def test_s3_store_snapshots_fetches_and_stays_immutable(s3_environment: MotoS3Server, tmp_path: Path) -> None:
+    prefix = f"s3://datasets/team-{tmp_path.name}"
+    published = datasets.snapshot("surface-defects", prefix)
+    assert published.version == "v1"
+    assert published.uri == f"{prefix}/surface-defects/v1"
+    client = s3_environment.client()
+    keys = {item["Key"] for item in client.list_objects_v2(Bucket="datasets")["Contents"]}
+    assert f"team-{tmp_path.name}/surface-defects/v1/manifest.json" in keys
+    assert datasets.snapshot("surface-defects", prefix).version == "v2"
+    with pytest.raises(datasets.DatasetVersionExistsError, match="immutable"):
+        datasets.snapshot("surface-defects", prefix, version="v1")
+    assert datasets.list_versions("surface-defects", prefix) == ["v1", "v2"]
+
+    folder = datasets.fetch("surface-defects", "v1", prefix, tmp_path / "fetched")
+    assert datasets.load(folder).images.shape == (1500, 32, 32)
+
+    key = f"team-{tmp_path.name}/surface-defects/v1/labels.npy"
+    body = bytearray(client.get_object(Bucket="datasets", Key=key)["Body"].read())
+    body[-1] ^= 0x01
+    client.put_object(Bucket="datasets", Key=key, Body=bytes(body))
+    with pytest.raises(datasets.DatasetIntegrityError, match=r"labels\.npy is corrupt"):
+        datasets.fetch("surface-defects", "v1", prefix, tmp_path / "again")
