@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
-EXTRAS ?= infra,tracking,pipelines,dev
+EXTRAS ?= infra,tracking,pipelines,monitoring,dev,serving
 # checkov gets its own environment: its pins (boto3 1.35, packaging 23, networkx 2) would downgrade .venv.
 CHECKOV_VENV ?= .venv-checkov
 CHECKOV_INSTALLED := $(CHECKOV_VENV)/.installed

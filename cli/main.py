@@ -15,7 +15,6 @@ from cli import (
     pipeline_commands,
     plan_commands,
     registry_commands,
-    serve_commands,
 )
 
 app = typer.Typer(
@@ -30,9 +29,9 @@ app.add_typer(plan_commands.app, name="plan")
 app.add_typer(local_commands.app, name="local")
 app.add_typer(data_commands.app, name="data")
 app.add_typer(pipeline_commands.app, name="pipeline")
+app.add_typer(drift_commands.app, name="drift")
 # Registry commands sit at the top level: `mlops models`, `mlops promote`, `mlops rollback`.
 app.add_typer(registry_commands.app)
-app.add_typer(serve_commands.app)  # `mlops serve MODEL`
 
 
 if __name__ == "__main__":

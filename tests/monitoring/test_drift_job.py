@@ -1,0 +1,211 @@
+"""The drift job end to end on a local stack: real tracking server and registry, prediction logs in
+the serving layout, real Evidently reports, alerts over real HTTP, a real kfp.local retrain run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
+
+from monitoring.job import REPORT_FILE, SUMMARY_FILE, experiment_name, run_job
+from monitoring.retrain import LocalPipelineSubmitter
+from monitoring.settings import DriftSettings
+from pipelines.paths import REPOSITORY_ROOT
+from tests.monitoring.conftest import MODEL, RegisteredDigits, WebhookReceiver, shifted, write_prediction_log
+from workloads.tracking.local import LocalTrackingServer
+
+NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
+
+
+def _summary(reports: Path, day: str) -> dict:
+    return json.loads((reports / MODEL / f"date={day}" / SUMMARY_FILE).read_text(encoding="utf-8"))
+
+
+def test_drifted_window_writes_report_and_summary_logs_to_mlflow_and_alerts(
+    tracking_environment: LocalTrackingServer,
+    registered_digits: RegisteredDigits,
+    stores: dict[str, Path],
+    webhook: WebhookReceiver,
+) -> None:
+    day = "2026-11-19"
+    rows = write_prediction_log(
+        stores["predictions"],
+        day,
+        shifted(registered_digits.images),
+        registered_digits.weights,
+        registered_digits.version,
+    )
+
+    result = run_job(MODEL, day, now=NOW)
+
+    assert result.status == "drift" and result.exit_code == 0, result.summary
+    summary = _summary(stores["reports"], day)
+    assert summary["dataset_drift"] is True
+    assert summary["model_version"] == registered_digits.version
+    assert summary["rows_compared"] == rows == summary["rows_in_window"]
+    assert summary["drifted_share"] >= summary["drift_share_threshold"]
+    assert {"brightness_mean", "prediction", "confidence", "embedding"} <= set(summary["features"])
+    assert summary["features"]["brightness_mean"]["drifted"] is True
+    assert summary["features"]["embedding"]["method"] == "domain classifier ROC AUC"
+    assert "validation predictions" in summary["reference_source"]
+    report = stores["reports"] / MODEL / f"date={day}" / REPORT_FILE
+    assert report.stat().st_size > 10_000 and "brightness_mean" in report.read_text(encoding="utf-8")
+
+    client = MlflowClient()
+    run = client.get_run(summary["mlflow_run_id"])
+    assert client.get_experiment(run.info.experiment_id).name == experiment_name(MODEL)
+    assert run.data.tags["drift.status"] == "drift"
+    assert run.data.metrics["drifted_share"] == pytest.approx(summary["drifted_share"])
+    assert {artifact.path for artifact in client.list_artifacts(run.info.run_id)} >= {REPORT_FILE, SUMMARY_FILE}
+
+    (text,) = webhook.texts()
+    assert f"[drift] {MODEL} v{registered_digits.version} {day}: dataset drift detected" in text
+    assert summary["mlflow_run_id"] in text  # the link to the report in the tracking UI
+    assert summary["alert"]["sent"] is True and summary["alert"]["channels"] == ["webhook"]
+
+
+def test_undrifted_window_sends_no_alert_and_says_which_version_it_compared(
+    tracking_environment: LocalTrackingServer,
+    registered_digits: RegisteredDigits,
+    stores: dict[str, Path],
+    webhook: WebhookReceiver,
+) -> None:
+    day = "2026-11-18"
+    images = registered_digits.images
+    # A rollout in the middle of the day: most rows from the registered version, some from another.
+    versions = [registered_digits.version] * (len(images) - 40) + [registered_digits.version_without_reference] * 40
+    write_prediction_log(stores["predictions"], day, images, registered_digits.weights, versions)
+
+    result = run_job(MODEL, day, now=NOW)
+
+    assert result.status == "no_drift" and result.exit_code == 0, result.summary
+    summary = _summary(stores["reports"], day)
+    assert summary["dataset_drift"] is False
+    assert summary["model_version"] == registered_digits.version
+    assert summary["rows_compared"] == len(images) - 40
+    assert "mixes model versions" in summary["note"]
+    assert summary["alert"] == {"sent": False, "reason": "no dataset drift"}
+    assert webhook.messages == []
+
+
+def test_empty_window_is_a_skipped_alert_not_no_drift(
+    tracking_environment: LocalTrackingServer,
+    registered_digits: RegisteredDigits,
+    stores: dict[str, Path],
+    webhook: WebhookReceiver,
+) -> None:
+    from cli.main import app
+
+    day = "2026-11-17"
+    outcome = CliRunner().invoke(app, ["drift", "run", MODEL, "--date", day])
+
+    assert outcome.exit_code == 0, outcome.output
+    assert "skipped: no traffic" in outcome.output
+    summary = _summary(stores["reports"], day)
+    assert summary["status"] == "skipped" and summary["dataset_drift"] is None
+    (text,) = webhook.texts()
+    assert f"[drift] {MODEL} {day}: skipped: no traffic" in text
+    assert "no drift" not in text.lower()
+    assert MlflowClient().get_run(summary["mlflow_run_id"]).data.tags["drift.status"] == "skipped"
+
+
+def test_missing_reference_exits_non_zero_with_one_clear_message(
+    tracking_environment: LocalTrackingServer,
+    registered_digits: RegisteredDigits,
+    stores: dict[str, Path],
+    webhook: WebhookReceiver,
+) -> None:
+    day = "2026-11-16"
+    write_prediction_log(
+        stores["predictions"],
+        day,
+        registered_digits.images[:50],
+        registered_digits.weights,
+        registered_digits.version_without_reference,
+    )
+
+    process = subprocess.run(
+        [sys.executable, "-m", "monitoring.job", "--model", MODEL, "--date", day],
+        cwd=REPOSITORY_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPOSITORY_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert process.returncode == 1, process.stdout + process.stderr
+    version = registered_digits.version_without_reference
+    assert f"error: no reference for {MODEL} v{version}, the version that served the window" in process.stderr
+    assert "Traceback" not in process.stderr
+    assert webhook.messages == []
+    assert not (stores["reports"] / MODEL / f"date={day}").exists()
+
+
+def test_cooldown_deduplicates_alerts_per_model(
+    tracking_environment: LocalTrackingServer,
+    registered_digits: RegisteredDigits,
+    stores: dict[str, Path],
+    webhook: WebhookReceiver,
+) -> None:
+    images = shifted(registered_digits.images[:150], brightness=90, noise=0.0)
+    for day in ("2026-11-14", "2026-11-15"):
+        write_prediction_log(stores["predictions"], day, images, registered_digits.weights, registered_digits.version)
+    settings = DriftSettings.from_environment({**os.environ, "MLOPS_DRIFT_COOLDOWN_HOURS": "24"})
+
+    first = run_job(MODEL, "2026-11-14", settings, now=NOW)
+    second = run_job(MODEL, "2026-11-15", settings, now=NOW + timedelta(hours=23))
+    third = run_job(MODEL, "2026-11-15", settings, now=NOW + timedelta(hours=25))
+
+    assert [first.status, second.status, third.status] == ["drift"] * 3
+    assert first.summary["alert"]["sent"] is True
+    assert second.summary["alert"]["reason"] == "cooldown"
+    assert second.summary["alert"]["suppressed_until"] == (NOW + timedelta(hours=24)).isoformat()
+    assert third.summary["alert"]["sent"] is True
+    assert len(webhook.messages) == 2
+    state = json.loads((stores["reports"] / MODEL / "alert-state.json").read_text(encoding="utf-8"))
+    assert state["drift"]["at"] == (NOW + timedelta(hours=25)).isoformat()
+
+
+def test_retrain_trigger_submits_exactly_one_local_pipeline_run_per_cooldown(
+    tracking_environment: LocalTrackingServer,
+    registered_digits: RegisteredDigits,
+    stores: dict[str, Path],
+    webhook: WebhookReceiver,
+    tmp_path: Path,
+) -> None:
+    client = MlflowClient()
+    versions_before = {v.version for v in client.search_model_versions(f"name = '{MODEL}'")}
+    day = "2026-11-13"
+    write_prediction_log(
+        stores["predictions"],
+        day,
+        shifted(registered_digits.images[:150], brightness=90, noise=0.0),
+        registered_digits.weights,
+        registered_digits.version,
+    )
+    arguments = {"epochs": 1, "quality_threshold": 0.0, "dataset_store": str(registered_digits.dataset_store)}
+    settings = DriftSettings.from_environment(
+        {**os.environ, "MLOPS_DRIFT_RETRAIN": "local", "MLOPS_DRIFT_RETRAIN_ARGUMENTS": json.dumps(arguments)}
+    )
+    submitter = LocalPipelineSubmitter(pipeline_root=tmp_path / "pipeline-root")
+
+    first = run_job(MODEL, day, settings, submitter=submitter, now=NOW)
+    second = run_job(MODEL, day, settings, submitter=submitter, now=NOW + timedelta(hours=2))
+
+    assert first.exit_code == 0 and first.summary["retrain"]["submitted"] is True, first.summary
+    assert "registered digits v" in first.summary["retrain"]["outcome"]
+    assert second.summary["retrain"] == {
+        "submitted": False,
+        "reason": "cooldown",
+        "suppressed_until": (NOW + timedelta(hours=24)).isoformat(),
+    }
+    assert submitter.submissions == 1
+    new_versions = {v.version for v in client.search_model_versions(f"name = '{MODEL}'")} - versions_before
+    assert len(new_versions) == 1  # exactly one pipeline run reached the registry
