@@ -17,6 +17,8 @@ import pulumi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from workloads import catalogue
+
 PROJECT = "mlops-platform"
 
 # EKS versions in standard support that the add-on and AMI choices here were checked against.
@@ -103,6 +105,30 @@ class TrackingConfig(_Model):
     internal_ingress: bool = Field(description="Expose the server through an internal ALB (VPC-only).")
 
 
+class ModelSettings(_Model):
+    """A catalogue model enabled in this stack, with the stack's overrides of its defaults."""
+
+    min_replicas: int = Field(default=1, ge=1, le=100)
+    max_replicas: int = Field(default=2, ge=1, le=100)
+    gpu_pool: str | None = Field(default=None, description="Serve on this GPU pool (one GPU per pod).")
+    auto_promote: bool = Field(default=False, description="Scheduled runs move `production` to a better candidate.")
+    training_schedule: str | None = Field(default=None, description="Five-field cron; the catalogue's otherwise.")
+    drift_schedule: str | None = Field(default=None, description="Five-field cron; the catalogue's otherwise.")
+
+    @field_validator("training_schedule", "drift_schedule")
+    @classmethod
+    def _five_field_cron(cls, value: str | None) -> str | None:
+        if value is not None and len(value.split()) != 5:
+            raise ValueError(f"{value!r} is not a five-field cron expression (minute hour day month weekday)")
+        return value
+
+    @model_validator(mode="after")
+    def _replicas_are_ordered(self) -> ModelSettings:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"minReplicas ({self.min_replicas}) must be <= maxReplicas ({self.max_replicas})")
+        return self
+
+
 Cidr = Annotated[str, Field(description="IPv4 CIDR block")]
 
 
@@ -136,6 +162,7 @@ class PlatformConfig(_Model):
     prediction_retention_days: int = Field(ge=1, le=3650)
     noncurrent_version_retention_days: int = Field(ge=1, le=3650)
     tracking: TrackingConfig
+    models: dict[str, ModelSettings] = Field(description="Catalogue models enabled in this stack.")
     tags: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("vpc_cidr")
@@ -179,6 +206,26 @@ class PlatformConfig(_Model):
         if duplicates:
             raise ValueError(f"duplicate GPU pool name(s): {', '.join(duplicates)}")
         return pools
+
+    @field_validator("models")
+    @classmethod
+    def _models_are_in_the_catalogue(cls, models: dict[str, ModelSettings]) -> dict[str, ModelSettings]:
+        known = catalogue.names()
+        unknown = sorted(set(models) - set(known))
+        if unknown:
+            raise ValueError(f"unknown model(s) {', '.join(unknown)}; the catalogue has {', '.join(known)}")
+        return models
+
+    @model_validator(mode="after")
+    def _model_pools_exist(self) -> PlatformConfig:
+        pools = {pool.name for pool in self.gpu_node_pools}
+        for name, settings in self.models.items():
+            if settings.gpu_pool is not None and settings.gpu_pool not in pools:
+                known = ", ".join(sorted(pools)) or "none"
+                raise ValueError(f"models.{name}.gpuPool: no GPU pool {settings.gpu_pool!r} (pools: {known})")
+            if catalogue.get(name).gpu and not pools:
+                raise ValueError(f"models.{name} trains on a GPU but gpuNodePools is empty")
+        return self
 
     @model_validator(mode="after")
     def _environment_guards(self) -> PlatformConfig:

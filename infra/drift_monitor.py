@@ -12,7 +12,14 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.iam_policies import bucket_prefix_statements
-from infra.network_rules import IRSA_TOKEN_SKIP, dns_egress, https_egress, tracking_egress
+from infra.network_rules import (
+    IRSA_TOKEN_SKIP,
+    TRACKING_CREDENTIALS_SKIP,
+    dns_egress,
+    https_egress,
+    pipelines_api_egress,
+    tracking_egress,
+)
 from infra.pod_security import container_security_context, pod_security_context, tmp_mount, tmp_volume
 from infra.workload_role import ClusterIdentity, WorkloadRole, WorkloadRoleArgs
 
@@ -37,8 +44,10 @@ class DriftMonitorArgs:
     reports_bucket_name: pulumi.Input[str]
     reports_bucket_arn: pulumi.Input[str]
     buckets_kms_key_arn: pulumi.Input[str]
-    settings: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, pulumi.Input[str]] = field(default_factory=dict)
     """Further plain job settings (thresholds, cooldown, retrain switch) as environment variables."""
+    pipelines_namespace: str | None = None
+    """Where the KFP API runs, when the job may submit retraining runs (MLOPS_DRIFT_RETRAIN=kfp)."""
 
 
 class DriftMonitor(pulumi.ComponentResource):
@@ -104,7 +113,7 @@ class DriftMonitor(pulumi.ComponentResource):
                 name="MLOPS_REPORTS_STORE", value=pulumi.Output.concat("s3://", args.reports_bucket_name)
             ),
             k8s.core.v1.EnvVarArgs(
-                name="MLOPS_ALERT_WEBHOOK_URL", value_from=from_secret(ALERTS_SECRET, "webhook-url", optional=True)
+                name="MLOPS_DRIFT_WEBHOOK_URL", value_from=from_secret(ALERTS_SECRET, "webhook-url", optional=True)
             ),
             k8s.core.v1.EnvVarArgs(name="AWS_REGION", value=args.region),
             k8s.core.v1.EnvVarArgs(name="AWS_DEFAULT_REGION", value=args.region),
@@ -114,7 +123,10 @@ class DriftMonitor(pulumi.ComponentResource):
         k8s.batch.v1.CronJob(
             f"{name}-cronjob",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=app, namespace=args.namespace, labels=labels, annotations=IRSA_TOKEN_SKIP
+                name=app,
+                namespace=args.namespace,
+                labels=labels,
+                annotations={**IRSA_TOKEN_SKIP, **TRACKING_CREDENTIALS_SKIP},
             ),
             spec=k8s.batch.v1.CronJobSpecArgs(
                 schedule=args.schedule,
@@ -167,7 +179,12 @@ class DriftMonitor(pulumi.ComponentResource):
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
                 policy_types=["Ingress", "Egress"],
                 ingress=[],
-                egress=[dns_egress(), tracking_egress(args.tracking_namespace), https_egress()],
+                egress=[
+                    dns_egress(),
+                    tracking_egress(args.tracking_namespace),
+                    https_egress(),
+                    *([pipelines_api_egress(args.pipelines_namespace)] if args.pipelines_namespace else []),
+                ],
             ),
             opts=child,
         )

@@ -21,6 +21,7 @@ import pulumi_kubernetes as k8s
 
 from infra.iam_policies import bucket_prefix_statements
 from infra.pod_security import PLATFORM_LABEL, PLATFORM_LABEL_VALUE
+from infra.workload_role import ClusterIdentity, WorkloadRole, WorkloadRoleArgs
 
 NAMESPACE = "kubeflow"
 KFP_VERSION = "2.17.0"
@@ -41,6 +42,9 @@ class KubeflowPipelinesArgs:
     database_username: str
     database_password: pulumi.Output[str]
     """A Pulumi secret: KFP reads its database password from a Kubernetes Secret only."""
+    identity: ClusterIdentity
+    datasets_bucket_arn: pulumi.Input[str]
+    """Pipeline steps (service account `pipeline-runner`) read training data from here through IRSA."""
 
 
 def object_store_policy(args: KubeflowPipelinesArgs) -> pulumi.Output[str]:
@@ -211,6 +215,33 @@ class KubeflowPipelines(pulumi.ComponentResource):
                         ]
                     )
                 )
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[install]),
+        )
+
+        # Step pods run as `pipeline-runner` (created by the install): give it read access to datasets.
+        runner_role = WorkloadRole(
+            f"{name}-pipeline-runner",
+            WorkloadRoleArgs(
+                cluster=args.identity,
+                namespace=NAMESPACE,
+                service_account="pipeline-runner",
+                policy_statements=bucket_prefix_statements(
+                    args.datasets_bucket_arn,
+                    "datasets",
+                    args.buckets_kms_key_arn,
+                    actions=("s3:GetObject",),
+                    sid="Datasets",
+                ),
+            ),
+            opts=child,
+        )
+        k8s.core.v1.ServiceAccountPatch(
+            f"{name}-pipeline-runner",
+            metadata=k8s.meta.v1.ObjectMetaPatchArgs(
+                name="pipeline-runner",
+                namespace=NAMESPACE,
+                annotations={"eks.amazonaws.com/role-arn": runner_role.arn, "pulumi.com/patchForce": "true"},
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[install]),
         )

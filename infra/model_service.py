@@ -12,7 +12,14 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.iam_policies import bucket_prefix_statements
-from infra.network_rules import IRSA_TOKEN_SKIP, dns_egress, https_egress, platform_namespaces, tracking_egress
+from infra.network_rules import (
+    IRSA_TOKEN_SKIP,
+    TRACKING_CREDENTIALS_SKIP,
+    dns_egress,
+    https_egress,
+    platform_namespaces,
+    tracking_egress,
+)
 from infra.node_pool import GPU_RESOURCE, GPU_TAINT_KEY, POOL_LABEL
 from infra.pod_security import (
     container_security_context,
@@ -40,7 +47,6 @@ class ModelServiceArgs:
     image: pulumi.Input[str]
     identity: ClusterIdentity
     region: str
-    vpc_cidr: str
     tracking_url: pulumi.Input[str]
     tracking_credentials_secret: str
     """Secret in `namespace` with `username` and `password` of the tracking server."""
@@ -115,7 +121,10 @@ class ModelService(pulumi.ComponentResource):
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=app, namespace=args.namespace, labels=labels, annotations=IRSA_TOKEN_SKIP
+                name=app,
+                namespace=args.namespace,
+                labels=labels,
+                annotations={**IRSA_TOKEN_SKIP, **TRACKING_CREDENTIALS_SKIP},
             ),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 # The autoscaler owns the replica count; this is only the starting point.

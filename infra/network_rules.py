@@ -7,6 +7,7 @@ import pulumi_kubernetes as k8s
 from infra.pod_security import PLATFORM_LABEL, PLATFORM_LABEL_VALUE
 
 TRACKING_PORT = 5000
+PIPELINES_API_PORT = 8888
 
 
 def dns_egress() -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
@@ -35,6 +36,19 @@ def tracking_egress(tracking_namespace: str) -> k8s.networking.v1.NetworkPolicyE
     )
 
 
+def pipelines_api_egress(pipelines_namespace: str) -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
+    return k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+        to=[
+            k8s.networking.v1.NetworkPolicyPeerArgs(
+                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                    match_labels={"kubernetes.io/metadata.name": pipelines_namespace}
+                )
+            )
+        ],
+        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=PIPELINES_API_PORT)],
+    )
+
+
 def platform_namespaces() -> k8s.networking.v1.NetworkPolicyPeerArgs:
     return k8s.networking.v1.NetworkPolicyPeerArgs(
         namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={PLATFORM_LABEL: PLATFORM_LABEL_VALUE})
@@ -46,4 +60,11 @@ def platform_namespaces() -> k8s.networking.v1.NetworkPolicyPeerArgs:
 IRSA_TOKEN_SKIP = {
     "checkov.io/skip1": "CKV_K8S_38=IRSA web identity needs the projected service account token;"
     " the ServiceAccount has no RBAC bindings"
+}
+
+# MLflow's client reads its credentials only from MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD:
+# they come from a Secret through secretKeyRef (never literals), but cannot be files.
+TRACKING_CREDENTIALS_SKIP = {
+    "checkov.io/skip2": "CKV_K8S_35=MLflow's client reads its credentials only from environment variables;"
+    " they come from a Secret through secretKeyRef"
 }

@@ -4,18 +4,32 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from infra.cluster import Cluster, ClusterArgs
 from infra.cluster_addons import ClusterAddons, ClusterAddonsArgs
-from infra.config import PlatformConfig
+from infra.config import ModelSettings, PlatformConfig
 from infra.container_image import ContainerImage, ContainerImageArgs, ImageSpec
 from infra.database import Database, DatabaseArgs
 from infra.encryption import EncryptionKeys, EncryptionKeysArgs
+from infra.kubeflow_pipelines import NAMESPACE as PIPELINES_NAMESPACE
 from infra.kubeflow_pipelines import KubeflowPipelines, KubeflowPipelinesArgs
+from infra.model import Model, ModelArgs, ModelPlan, SharedServices
+from infra.model_service import ServingResources
 from infra.network import Network, NetworkArgs
+from infra.pod_security import namespace_labels
 from infra.secure_bucket import SecureBucket, SecureBucketArgs
+from infra.tracking_server import NAMESPACE as TRACKING_NAMESPACE
 from infra.tracking_server import TrackingServer, TrackingServerArgs
+from pipelines.paths import (
+    TRACKING_SECRET_NAME,
+    TRAINING_DOCKERFILE,
+    TRAINING_IMAGE_SOURCES,
+    compiled_pipeline_path,
+    render_with_image,
+)
+from workloads import catalogue
 
 # What each bucket holds; the names are also the keys of `Platform.buckets`.
 BUCKET_PURPOSES = ("artifacts", "datasets", "predictions", "reports")
@@ -26,6 +40,23 @@ TRACKING_SERVER_IMAGE = ImageSpec(
     dockerfile="workloads/tracking/Dockerfile",
     sources=("workloads/__init__.py", "workloads/tracking"),
 )
+SERVING_IMAGE = ImageSpec(
+    name="model-serving",
+    dockerfile="workloads/serving/Dockerfile",
+    sources=(
+        "workloads/__init__.py",
+        "workloads/catalogue.py",
+        "workloads/features.py",
+        "workloads/models",
+        "workloads/serving",
+    ),
+)
+DRIFT_IMAGE = ImageSpec(
+    name="drift-job", dockerfile="monitoring/Dockerfile", sources=("workloads", "pipelines", "monitoring")
+)
+TRAINING_IMAGE = ImageSpec(name="training", dockerfile=TRAINING_DOCKERFILE, sources=TRAINING_IMAGE_SOURCES)
+MODELS_NAMESPACE = "models"
+TRACKING_CLIENT_SECRET = "tracking-client"
 
 
 def default_tags(config: PlatformConfig) -> dict[str, str]:
@@ -50,6 +81,7 @@ class Platform(pulumi.ComponentResource):
     pipelines_database: Database
     tracking: TrackingServer
     pipelines: KubeflowPipelines
+    models: dict[str, Model]
 
     def __init__(self, name: str, config: PlatformConfig, opts: pulumi.ResourceOptions | None = None) -> None:
         # One explicit provider for the stack's region and tags; children inherit it from here.
@@ -169,13 +201,7 @@ class Platform(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        tracking_image = ContainerImage(
-            f"{name}-tracking-image",
-            ContainerImageArgs(
-                spec=TRACKING_SERVER_IMAGE, repository_prefix=config.name_prefix, kms_key_arn=self.keys.buckets.arn
-            ),
-            opts=child,
-        )
+        tracking_image = self._image(name, TRACKING_SERVER_IMAGE, config.name_prefix)
         self.tracking = TrackingServer(
             f"{name}-tracking",
             TrackingServerArgs(
@@ -209,9 +235,13 @@ class Platform(pulumi.ComponentResource):
                 database_port=self.pipelines_database.port,
                 database_username="kfp",
                 database_password=pipelines_database_password.result,
+                identity=self.cluster.identity,
+                datasets_bucket_arn=self.buckets["datasets"].arn,
             ),
             opts=pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider}),
         )
+
+        self.models = self._models(name, config)
 
         self.register_outputs(
             {
@@ -219,3 +249,99 @@ class Platform(pulumi.ComponentResource):
                 "buckets": {purpose: bucket.name for purpose, bucket in self.buckets.items()},
             }
         )
+
+    def _image(self, name: str, spec: ImageSpec, prefix: str) -> ContainerImage:
+        return ContainerImage(
+            f"{name}-{spec.name}-image",
+            ContainerImageArgs(spec=spec, repository_prefix=prefix, kms_key_arn=self.keys.buckets.arn),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _models(self, name: str, config: PlatformConfig) -> dict[str, Model]:
+        """One Model per catalogue entry the stack enables, and what they share."""
+        if not config.models:
+            return {}
+        on_cluster = pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider})
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-models-namespace",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=MODELS_NAMESPACE, labels=namespace_labels()),
+            opts=on_cluster,
+        )
+        # Clients of the tracking server in other namespaces get its credentials through their own Secret.
+        k8s.core.v1.Secret(
+            f"{name}-models-tracking-client",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=TRACKING_CLIENT_SECRET, namespace=MODELS_NAMESPACE),
+            type="Opaque",
+            string_data={"username": self.tracking.admin_username, "password": self.tracking.admin_password},
+            opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[namespace])),
+        )
+        k8s.core.v1.Secret(
+            f"{name}-pipelines-tracking-client",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=TRACKING_SECRET_NAME, namespace=PIPELINES_NAMESPACE),
+            type="Opaque",
+            string_data={
+                "tracking_uri": self.tracking.internal_url,
+                "username": self.tracking.admin_username,
+                "password": self.tracking.admin_password,
+            },
+            opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[self.pipelines])),
+        )
+        training_image = self._image(name, TRAINING_IMAGE, config.name_prefix)
+        shared = SharedServices(
+            identity=self.cluster.identity,
+            region=config.region,
+            namespace=MODELS_NAMESPACE,
+            tracking_url=self.tracking.internal_url,
+            tracking_namespace=TRACKING_NAMESPACE,
+            tracking_credentials_secret=TRACKING_CLIENT_SECRET,
+            pipelines_api_url=self.pipelines.api_url,
+            pipelines_namespace=PIPELINES_NAMESPACE,
+            predictions_bucket_name=self.buckets["predictions"].name,
+            predictions_bucket_arn=self.buckets["predictions"].arn,
+            reports_bucket_name=self.buckets["reports"].name,
+            reports_bucket_arn=self.buckets["reports"].arn,
+            buckets_kms_key_arn=self.keys.buckets.arn,
+            serving_image=self._image(name, SERVING_IMAGE, config.name_prefix).ref,
+            drift_image=self._image(name, DRIFT_IMAGE, config.name_prefix).ref,
+            training_image=training_image.ref,
+        )
+        dataset_store = pulumi.Output.concat("s3://", self.buckets["datasets"].name, "/datasets")
+        models: dict[str, Model] = {}
+        for model_name, settings in sorted(config.models.items()):
+            plan = model_plan(catalogue.get(model_name), settings, shared, dataset_store)
+            compiled = compiled_pipeline_path(model_name).read_text()
+            models[model_name] = Model(
+                f"{name}-model-{model_name}",
+                ModelArgs(
+                    plan=plan,
+                    shared=shared,
+                    pipeline_yaml=training_image.ref.apply(lambda ref, text=compiled: render_with_image(text, ref)),
+                ),
+                opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[namespace])),
+            )
+        return models
+
+
+def model_plan(
+    entry: catalogue.CatalogueEntry,
+    settings: ModelSettings,
+    shared: SharedServices,
+    dataset_store: pulumi.Output[str],
+) -> ModelPlan:
+    """The catalogue entry's defaults, overridden by what the stack says for this model."""
+    retrain: dict[str, pulumi.Input[str]] = {
+        "MLOPS_DRIFT_RETRAIN": "kfp",
+        "MLOPS_KFP_HOST": shared.pipelines_api_url,
+        "MLOPS_TRAINING_IMAGE": shared.training_image,
+    }
+    return ModelPlan(
+        name=entry.name,
+        pipeline_parameters={"dataset_store": dataset_store, "auto_promote": settings.auto_promote},
+        training_schedule=settings.training_schedule or entry.training_schedule,
+        drift_schedule=settings.drift_schedule or entry.drift_schedule,
+        serving=ServingResources(cpu=entry.serving_cpu, memory=entry.serving_memory, gpu_pool=settings.gpu_pool),
+        min_replicas=settings.min_replicas,
+        max_replicas=settings.max_replicas,
+        drift_settings=retrain if entry.retrain_on_drift else {"MLOPS_DRIFT_RETRAIN": "off"},
+        retrain_on_drift=entry.retrain_on_drift,
+    )

@@ -79,6 +79,9 @@ class TrackingServer(pulumi.ComponentResource):
 
     internal_url: pulumi.Output[str]
     credentials_secret_name: pulumi.Output[str]
+    admin_username: str
+    admin_password: pulumi.Output[str]
+    """A Pulumi secret: clients in other namespaces get it through their own Secret."""
 
     def __init__(self, name: str, args: TrackingServerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:tracking:TrackingServer", name, None, opts)
@@ -258,6 +261,8 @@ class TrackingServer(pulumi.ComponentResource):
         if args.internal_ingress:
             self._internal_ingress(name, labels, service, in_namespace)
 
+        self.admin_username = "admin"
+        self.admin_password = pulumi.Output.secret(admin_password.result)
         self.internal_url = pulumi.Output.concat(
             "http://", service.metadata.apply(lambda m: m.name or APP_NAME), f".{NAMESPACE}.svc.cluster.local:{PORT}"
         )

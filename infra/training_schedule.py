@@ -14,6 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.network_rules import PIPELINES_API_PORT, dns_egress
 from infra.pod_security import container_security_context, pod_security_context, tmp_mount, tmp_volume
 from pipelines.paths import content_hash
 
@@ -30,6 +31,7 @@ class TrainingScheduleArgs:
     api_url: str
     namespace: str
     parameters: dict[str, Any] = field(default_factory=dict)
+    """Run parameters of the recurring run (values may be Outputs, e.g. a bucket name)."""
 
 
 def pipeline_version(pipeline_yaml: str, parameters: dict[str, Any], cron: str) -> str:
@@ -44,8 +46,9 @@ class TrainingSchedule(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: TrainingScheduleArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:pipelines:TrainingSchedule", name, None, opts)
-        self.version = pulumi.Output.from_input(args.pipeline_yaml).apply(
-            lambda text: pipeline_version(text, args.parameters, args.cron)
+        parameters = pulumi.Output.from_input(args.parameters).apply(lambda values: json.dumps(values, sort_keys=True))
+        self.version = pulumi.Output.all(pulumi.Output.from_input(args.pipeline_yaml), parameters).apply(
+            lambda values: pipeline_version(str(values[0]), json.loads(str(values[1])), args.cron)
         )
         labels = {"app.kubernetes.io/name": "training-schedule", "mlops.platform/model": args.model}
 
@@ -102,7 +105,7 @@ class TrainingSchedule(pulumi.ComponentResource):
                                     "--cron",
                                     args.cron,
                                     "--parameters",
-                                    json.dumps(args.parameters, sort_keys=True),
+                                    parameters,
                                 ],
                                 volume_mounts=[
                                     tmp_mount(),
@@ -121,5 +124,25 @@ class TrainingSchedule(pulumi.ComponentResource):
                 ),
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[pipeline]),
+        )
+        # The sync pod talks to the KFP API in its own namespace and to nothing else.
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-network-policy",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"training-schedule-{args.model}", namespace=args.namespace, labels=labels
+            ),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
+                policy_types=["Ingress", "Egress"],
+                ingress=[],
+                egress=[
+                    dns_egress(),
+                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                        to=[k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs())],
+                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=PIPELINES_API_PORT)],
+                    ),
+                ],
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"version": self.version})

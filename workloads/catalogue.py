@@ -91,6 +91,16 @@ class CatalogueEntry:
     """Automatic promotion needs the candidate to beat production's metric by more than this."""
     gpu: bool = False
     """Train on the GPU pool (requests one `nvidia.com/gpu` and tolerates the GPU taint)."""
+    serving_cpu: str = "500m"
+    """CPU request (and limit) of one serving pod."""
+    serving_memory: str = "1Gi"
+    """Memory request (and limit) of one serving pod."""
+    training_schedule: str = "0 3 * * 0"
+    """When the cluster retrains it (five-field cron, UTC); a stack may override it."""
+    drift_schedule: str = "30 4 * * *"
+    """When its drift job runs (five-field cron, UTC); a stack may override it."""
+    retrain_on_drift: bool = False
+    """Submit the training pipeline when the drift job finds dataset drift (once per cooldown)."""
     description: str = ""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Free-form labels (owner, team)."""
@@ -111,6 +121,9 @@ class CatalogueEntry:
             raise CatalogueError(f"{self.name}: quality_threshold must be in (0, 1], got {self.quality_threshold}")
         if not 0 <= self.promotion_margin < 1:
             raise CatalogueError(f"{self.name}: promotion_margin must be in [0, 1), got {self.promotion_margin}")
+        for schedule in (self.training_schedule, self.drift_schedule):
+            if len(schedule.split()) != 5:
+                raise CatalogueError(f"{self.name}: schedule {schedule!r} must be a five-field cron expression")
         if len(self.class_names) < 2 or len(set(self.class_names)) != len(self.class_names):
             raise CatalogueError(f"{self.name}: class_names must be at least 2 distinct names")
         object.__setattr__(self, "tags", MappingProxyType(dict(self.tags)))
@@ -139,6 +152,7 @@ _ENTRIES = (
         quality_threshold=0.95,
         promotion_margin=0.002,
         gpu=False,
+        retrain_on_drift=True,
         description="Handwritten digits 0-9 from 8x8 grayscale scans (scikit-learn's digits).",
     ),
     CatalogueEntry(
@@ -153,6 +167,8 @@ _ENTRIES = (
         quality_threshold=0.9,
         promotion_margin=0.005,
         gpu=True,
+        serving_memory="2Gi",
+        training_schedule="0 2 * * 1",
         description="Surface inspection on 32x32 texture patches: clean, scratched or stained.",
     ),
 )

@@ -1,0 +1,136 @@
+"""Everything one model needs on the platform, from one catalogue entry and the stack's settings.
+
+Adding a model to the platform is one catalogue entry (plus enabling it in a stack): this component
+turns it into its training schedule, its serving Deployment and its drift job, each with an IRSA
+role scoped to the model's own prefix of the predictions and reports buckets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+
+from infra.drift_monitor import DriftMonitor, DriftMonitorArgs
+from infra.model_service import ModelService, ModelServiceArgs, ServingResources
+from infra.training_schedule import TrainingSchedule, TrainingScheduleArgs
+from infra.workload_role import ClusterIdentity
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    """One model's settings in this stack: the catalogue entry's defaults with the stack's overrides."""
+
+    name: str
+    pipeline_parameters: dict[str, Any]
+    training_schedule: str
+    drift_schedule: str
+    serving: ServingResources
+    min_replicas: int
+    max_replicas: int
+    drift_settings: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    retrain_on_drift: bool = False
+
+
+@dataclass(frozen=True)
+class SharedServices:
+    """What every model's components use: cluster identity, buckets, tracking and pipeline endpoints."""
+
+    identity: ClusterIdentity
+    region: str
+    namespace: str
+    """Namespace of the model services and drift jobs."""
+    tracking_url: pulumi.Input[str]
+    tracking_namespace: str
+    tracking_credentials_secret: str
+    pipelines_api_url: str
+    pipelines_namespace: str
+    predictions_bucket_name: pulumi.Input[str]
+    predictions_bucket_arn: pulumi.Input[str]
+    reports_bucket_name: pulumi.Input[str]
+    reports_bucket_arn: pulumi.Input[str]
+    buckets_kms_key_arn: pulumi.Input[str]
+    serving_image: pulumi.Input[str]
+    drift_image: pulumi.Input[str]
+    training_image: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class ModelArgs:
+    plan: ModelPlan
+    shared: SharedServices
+    pipeline_yaml: pulumi.Input[str]
+    """The compiled training pipeline with the training image substituted."""
+
+
+class Model(pulumi.ComponentResource):
+    """A model's TrainingSchedule, ModelService and DriftMonitor."""
+
+    registered_model_name: str
+    service_url: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ModelArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlops:platform:Model", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        plan, shared = args.plan, args.shared
+        # The catalogue name is the registered-model name: the pipeline registers it, serving loads it.
+        self.registered_model_name = plan.name
+
+        TrainingSchedule(
+            f"{name}-training",
+            TrainingScheduleArgs(
+                model=plan.name,
+                pipeline_yaml=args.pipeline_yaml,
+                cron=plan.training_schedule,
+                image=shared.training_image,
+                api_url=shared.pipelines_api_url,
+                namespace=shared.pipelines_namespace,
+                parameters=plan.pipeline_parameters,
+            ),
+            opts=child,
+        )
+        service = ModelService(
+            f"{name}-serving",
+            ModelServiceArgs(
+                model=plan.name,
+                namespace=shared.namespace,
+                image=shared.serving_image,
+                identity=shared.identity,
+                region=shared.region,
+                tracking_url=shared.tracking_url,
+                tracking_credentials_secret=shared.tracking_credentials_secret,
+                tracking_namespace=shared.tracking_namespace,
+                predictions_bucket_name=shared.predictions_bucket_name,
+                predictions_bucket_arn=shared.predictions_bucket_arn,
+                buckets_kms_key_arn=shared.buckets_kms_key_arn,
+                resources=plan.serving,
+                min_replicas=plan.min_replicas,
+                max_replicas=plan.max_replicas,
+            ),
+            opts=child,
+        )
+        DriftMonitor(
+            f"{name}-drift",
+            DriftMonitorArgs(
+                model=plan.name,
+                namespace=shared.namespace,
+                image=shared.drift_image,
+                identity=shared.identity,
+                region=shared.region,
+                schedule=plan.drift_schedule,
+                tracking_url=shared.tracking_url,
+                tracking_credentials_secret=shared.tracking_credentials_secret,
+                tracking_namespace=shared.tracking_namespace,
+                predictions_bucket_name=shared.predictions_bucket_name,
+                predictions_bucket_arn=shared.predictions_bucket_arn,
+                reports_bucket_name=shared.reports_bucket_name,
+                reports_bucket_arn=shared.reports_bucket_arn,
+                buckets_kms_key_arn=shared.buckets_kms_key_arn,
+                settings=plan.drift_settings,
+                pipelines_namespace=shared.pipelines_namespace if plan.retrain_on_drift else None,
+            ),
+            opts=child,
+        )
+        self.service_url = service.url
+        self.register_outputs({"registeredModel": self.registered_model_name, "serviceUrl": self.service_url})

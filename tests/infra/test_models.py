@@ -1,0 +1,128 @@
+"""Each enabled catalogue model becomes one Model: training schedule, service and drift job."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from infra.config import PROJECT
+from infra.offline_plan import render_stack
+from tests.infra.conftest import Plan, of_type, policy_document
+
+MODEL_TYPE = "mlops:platform:Model"
+
+
+def _models(plan: Plan) -> set[str]:
+    return {r["name"].removeprefix("mlops-model-") for r in of_type(plan, MODEL_TYPE)}
+
+
+def test_dev_and_staging_run_the_catalogue_and_prod_a_subset(plans: dict[str, Plan]) -> None:
+    assert _models(plans["dev"]) == {"digits", "surface-defects"}
+    assert _models(plans["staging"]) == {"digits", "surface-defects"}
+    assert _models(plans["prod"]) == {"digits"}
+
+
+def test_service_role_may_only_write_its_own_predictions_prefix(plan: Plan) -> None:
+    for model in _models(plan):
+        (policy,) = [
+            policy_document(r["inputs"]["policy"])
+            for r in of_type(plan, "aws:iam/rolePolicy:RolePolicy")
+            if r["name"] == f"mlops-model-{model}-serving-role"
+        ]
+        objects = next(s for s in policy["Statement"] if s["Sid"].endswith("ObjectsUnderPrefix"))
+        assert objects["Action"] == ["s3:PutObject"]
+        assert "mlops-predictions-" in objects["Resource"] and objects["Resource"].endswith(f"/{model}/*")
+
+
+def test_drift_role_reads_predictions_and_writes_reports_of_its_model(plan: Plan) -> None:
+    for model in _models(plan):
+        (policy,) = [
+            policy_document(r["inputs"]["policy"])
+            for r in of_type(plan, "aws:iam/rolePolicy:RolePolicy")
+            if r["name"] == f"mlops-model-{model}-drift-role"
+        ]
+        by_sid = {s["Sid"]: s for s in policy["Statement"]}
+        assert by_sid["PredictionsObjectsUnderPrefix"]["Action"] == ["s3:GetObject"]
+        assert by_sid["ReportsObjectsUnderPrefix"]["Resource"].endswith(f"/{model}/*")
+
+
+def test_gpu_serving_only_where_the_stack_asks(plans: dict[str, Plan]) -> None:
+    def pod(plan: Plan, model: str) -> dict[str, Any]:
+        (deployment,) = [
+            r["inputs"]
+            for r in of_type(plan, "kubernetes:apps/v1:Deployment")
+            if r["name"] == f"mlops-model-{model}-serving-deployment"
+        ]
+        return deployment["spec"]["template"]["spec"]
+
+    staging = pod(plans["staging"], "surface-defects")
+    assert staging["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert staging["nodeSelector"] == {"mlops.platform/pool": "gpu-t4"}
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in staging["tolerations"]
+    dev = pod(plans["dev"], "surface-defects")
+    assert "nvidia.com/gpu" not in dev["containers"][0]["resources"]["limits"]
+    assert "tolerations" not in dev
+
+
+def test_training_schedule_ships_the_pipeline_with_the_training_image(plan: Plan) -> None:
+    for model in _models(plan):
+        (config_map,) = [
+            r["inputs"]
+            for r in of_type(plan, "kubernetes:core/v1:ConfigMap")
+            if r["name"] == f"mlops-model-{model}-training-pipeline"
+        ]
+        text = config_map["data"]["pipeline.yaml"]
+        assert "substitute-me" not in text and "/training@sha256:" in text
+        (job,) = [
+            r["inputs"]
+            for r in of_type(plan, "kubernetes:batch/v1:Job")
+            if r["name"] == f"mlops-model-{model}-training-sync"
+        ]
+        arguments = job["spec"]["template"]["spec"]["containers"][0]["args"]
+        assert arguments[arguments.index("--model") + 1] == model
+        assert '"dataset_store": "s3://mlops-datasets-' in arguments[arguments.index("--parameters") + 1]
+
+
+def test_auto_promotion_is_scheduled_in_dev_only(plans: dict[str, Plan]) -> None:
+    for stack, expected in (("dev", "true"), ("staging", "false"), ("prod", "false")):
+        (job,) = [
+            r["inputs"]
+            for r in of_type(plans[stack], "kubernetes:batch/v1:Job")
+            if r["name"] == "mlops-model-digits-training-sync"
+        ]
+        arguments = job["spec"]["template"]["spec"]["containers"][0]["args"]
+        assert f'"auto_promote": {expected}' in arguments[arguments.index("--parameters") + 1]
+
+
+def test_drift_cronjob_is_guarded(plan: Plan) -> None:
+    for model in _models(plan):
+        (cron_job,) = [
+            r["inputs"]
+            for r in of_type(plan, "kubernetes:batch/v1:CronJob")
+            if r["name"] == f"mlops-model-{model}-drift-cronjob"
+        ]
+        spec = cron_job["spec"]
+        assert spec["concurrencyPolicy"] == "Forbid" and spec["startingDeadlineSeconds"] > 0
+        job = spec["jobTemplate"]["spec"]
+        assert job["backoffLimit"] >= 1 and job["activeDeadlineSeconds"] > 0 and job["ttlSecondsAfterFinished"] > 0
+        env = {e["name"]: e for e in job["template"]["spec"]["containers"][0]["env"]}
+        assert env["MLOPS_DRIFT_WEBHOOK_URL"]["valueFrom"]["secretKeyRef"]["name"] == "drift-alerts"
+        assert "value" not in env["MLFLOW_TRACKING_PASSWORD"]
+
+
+@pytest.mark.parametrize(
+    ("models", "expected"),
+    [
+        ({"digit": {}}, "unknown model(s) digit; the catalogue has digits, surface-defects"),
+        ({"digits": {"gpuPool": "gpu-h100"}}, "no GPU pool 'gpu-h100' (pools: gpu-t4)"),
+        ({"digits": {"minReplicas": 3, "maxReplicas": 2}}, "minReplicas (3) must be <= maxReplicas (2)"),
+        ({"digits": {"trainingSchedule": "daily"}}, "not a five-field cron expression"),
+    ],
+)
+def test_bad_model_settings_are_config_errors(models: dict[str, Any], expected: str) -> None:
+    declared: list[dict[str, Any]] = []
+    with pytest.raises(Exception) as raised:
+        render_stack("dev", overrides={f"{PROJECT}:models": models}, declared=declared)
+    assert type(raised.value).__name__ == "ConfigError"
+    assert expected in str(raised.value) and declared == []
