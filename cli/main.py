@@ -15,6 +15,7 @@ from cli import (
     pipeline_commands,
     plan_commands,
     registry_commands,
+    serve_commands,
 )
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ app.add_typer(pipeline_commands.app, name="pipeline")
 app.add_typer(drift_commands.app, name="drift")
 # Registry commands sit at the top level: `mlops models`, `mlops promote`, `mlops rollback`.
 app.add_typer(registry_commands.app)
+app.add_typer(serve_commands.app)  # `mlops serve MODEL`
 
 
 if __name__ == "__main__":

@@ -32,6 +32,12 @@ from infra.workload_role import ClusterIdentity, WorkloadRole, WorkloadRoleArgs
 PORT = 3000
 
 
+def torch_threads(cpu: str) -> int:
+    """Whole CPUs in a Kubernetes CPU quantity (`500m` -> 1, `2` -> 2), at least one."""
+    cores = int(cpu[:-1]) / 1000 if cpu.endswith("m") else float(cpu)
+    return max(1, int(cores))
+
+
 @dataclass(frozen=True)
 class ServingResources:
     cpu: str
@@ -116,6 +122,8 @@ class ModelService(pulumi.ComponentResource):
             k8s.core.v1.EnvVarArgs(name="AWS_DEFAULT_REGION", value=args.region),
             k8s.core.v1.EnvVarArgs(name="TMPDIR", value="/tmp"),
             k8s.core.v1.EnvVarArgs(name="BENTOML_HOME", value="/tmp/bentoml"),
+            # One intra-op thread per CPU of the limit: more threads than cores only thrash.
+            k8s.core.v1.EnvVarArgs(name="MLOPS_TORCH_THREADS", value=str(torch_threads(args.resources.cpu))),
         ]
         probe_port = "http"
         deployment = k8s.apps.v1.Deployment(

@@ -218,18 +218,20 @@ class TrackedRun:
                 f"input_example must be a batch of at least 2 rows, got shape {tuple(input_example.shape)}: "
                 "torch.export specialises size-1 dimensions, which would fix the model's batch size at 1"
             )
+        # The export captures the module's mode: export in eval mode (dropout off, batch-norm frozen),
+        # whatever mode the caller left it in, and give it back as it was.
         was_training = model.training
         model.eval()
         try:
             with torch.no_grad():
                 output = model(input_example)
+            example = input_example.detach().cpu().numpy()
+            signature = infer_signature(example, output.detach().cpu().numpy())
+            # Metrics logged so far belong to the model's lineage: make sure they reached the server.
+            self.flush()
+            return log_pytorch_model(model, name=name, signature=signature, input_example=example)
         finally:
             model.train(was_training)
-        example = input_example.detach().cpu().numpy()
-        signature = infer_signature(example, output.detach().cpu().numpy())
-        # Metrics logged so far belong to the model's lineage: make sure they reached the server.
-        self.flush()
-        return log_pytorch_model(model, name=name, signature=signature, input_example=example)
 
 
 @contextmanager

@@ -1,0 +1,430 @@
+"""Serving throughput and latency: the raw model, the BentoML service, and a per-request Flask baseline.
+
+Starts its own tracking server (`start_local_tracking`, SQLite in a temporary folder), registers two
+models through the platform's own code (`tracked_run`, `log_model`, `register_version`) and prints,
+for each, in this one run on this machine:
+
+  (a) raw: batched forward passes of the loaded model under `torch.inference_mode` (images/s and
+      per-batch p50/p99) — the limit;
+  (b) served: `bentoml serve` (adaptive batching) under C concurrent clients sending PNG files
+      over loopback HTTP (images/s, per-request p50/p99, errors);
+  (c) Flask: `benchmarks/flask_baseline.py` behind gunicorn with C threads, model loaded once,
+      inference_mode, one forward per request, the same decoding — under the same load;
+
+with the ratios (b)/(a) and (b)/(c), the CPU the load generator itself used (cores, from
+getrusage), and finally a fixed-concurrency soak on the digits service (default 60 s): errors and the
+service's resident memory over time (flat = the end within 10 % of the start after warm-up).
+
+Models: the catalogue's `digits` (trained 3 epochs) and a ResNet-18-sized network built here in
+plain torch (random weights, 1x224x224 input, 10 classes), served through MLOPS_SERVING_EXTRA_ENTRY.
+Torch threads are the same in (a), (b) and (c) for a model: 1 for digits (tiny convolutions do not
+split well, see workloads/training.py), all cores for the ResNet.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/serving.py [--seconds 15] [--soak-seconds 60] [--concurrency 8]
+
+Flask and gunicorn come with the `tracking` extra (MLflow depends on both); nothing else is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from workloads.catalogue import CatalogueEntry, TrainingParameters
+from workloads.serving.local import LocalModelService
+
+RESNET_ENTRY = CatalogueEntry(
+    name="resnet18-bench",
+    task="image-classification",
+    dataset="none",
+    model_factory="benchmarks.serving:ResNet18",
+    image_shape=(224, 224),
+    class_names=tuple(f"class-{index}" for index in range(10)),
+    training=TrainingParameters(epochs=1, batch_size=8, learning_rate=1e-3),
+    quality_metric="accuracy",
+    quality_threshold=0.1,
+    promotion_margin=0.0,
+    description="ResNet-18-sized benchmark network (random weights); not trained, not in the catalogue.",
+)
+"""Served by the benchmark through MLOPS_SERVING_EXTRA_ENTRY=benchmarks.serving:RESNET_ENTRY."""
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, inputs: int, outputs: int, stride: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(inputs, outputs, 3, stride, 1, bias=False),
+            nn.BatchNorm2d(outputs),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(outputs, outputs, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(outputs),
+        )
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or inputs != outputs:
+            self.shortcut = nn.Sequential(nn.Conv2d(inputs, outputs, 1, stride, bias=False), nn.BatchNorm2d(outputs))
+        self.activation = nn.ReLU(inplace=True)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.body(images) + self.shortcut(images))
+
+
+class ResNet18(nn.Module):
+    """torchvision's resnet18 layout (11.2 M parameters, 1.8 GFLOPs at 224x224) for one input channel."""
+
+    def __init__(self, classes: int = 10) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [
+            nn.Conv2d(1, 64, 7, 2, 3, bias=False),
+            nn.BatchNorm2d(64),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, 2, 1),
+        ]
+        inputs = 64
+        for outputs, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            layers += [BasicBlock(inputs, outputs, stride), BasicBlock(outputs, outputs, 1)]
+            inputs = outputs
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(512, classes)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(images))
+
+
+@dataclass
+class Measurement:
+    images_per_second: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+    generator_cores: float = 0.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+def measure_raw(model: str, version: str, threads: int, batch: int, inputs: np.ndarray, seconds: float) -> Measurement:
+    from workloads.serving.model_source import load_version
+
+    torch.set_num_threads(threads)
+    loaded = load_version(model, version)
+    tiles = int(np.ceil(batch / inputs.shape[0]))
+    data = np.concatenate([inputs] * tiles)[:batch]
+    for _ in range(3):
+        loaded.predict(data)
+    durations: list[float] = []
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        begin = time.perf_counter()
+        loaded.predict(data)
+        durations.append(time.perf_counter() - begin)
+    total = sum(durations)
+    return Measurement(
+        images_per_second=batch * len(durations) / total,
+        p50_ms=percentile(durations, 50) * 1000,
+        p99_ms=percentile(durations, 99) * 1000,
+        requests=len(durations),
+        errors=0,
+    )
+
+
+def drive_load(url: str, files: list[bytes], concurrency: int, seconds: float, warmup: float = 3.0) -> Measurement:
+    """C threads, each posting PNG files back to back; counts only what completes after the warm-up."""
+    import requests
+
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    start_at = time.perf_counter() + warmup
+    stop_at = start_at + seconds
+
+    def client(offset: int) -> None:
+        with requests.Session() as session:
+            index = offset
+            while True:
+                begin = time.perf_counter()
+                if begin >= stop_at:
+                    return
+                payload = files[index % len(files)]
+                index += 1
+                try:
+                    response = session.post(
+                        f"{url}/classify_image", files={"image": ("i.png", payload, "image/png")}, timeout=60
+                    )
+                    ok = response.status_code == 200
+                except requests.RequestException:
+                    ok = False
+                end = time.perf_counter()
+                if begin >= start_at and end <= stop_at:
+                    with lock:
+                        if ok:
+                            latencies.append(end - begin)
+                        else:
+                            errors[0] += 1
+
+    threads = [threading.Thread(target=client, args=(index,), daemon=True) for index in range(concurrency)]
+    usage_before = resource.getrusage(resource.RUSAGE_SELF)
+    for thread in threads:
+        thread.start()
+    time.sleep(max(0.0, start_at - time.perf_counter()))
+    usage_start = resource.getrusage(resource.RUSAGE_SELF)
+    for thread in threads:
+        thread.join()
+    usage_end = resource.getrusage(resource.RUSAGE_SELF)
+    del usage_before
+    cpu = (usage_end.ru_utime + usage_end.ru_stime) - (usage_start.ru_utime + usage_start.ru_stime)
+    return Measurement(
+        images_per_second=len(latencies) / seconds,
+        p50_ms=percentile(latencies, 50) * 1000,
+        p99_ms=percentile(latencies, 99) * 1000,
+        requests=len(latencies),
+        errors=errors[0],
+        generator_cores=cpu / (seconds + (time.perf_counter() - stop_at)),
+    )
+
+
+def png(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image.astype(np.uint8), mode="L").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def tree_rss_mib(pid: int) -> float:
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        members = [process, *process.children(recursive=True)]
+        return sum(member.memory_info().rss for member in members if member.is_running()) / 2**20
+    except psutil.Error:
+        return float("nan")
+
+
+def start_flask(
+    model: str, version: str, threads: int, concurrency: int, environment: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], str]:
+    from workloads.serving.local import REPOSITORY_ROOT
+    from workloads.tracking.local import free_loopback_port
+
+    port = free_loopback_port()
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    process = subprocess.Popen(
+        [
+            gunicorn,
+            "-k",
+            "gthread",
+            "-w",
+            "1",
+            "--threads",
+            str(concurrency),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "benchmarks.flask_baseline:create_app()",
+        ],
+        env={
+            **os.environ,
+            **environment,
+            "MLOPS_MODEL": model,
+            "MLOPS_MODEL_VERSION": version,
+            "MLOPS_TORCH_THREADS": str(threads),
+            "PYTHONPATH": str(REPOSITORY_ROOT),
+        },
+        cwd=str(REPOSITORY_ROOT),
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    import urllib.request
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2):
+                return process, url
+        except OSError:
+            time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGKILL)
+    raise RuntimeError("the Flask baseline did not start")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def row(label: str, measurement: Measurement) -> str:
+    return (
+        f"  {label:<28} {measurement.images_per_second:9.1f} img/s   p50 {measurement.p50_ms:8.1f} ms   "
+        f"p99 {measurement.p99_ms:8.1f} ms   requests {measurement.requests:6d}   errors {measurement.errors}"
+        + (f"   load generator {measurement.generator_cores:.2f} cores" if measurement.generator_cores else "")
+    )
+
+
+def benchmark_model(
+    name: str,
+    version: str,
+    threads: int,
+    files: list[bytes],
+    inputs: np.ndarray,
+    arguments: argparse.Namespace,
+    environment: dict[str, str],
+    store: Path,
+    extra_entry: str = "",
+) -> dict[str, Measurement]:
+    from workloads.serving.local import start_local_service
+    from workloads.serving.settings import load_settings
+
+    service_env = {**environment, "MLOPS_TORCH_THREADS": str(threads), "MLOPS_PREDICTIONS_STORE": str(store)}
+    if extra_entry:
+        service_env["MLOPS_SERVING_EXTRA_ENTRY"] = extra_entry
+    settings = load_settings({**service_env, "MLOPS_MODEL": name})
+    results: dict[str, Measurement] = {}
+    print(
+        f"\n{name} v{version}: torch threads {threads}, max batch {settings.max_batch_size}, "
+        f"max latency {settings.max_latency_ms} ms, concurrency {arguments.concurrency}",
+        flush=True,
+    )
+    results["raw"] = measure_raw(name, version, threads, settings.max_batch_size, inputs, arguments.seconds)
+    print(row(f"(a) raw forward, batch {settings.max_batch_size}", results["raw"]), flush=True)
+    service = start_local_service(name, environment=service_env, log_path=store.parent / f"{name}-service.log")
+    try:
+        service.wait_until_ready(300)
+        results["served"] = drive_load(service.url, files, arguments.concurrency, arguments.seconds)
+        print(row("(b) BentoML, adaptive batch", results["served"]), flush=True)
+        if name == "digits" and arguments.soak_seconds > 0:
+            results["soak"] = soak(service, files, arguments)
+    finally:
+        service.terminate()
+    flask, url = start_flask(name, version, threads, arguments.concurrency, service_env)
+    try:
+        results["flask"] = drive_load(url, files, arguments.concurrency, arguments.seconds)
+        print(row("(c) Flask per request", results["flask"]), flush=True)
+    finally:
+        stop(flask)
+    served, raw, baseline = results["served"], results["raw"], results["flask"]
+    print(
+        f"  ratios: (b)/(a) = {served.images_per_second / raw.images_per_second:.2f}   "
+        f"(b)/(c) = {served.images_per_second / baseline.images_per_second:.2f}   "
+        f"p99 (b)/(c) = {served.p99_ms / baseline.p99_ms:.2f}",
+        flush=True,
+    )
+    return results
+
+
+def soak(service: LocalModelService, files: list[bytes], arguments: argparse.Namespace) -> Measurement:
+    samples: list[tuple[float, float]] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        started = time.monotonic()
+        while not done.is_set():
+            samples.append((time.monotonic() - started, tree_rss_mib(service.process.pid)))
+            done.wait(5)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    result = drive_load(service.url, files, arguments.concurrency, arguments.soak_seconds, warmup=5.0)
+    done.set()
+    sampler.join()
+    warm = [rss for moment, rss in samples if moment >= 10] or [rss for _, rss in samples]
+    growth = (warm[-1] - warm[0]) / warm[0] if warm else float("nan")
+    slope = (samples[-1][1] - samples[0][1]) / max(samples[-1][0] - samples[0][0], 1e-9) * 60 if samples else 0.0
+    print(row(f"soak {arguments.soak_seconds:.0f} s", result), flush=True)
+    print(
+        f"  soak memory (service tree RSS, MiB, every 5 s): {', '.join(f'{rss:.0f}' for _, rss in samples)}  "
+        f"-> growth after warm-up {growth * 100:+.1f} % ({slope:+.1f} MiB/min; flat = within 10 %: "
+        f"{'yes' if abs(growth) <= 0.10 else 'NO'})",
+        flush=True,
+    )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=15.0, help="measurement window per configuration")
+    parser.add_argument("--soak-seconds", type=float, default=60.0, help="fixed-concurrency soak on digits")
+    parser.add_argument("--concurrency", type=int, default=8, help="concurrent clients for (b) and (c)")
+    parser.add_argument("--skip-resnet", action="store_true")
+    parser.add_argument("--skip-digits", action="store_true")
+    arguments = parser.parse_args()
+
+    from tests.serving.registered_models import digits_data, register_module, train_digits
+    from workloads import features
+    from workloads.tracking.local import start_local_tracking
+    from workloads.tracking.registry import set_alias
+
+    cores = os.cpu_count() or 1
+    print(f"machine: {cores} CPU cores, torch {torch.__version__}, load average {os.getloadavg()[0]:.1f}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="mlops-serving-bench-") as scratch:
+        folder = Path(scratch)
+        server = start_local_tracking(folder / "tracking")
+        try:
+            environment = server.client_environment()
+            os.environ.update(environment)
+            if not arguments.skip_digits:
+                torch.set_num_threads(1)
+                data = digits_data()
+                model, accuracy = train_digits(data, epochs=3, seed=0)
+                digits_version = register_module(
+                    "digits", model, torch.from_numpy(features.preprocess(data.test_images[:4])), {"accuracy": accuracy}
+                )
+                set_alias("digits", "production", digits_version)
+                digit_files = [png(image) for image in data.test_images[:64]]
+                benchmark_model(
+                    "digits",
+                    digits_version,
+                    1,
+                    digit_files,
+                    features.preprocess(data.test_images),
+                    arguments,
+                    environment,
+                    folder / "predictions",
+                )
+            if not arguments.skip_resnet:
+                torch.manual_seed(0)
+                network = ResNet18(classes=10).eval()
+                rng = np.random.default_rng(0)
+                images = rng.integers(0, 256, size=(16, 224, 224), dtype=np.uint8)
+                version = register_module(
+                    RESNET_ENTRY.name, network, torch.from_numpy(features.preprocess(images[:2])), {"accuracy": 0.1}
+                )
+                set_alias(RESNET_ENTRY.name, "production", version)
+                benchmark_model(
+                    RESNET_ENTRY.name,
+                    version,
+                    cores,
+                    [png(image) for image in images],
+                    features.preprocess(images),
+                    arguments,
+                    environment,
+                    folder / "predictions",
+                    extra_entry="benchmarks.serving:RESNET_ENTRY",
+                )
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()

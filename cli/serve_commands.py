@@ -1,0 +1,66 @@
+"""`mlops serve MODEL`: run a catalogue model's BentoML service on this machine.
+
+The same process the cluster runs (`bentoml serve workloads.serving.service:ImageClassifier`), here
+against the tracking server named by MLFLOW_TRACKING_URI (what `mlops local tracking` prints). The
+command replaces itself with `bentoml serve`, so Ctrl-C and SIGTERM reach BentoML directly and the
+prediction log is flushed on the way out. Mistakes (unknown model, no tracking server configured)
+end with one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, NoReturn
+
+import typer
+
+USAGE_ERROR_EXIT_CODE = 2
+
+app = typer.Typer(no_args_is_help=True)
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(USAGE_ERROR_EXIT_CODE)
+
+
+def _epilog() -> str:
+    from workloads.serving.settings import describe_variables
+
+    return "Environment variables (set them, or use the options above):\n\n" + describe_variables().replace(
+        "\n", "\n\n"
+    )
+
+
+@app.command("serve", epilog=_epilog())
+def serve(
+    model: Annotated[str, typer.Argument(help="catalogue model name, e.g. digits")],
+    port: Annotated[int, typer.Option(help="HTTP port")] = 3000,
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    alias: Annotated[str | None, typer.Option(help="registry alias to serve (MLOPS_MODEL_ALIAS)")] = None,
+    predictions_store: Annotated[
+        str | None, typer.Option(help="prediction log: folder or s3://bucket/prefix (MLOPS_PREDICTIONS_STORE)")
+    ] = None,
+) -> None:
+    """Serve MODEL's `production` version (or --alias) over HTTP; follows the alias as it moves."""
+    from workloads.serving.local import bentoml_command, service_environment
+    from workloads.serving.settings import SettingsError, resolve_entry
+
+    try:
+        resolve_entry(model, os.environ.get("MLOPS_SERVING_EXTRA_ENTRY", "").strip())
+    except SettingsError as error:
+        _fail(str(error).removeprefix("MLOPS_MODEL: "))
+    if not os.environ.get("MLFLOW_TRACKING_URI"):
+        _fail(
+            "MLFLOW_TRACKING_URI is not set; point it at the tracking server "
+            "(`mlops local tracking` prints the URL and credentials)"
+        )
+    overrides = {}
+    if alias:
+        overrides["MLOPS_MODEL_ALIAS"] = alias
+    if predictions_store:
+        overrides["MLOPS_PREDICTIONS_STORE"] = predictions_store
+    environment = service_environment(model, overrides)
+    command = bentoml_command(port, host)
+    typer.echo(f"serving {model} on http://{host}:{port} (readiness: /readyz, metrics: /metrics)", err=True)
+    os.execvpe(command[0], command, environment)

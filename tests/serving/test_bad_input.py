@@ -1,0 +1,143 @@
+"""Every kind of bad request gets a 4xx with a clear message, never echoes the input, and the
+service stays ready and keeps classifying."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import pytest
+import requests
+
+from tests.serving.conftest import PAYLOAD_LIMIT, DigitsVersions, http_status
+from tests.serving.images import png_bytes
+from workloads.serving.local import LocalModelService
+
+MARKER = "ECHO-CANARY-7f3a"
+
+
+def _array_post(url: str, body: object) -> requests.Response:
+    return requests.post(f"{url}/classify_array", json=body, timeout=30)
+
+
+def _file_post(url: str, data: bytes, name: str = "image.png", media_type: str = "image/png") -> requests.Response:
+    return requests.post(f"{url}/classify_image", files={"image": (name, data, media_type)}, timeout=30)
+
+
+def _truncated_png(digits_versions: DigitsVersions) -> bytes:
+    whole = png_bytes(digits_versions.data.test_images[0])
+    return whole[: len(whole) // 2]
+
+
+CASES = {
+    "non-image bytes": (lambda url, d: _file_post(url, f"{MARKER} plain text, not pixels".encode()), 415, "not a PNG"),
+    "truncated png": (lambda url, d: _file_post(url, _truncated_png(d)), 400, "truncated or corrupt"),
+    "wrong array shape": (
+        lambda url, d: _array_post(url, {"image": [[1, 2, 3]] * 5}),
+        422,
+        "expected an array of shape",
+    ),
+    "wrong dtype": (lambda url, d: _array_post(url, {"image": [[0] * 8] * 8, "dtype": "int64"}), 422, "dtype"),
+    "non-numbers": (lambda url, d: _array_post(url, {"image": [[MARKER] * 8] * 8}), 422, "only numbers"),
+    "empty body": (
+        lambda url, d: requests.post(f"{url}/classify_array", data=b"", headers={"Content-Type": "application/json"}),
+        400,
+        "empty",
+    ),
+    "wrong content type": (
+        lambda url, d: requests.post(
+            f"{url}/classify_array", data=MARKER.encode(), headers={"Content-Type": "text/plain"}, timeout=30
+        ),
+        415,
+        "unsupported content type",
+    ),
+    "file sent as json route": (
+        lambda url, d: requests.post(
+            f"{url}/classify_image", data=json.dumps({"image": MARKER}), headers={"Content-Type": "application/json"}
+        ),
+        415,
+        "multipart/form-data",
+    ),
+    "payload above the limit": (
+        lambda url, d: _file_post(url, png_bytes(d.data.test_images[0]) + MARKER.encode() * (PAYLOAD_LIMIT // 8)),
+        413,
+        "larger than the limit",
+    ),
+    "pickle content type": (
+        lambda url, d: requests.post(
+            f"{url}/classify_array",
+            data=pickle.dumps({"image": MARKER}),
+            headers={"Content-Type": "application/python-pickle"},
+            timeout=30,
+        ),
+        415,
+        "pickle payloads are refused",
+    ),
+    "bentoml pickle content type": (
+        lambda url, d: requests.post(
+            f"{url}/classify_array",
+            data=pickle.dumps({"image": MARKER}),
+            headers={"Content-Type": "application/vnd.bentoml+pickle"},
+            timeout=30,
+        ),
+        415,
+        "pickle payloads are refused",
+    ),
+    "malformed json": (
+        lambda url, d: requests.post(
+            f"{url}/classify_array",
+            data=b'{"image": [[' + MARKER.encode(),
+            headers={"Content-Type": "application/json"},
+        ),
+        400,
+        "",
+    ),
+    "missing file field": (
+        lambda url, d: requests.post(f"{url}/classify_image", files={"other": ("x.png", b"\x89PNG", "image/png")}),
+        400,
+        "multipart field 'image'",
+    ),
+    "image sent as a form value": (
+        lambda url, d: requests.post(f"{url}/classify_image", data={"image": MARKER}),
+        415,
+        "multipart/form-data",
+    ),
+    "image as a text field in multipart": (
+        lambda url, d: requests.post(f"{url}/classify_image", files={"image": (None, MARKER)}, timeout=30),
+        400,
+        "multipart field 'image'",
+    ),
+    "malformed multipart": (
+        lambda url, d: requests.post(
+            f"{url}/classify_image",
+            data=b"--xyz\r\nContent-Disposition: form-data; name=image\r\n" + MARKER.encode(),
+            headers={"Content-Type": "multipart/form-data; boundary=xyz"},
+            timeout=30,
+        ),
+        400,
+        "",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_a_clear_4xx_without_echo(
+    case: str, digits_service: LocalModelService, digits_versions: DigitsVersions
+) -> None:
+    send, status, fragment = CASES[case]
+    response = send(digits_service.url, digits_versions)
+    assert response.status_code == status, response.text[:300]
+    assert fragment in response.text
+    assert MARKER not in response.text
+    assert len(response.content) < 1000
+    assert http_status(f"{digits_service.url}/readyz") == 200
+
+
+def test_service_still_classifies_after_the_bad_inputs(
+    digits_service: LocalModelService, digits_versions: DigitsVersions
+) -> None:
+    image = digits_versions.data.test_images[0]
+    response = _file_post(digits_service.url, png_bytes(image))
+    assert response.status_code == 200
+    assert "status=500" not in digits_service.log_text()
+    assert digits_service.process.poll() is None

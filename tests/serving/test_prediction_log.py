@@ -1,0 +1,118 @@
+"""The prediction log: rows the drift job can read, flushed on SIGTERM, local folder or S3."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+
+from tests.serving.conftest import MODEL, DigitsVersions, service_environment
+from tests.serving.images import png_bytes
+from tests.workloads.services import DUMMY_AWS_ENVIRONMENT, MotoS3Server
+from workloads import features
+from workloads.serving.local import start_local_service
+from workloads.serving.prediction_log import LOG_COLUMNS, PredictionLog, read_prediction_log
+
+
+def test_sigterm_flushes_every_acknowledged_prediction(
+    service_start: object, registry_environment: dict[str, str], digits_versions: DigitsVersions, tmp_path: Path
+) -> None:
+    """A service that would only write after 100,000 rows or an hour: everything it acknowledged
+    must still be on disk after SIGTERM."""
+    store = tmp_path / "predictions"
+    environment = service_environment(
+        registry_environment, store, MLOPS_LOG_FLUSH_ROWS="100000", MLOPS_LOG_FLUSH_SECONDS="3600"
+    )
+    service = start_local_service(MODEL, environment=environment, log_path=tmp_path / "service.log")
+    try:
+        service.wait_until_ready()
+        images = digits_versions.data.test_images
+        acknowledged: dict[str, np.ndarray] = {}
+        versions: dict[str, str] = {}
+        for index in range(30):
+            if index % 3 == 0:
+                batch = images[index : index + 1]
+                response = requests.post(
+                    f"{service.url}/classify_image",
+                    files={"image": ("d.png", png_bytes(batch[0]), "image/png")},
+                    timeout=30,
+                )
+            else:
+                batch = images[index : index + 2]
+                response = requests.post(f"{service.url}/classify_array", json={"image": batch.tolist()}, timeout=30)
+            assert response.status_code == 200, response.text
+            body = response.json()
+            acknowledged[body["request_id"]] = batch
+            versions[body["request_id"]] = body["version"]
+        assert not list(store.glob("**/*.parquet"))  # nothing written yet: all of it sits in the buffer
+        service.process.send_signal(signal.SIGTERM)
+        assert service.process.wait(timeout=60) == 0
+    finally:
+        service.terminate()
+
+    logged = read_prediction_log(str(store), MODEL)
+    expected_rows = sum(len(batch) for batch in acknowledged.values())
+    assert len(logged) == expected_rows == 50
+    assert list(logged.columns) == list(LOG_COLUMNS)
+    assert set(logged["request_id"]) == set(acknowledged)
+    for request_id, rows in logged.groupby("request_id", sort=False):
+        sent = acknowledged[str(request_id)]
+        # The logged features are the drift job's features of exactly the image that was sent.
+        np.testing.assert_allclose(
+            rows[list(features.FEATURE_COLUMNS)].to_numpy(), features.drift_features(sent).to_numpy(), atol=1e-9
+        )
+        assert set(rows["model_version"]) == {versions[str(request_id)]}
+    assert logged["prediction"].between(0, 9).all()
+    assert logged["confidence"].between(0, 1).all()
+    assert (logged["predicted_class"] == logged["prediction"].astype(str)).all()
+    day = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d")
+    assert list((store / MODEL).iterdir()) == [store / MODEL / f"date={day}"]
+
+
+@pytest.fixture(scope="module")
+def moto_s3() -> object:
+    server = MotoS3Server.start()
+    try:
+        server.create_bucket("predictions")
+        yield server
+    finally:
+        server.stop()
+
+
+def test_batches_go_to_s3_under_the_model_and_date(moto_s3: MotoS3Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in DUMMY_AWS_ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_s3.endpoint_url)
+    images = np.random.default_rng(0).integers(0, 256, size=(5, 8, 8), dtype=np.uint8)
+    log = PredictionLog("s3://predictions/live", MODEL, flush_rows=1000, flush_seconds=3600)
+    log.append(
+        features.drift_features(images), [1, 2, 3, 4, 5], [str(d) for d in range(10)], [0.9] * 5, ["7"] * 5, "r1"
+    )
+    assert log.close() == 5
+    client = moto_s3.client()
+    keys = [item["Key"] for item in client.list_objects_v2(Bucket="predictions")["Contents"]]
+    day = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d")
+    assert len(keys) == 1 and keys[0].startswith(f"live/{MODEL}/date={day}/") and keys[0].endswith(".parquet")
+    import io
+
+    table = pd.read_parquet(io.BytesIO(client.get_object(Bucket="predictions", Key=keys[0])["Body"].read()))
+    assert table["prediction"].tolist() == [1, 2, 3, 4, 5]
+    assert set(table["model_version"]) == {"7"}
+
+
+def test_a_failed_write_keeps_the_rows_for_the_next_flush(tmp_path: Path) -> None:
+    blocker = tmp_path / "store"
+    blocker.write_text("a file where the store folder should be")
+    log = PredictionLog(str(blocker), MODEL, flush_rows=1000, flush_seconds=3600)
+    images = np.zeros((2, 8, 8), dtype=np.uint8)
+    log.append(features.drift_features(images), [0, 1], [str(d) for d in range(10)], [0.5, 0.5], ["1", "1"], "r")
+    with pytest.raises(OSError):
+        log.flush()
+    assert log.pending_rows == 2
+    blocker.unlink()
+    assert log.close() == 2
+    assert len(read_prediction_log(str(blocker), MODEL)) == 2

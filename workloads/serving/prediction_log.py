@@ -1,0 +1,194 @@
+"""The prediction log the drift job reads: one parquet row per prediction, written in batches.
+
+Layout: `<store>/<model>/date=YYYY-MM-DD/<time>-<unique>.parquet`, where `store` is a local folder
+or `s3://bucket/prefix` (boto3; AWS_ENDPOINT_URL_S3 points it at another S3 API). The date is the
+UTC date of each prediction, so a buffer that spans midnight writes one file per day.
+
+Columns: `features.FEATURE_COLUMNS` (float64, the same `drift_features` the reference table holds),
+then `prediction` (int64 class index, as in the reference's validation table), `predicted_class`
+(its name), `confidence` (float64), `model_version` (string), `timestamp` (UTC, microseconds),
+`request_id` (string). The schema metadata key `mlops` records the features version and the model.
+
+Rows are appended before the response is sent and written when `flush_rows` wait or every
+`flush_seconds`; `close()` (called on SIGTERM) writes whatever is left, so nothing acknowledged is
+lost on a graceful shutdown. A failed write keeps the rows buffered and is retried on the next flush.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workloads import features
+
+logger = logging.getLogger("mlops.serving")
+
+RECORD_COLUMNS = ("prediction", "predicted_class", "confidence", "model_version", "timestamp", "request_id")
+LOG_COLUMNS = features.FEATURE_COLUMNS + RECORD_COLUMNS
+METADATA_KEY = b"mlops"
+
+
+def _split_s3(uri: str) -> tuple[str, str]:
+    bucket, _, prefix = uri[len("s3://") :].partition("/")
+    if not bucket:
+        raise ValueError(f"invalid predictions store {uri!r}: expected s3://bucket[/prefix]")
+    return bucket, prefix.strip("/")
+
+
+class PredictionLog:
+    """Buffered, batched writer of prediction rows for one model."""
+
+    def __init__(self, store: str, model: str, flush_rows: int = 1000, flush_seconds: float = 10.0) -> None:
+        self.store = store
+        self.model = model
+        self.flush_rows = flush_rows
+        self.flush_seconds = flush_seconds
+        self._records: list[tuple[Any, ...]] = []
+        self._rows = 0
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"prediction-log-{model}", daemon=True)
+        self._s3: Any = None
+        if store.startswith("s3://"):
+            _split_s3(store)
+        self._thread.start()
+
+    @property
+    def pending_rows(self) -> int:
+        return self._rows
+
+    def append(
+        self,
+        drift_features: pd.DataFrame,
+        predictions: Sequence[int],
+        class_names: Sequence[str],
+        confidences: Sequence[float],
+        model_versions: Sequence[str],
+        request_id: str,
+    ) -> None:
+        """Buffer one request's rows (one per image; a version per row: a swap can split a request)."""
+        # Keep plain arrays here (microseconds per request); the DataFrame is built once per flush.
+        count = len(drift_features)
+        record = (
+            drift_features.to_numpy(dtype=np.float64, copy=True),
+            np.asarray(predictions, dtype=np.int64),
+            [class_names[index] for index in predictions],
+            np.asarray(confidences, dtype=np.float64),
+            [str(version) for version in model_versions],
+            pd.Timestamp.now(tz=UTC).floor("us"),
+            request_id,
+        )
+        with self._lock:
+            self._records.append(record)
+            self._rows += count
+            due = self._rows >= self.flush_rows
+        if due:
+            self._wake.set()
+
+    def _run(self) -> None:
+        while not self._closed.is_set():
+            self._wake.wait(self.flush_seconds)
+            self._wake.clear()
+            if self._closed.is_set():
+                break
+            try:
+                self.flush()
+            except Exception:
+                logger.exception("prediction log: write failed, rows kept for the next attempt")
+
+    def flush(self) -> int:
+        """Write every buffered row now; returns how many rows were written."""
+        with self._write_lock:
+            with self._lock:
+                records, self._records = self._records, []
+                self._rows = 0
+            if not records:
+                return 0
+            table = _records_to_frame(records)
+            try:
+                for day, rows in table.groupby(table["timestamp"].dt.strftime("%Y-%m-%d"), sort=True):
+                    self._write(str(day), rows.reset_index(drop=True))
+            except Exception:
+                with self._lock:  # keep them: the next flush (or close) tries again
+                    self._records[:0] = records
+                    self._rows += len(table)
+                raise
+            return len(table)
+
+    def _file_name(self) -> str:
+        stamp = datetime.now(tz=UTC).strftime("%H%M%S%f")
+        return f"{stamp}-{os.getpid()}-{uuid.uuid4().hex[:12]}.parquet"
+
+    def _encode(self, rows: pd.DataFrame) -> bytes:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        arrow = pa.Table.from_pandas(rows[list(LOG_COLUMNS)], preserve_index=False)
+        provenance = json.dumps({"features_version": features.FEATURES_VERSION, "model": self.model})
+        arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), METADATA_KEY: provenance})
+        sink = io.BytesIO()
+        pq.write_table(arrow, sink)
+        return sink.getvalue()
+
+    def _write(self, day: str, rows: pd.DataFrame) -> None:
+        data = self._encode(rows)
+        relative = f"{self.model}/date={day}/{self._file_name()}"
+        if self.store.startswith("s3://"):
+            bucket, prefix = _split_s3(self.store)
+            key = f"{prefix}/{relative}" if prefix else relative
+            if self._s3 is None:
+                import boto3
+
+                self._s3 = boto3.client("s3")  # honours AWS_ENDPOINT_URL_S3 and the usual credentials chain
+            self._s3.put_object(Bucket=bucket, Key=key, Body=data)
+            return
+        path = Path(self.store.removeprefix("file://")) / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial")
+        partial.write_bytes(data)
+        os.replace(partial, path)  # readers never see a half-written file
+
+    def close(self) -> int:
+        """Stop the background writer and write what is left (the SIGTERM path)."""
+        self._closed.set()
+        self._wake.set()
+        self._thread.join(timeout=10)
+        written = self.flush()
+        if written:
+            logger.info("prediction log: flushed %d rows on shutdown", written)
+        return written
+
+
+def _records_to_frame(records: list[tuple[Any, ...]]) -> pd.DataFrame:
+    frame = pd.DataFrame(np.concatenate([record[0] for record in records]), columns=list(features.FEATURE_COLUMNS))
+    frame["prediction"] = np.concatenate([record[1] for record in records])
+    frame["predicted_class"] = [name for record in records for name in record[2]]
+    frame["confidence"] = np.concatenate([record[3] for record in records])
+    frame["model_version"] = [version for record in records for version in record[4]]
+    frame["timestamp"] = pd.DatetimeIndex(
+        [record[5] for record in records for _ in range(len(record[1]))], dtype="datetime64[us, UTC]"
+    )
+    frame["request_id"] = [record[6] for record in records for _ in range(len(record[1]))]
+    return frame
+
+
+def read_prediction_log(store: str, model: str) -> pd.DataFrame:
+    """Every row logged for `model` in a local store (tests and the local loop)."""
+    root = Path(store.removeprefix("file://")) / model
+    files = sorted(root.glob("date=*/*.parquet"))
+    if not files:
+        return pd.DataFrame(columns=list(LOG_COLUMNS))
+    return pd.concat([pd.read_parquet(path) for path in files], ignore_index=True)
