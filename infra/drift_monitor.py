@@ -21,7 +21,8 @@ from infra.network_rules import (
     tracking_egress,
 )
 from infra.pod_security import container_security_context, pod_security_context, tmp_mount, tmp_volume
-from infra.workload_role import ClusterIdentity, WorkloadRole, WorkloadRoleArgs
+from infra.shared_services import SharedServices, tracking_client_environment
+from infra.workload_role import WorkloadRole, WorkloadRoleArgs
 
 ALERTS_SECRET = "drift-alerts"
 """Secret in the models namespace; key `webhook-url` (create it with kubectl or your secret store)."""
@@ -30,24 +31,13 @@ ALERTS_SECRET = "drift-alerts"
 @dataclass(frozen=True)
 class DriftMonitorArgs:
     model: str
-    namespace: str
-    image: pulumi.Input[str]
-    identity: ClusterIdentity
-    region: str
+    shared: SharedServices
     schedule: str
     """Five-field cron, UTC."""
-    tracking_url: pulumi.Input[str]
-    tracking_credentials_secret: str
-    tracking_namespace: str
-    predictions_bucket_name: pulumi.Input[str]
-    predictions_bucket_arn: pulumi.Input[str]
-    reports_bucket_name: pulumi.Input[str]
-    reports_bucket_arn: pulumi.Input[str]
-    buckets_kms_key_arn: pulumi.Input[str]
     settings: dict[str, pulumi.Input[str]] = field(default_factory=dict)
     """Further plain job settings (thresholds, cooldown, retrain switch) as environment variables."""
-    pipelines_namespace: str | None = None
-    """Where the KFP API runs, when the job may submit retraining runs (MLOPS_DRIFT_RETRAIN=kfp)."""
+    may_retrain: bool = False
+    """The job may submit training runs to the KFP API (MLOPS_DRIFT_RETRAIN=kfp)."""
 
 
 class DriftMonitor(pulumi.ComponentResource):
@@ -62,21 +52,21 @@ class DriftMonitor(pulumi.ComponentResource):
         role = WorkloadRole(
             f"{name}-role",
             WorkloadRoleArgs(
-                cluster=args.identity,
-                namespace=args.namespace,
+                cluster=args.shared.identity,
+                namespace=args.shared.namespace,
                 service_account=app,
                 policy_statements=[
                     *bucket_prefix_statements(
-                        args.predictions_bucket_arn,
+                        args.shared.predictions_bucket_arn,
                         args.model,
-                        args.buckets_kms_key_arn,
+                        args.shared.buckets_kms_key_arn,
                         actions=("s3:GetObject",),
                         sid="Predictions",
                     ),
                     *bucket_prefix_statements(
-                        args.reports_bucket_arn,
+                        args.shared.reports_bucket_arn,
                         args.model,
-                        args.buckets_kms_key_arn,
+                        args.shared.buckets_kms_key_arn,
                         actions=("s3:GetObject", "s3:PutObject"),
                         sid="Reports",
                     ),
@@ -87,44 +77,39 @@ class DriftMonitor(pulumi.ComponentResource):
         k8s.core.v1.ServiceAccount(
             f"{name}-service-account",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=app, namespace=args.namespace, labels=labels, annotations={"eks.amazonaws.com/role-arn": role.arn}
+                name=app,
+                namespace=args.shared.namespace,
+                labels=labels,
+                annotations={"eks.amazonaws.com/role-arn": role.arn},
             ),
             automount_service_account_token=False,
             opts=child,
         )
 
-        def from_secret(secret: str, key: str, optional: bool = False) -> k8s.core.v1.EnvVarSourceArgs:
-            return k8s.core.v1.EnvVarSourceArgs(
-                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=secret, key=key, optional=optional)
-            )
-
         environment = [
-            k8s.core.v1.EnvVarArgs(name="MLFLOW_TRACKING_URI", value=args.tracking_url),
+            *tracking_client_environment(args.shared),
             k8s.core.v1.EnvVarArgs(
-                name="MLFLOW_TRACKING_USERNAME", value_from=from_secret(args.tracking_credentials_secret, "username")
+                name="MLOPS_PREDICTIONS_STORE", value=pulumi.Output.concat("s3://", args.shared.predictions_bucket_name)
             ),
             k8s.core.v1.EnvVarArgs(
-                name="MLFLOW_TRACKING_PASSWORD", value_from=from_secret(args.tracking_credentials_secret, "password")
+                name="MLOPS_REPORTS_STORE", value=pulumi.Output.concat("s3://", args.shared.reports_bucket_name)
             ),
+            # Optional: without the Secret the job still runs and reports, it just cannot post to a webhook.
             k8s.core.v1.EnvVarArgs(
-                name="MLOPS_PREDICTIONS_STORE", value=pulumi.Output.concat("s3://", args.predictions_bucket_name)
+                name="MLOPS_DRIFT_WEBHOOK_URL",
+                value_from=k8s.core.v1.EnvVarSourceArgs(
+                    secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
+                        name=ALERTS_SECRET, key="webhook-url", optional=True
+                    )
+                ),
             ),
-            k8s.core.v1.EnvVarArgs(
-                name="MLOPS_REPORTS_STORE", value=pulumi.Output.concat("s3://", args.reports_bucket_name)
-            ),
-            k8s.core.v1.EnvVarArgs(
-                name="MLOPS_DRIFT_WEBHOOK_URL", value_from=from_secret(ALERTS_SECRET, "webhook-url", optional=True)
-            ),
-            k8s.core.v1.EnvVarArgs(name="AWS_REGION", value=args.region),
-            k8s.core.v1.EnvVarArgs(name="AWS_DEFAULT_REGION", value=args.region),
-            k8s.core.v1.EnvVarArgs(name="TMPDIR", value="/tmp"),
             *(k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in sorted(args.settings.items())),
         ]
         k8s.batch.v1.CronJob(
             f"{name}-cronjob",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=app,
-                namespace=args.namespace,
+                namespace=args.shared.namespace,
                 labels=labels,
                 annotations={**IRSA_TOKEN_SKIP, **TRACKING_CREDENTIALS_SKIP},
             ),
@@ -153,7 +138,7 @@ class DriftMonitor(pulumi.ComponentResource):
                                 containers=[
                                     k8s.core.v1.ContainerArgs(
                                         name="drift",
-                                        image=args.image,
+                                        image=args.shared.drift_image,
                                         command=["python", "-m", "monitoring.job"],
                                         args=["--model", args.model],
                                         env=environment,
@@ -174,16 +159,16 @@ class DriftMonitor(pulumi.ComponentResource):
         )
         k8s.networking.v1.NetworkPolicy(
             f"{name}-network-policy",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=args.namespace, labels=labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=args.shared.namespace, labels=labels),
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
                 policy_types=["Ingress", "Egress"],
                 ingress=[],
                 egress=[
                     dns_egress(),
-                    tracking_egress(args.tracking_namespace),
+                    tracking_egress(args.shared.tracking_namespace),
                     https_egress(),
-                    *([pipelines_api_egress(args.pipelines_namespace)] if args.pipelines_namespace else []),
+                    *([pipelines_api_egress(args.shared.pipelines_namespace)] if args.may_retrain else []),
                 ],
             ),
             opts=child,

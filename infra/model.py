@@ -14,8 +14,8 @@ import pulumi
 
 from infra.drift_monitor import DriftMonitor, DriftMonitorArgs
 from infra.model_service import ModelService, ModelServiceArgs, ServingResources
+from infra.shared_services import SharedServices
 from infra.training_schedule import TrainingSchedule, TrainingScheduleArgs
-from infra.workload_role import ClusterIdentity
 
 
 @dataclass(frozen=True)
@@ -31,29 +31,6 @@ class ModelPlan:
     max_replicas: int
     drift_settings: dict[str, pulumi.Input[str]] = field(default_factory=dict)
     retrain_on_drift: bool = False
-
-
-@dataclass(frozen=True)
-class SharedServices:
-    """What every model's components use: cluster identity, buckets, tracking and pipeline endpoints."""
-
-    identity: ClusterIdentity
-    region: str
-    namespace: str
-    """Namespace of the model services and drift jobs."""
-    tracking_url: pulumi.Input[str]
-    tracking_namespace: str
-    tracking_credentials_secret: str
-    pipelines_api_url: str
-    pipelines_namespace: str
-    predictions_bucket_name: pulumi.Input[str]
-    predictions_bucket_arn: pulumi.Input[str]
-    reports_bucket_name: pulumi.Input[str]
-    reports_bucket_arn: pulumi.Input[str]
-    buckets_kms_key_arn: pulumi.Input[str]
-    serving_image: pulumi.Input[str]
-    drift_image: pulumi.Input[str]
-    training_image: pulumi.Input[str]
 
 
 @dataclass(frozen=True)
@@ -94,16 +71,7 @@ class Model(pulumi.ComponentResource):
             f"{name}-serving",
             ModelServiceArgs(
                 model=plan.name,
-                namespace=shared.namespace,
-                image=shared.serving_image,
-                identity=shared.identity,
-                region=shared.region,
-                tracking_url=shared.tracking_url,
-                tracking_credentials_secret=shared.tracking_credentials_secret,
-                tracking_namespace=shared.tracking_namespace,
-                predictions_bucket_name=shared.predictions_bucket_name,
-                predictions_bucket_arn=shared.predictions_bucket_arn,
-                buckets_kms_key_arn=shared.buckets_kms_key_arn,
+                shared=shared,
                 resources=plan.serving,
                 min_replicas=plan.min_replicas,
                 max_replicas=plan.max_replicas,
@@ -114,21 +82,10 @@ class Model(pulumi.ComponentResource):
             f"{name}-drift",
             DriftMonitorArgs(
                 model=plan.name,
-                namespace=shared.namespace,
-                image=shared.drift_image,
-                identity=shared.identity,
-                region=shared.region,
+                shared=shared,
                 schedule=plan.drift_schedule,
-                tracking_url=shared.tracking_url,
-                tracking_credentials_secret=shared.tracking_credentials_secret,
-                tracking_namespace=shared.tracking_namespace,
-                predictions_bucket_name=shared.predictions_bucket_name,
-                predictions_bucket_arn=shared.predictions_bucket_arn,
-                reports_bucket_name=shared.reports_bucket_name,
-                reports_bucket_arn=shared.reports_bucket_arn,
-                buckets_kms_key_arn=shared.buckets_kms_key_arn,
                 settings=plan.drift_settings,
-                pipelines_namespace=shared.pipelines_namespace if plan.retrain_on_drift else None,
+                may_retrain=plan.retrain_on_drift,
             ),
             opts=child,
         )

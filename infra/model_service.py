@@ -27,7 +27,8 @@ from infra.pod_security import (
     tmp_mount,
     tmp_volume,
 )
-from infra.workload_role import ClusterIdentity, WorkloadRole, WorkloadRoleArgs
+from infra.shared_services import SharedServices, tracking_client_environment
+from infra.workload_role import WorkloadRole, WorkloadRoleArgs
 
 PORT = 3000
 
@@ -49,17 +50,7 @@ class ServingResources:
 @dataclass(frozen=True)
 class ModelServiceArgs:
     model: str
-    namespace: str
-    image: pulumi.Input[str]
-    identity: ClusterIdentity
-    region: str
-    tracking_url: pulumi.Input[str]
-    tracking_credentials_secret: str
-    """Secret in `namespace` with `username` and `password` of the tracking server."""
-    tracking_namespace: str
-    predictions_bucket_name: pulumi.Input[str]
-    predictions_bucket_arn: pulumi.Input[str]
-    buckets_kms_key_arn: pulumi.Input[str]
+    shared: SharedServices
     resources: ServingResources
     min_replicas: int
     max_replicas: int
@@ -80,11 +71,14 @@ class ModelService(pulumi.ComponentResource):
         role = WorkloadRole(
             f"{name}-role",
             WorkloadRoleArgs(
-                cluster=args.identity,
-                namespace=args.namespace,
+                cluster=args.shared.identity,
+                namespace=args.shared.namespace,
                 service_account=app,
                 policy_statements=bucket_prefix_statements(
-                    args.predictions_bucket_arn, args.model, args.buckets_kms_key_arn, actions=("s3:PutObject",)
+                    args.shared.predictions_bucket_arn,
+                    args.model,
+                    args.shared.buckets_kms_key_arn,
+                    actions=("s3:PutObject",),
                 ),
             ),
             opts=child,
@@ -92,7 +86,10 @@ class ModelService(pulumi.ComponentResource):
         k8s.core.v1.ServiceAccount(
             f"{name}-service-account",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=app, namespace=args.namespace, labels=labels, annotations={"eks.amazonaws.com/role-arn": role.arn}
+                name=app,
+                namespace=args.shared.namespace,
+                labels=labels,
+                annotations={"eks.amazonaws.com/role-arn": role.arn},
             ),
             automount_service_account_token=False,
             opts=child,
@@ -102,25 +99,14 @@ class ModelService(pulumi.ComponentResource):
         limits = {"cpu": args.resources.cpu, "memory": args.resources.memory}
         if gpu:
             limits[GPU_RESOURCE] = "1"
-        credential = k8s.core.v1.EnvVarSourceArgs(
-            secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=args.tracking_credentials_secret, key="password")
-        )
-        username = k8s.core.v1.EnvVarSourceArgs(
-            secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=args.tracking_credentials_secret, key="username")
-        )
         environment = [
-            k8s.core.v1.EnvVarArgs(name="MLFLOW_TRACKING_URI", value=args.tracking_url),
-            k8s.core.v1.EnvVarArgs(name="MLFLOW_TRACKING_USERNAME", value_from=username),
-            k8s.core.v1.EnvVarArgs(name="MLFLOW_TRACKING_PASSWORD", value_from=credential),
+            *tracking_client_environment(args.shared),
             k8s.core.v1.EnvVarArgs(name="MLOPS_MODEL", value=args.model),
             k8s.core.v1.EnvVarArgs(name="MLOPS_MODEL_ALIAS", value=args.alias),
             k8s.core.v1.EnvVarArgs(
                 name="MLOPS_PREDICTIONS_STORE",
-                value=pulumi.Output.concat("s3://", args.predictions_bucket_name),
+                value=pulumi.Output.concat("s3://", args.shared.predictions_bucket_name),
             ),
-            k8s.core.v1.EnvVarArgs(name="AWS_REGION", value=args.region),
-            k8s.core.v1.EnvVarArgs(name="AWS_DEFAULT_REGION", value=args.region),
-            k8s.core.v1.EnvVarArgs(name="TMPDIR", value="/tmp"),
             k8s.core.v1.EnvVarArgs(name="BENTOML_HOME", value="/tmp/bentoml"),
             # One intra-op thread per CPU of the limit: more threads than cores only thrash.
             k8s.core.v1.EnvVarArgs(name="MLOPS_TORCH_THREADS", value=str(torch_threads(args.resources.cpu))),
@@ -130,7 +116,7 @@ class ModelService(pulumi.ComponentResource):
             f"{name}-deployment",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=app,
-                namespace=args.namespace,
+                namespace=args.shared.namespace,
                 labels=labels,
                 annotations={**IRSA_TOKEN_SKIP, **TRACKING_CREDENTIALS_SKIP},
             ),
@@ -160,7 +146,7 @@ class ModelService(pulumi.ComponentResource):
                         containers=[
                             k8s.core.v1.ContainerArgs(
                                 name="service",
-                                image=args.image,
+                                image=args.shared.serving_image,
                                 ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT)],
                                 env=environment,
                                 volume_mounts=[tmp_mount()],
@@ -195,7 +181,7 @@ class ModelService(pulumi.ComponentResource):
         )
         service = k8s.core.v1.Service(
             f"{name}-service",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=args.namespace, labels=labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=args.shared.namespace, labels=labels),
             spec=k8s.core.v1.ServiceSpecArgs(
                 type="ClusterIP",
                 selector=labels,
@@ -205,7 +191,7 @@ class ModelService(pulumi.ComponentResource):
         )
         k8s.autoscaling.v2.HorizontalPodAutoscaler(
             f"{name}-autoscaler",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=args.namespace, labels=labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=args.shared.namespace, labels=labels),
             spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
                 scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
                     api_version="apps/v1", kind="Deployment", name=app
@@ -226,7 +212,7 @@ class ModelService(pulumi.ComponentResource):
         )
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-disruption-budget",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=args.namespace, labels=labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=args.shared.namespace, labels=labels),
             spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
                 max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels)
             ),
@@ -234,14 +220,14 @@ class ModelService(pulumi.ComponentResource):
         )
         self._network_policy(name, app, labels, args)
 
-        self.url = pulumi.Output.concat("http://", app, ".", args.namespace, ".svc.cluster.local")
+        self.url = pulumi.Output.concat("http://", app, ".", args.shared.namespace, ".svc.cluster.local")
         self.register_outputs({"url": self.url, "service": service.metadata.apply(lambda m: m.name)})
 
     def _network_policy(self, name: str, app: str, labels: dict[str, str], args: ModelServiceArgs) -> None:
         """In: platform namespaces (gateways, the local loop's traffic, monitoring). Out: DNS, tracking, HTTPS."""
         k8s.networking.v1.NetworkPolicy(
             f"{name}-network-policy",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=args.namespace, labels=labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=args.shared.namespace, labels=labels),
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
                 policy_types=["Ingress", "Egress"],
@@ -251,7 +237,7 @@ class ModelService(pulumi.ComponentResource):
                         ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=PORT)],
                     )
                 ],
-                egress=[dns_egress(), tracking_egress(args.tracking_namespace), https_egress()],
+                egress=[dns_egress(), tracking_egress(args.shared.tracking_namespace), https_egress()],
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -15,11 +15,12 @@ from infra.database import Database, DatabaseArgs
 from infra.encryption import EncryptionKeys, EncryptionKeysArgs
 from infra.kubeflow_pipelines import NAMESPACE as PIPELINES_NAMESPACE
 from infra.kubeflow_pipelines import KubeflowPipelines, KubeflowPipelinesArgs
-from infra.model import Model, ModelArgs, ModelPlan, SharedServices
+from infra.model import Model, ModelArgs, ModelPlan
 from infra.model_service import ServingResources
 from infra.network import Network, NetworkArgs
 from infra.pod_security import namespace_labels
 from infra.secure_bucket import SecureBucket, SecureBucketArgs
+from infra.shared_services import SharedServices
 from infra.tracking_server import NAMESPACE as TRACKING_NAMESPACE
 from infra.tracking_server import TrackingServer, TrackingServerArgs
 from pipelines.paths import (

@@ -1,0 +1,54 @@
+"""What every model's workloads share: cluster identity, buckets, images, tracking and pipelines.
+
+One object instead of the same dozen fields on every per-model component's arguments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.workload_role import ClusterIdentity
+
+
+@dataclass(frozen=True)
+class SharedServices:
+    """What every model's components use: cluster identity, buckets, tracking and pipeline endpoints."""
+
+    identity: ClusterIdentity
+    region: str
+    namespace: str
+    """Namespace of the model services and drift jobs."""
+    tracking_url: pulumi.Input[str]
+    tracking_namespace: str
+    tracking_credentials_secret: str
+    pipelines_api_url: str
+    pipelines_namespace: str
+    predictions_bucket_name: pulumi.Input[str]
+    predictions_bucket_arn: pulumi.Input[str]
+    reports_bucket_name: pulumi.Input[str]
+    reports_bucket_arn: pulumi.Input[str]
+    buckets_kms_key_arn: pulumi.Input[str]
+    serving_image: pulumi.Input[str]
+    drift_image: pulumi.Input[str]
+    training_image: pulumi.Input[str]
+
+
+def tracking_client_environment(shared: SharedServices) -> list[k8s.core.v1.EnvVarArgs]:
+    """MLflow client settings: the URL as a value, the credentials from the Secret (never literals)."""
+
+    def from_secret(key: str) -> k8s.core.v1.EnvVarSourceArgs:
+        return k8s.core.v1.EnvVarSourceArgs(
+            secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=shared.tracking_credentials_secret, key=key)
+        )
+
+    return [
+        k8s.core.v1.EnvVarArgs(name="MLFLOW_TRACKING_URI", value=shared.tracking_url),
+        k8s.core.v1.EnvVarArgs(name="MLFLOW_TRACKING_USERNAME", value_from=from_secret("username")),
+        k8s.core.v1.EnvVarArgs(name="MLFLOW_TRACKING_PASSWORD", value_from=from_secret("password")),
+        k8s.core.v1.EnvVarArgs(name="AWS_REGION", value=shared.region),
+        k8s.core.v1.EnvVarArgs(name="AWS_DEFAULT_REGION", value=shared.region),
+        k8s.core.v1.EnvVarArgs(name="TMPDIR", value="/tmp"),
+    ]
