@@ -22,7 +22,7 @@ from infra.network_rules import (
 )
 from infra.pod_security import container_security_context, pod_security_context, tmp_mount, tmp_volume
 from infra.shared_services import SharedServices, tracking_client_environment
-from infra.workload_role import WorkloadRole, WorkloadRoleArgs
+from infra.workload_role import WorkloadRoleArgs, service_account_with_role
 
 ALERTS_SECRET = "drift-alerts"
 """Secret in the models namespace; key `webhook-url` (create it with kubectl or your secret store)."""
@@ -49,8 +49,8 @@ class DriftMonitor(pulumi.ComponentResource):
         app = f"drift-{args.model}"
         labels = {"app.kubernetes.io/name": app, "mlops.platform/model": args.model}
 
-        role = WorkloadRole(
-            f"{name}-role",
+        service_account_with_role(
+            name,
             WorkloadRoleArgs(
                 cluster=args.shared.identity,
                 namespace=args.shared.namespace,
@@ -72,18 +72,8 @@ class DriftMonitor(pulumi.ComponentResource):
                     ),
                 ],
             ),
-            opts=child,
-        )
-        k8s.core.v1.ServiceAccount(
-            f"{name}-service-account",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=app,
-                namespace=args.shared.namespace,
-                labels=labels,
-                annotations={"eks.amazonaws.com/role-arn": role.arn},
-            ),
-            automount_service_account_token=False,
-            opts=child,
+            labels,
+            child,
         )
 
         environment = [

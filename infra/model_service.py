@@ -28,7 +28,7 @@ from infra.pod_security import (
     tmp_volume,
 )
 from infra.shared_services import SharedServices, tracking_client_environment
-from infra.workload_role import WorkloadRole, WorkloadRoleArgs
+from infra.workload_role import WorkloadRoleArgs, service_account_with_role
 
 PORT = 3000
 
@@ -68,8 +68,8 @@ class ModelService(pulumi.ComponentResource):
         app = f"serve-{args.model}"
         labels = {"app.kubernetes.io/name": app, "mlops.platform/model": args.model}
 
-        role = WorkloadRole(
-            f"{name}-role",
+        service_account_with_role(
+            name,
             WorkloadRoleArgs(
                 cluster=args.shared.identity,
                 namespace=args.shared.namespace,
@@ -81,18 +81,8 @@ class ModelService(pulumi.ComponentResource):
                     actions=("s3:PutObject",),
                 ),
             ),
-            opts=child,
-        )
-        k8s.core.v1.ServiceAccount(
-            f"{name}-service-account",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=app,
-                namespace=args.shared.namespace,
-                labels=labels,
-                annotations={"eks.amazonaws.com/role-arn": role.arn},
-            ),
-            automount_service_account_token=False,
-            opts=child,
+            labels,
+            child,
         )
 
         gpu = args.resources.gpu_pool is not None

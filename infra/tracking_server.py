@@ -22,7 +22,7 @@ from infra.pod_security import (
     tmp_mount,
     tmp_volume,
 )
-from infra.workload_role import ClusterIdentity, WorkloadRole, WorkloadRoleArgs
+from infra.workload_role import ClusterIdentity, WorkloadRoleArgs, service_account_with_role
 
 NAMESPACE = "mlflow"
 APP_NAME = "mlflow"
@@ -95,26 +95,16 @@ class TrackingServer(pulumi.ComponentResource):
         )
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
 
-        role = WorkloadRole(
-            f"{name}-role",
+        service_account_with_role(
+            name,
             WorkloadRoleArgs(
                 cluster=args.identity,
                 namespace=NAMESPACE,
                 service_account=SERVICE_ACCOUNT,
                 policy_statements=artifacts_policy(args),
             ),
-            opts=child,
-        )
-        k8s.core.v1.ServiceAccount(
-            f"{name}-service-account",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=SERVICE_ACCOUNT,
-                namespace=NAMESPACE,
-                labels=labels,
-                annotations={"eks.amazonaws.com/role-arn": role.arn},
-            ),
-            automount_service_account_token=False,
-            opts=in_namespace,
+            labels,
+            in_namespace,
         )
 
         admin_password = random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_kubernetes as k8s
 
 
 @dataclass(frozen=True)
@@ -88,3 +89,26 @@ class WorkloadRole(pulumi.ComponentResource):
             )
         self.arn = self.role.arn
         self.register_outputs({"arn": self.arn})
+
+
+def service_account_with_role(
+    name: str, args: WorkloadRoleArgs, labels: dict[str, str], opts: pulumi.ResourceOptions
+) -> WorkloadRole:
+    """The IRSA role and the ServiceAccount that carries its ARN: what every AWS-calling pod runs as.
+
+    The account mounts no API token by default and has no RBAC bindings; pods that call AWS opt into
+    the token mount themselves (the pod identity webhook needs it).
+    """
+    role = WorkloadRole(f"{name}-role", args, opts=opts)
+    k8s.core.v1.ServiceAccount(
+        f"{name}-service-account",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=args.service_account,
+            namespace=args.namespace,
+            labels=labels,
+            annotations={"eks.amazonaws.com/role-arn": role.arn},
+        ),
+        automount_service_account_token=False,
+        opts=opts,
+    )
+    return role
