@@ -13,7 +13,6 @@ Used by `mlops serve`, the local loop and the tests; the process is exactly what
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from workloads.process_group import stop_process_group
 from workloads.tracking.local import free_loopback_port
 
 SERVICE_TARGET = "workloads.serving.service:ImageClassifier"
@@ -115,19 +115,11 @@ class LocalModelService:
 
     def terminate(self, timeout: float = 60.0) -> int:
         """SIGTERM (graceful: in-flight requests finish, the prediction log is flushed); SIGKILL after `timeout`."""
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-            except ProcessLookupError:
-                pass
+        code = stop_process_group(self.process, timeout)
         close = getattr(self._log_handle, "close", None)
         if close is not None:
             close()
-        return int(self.process.returncode or 0)
+        return code
 
     def __enter__(self) -> LocalModelService:
         return self

@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -29,6 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+
+from workloads.process_group import stop_process_group
 
 DEFAULT_STATE_DIRECTORY = Path(".mlops") / "tracking"
 ADMIN_USERNAME = "admin"
@@ -131,15 +132,7 @@ class LocalTrackingServer:
 
     def stop(self, timeout: float = 15.0) -> None:
         """Terminate the server and its workers; escalate to SIGKILL after `timeout` seconds."""
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-            except ProcessLookupError:
-                pass
+        stop_process_group(self.process, timeout)
         close = getattr(self._log_handle, "close", None)
         if close is not None:
             close()
