@@ -9,7 +9,7 @@ EXTRAS ?= infra,tracking,pipelines,monitoring,dev,serving
 CHECKOV_VENV ?= .venv-checkov
 CHECKOV_INSTALLED := $(CHECKOV_VENV)/.installed
 
-.PHONY: demo test install checkov services lint typecheck unit clean
+.PHONY: demo plans test install checkov services lint typecheck unit clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,8 +48,14 @@ unit: $(INSTALLED) $(CHECKOV_INSTALLED)
 
 test: $(INSTALLED) services lint typecheck unit
 
-# Renders every stack's offline plan (no cloud credentials) and prints what each would create.
+# The whole loop on this machine (mlops local up): train, gate, promote, serve, replay traffic, drift,
+# alert, retrain; prints where everything is and stops what it started. DEMO_ARGS passes options,
+# e.g. `make demo DEMO_ARGS="--model digits --keep"`.
 demo: $(INSTALLED)
+	$(BIN)/mlops local up $(DEMO_ARGS)
+
+# Renders every stack's offline plan (no cloud credentials) and prints what each would create.
+plans: $(INSTALLED)
 	@for stack in dev staging prod; do \
 		$(BIN)/mlops plan $$stack --out .mlops/plans/$$stack.json || exit $$?; \
 	done

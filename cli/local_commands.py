@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -24,9 +26,9 @@ def tracking(
     s3_endpoint_url: Annotated[
         str | None, typer.Option(help="S3 API endpoint for an s3:// artifacts destination (e.g. moto)")
     ] = None,
-    state_directory: Annotated[
-        Path, typer.Option(help="where the database, artifacts, password and log live")
-    ] = Path(".mlops/tracking"),
+    state_directory: Annotated[Path, typer.Option(help="where the database, artifacts, password and log live")] = Path(
+        ".mlops/tracking"
+    ),
 ) -> None:
     """Start the MLflow tracking server (basic auth on) and keep it running until Ctrl-C."""
     from workloads.tracking.local import LocalTrackingError, start_local_tracking
@@ -65,3 +67,84 @@ def tracking(
     if server.process.returncode not in (0, -signal.SIGTERM, None):
         typer.echo(f"tracking server exited with status {server.process.returncode}", err=True)
         raise typer.Exit(1)
+
+
+ModelsOption = Annotated[
+    list[str] | None,
+    typer.Option("--model", help="catalogue model to run (repeat the option; default: every catalogue model)"),
+]
+
+
+@app.command("up")
+def up(
+    models: ModelsOption = None,
+    keep: Annotated[bool, typer.Option("--keep", help="leave the tracking server and services running")] = False,
+    tracking_port: Annotated[int, typer.Option(help="tracking server port on 127.0.0.1 (0: any free port)")] = 5000,
+    service_port: Annotated[
+        int, typer.Option(help="first model service's port; the next model gets the next one (0: free ports)")
+    ] = 3000,
+    backend_store_uri: Annotated[
+        str | None, typer.Option(help="tracking database URI (default: SQLite under STATE/tracking)")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="override the catalogue's training epochs")] = None,
+    state_directory: Annotated[
+        Path, typer.Option(help="where the registry, datasets, pipelines, logs and reports live")
+    ] = Path(".mlops"),
+) -> None:
+    """The whole loop on this machine: train, gate and promote each model, serve it, replay a normal and a
+    drifted day of traffic, run the drift jobs (alert + retrain), print where everything is."""
+    from cli.local_loop import LoopError, LoopOptions, describe, run_loop
+    from workloads import catalogue
+
+    if epochs is not None and epochs < 1:
+        typer.echo(f"error: --epochs must be >= 1, got {epochs}", err=True)
+        raise typer.Exit(2)
+    for model in models or ():
+        try:
+            catalogue.get(model)
+        except catalogue.UnknownModelError as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(2) from None
+    options = LoopOptions(
+        models=tuple(models) if models else catalogue.names(),
+        state_directory=state_directory,
+        tracking_port=tracking_port,
+        service_port=service_port,
+        backend_store_uri=backend_store_uri,
+        epochs=epochs,
+        keep=keep,
+    )
+    # Bound to the terminal now: pipeline runs redirect sys.stdout to their log while progress goes on.
+    echo = functools.partial(typer.echo, file=sys.stdout)
+    try:
+        result = run_loop(options, echo)
+    except LoopError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted: stopped what the loop had started", err=True)
+        raise typer.Exit(130) from None
+    typer.echo(describe(result))
+    if result.problems:
+        for problem in result.problems:
+            typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(1)
+
+
+@app.command("down")
+def down(
+    state_directory: Annotated[Path, typer.Option(help="state directory given to `mlops local up`")] = Path(".mlops"),
+) -> None:
+    """Stop the platform `mlops local up --keep` left running (SIGTERM: services flush their prediction logs)."""
+    from cli.local_state import stop_kept
+
+    try:
+        stopped = stop_kept(state_directory.resolve())
+    except ValueError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    if not stopped:
+        typer.echo(f"nothing to stop: no kept platform is running for {state_directory}")
+        return
+    for server in stopped:
+        typer.echo(f"stopped {server.name} ({server.url})")

@@ -12,6 +12,7 @@ from cli import (
     data_commands,
     drift_commands,
     local_commands,
+    model_commands,
     pipeline_commands,
     plan_commands,
     registry_commands,
@@ -31,6 +32,7 @@ app.add_typer(local_commands.app, name="local")
 app.add_typer(data_commands.app, name="data")
 app.add_typer(pipeline_commands.app, name="pipeline")
 app.add_typer(drift_commands.app, name="drift")
+app.add_typer(model_commands.app, name="model")
 # Registry commands sit at the top level: `mlops models`, `mlops promote`, `mlops rollback`.
 app.add_typer(registry_commands.app)
 app.add_typer(serve_commands.app)  # `mlops serve MODEL`

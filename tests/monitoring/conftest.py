@@ -8,18 +8,16 @@ and reports stores, so alert cooldown state never leaks between tests.
 
 from __future__ import annotations
 
-import json
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from monitoring.webhook_receiver import WebhookReceiver
 from workloads import catalogue, datasets, features
 from workloads.tracking.local import LocalTrackingServer, start_local_tracking
 
@@ -172,44 +170,6 @@ def write_prediction_log(
     for index, part in enumerate(np.array_split(np.arange(len(frame)), files)):
         frame.iloc[part][list(LOG_COLUMNS)].to_parquet(folder / f"part-{index}.parquet", index=False)
     return len(frame)
-
-
-def shifted(images: np.ndarray, brightness: int = 70, noise: float = 25.0, seed: int = 0) -> np.ndarray:
-    generator = np.random.default_rng(seed)
-    values = images.astype(np.float64) + brightness + generator.normal(0.0, noise, images.shape)
-    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
-
-
-class WebhookReceiver:
-    """A Slack-style incoming webhook on loopback: records every JSON body POSTed to it."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict[str, object]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                receiver.messages.append(json.loads(self.rfile.read(length)))
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *_: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/drift"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def texts(self) -> list[str]:
-        return [str(message["text"]) for message in self.messages]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -12,8 +12,9 @@ from pathlib import Path
 import boto3
 import pytest
 
+from cli.local_traffic import shift_images as shifted
 from monitoring.job import run_job
-from tests.monitoring.conftest import MODEL, RegisteredDigits, shifted, write_prediction_log
+from tests.monitoring.conftest import MODEL, RegisteredDigits, write_prediction_log
 from tests.workloads.services import DUMMY_AWS_ENVIRONMENT, MotoS3Server
 from workloads.tracking.local import LocalTrackingServer
 

@@ -14,11 +14,13 @@ import pytest
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
+from cli.local_traffic import shift_images as shifted
 from monitoring.job import REPORT_FILE, SUMMARY_FILE, experiment_name, run_job
 from monitoring.retrain import LocalPipelineSubmitter
 from monitoring.settings import DriftSettings
+from monitoring.webhook_receiver import WebhookReceiver
 from pipelines.paths import REPOSITORY_ROOT
-from tests.monitoring.conftest import MODEL, RegisteredDigits, WebhookReceiver, shifted, write_prediction_log
+from tests.monitoring.conftest import MODEL, RegisteredDigits, write_prediction_log
 from workloads.tracking.local import LocalTrackingServer
 
 NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)

@@ -1,0 +1,457 @@
+"""The platform's whole loop on one machine: what `mlops local up` (and `make demo`) runs.
+
+1. start the tracking server (SQLite and artifacts under `<state>/tracking`, basic auth on);
+2. snapshot each model's dataset (the latest snapshot is reused: versions are immutable) and run its
+   training pipeline with `kfp.local`; the quality gate registers it and, as in dev, a better
+   candidate is promoted to `production`;
+3. start each model's BentoML service (it loads `production`) and replay two days of traffic: a
+   normal day (held-out images), filed under yesterday, and a drifted day (the same images after a
+   camera change), today;
+4. run each model's drift job for both days: the normal day is quiet, the drifted day alerts (to a
+   webhook receiver here that prints the alert) and, where the catalogue says `retrain_on_drift`,
+   the retrain trigger runs the training pipeline again;
+5. print what exists now (versions and aliases, service URLs, reports, the tracking UI), then stop
+   everything it started — or keep it running (`keep=True`; `mlops local down` stops it).
+
+Every part is the real one: the same entrypoints the cluster runs, started as local processes.
+The replayed days and their reports are rebuilt on every run (`<state>/local/`); the registry, the
+datasets and the pipeline artifacts accumulate like they would in an environment. The loop checks
+what it shows: a quiet day that alerts, a drift that is missed or a retrain that is not submitted
+ends it with LoopError (exit 1) after the summary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import shutil
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cli import local_state, local_traffic
+from workloads import catalogue
+
+DEFAULT_STATE_DIRECTORY = Path(".mlops")
+SERVICE_READY_TIMEOUT_SECONDS = 300.0
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_TASK_FINISHED = re.compile(r"Task '([^']+)' finished with status (\w+)")
+
+
+class LoopError(RuntimeError):
+    """The loop could not run, or did not show what it should; the message says which and where to look."""
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    models: tuple[str, ...] = field(default_factory=catalogue.names)
+    state_directory: Path = DEFAULT_STATE_DIRECTORY
+    tracking_port: int = 5000
+    """0 picks a free port."""
+    service_port: int = 3000
+    """Port of the first model's service, the next model gets the next port; 0 picks free ports."""
+    backend_store_uri: str | None = None
+    """Tracking database (default: SQLite under `<state>/tracking`)."""
+    epochs: int | None = None
+    """Override the catalogue's epochs (initial training and retraining)."""
+    keep: bool = False
+
+
+@dataclass
+class ModelOutcome:
+    name: str
+    training: str = ""
+    service_url: str = ""
+    images_per_day: int = 0
+    days: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """`normal` and `drifted`: the drift job's summary of each replayed day."""
+    versions: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LoopResult:
+    tracking_url: str
+    password_file: Path
+    models: list[ModelOutcome]
+    reports: Path
+    logs: Path
+    alerts: list[str]
+    kept: bool
+    problems: list[str]
+
+
+class Progress:
+    """Numbered steps and indented details, each line stamped with the time since the start."""
+
+    def __init__(self, echo: Callable[[str], None], steps: int) -> None:
+        self.echo, self.steps, self.started, self.current = echo, steps, time.monotonic(), 0
+
+    def _line(self, text: str) -> None:
+        elapsed = int(time.monotonic() - self.started)
+        self.echo(f"[{elapsed // 60:2d}:{elapsed % 60:02d}] {text}")
+
+    def step(self, title: str) -> None:
+        self.current += 1
+        self._line(f"{self.current}/{self.steps} {title}")
+
+    def detail(self, text: str) -> None:
+        self._line(f"      {text}")
+
+
+class _StepProgress(io.TextIOBase):
+    """Receives a pipeline run's output: all of it to a log file, one progress line per finished step."""
+
+    def __init__(self, log: io.TextIOBase, progress: Progress) -> None:
+        self.log, self.progress, self._partial = log, progress, ""
+
+    def write(self, text: str) -> int:
+        self.log.write(text)
+        self._partial += text
+        *lines, self._partial = self._partial.split("\n")
+        for line in lines:
+            match = _TASK_FINISHED.search(_ANSI.sub("", line))
+            if match:
+                self.progress.detail(f"  step {match.group(1)}: {match.group(2)}")
+        return len(text)
+
+    def flush(self) -> None:
+        self.log.flush()
+
+
+@contextlib.contextmanager
+def _pipeline_output(log_path: Path, progress: Progress) -> Iterator[None]:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("a", encoding="utf-8") as log, contextlib.redirect_stdout(_StepProgress(log, progress)):
+        yield
+
+
+def _require_free_port(port: int, option: str) -> None:
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise LoopError(
+                f"port {port} on 127.0.0.1 is in use: stop what listens there (a platform kept by another "
+                f"state directory? `mlops local down --state-directory ...`) or choose {option} (0 picks a free port)"
+            ) from None
+
+
+def _entries(models: tuple[str, ...]) -> list[catalogue.CatalogueEntry]:
+    if not models:
+        raise LoopError(f"no model chosen: the catalogue has {', '.join(catalogue.names())}")
+    try:
+        return [catalogue.get(name) for name in dict.fromkeys(models)]
+    except catalogue.UnknownModelError as error:
+        raise LoopError(str(error)) from None
+
+
+def _versions_and_aliases(client: Any, model: str) -> list[str]:
+    """`v1 @production`, `v2 @staging`, ... (search results carry no aliases: they come from the model)."""
+    aliases: dict[str, list[str]] = {}
+    for alias, version in client.get_registered_model(model).aliases.items():
+        aliases.setdefault(str(version), []).append(f"@{alias}")
+    numbers = sorted(int(version.version) for version in client.search_model_versions(f"name='{model}'"))
+    return [" ".join([f"v{number}", *sorted(aliases.get(str(number), []))]) for number in numbers]
+
+
+class LocalLoop:
+    """One `mlops local up`: owns the processes it starts until it stops or hands them to the record."""
+
+    def __init__(self, options: LoopOptions, echo: Callable[[str], None]) -> None:
+        self.options = options
+        self.entries = _entries(options.models)
+        self.state = options.state_directory.resolve()
+        self.local = self.state / "local"
+        self.predictions, self.reports, self.logs = (self.local / name for name in ("predictions", "reports", "logs"))
+        self.progress = Progress(echo, steps=5)
+        self.echo = echo
+        self.tracking: Any = None
+        self.services: dict[str, Any] = {}
+        self.outcomes = {entry.name: ModelOutcome(entry.name) for entry in self.entries}
+        self.alerts: list[str] = []
+        today = datetime.now(tz=UTC).date()
+        self.normal_day, self.drifted_day = (today - timedelta(days=1)).isoformat(), today.isoformat()
+
+    # -- the steps ---------------------------------------------------------------------------
+
+    def run(self) -> LoopResult:
+        stopped = local_state.stop_kept(self.state)
+        if stopped:
+            self.echo(f"stopped the platform an earlier `--keep` left running: {', '.join(s.name for s in stopped)}")
+        _require_free_port(self.options.tracking_port, "--tracking-port")
+        for port_offset in range(len(self.entries)):
+            if self.options.service_port:
+                _require_free_port(self.options.service_port + port_offset, "--service-port")
+        for folder in (self.predictions, self.reports):  # each run replays its two days afresh
+            shutil.rmtree(folder, ignore_errors=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # progress is ours to print
+        kept = False
+        try:
+            self.start_tracking()
+            self.train()
+            self.start_services()
+            self.replay_days()
+            self.watch_drift()
+            result = self.result()
+            if self.options.keep:
+                self.keep_running()
+                kept = result.kept = True
+            return result
+        finally:
+            if not kept:
+                self.stop()
+
+    def start_tracking(self) -> None:
+        from workloads.tracking.local import LocalTrackingError, start_local_tracking
+
+        self.progress.step("tracking server: starting MLflow (a first start creates its database, ~30-60 s)")
+        try:
+            self.tracking = start_local_tracking(
+                self.state / "tracking",
+                port=self.options.tracking_port or None,
+                backend_store_uri=self.options.backend_store_uri,
+                startup_timeout=300.0,
+            )
+        except LocalTrackingError as error:
+            raise LoopError(f"the tracking server did not start: {error}") from None
+        os.environ.update(self.tracking.client_environment())
+        self.progress.detail(f"MLflow at {self.tracking.url} (user {self.tracking.username})")
+
+    def train(self) -> None:
+        from mlflow.exceptions import MlflowException
+        from mlflow.tracking import MlflowClient
+
+        from pipelines.local import PipelineRunError, run_local
+        from workloads import datasets
+
+        self.progress.step(f"training: {len(self.entries)} pipeline(s) with kfp.local, gated, auto-promoted as in dev")
+        store = datasets.open_store(self.state / "datasets")
+        self.dataset_versions: dict[str, str] = {}
+        for entry in self.entries:
+            if entry.dataset not in self.dataset_versions:
+                existing = store.versions(entry.dataset)
+                if existing:
+                    self.dataset_versions[entry.dataset] = existing[-1]
+                    self.progress.detail(
+                        f"dataset {entry.dataset} {existing[-1]} (snapshot reused: versions are immutable)"
+                    )
+                else:
+                    published = datasets.snapshot(entry.dataset, store)
+                    self.dataset_versions[entry.dataset] = published.version
+                    self.progress.detail(
+                        f"dataset {entry.dataset} {published.version} snapshotted, sha256 {published.digest[:12]}"
+                    )
+            log = self.logs / f"pipeline-{entry.name}.log"
+            self.progress.detail(f"{entry.name}: fetch → preprocess → train → evaluate → gate (log {log})")
+            try:
+                with _pipeline_output(log, self.progress):
+                    result = run_local(
+                        entry.name, pipeline_root=self.state / "pipelines", **self.pipeline_arguments(entry)
+                    )
+            except PipelineRunError as error:
+                raise LoopError(f"training {entry.name} failed: {error} (full log: {log})") from None
+            self.outcomes[entry.name].training = result.summary
+            self.progress.detail(f"{entry.name}: {result.summary}")
+            try:
+                MlflowClient().get_model_version_by_alias(entry.name, "production")
+            except MlflowException:
+                raise LoopError(
+                    f"{entry.name} has no production version to serve: the gate registered nothing "
+                    f"({result.summary}); see {log}"
+                ) from None
+
+    def pipeline_arguments(self, entry: catalogue.CatalogueEntry) -> dict[str, Any]:
+        from workloads import datasets
+
+        arguments: dict[str, Any] = {
+            "dataset_store": datasets.open_store(self.state / "datasets").uri,
+            "dataset_version": self.dataset_versions[entry.dataset],
+            "auto_promote": True,
+        }
+        if self.options.epochs is not None:
+            arguments["epochs"] = self.options.epochs
+        return arguments
+
+    def start_services(self) -> None:
+        from workloads.serving.local import LocalServiceError, start_local_service
+
+        self.progress.step("serving: one BentoML service per model, loading models:/NAME@production")
+        environment = {
+            **self.tracking.client_environment(),
+            "MLOPS_PREDICTIONS_STORE": str(self.predictions),
+            "MLOPS_LOG_FLUSH_SECONDS": "1",  # the loop waits for the log: write it promptly
+            "MLOPS_ALIAS_POLL_SECONDS": "5",
+        }
+        for offset, entry in enumerate(self.entries):
+            port = self.options.service_port + offset if self.options.service_port else None
+            self.services[entry.name] = start_local_service(
+                entry.name, port=port, environment=environment, log_path=self.logs / f"serve-{entry.name}.log"
+            )
+        for name, service in self.services.items():
+            try:
+                service.wait_until_ready(timeout=SERVICE_READY_TIMEOUT_SECONDS)
+            except LocalServiceError as error:
+                raise LoopError(f"the {name} service did not become ready: {error}") from None
+            self.outcomes[name].service_url = service.url
+            self.progress.detail(f"{name}: ready at {service.url}")
+
+    def replay_days(self) -> None:
+        self.progress.step(
+            f"traffic: a normal day ({self.normal_day}, held-out images) and a drifted day ({self.drifted_day}, "
+            "brighter and noisier images)"
+        )
+        normal_images = {entry.name: local_traffic.normal_day_images(entry) for entry in self.entries}
+        try:
+            for entry in self.entries:
+                sent = local_traffic.replay(self.services[entry.name].url, normal_images[entry.name])
+                local_traffic.wait_until_logged(self.predictions, entry.name, sent)
+                local_traffic.file_under_day(self.predictions, entry.name, self.normal_day)
+                self.outcomes[entry.name].images_per_day = sent
+                self.progress.detail(f"{entry.name}: normal day, {sent} images classified and logged")
+            for entry in self.entries:
+                images = local_traffic.shift_images(normal_images[entry.name], seed=1)
+                sent = local_traffic.replay(self.services[entry.name].url, images)
+                local_traffic.wait_until_logged(
+                    self.predictions, entry.name, self.outcomes[entry.name].images_per_day + sent
+                )
+                local_traffic.file_under_day(self.predictions, entry.name, self.drifted_day, keep=(self.normal_day,))
+                self.progress.detail(f"{entry.name}: drifted day, {sent} images classified and logged")
+        except local_traffic.TrafficError as error:
+            raise LoopError(f"replaying traffic failed: {error} (service logs in {self.logs})") from None
+
+    def watch_drift(self) -> None:
+        from monitoring.job import DriftJobError, run_job
+        from monitoring.retrain import LocalPipelineSubmitter
+        from monitoring.settings import DriftSettings
+        from monitoring.webhook_receiver import WebhookReceiver
+
+        self.progress.step("drift: each model's daily Evidently job on both days")
+
+        def print_alert(message: dict[str, Any]) -> None:
+            text = str(message.get("text", ""))
+            self.alerts.append(text)
+            for number, line in enumerate(text.splitlines()):
+                self.progress.detail(f"{'ALERT at the webhook: ' if number == 0 else '  '}{line}")
+
+        with WebhookReceiver(on_message=print_alert) as receiver:
+            for entry in self.entries:
+                settings = DriftSettings(
+                    predictions_store=str(self.predictions),
+                    reports_store=str(self.reports),
+                    webhook_url=receiver.url,
+                    retrain="local" if entry.retrain_on_drift else "off",
+                    retrain_arguments=self.pipeline_arguments(entry),
+                )
+                submitter = (
+                    LocalPipelineSubmitter(pipeline_root=self.state / "pipelines") if entry.retrain_on_drift else None
+                )
+                for label, day in (("normal", self.normal_day), ("drifted", self.drifted_day)):
+                    log = self.logs / f"retrain-{entry.name}.log"
+                    try:
+                        with _pipeline_output(log, self.progress):
+                            job = run_job(entry.name, day, settings, submitter=submitter)
+                    except DriftJobError as error:
+                        raise LoopError(f"the drift job of {entry.name} for {day} failed: {error}") from None
+                    self.outcomes[entry.name].days[label] = job.summary
+                    self.progress.detail(f"{entry.name} {day} ({label} day): {self._verdict(job.summary)}")
+
+    @staticmethod
+    def _verdict(summary: dict[str, Any]) -> str:
+        if summary["status"] == "skipped":
+            return "skipped: no traffic"
+        verdict = "DATASET DRIFT" if summary["dataset_drift"] else "no drift"
+        verdict += f" (drifted share {summary['drifted_share']:.2f})"
+        retrain = summary.get("retrain", {})
+        if retrain.get("submitted"):
+            verdict += f"; retrain submitted: {retrain['outcome']}"
+        elif summary["dataset_drift"]:
+            verdict += f"; retrain: {retrain.get('reason')}"
+        return verdict
+
+    # -- results -------------------------------------------------------------------------------
+
+    def result(self) -> LoopResult:
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient()
+        problems: list[str] = []
+        for entry in self.entries:
+            outcome = self.outcomes[entry.name]
+            outcome.versions = _versions_and_aliases(client, entry.name)
+            normal, drifted = outcome.days["normal"], outcome.days["drifted"]
+            if normal["status"] != "no_drift":
+                problems.append(f"{entry.name}: the normal day was {normal['status']}, expected no drift")
+            if drifted["status"] != "drift":
+                problems.append(f"{entry.name}: the drifted day was {drifted['status']}, expected drift")
+            elif not drifted.get("alert", {}).get("sent"):
+                problems.append(f"{entry.name}: drift found but no alert sent ({drifted.get('alert')})")
+            if entry.retrain_on_drift and drifted["status"] == "drift" and not drifted["retrain"].get("submitted"):
+                problems.append(f"{entry.name}: drift found but no retrain submitted ({drifted['retrain']})")
+        return LoopResult(
+            tracking_url=self.tracking.url,
+            password_file=self.state / "tracking" / "admin-password",
+            models=list(self.outcomes.values()),
+            reports=self.reports,
+            logs=self.logs,
+            alerts=self.alerts,
+            kept=False,
+            problems=problems,
+        )
+
+    def keep_running(self) -> None:
+        servers = [
+            local_state.KeptServer(
+                "tracking server", self.tracking.url, self.tracking.process.pid, "mlflow"
+            )
+        ]
+        servers += [
+            local_state.KeptServer(f"{name} service", service.url, service.process.pid, "bentoml")
+            for name, service in self.services.items()
+        ]
+        local_state.write_record(self.state, servers)
+
+    def stop(self) -> None:
+        for service in self.services.values():
+            service.terminate()
+        if self.tracking is not None:
+            self.tracking.stop()
+
+
+def run_loop(options: LoopOptions, echo: Callable[[str], None]) -> LoopResult:
+    return LocalLoop(options, echo).run()
+
+
+def describe(result: LoopResult) -> str:
+    """The closing summary: where everything is and what happened."""
+    lines = [
+        "",
+        f"Tracking UI: {result.tracking_url}  (user admin, password in {result.password_file})",
+        "Registered versions and aliases:",
+    ]
+    lines += [f"  {outcome.name}: {', '.join(outcome.versions)}" for outcome in result.models]
+    lines.append("Services (POST /classify_image with a PNG, or /classify_array with JSON):")
+    lines += [f"  {outcome.name}: {outcome.service_url}" for outcome in result.models]
+    lines.append("Drift reports:")
+    for outcome in result.models:
+        for label in ("normal", "drifted"):
+            summary = outcome.days[label]
+            lines.append(
+                f"  {outcome.name} {summary['date']} ({label}): {LocalLoop._verdict(summary)}\n"
+                f"      {summary.get('report', summary.get('summary'))}"
+            )
+    lines.append(f"Alerts received by the local webhook: {len(result.alerts)}")
+    lines.append(f"Logs: {result.logs}")
+    if result.kept:
+        lines.append("Still running (--keep): `mlops local down` stops the tracking server and the services.")
+    else:
+        lines.append("Stopped everything it started (`mlops local up --keep` leaves it running).")
+    return "\n".join(lines)

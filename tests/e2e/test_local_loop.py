@@ -1,0 +1,148 @@
+"""The whole loop on one machine, through the console script, with the smallest settings.
+
+`mlops local up --model digits --epochs 3 --keep`: a model is trained by its pipeline, gated,
+registered and promoted; its BentoML service serves it and logs a normal and a drifted day of real
+HTTP traffic; the drift job is quiet on the first day, alerts the webhook on the second and its
+retrain trigger runs the pipeline again. The platform is then still running (`--keep`); a second
+`up` stops it and runs the loop again on the same state (idempotent: the snapshot is reused, the
+registry grows); `mlops local down` then has nothing left to stop.
+
+About 6-8 minutes on two cores: two tracking-server starts, four pipeline runs, two service starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from cli import local_state
+from cli.local_traffic import normal_day_images
+from workloads import catalogue
+
+LOOP_TIMEOUT_SECONDS = 1200
+DAY_IMAGES = len(normal_day_images(catalogue.get("digits")))  # the validation split of the 1,797 digits
+
+
+def _mlops(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "cli.main", *arguments]
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith(("MLFLOW_", "MLOPS_"))
+    }  # the loop must bring everything it needs
+    environment["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    return subprocess.run(
+        command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=LOOP_TIMEOUT_SECONDS
+    )
+
+
+def _status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except OSError:
+        return None
+
+
+def _summary(state: Path, day_folder: Path) -> dict:
+    return json.loads((day_folder / "summary.json").read_text(encoding="utf-8"))
+
+
+def _day_folders(state: Path) -> list[Path]:
+    return sorted((state / "local" / "reports" / "digits").glob("date=*"))
+
+
+def _check_days(state: Path) -> None:
+    normal, drifted = (_summary(state, folder) for folder in _day_folders(state))
+    assert normal["status"] == "no_drift", normal
+    assert normal["alert"] == {"sent": False, "reason": "no dataset drift"}
+    assert normal["rows_in_window"] == DAY_IMAGES  # every replayed image was logged
+    assert drifted["status"] == "drift", drifted
+    assert drifted["rows_in_window"] == DAY_IMAGES
+    assert drifted["alert"]["sent"] is True and drifted["alert"]["channels"] == ["webhook"]
+    assert drifted["retrain"]["submitted"] is True
+    assert re.search(r"registered digits v\d+", drifted["retrain"]["outcome"]), drifted["retrain"]
+    for folder in _day_folders(state):
+        assert (folder / "report.html").stat().st_size > 10_000  # the Evidently report itself
+
+
+@pytest.mark.e2e
+def test_the_whole_loop_runs_twice_and_comes_down(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    common = ["--model", "digits", "--epochs", "3", "--state-directory", str(state)]
+    ports = ["--tracking-port", "0", "--service-port", "0"]
+
+    try:
+        _run_twice_and_come_down(tmp_path, state, common, ports)
+    finally:
+        local_state.stop_kept(state)  # a failed assertion must not leave servers behind
+
+
+def _run_twice_and_come_down(tmp_path: Path, state: Path, common: list[str], ports: list[str]) -> None:
+    first = _mlops("local", "up", *common, *ports, "--keep", cwd=tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    output = first.stdout
+    for step in ("1/5 tracking server", "2/5 training", "3/5 serving", "4/5 traffic", "5/5 drift"):
+        assert step in output
+    assert "step train: SUCCESS" in output  # progress of the pipeline's steps
+    assert "ALERT at the webhook: [drift] digits v1" in output
+    assert "Alerts received by the local webhook: 1" in output
+    _check_days(state)
+
+    # Kept running after the command returned: the registry and the service answer.
+    kept = local_state.read_record(state)
+    assert [server.name for server in kept] == ["tracking server", "digits service"]
+    tracking, service = kept
+    assert _status(f"{service.url}/readyz") == 200
+    password = (state / "tracking" / "admin-password").read_text(encoding="utf-8").strip()
+    os.environ.update(
+        MLFLOW_TRACKING_URI=tracking.url, MLFLOW_TRACKING_USERNAME="admin", MLFLOW_TRACKING_PASSWORD=password
+    )
+    try:
+        client = MlflowClient()
+        production = client.get_model_version_by_alias("digits", "production")
+        versions = client.search_model_versions("name='digits'")
+    finally:
+        for name in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+            os.environ.pop(name, None)
+    assert production.version == "1"  # trained, gated and promoted by the first pipeline run
+    assert production.tags["quality_gate"] == "passed"
+    assert float(production.tags["metric.accuracy"]) >= 0.95
+    assert sorted(int(version.version) for version in versions) == [1, 2]  # first run + the retrain drift triggered
+    assert "digits: v1 @production, v2 @staging" in output
+    logged = sorted((state / "local" / "predictions" / "digits").glob("date=*"))
+    assert len(logged) == 2  # one partition per replayed day
+
+    # Twice: the second `up` stops the kept platform first, reuses the snapshot, and the loop works again.
+    second = _mlops("local", "up", *common, *ports, cwd=tmp_path)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "stopped the platform an earlier `--keep` left running: tracking server, digits service" in second.stdout
+    assert "dataset digits v1 (snapshot reused" in second.stdout
+    assert not any(local_state.is_running(server) for server in kept)
+    assert _status(f"{service.url}/livez") is None
+    _check_days(state)
+    assert "Stopped everything it started" in second.stdout
+    assert not local_state.record_path(state).exists()
+
+    down = _mlops("local", "down", "--state-directory", str(state), cwd=tmp_path)
+    assert down.returncode == 0, down.stderr
+    assert "nothing to stop" in down.stdout
+
+
+def test_bad_options_get_one_line_and_exit_status(tmp_path: Path) -> None:
+    unknown = _mlops("local", "up", "--model", "nope", "--state-directory", str(tmp_path), cwd=tmp_path)
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip() == "error: unknown model 'nope': the catalogue has digits, surface-defects"
+    epochs = _mlops("local", "up", "--epochs", "0", "--state-directory", str(tmp_path), cwd=tmp_path)
+    assert epochs.returncode == 2
+    assert epochs.stderr.strip() == "error: --epochs must be >= 1, got 0"
+    assert not (tmp_path / "local").exists()  # nothing was started or written
