@@ -3,7 +3,8 @@
 KFP ships each function's source into the step's container and runs it there, so the bodies
 import what they need; the work itself lives in `pipelines.steps` (and `workloads`), which the
 training image (`pipelines/Dockerfile`) installs. `install_kfp_package=False`: the image already has
-kfp, so a step starts without reaching a package index.
+kfp, so a step starts without reaching a package index. Each step runs in a process of its own,
+so each body ends with `prepare_process_exit()`, which keeps that process's shutdown short.
 
 No `from __future__ import annotations` here: KFP reads the annotations as real types.
 """
@@ -29,10 +30,11 @@ def fetch_dataset(
     from collections import namedtuple
     from pathlib import Path
 
-    from pipelines.steps import fetch_step
+    from pipelines.steps import fetch_step, prepare_process_exit
 
     result = fetch_step(dataset, dataset_version, dataset_store, Path(dataset_files.path))
     dataset_files.metadata.update({"version": result.version, "sha256": result.digest, "uri": result.uri})
+    prepare_process_exit()  # last: spares the interpreter's shutdown a full collection
     return namedtuple("FetchOutputs", ["version", "digest", "uri"])(result.version, result.digest, result.uri)
 
 
@@ -50,7 +52,7 @@ def preprocess(
     from collections import namedtuple
     from pathlib import Path
 
-    from pipelines.steps import preprocess_step
+    from pipelines.steps import prepare_process_exit, preprocess_step
 
     result = preprocess_step(
         model,
@@ -62,6 +64,7 @@ def preprocess(
         Path(reference_features.path),
     )
     reference_features.metadata.update({"format": "parquet", "rows": result.train_rows})
+    prepare_process_exit()  # last: spares the interpreter's shutdown a full collection
     return namedtuple("PreprocessOutputs", ["train_rows", "validation_rows"])(result.train_rows, result.validation_rows)
 
 
@@ -85,7 +88,7 @@ def train(
     from collections import namedtuple
     from pathlib import Path
 
-    from pipelines.steps import train_step
+    from pipelines.steps import prepare_process_exit, train_step
 
     result = train_step(
         model,
@@ -103,6 +106,7 @@ def train(
         Path(weights.path),
     )
     weights.metadata.update({"framework": "pytorch", "mlflow_run_id": result.run_id, "device": result.device})
+    prepare_process_exit()  # last: spares the interpreter's shutdown a full collection
     return namedtuple("TrainOutputs", ["run_id", "model_uri", "device", "images_per_second"])(
         result.run_id, result.model_uri, result.device, result.images_per_second
     )
@@ -124,7 +128,7 @@ def evaluate(
     from collections import namedtuple
     from pathlib import Path
 
-    from pipelines.steps import evaluate_step
+    from pipelines.steps import evaluate_step, prepare_process_exit
 
     result = evaluate_step(
         model,
@@ -139,6 +143,7 @@ def evaluate(
     for name, values in result.report["per_class"].items():
         metrics.log_metric(f"f1.{name}", values["f1"])
     confusion_matrix.log_confusion_matrix(result.report["class_names"], result.report["confusion_matrix"])
+    prepare_process_exit()  # last: spares the interpreter's shutdown a full collection
     return namedtuple("EvaluateOutputs", ["quality", "accuracy", "macro_f1", "verdict"])(
         result.quality, result.accuracy, result.macro_f1, result.message
     )
@@ -162,7 +167,7 @@ def register(
     from collections import namedtuple
     from pathlib import Path
 
-    from pipelines.steps import register_step
+    from pipelines.steps import prepare_process_exit, register_step
 
     result = register_step(
         model,
@@ -177,6 +182,7 @@ def register(
         Path(validation_predictions.path),
         Path(evaluation_report.path),
     )
+    prepare_process_exit()  # last: spares the interpreter's shutdown a full collection
     return namedtuple("RegisterOutputs", ["summary", "version", "promoted"])(
         result.summary, result.version, result.promoted
     )
@@ -187,6 +193,8 @@ def reject(model: str, run_id: str, quality: float, quality_threshold: float, ev
     """The gate failed: record it on the run and say so; nothing is registered."""
     from pathlib import Path
 
-    from pipelines.steps import reject_step
+    from pipelines.steps import prepare_process_exit, reject_step
 
-    return reject_step(model, run_id, quality, quality_threshold, Path(evaluation_report.path))
+    summary = reject_step(model, run_id, quality, quality_threshold, Path(evaluation_report.path))
+    prepare_process_exit()  # last: spares the interpreter's shutdown a full collection
+    return summary

@@ -14,6 +14,9 @@ file and raises `DatasetIntegrityError` naming the file on any mismatch.
 
 Stores are named by URI: a local folder (`.mlops/datasets` by default, or `file:///abs/path`) or
 `s3://bucket/prefix` (boto3; `AWS_ENDPOINT_URL_S3` points it at another S3 API, e.g. moto).
+
+numpy (and boto3) are imported by the functions that use them: the pipeline's fetch step only
+copies and hashes files, and its process starts faster without them.
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 DEFAULT_STORE = Path(".mlops") / "datasets"
 STORE_ENVIRONMENT_VARIABLE = "MLOPS_DATASET_STORE"
@@ -80,6 +84,8 @@ class Dataset:
     """How it was built (source, generator, seed, ...)."""
 
     def __post_init__(self) -> None:
+        import numpy as np
+
         if self.images.dtype != np.uint8 or self.images.ndim != 3:
             raise DatasetError(
                 f"{self.name}: images must be uint8 (N, H, W), got {self.images.dtype} {self.images.shape}"
@@ -107,9 +113,10 @@ class DatasetVersion:
 def build_digits(seed: int = 0) -> Dataset:
     """scikit-learn's bundled 8x8 handwritten digits (1,797 images; no download), scaled to uint8."""
     del seed  # real data: nothing to seed
+    import numpy as np
     from sklearn.datasets import load_digits
 
-    bunch = load_digits()
+    bunch: Any = load_digits()  # a Bunch (its stubs also allow the return_X_y tuple)
     # The scans count ink in 0..16; scale to the 0..255 every other image source uses.
     images = np.rint(bunch.images * (255.0 / 16.0)).clip(0, 255).astype(np.uint8)
     return Dataset(
@@ -130,6 +137,8 @@ def generate_surface_patches(labels: np.ndarray, size: int, generator: np.random
     Texture: a random base level, three low-frequency waves at random angles and fine grain — so
     the classifier has to find a thin line or a blob in a surface that is never flat.
     """
+    import numpy as np
+
     count = labels.shape[0]
     ys, xs = np.meshgrid(np.arange(size, dtype=np.float64), np.arange(size, dtype=np.float64), indexing="ij")
     base = generator.uniform(0.35, 0.65, size=(count, 1, 1))
@@ -178,6 +187,8 @@ def generate_surface_patches(labels: np.ndarray, size: int, generator: np.random
 
 def build_surface_defects(seed: int = 0, per_class: int = 500, size: int = 32) -> Dataset:
     """Procedurally generated, seeded texture patches: `per_class` images of each class."""
+    import numpy as np
+
     generator = np.random.default_rng(seed)
     labels = np.repeat(np.arange(len(SURFACE_DEFECT_CLASSES), dtype=np.int64), per_class)
     generator.shuffle(labels)
@@ -208,6 +219,8 @@ def build(name: str, seed: int = 0) -> Dataset:
 
 def stratified_split(labels: np.ndarray, validation_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, validation): each class contributes `validation_fraction` of its rows."""
+    import numpy as np
+
     generator = np.random.default_rng(seed)
     train: list[np.ndarray] = []
     validation: list[np.ndarray] = []
@@ -242,6 +255,8 @@ def whole_digest(files: dict[str, dict[str, Any]]) -> str:
 
 def write_dataset_files(dataset: Dataset, folder: Path) -> dict[str, Path]:
     """Write the data files of `dataset` into `folder`; returns name → path."""
+    import numpy as np
+
     folder.mkdir(parents=True, exist_ok=True)
     np.save(folder / "images.npy", dataset.images, allow_pickle=False)
     np.save(folder / "labels.npy", dataset.labels, allow_pickle=False)
@@ -269,6 +284,8 @@ def build_manifest(dataset: str, version: str, files: dict[str, Path]) -> dict[s
 
 def load(folder: Path) -> Dataset:
     """Read a fetched (verified) version folder back into memory."""
+    import numpy as np
+
     description = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
     return Dataset(
         name=description["name"],
