@@ -23,7 +23,6 @@ ends it with LoopError (exit 1) after the summary.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import re
 import shutil
@@ -40,7 +39,6 @@ from workloads import catalogue
 
 DEFAULT_STATE_DIRECTORY = Path(".mlops")
 SERVICE_READY_TIMEOUT_SECONDS = 300.0
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _TASK_FINISHED = re.compile(r"Task '([^']+)' finished with status (\w+)")
 
 
@@ -104,30 +102,18 @@ class Progress:
         self._line(f"      {text}")
 
 
-class _StepProgress(io.TextIOBase):
-    """Receives a pipeline run's output: all of it to a log file, one progress line per finished step."""
-
-    def __init__(self, log: io.TextIOBase, progress: Progress) -> None:
-        self.log, self.progress, self._partial = log, progress, ""
-
-    def write(self, text: str) -> int:
-        self.log.write(text)
-        self._partial += text
-        *lines, self._partial = self._partial.split("\n")
-        for line in lines:
-            match = _TASK_FINISHED.search(_ANSI.sub("", line))
-            if match:
-                self.progress.detail(f"  step {match.group(1)}: {match.group(2)}")
-        return len(text)
-
-    def flush(self) -> None:
-        self.log.flush()
-
-
 @contextlib.contextmanager
 def _pipeline_output(log_path: Path, progress: Progress) -> Iterator[None]:
+    """A pipeline run's output goes to `log_path`; each finished step also becomes a progress line."""
+    from pipelines.local import LineTee
+
+    def step_finished(line: str) -> None:
+        match = _TASK_FINISHED.search(line)
+        if match:
+            progress.detail(f"  step {match.group(1)}: {match.group(2)}")
+
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("a", encoding="utf-8") as log, contextlib.redirect_stdout(_StepProgress(log, progress)):
+    with log_path.open("a", encoding="utf-8") as log, contextlib.redirect_stdout(LineTee(log, step_finished)):
         yield
 
 
@@ -408,11 +394,7 @@ class LocalLoop:
         )
 
     def keep_running(self) -> None:
-        servers = [
-            local_state.KeptServer(
-                "tracking server", self.tracking.url, self.tracking.process.pid, "mlflow"
-            )
-        ]
+        servers = [local_state.KeptServer("tracking server", self.tracking.url, self.tracking.process.pid, "mlflow")]
         servers += [
             local_state.KeptServer(f"{name} service", service.url, service.process.pid, "bentoml")
             for name, service in self.services.items()

@@ -15,11 +15,11 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any
 
 from pipelines.paths import REPOSITORY_ROOT, pipeline_name
 
@@ -30,12 +30,15 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _EXCEPTION_LINE = re.compile(r"^\s*((?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exception)): (.+)$")
 
 
-class _StepLogTee(io.TextIOBase):
-    """Passes kfp.local's streamed step logs through and remembers the last exception line."""
+class LineTee(io.TextIOBase):
+    """Passes text through to `target` and hands each complete line, colours removed, to `on_line`.
 
-    def __init__(self, target: TextIO) -> None:
-        self.target = target
-        self.last_exception: str | None = None
+    kfp.local streams every step's output through `sys.stdout`; redirecting it to a LineTee lets a
+    caller watch the lines (the failing step's exception here, step progress in the local loop).
+    """
+
+    def __init__(self, target: IO[str], on_line: Callable[[str], None]) -> None:
+        self.target, self.on_line = target, on_line
         self._partial = ""
 
     def write(self, text: str) -> int:
@@ -43,13 +46,23 @@ class _StepLogTee(io.TextIOBase):
         self._partial += text
         *lines, self._partial = self._partial.split("\n")
         for line in lines:
-            match = _EXCEPTION_LINE.match(_ANSI.sub("", line))
-            if match:
-                self.last_exception = f"{match.group(1).rsplit('.', 1)[-1]}: {match.group(2)}"
+            self.on_line(_ANSI.sub("", line))
         return len(text)
 
     def flush(self) -> None:
         self.target.flush()
+
+
+class _LastException:
+    """Remembers the last `SomeError: message` line of a step's traceback."""
+
+    def __init__(self) -> None:
+        self.message: str | None = None
+
+    def __call__(self, line: str) -> None:
+        match = _EXCEPTION_LINE.match(line)
+        if match:
+            self.message = f"{match.group(1).rsplit('.', 1)[-1]}: {match.group(2)}"
 
 
 class PipelineRunError(RuntimeError):
@@ -117,7 +130,8 @@ def run_local(
     root = (pipeline_root or DEFAULT_PIPELINE_ROOT).resolve()
     root.mkdir(parents=True, exist_ok=True)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True)
-    tee = _StepLogTee(sys.stdout)
+    last_exception = _LastException()
+    tee = LineTee(sys.stdout, last_exception)
     with _repository_on_pythonpath(), warnings.catch_warnings(), contextlib.redirect_stdout(tee):
         # GPU requests, tolerations and secrets are cluster settings: the local runner ignores them.
         warnings.filterwarnings("ignore", message=r".*have no effect in the current local runner.*")
@@ -129,6 +143,6 @@ def run_local(
             match = re.search(r"Inner task failed: '([^']+)'", text)
             step = match.group(1) if match else None
             where = f" at step '{step}'" if step else ""
-            cause = tee.last_exception or text
+            cause = last_exception.message or text
             raise PipelineRunError(f"pipeline {pipeline_name(model)} failed{where}: {cause}", step) from None
     return LocalRunResult(model=model, summary=str(task.output), pipeline_root=root)
