@@ -4,21 +4,29 @@ Starts its own tracking server (`start_local_tracking`, SQLite in a temporary fo
 models through the platform's own code (`tracked_run`, `log_model`, `register_version`) and prints,
 for each, in this one run on this machine:
 
-  (a) raw: batched forward passes of the loaded model under `torch.inference_mode` (images/s and
-      per-batch p50/p99) — the limit;
-  (b) served: `bentoml serve` (adaptive batching) under C concurrent clients sending PNG files
-      over loopback HTTP (images/s, per-request p50/p99, errors);
+  (a) raw: batched forward passes of the loaded model under `torch.inference_mode`, batches of the
+      service's maximum size, K of them at a time as the service runs them (images/s and per-batch
+      p50/p99) — the limit;
+  (b) served: `bentoml serve` (adaptive batching, up to K batches in the model at once) under C
+      concurrent clients sending PNG files over loopback HTTP (images/s, per-request p50/p99, errors);
   (c) Flask: `benchmarks/flask_baseline.py` behind gunicorn with C threads, model loaded once,
       inference_mode, one forward per request, the same decoding — under the same load;
 
-with the ratios (b)/(a) and (b)/(c), the CPU the load generator itself used (cores, from
-getrusage), and finally a fixed-concurrency soak on the digits service (default 60 s): errors and the
-service's resident memory over time (flat = the end within 10 % of the start after warm-up).
+(a), (b) and (c) are measured in turn, in rounds of about 5 s (`--seconds` in all per configuration,
+after an uncounted warm-up), so that load from other jobs on a shared machine falls on all three alike;
+then the ratios (b)/(a) and (b)/(c), the CPU the load generator itself used (cores, from getrusage),
+and finally a fixed-concurrency soak on the digits service (default 60 s): errors and the
+resident memory of the service's whole process tree over time (flat = the end within 10 % of the
+start after warm-up; the slope after warm-up is printed too).
 
 Models: the catalogue's `digits` (trained 3 epochs) and a ResNet-18-sized network built here in
 plain torch (random weights, 1x224x224 input, 10 classes), served through MLOPS_SERVING_EXTRA_ENTRY.
-Torch threads are the same in (a), (b) and (c) for a model: 1 for digits (tiny convolutions do not
-split well, see workloads/training.py), all cores for the ResNet.
+Torch threads T are the same in (a), (b) and (c) for a model: 1 for digits (tiny convolutions do not
+split well, see workloads/training.py) and, by default, 1 for the ResNet (`--resnet-threads`). (a) and
+(b) run K = cores // T batches at a time (MLOPS_CONCURRENT_BATCHES), so all three use every core; (c)
+runs one forward per request, as many at a time as requests arrive (up to C). Why T = 1 by default: on
+two cores shared with other jobs, a two-thread forward stalls whenever another process takes one core
+(OpenMP threads wait for each other), which measured 5-10x slower per image than one thread.
 
     PYTHONPATH=. .venv/bin/python benchmarks/serving.py [--seconds 15] [--soak-seconds 60] [--concurrency 8]
 
@@ -37,7 +45,8 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -106,41 +115,72 @@ class ResNet18(nn.Module):
 
 @dataclass
 class Measurement:
-    images_per_second: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    errors: int
-    generator_cores: float = 0.0
+    """What one configuration did over one or more measurement rounds (merged with `add`)."""
+
+    latencies: list[float] = field(default_factory=list)
+    """Seconds per request (served) or per batch (raw)."""
+    images: int = 0
+    seconds: float = 0.0
+    errors: int = 0
+    generator_cpu_seconds: float = 0.0
+    generator_seconds: float = 0.0
+
+    def add(self, other: Measurement) -> None:
+        self.latencies += other.latencies
+        self.images += other.images
+        self.seconds += other.seconds
+        self.errors += other.errors
+        self.generator_cpu_seconds += other.generator_cpu_seconds
+        self.generator_seconds += other.generator_seconds
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images / self.seconds if self.seconds else float("nan")
+
+    @property
+    def p50_ms(self) -> float:
+        return percentile(self.latencies, 50) * 1000
+
+    @property
+    def p99_ms(self) -> float:
+        return percentile(self.latencies, 99) * 1000
+
+    @property
+    def requests(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def generator_cores(self) -> float:
+        return self.generator_cpu_seconds / self.generator_seconds if self.generator_seconds else 0.0
 
 
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q)) if values else float("nan")
 
 
-def measure_raw(model: str, version: str, threads: int, batch: int, inputs: np.ndarray, seconds: float) -> Measurement:
-    from workloads.serving.model_source import load_version
+ROUND_SECONDS = 5.0
+"""Length of one measurement round; --seconds is split into rounds of about this length."""
 
-    torch.set_num_threads(threads)
-    loaded = load_version(model, version)
-    tiles = int(np.ceil(batch / inputs.shape[0]))
-    data = np.concatenate([inputs] * tiles)[:batch]
-    for _ in range(3):
-        loaded.predict(data)
+
+def raw_batches(data: np.ndarray, predict: Callable[[np.ndarray], object], streams: int, seconds: float) -> Measurement:
+    """`streams` threads, each running forward passes of the batch `data` back to back."""
     durations: list[float] = []
+    lock = threading.Lock()
     started = time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        begin = time.perf_counter()
-        loaded.predict(data)
-        durations.append(time.perf_counter() - begin)
-    total = sum(durations)
-    return Measurement(
-        images_per_second=batch * len(durations) / total,
-        p50_ms=percentile(durations, 50) * 1000,
-        p99_ms=percentile(durations, 99) * 1000,
-        requests=len(durations),
-        errors=0,
-    )
+
+    def stream() -> None:
+        while time.perf_counter() - started < seconds:
+            begin = time.perf_counter()
+            predict(data)
+            with lock:
+                durations.append(time.perf_counter() - begin)
+
+    workers = [threading.Thread(target=stream, daemon=True) for _ in range(streams)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return Measurement(latencies=durations, images=len(data) * len(durations), seconds=time.perf_counter() - started)
 
 
 def drive_load(url: str, files: list[bytes], concurrency: int, seconds: float, warmup: float = 3.0) -> Measurement:
@@ -189,12 +229,12 @@ def drive_load(url: str, files: list[bytes], concurrency: int, seconds: float, w
     del usage_before
     cpu = (usage_end.ru_utime + usage_end.ru_stime) - (usage_start.ru_utime + usage_start.ru_stime)
     return Measurement(
-        images_per_second=len(latencies) / seconds,
-        p50_ms=percentile(latencies, 50) * 1000,
-        p99_ms=percentile(latencies, 99) * 1000,
-        requests=len(latencies),
+        latencies=latencies,
+        images=len(latencies),
+        seconds=seconds,
         errors=errors[0],
-        generator_cores=cpu / (seconds + (time.perf_counter() - stop_at)),
+        generator_cpu_seconds=cpu,
+        generator_seconds=seconds + (time.perf_counter() - stop_at),
     )
 
 
@@ -296,40 +336,68 @@ def benchmark_model(
     from workloads.serving.local import start_local_service
     from workloads.serving.settings import load_settings
 
-    service_env = {**environment, "MLOPS_TORCH_THREADS": str(threads), "MLOPS_PREDICTIONS_STORE": str(store)}
+    streams = max(1, (os.cpu_count() or 1) // threads)
+    service_env = {
+        **environment,
+        "MLOPS_TORCH_THREADS": str(threads),
+        "MLOPS_CONCURRENT_BATCHES": str(streams),
+        "MLOPS_PREDICTIONS_STORE": str(store),
+        # Its own BentoML home: each `bentoml serve` empties $BENTOML_HOME/prometheus_multiproc_dir.
+        "BENTOML_HOME": str(store.parent / "bentoml-home"),
+    }
     if extra_entry:
         service_env["MLOPS_SERVING_EXTRA_ENTRY"] = extra_entry
     settings = load_settings({**service_env, "MLOPS_MODEL": name})
     results: dict[str, Measurement] = {}
     print(
-        f"\n{name} v{version}: torch threads {threads}, max batch {settings.max_batch_size}, "
-        f"max latency {settings.max_latency_ms} ms, concurrency {arguments.concurrency}",
+        f"\n{name} v{version}: torch threads {threads}, concurrent batches {streams}, max batch "
+        f"{settings.max_batch_size}, max latency {settings.max_latency_ms} ms, concurrency {arguments.concurrency}, "
+        f"load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
-    results["raw"] = measure_raw(name, version, threads, settings.max_batch_size, inputs, arguments.seconds)
-    print(row(f"(a) raw forward, batch {settings.max_batch_size}", results["raw"]), flush=True)
+    from workloads.serving.model_source import load_version
+
+    torch.set_num_threads(threads)
+    loaded = load_version(name, version)
+    batch = np.concatenate([inputs] * int(np.ceil(settings.max_batch_size / len(inputs))))[: settings.max_batch_size]
+    results = {"raw": Measurement(), "served": Measurement(), "flask": Measurement()}
     service = start_local_service(name, environment=service_env, log_path=store.parent / f"{name}-service.log")
+    flask: subprocess.Popen[bytes] | None = None
     try:
+        flask, flask_url = start_flask(name, version, threads, arguments.concurrency, service_env)
         service.wait_until_ready(300)
-        results["served"] = drive_load(service.url, files, arguments.concurrency, arguments.seconds)
+        # Warm-up, not counted: the dispatcher learns its batch cost, connections and caches fill.
+        raw_batches(batch, loaded.predict, streams, 3.0)
+        drive_load(service.url, files, arguments.concurrency, 3.0, warmup=0.0)
+        drive_load(flask_url, files, arguments.concurrency, 3.0, warmup=0.0)
+        # Rounds of (a), (b), (c) in turn: on a machine shared with other jobs, the load they add comes
+        # and goes within seconds; interleaving spreads it over the three instead of one 15-s window each.
+        rounds = max(1, round(arguments.seconds / ROUND_SECONDS))
+        for _ in range(rounds):
+            each = arguments.seconds / rounds
+            results["raw"].add(raw_batches(batch, loaded.predict, streams, each))
+            results["served"].add(drive_load(service.url, files, arguments.concurrency, each, warmup=1.0))
+            results["flask"].add(drive_load(flask_url, files, arguments.concurrency, each, warmup=1.0))
+        print(row(f"(a) raw forward, {streams} x batch {settings.max_batch_size}", results["raw"]), flush=True)
         print(row("(b) BentoML, adaptive batch", results["served"]), flush=True)
+        print(row("(c) Flask per request", results["flask"]), flush=True)
+        served, raw, baseline = results["served"], results["raw"], results["flask"]
+        print(
+            f"  ratios: (b)/(a) = {served.images_per_second / raw.images_per_second:.2f}   "
+            f"(b)/(c) = {served.images_per_second / baseline.images_per_second:.2f}   "
+            f"p99 (b)/(c) = {served.p99_ms / baseline.p99_ms:.2f}   ({rounds} interleaved rounds of "
+            f"{arguments.seconds / rounds:.1f} s; load average {os.getloadavg()[0]:.1f})",
+            flush=True,
+        )
+        if flask is not None:
+            stop(flask)
+            flask = None
         if name == "digits" and arguments.soak_seconds > 0:
             results["soak"] = soak(service, files, arguments)
     finally:
+        if flask is not None:
+            stop(flask)
         service.terminate()
-    flask, url = start_flask(name, version, threads, arguments.concurrency, service_env)
-    try:
-        results["flask"] = drive_load(url, files, arguments.concurrency, arguments.seconds)
-        print(row("(c) Flask per request", results["flask"]), flush=True)
-    finally:
-        stop(flask)
-    served, raw, baseline = results["served"], results["raw"], results["flask"]
-    print(
-        f"  ratios: (b)/(a) = {served.images_per_second / raw.images_per_second:.2f}   "
-        f"(b)/(c) = {served.images_per_second / baseline.images_per_second:.2f}   "
-        f"p99 (b)/(c) = {served.p99_ms / baseline.p99_ms:.2f}",
-        flush=True,
-    )
     return results
 
 
@@ -348,14 +416,17 @@ def soak(service: LocalModelService, files: list[bytes], arguments: argparse.Nam
     result = drive_load(service.url, files, arguments.concurrency, arguments.soak_seconds, warmup=5.0)
     done.set()
     sampler.join()
-    warm = [rss for moment, rss in samples if moment >= 10] or [rss for _, rss in samples]
+    warm_samples = [(moment, rss) for moment, rss in samples if moment >= 10] or samples
+    warm = [rss for _, rss in warm_samples]
     growth = (warm[-1] - warm[0]) / warm[0] if warm else float("nan")
-    slope = (samples[-1][1] - samples[0][1]) / max(samples[-1][0] - samples[0][0], 1e-9) * 60 if samples else 0.0
+    # Least-squares slope after warm-up: one noisy sample does not make a trend.
+    slope = float(np.polyfit([moment for moment, _ in warm_samples], warm, 1)[0]) * 60 if len(warm_samples) > 1 else 0.0
     print(row(f"soak {arguments.soak_seconds:.0f} s", result), flush=True)
     print(
-        f"  soak memory (service tree RSS, MiB, every 5 s): {', '.join(f'{rss:.0f}' for _, rss in samples)}  "
-        f"-> growth after warm-up {growth * 100:+.1f} % ({slope:+.1f} MiB/min; flat = within 10 %: "
-        f"{'yes' if abs(growth) <= 0.10 else 'NO'})",
+        f"  soak memory (service process tree RSS, MiB, every 5 s): {', '.join(f'{rss:.0f}' for _, rss in samples)}"
+        f"  -> after warm-up (10 s): {warm[0]:.0f} -> {warm[-1]:.0f} MiB, {growth * 100:+.1f} %, "
+        f"trend {slope:+.1f} MiB/min; flat = within 10 %: {'yes' if abs(growth) <= 0.10 else 'NO'}; "
+        f"load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
     return result
@@ -366,6 +437,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="measurement window per configuration")
     parser.add_argument("--soak-seconds", type=float, default=60.0, help="fixed-concurrency soak on digits")
     parser.add_argument("--concurrency", type=int, default=8, help="concurrent clients for (b) and (c)")
+    parser.add_argument(
+        "--resnet-threads", type=int, default=1, help="torch threads per ResNet forward in (a), (b) and (c)"
+    )
     parser.add_argument("--skip-resnet", action="store_true")
     parser.add_argument("--skip-digits", action="store_true")
     arguments = parser.parse_args()
@@ -414,7 +488,7 @@ def main() -> None:
                 benchmark_model(
                     RESNET_ENTRY.name,
                     version,
-                    cores,
+                    arguments.resnet_threads,
                     [png(image) for image in images],
                     features.preprocess(images),
                     arguments,

@@ -72,6 +72,9 @@ def registry_environment(embedded_tracking_server: LocalTrackingServer) -> Itera
 def service_environment(registry_environment: dict[str, str], store: Path, **overrides: str) -> dict[str, str]:
     return {
         **registry_environment,
+        # Each `bentoml serve` empties $BENTOML_HOME/prometheus_multiproc_dir when it starts: services
+        # sharing a home (two in this session, others on the machine) would erase each other's /metrics.
+        "BENTOML_HOME": str(store.parent / "bentoml-home"),
         "MLOPS_PREDICTIONS_STORE": str(store),
         "MLOPS_ALIAS_POLL_SECONDS": "1",
         "MLOPS_MAX_PAYLOAD_BYTES": str(PAYLOAD_LIMIT),

@@ -42,8 +42,16 @@ def test_bentoml_build_produces_a_bento_offline(tmp_path: Path) -> None:
     bento = bentos[0].parent
     manifest = yaml.safe_load(bentos[0].read_text())
     assert manifest["service"] == "workloads.serving.service:ImageClassifier"
-    assert {service["name"] for service in manifest["services"]} == {"image-classifier", "model-worker"}
-    for module in ("service.py", "inputs.py", "model_source.py", "prediction_log.py", "request_guard.py"):
+    # One service: the model runs in the HTTP process (no internal model-worker service to deploy).
+    assert [service["name"] for service in manifest["services"]] == ["image-classifier"]
+    for module in (
+        "service.py",
+        "inputs.py",
+        "model_source.py",
+        "prediction_log.py",
+        "request_guard.py",
+        "request_timeout.py",
+    ):
         assert (bento / "src" / "workloads" / "serving" / module).exists()
     assert (bento / "src" / "workloads" / "features.py").exists()
     assert (bento / "env" / "docker" / "Dockerfile").exists()
@@ -63,6 +71,7 @@ def test_dockerfile_runs_as_a_non_root_user_with_cpu_torch() -> None:
         "model_source.py",
         "prediction_log.py",
         "request_guard.py",
+        "request_timeout.py",
     ):
         assert f"workloads/serving/{module}" in dockerfile
 

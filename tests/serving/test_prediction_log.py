@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from tests.serving.images import png_bytes
 from tests.workloads.services import DUMMY_AWS_ENVIRONMENT, MotoS3Server
 from workloads import features
 from workloads.serving.local import start_local_service
+from workloads.serving.model_source import load_version
 from workloads.serving.prediction_log import LOG_COLUMNS, PredictionLog, read_prediction_log
 
 
@@ -22,10 +24,17 @@ def test_sigterm_flushes_every_acknowledged_prediction(
     service_start: object, registry_environment: dict[str, str], digits_versions: DigitsVersions, tmp_path: Path
 ) -> None:
     """A service that would only write after 100,000 rows or an hour: everything it acknowledged
-    must still be on disk after SIGTERM."""
+    must still be on disk after SIGTERM.
+
+    Its batches hold one image, so the dispatcher splits every two-image request into two forward
+    passes and merges the answers back: each image must still get its own probabilities, in order."""
     store = tmp_path / "predictions"
     environment = service_environment(
-        registry_environment, store, MLOPS_LOG_FLUSH_ROWS="100000", MLOPS_LOG_FLUSH_SECONDS="3600"
+        registry_environment,
+        store,
+        MLOPS_LOG_FLUSH_ROWS="100000",
+        MLOPS_LOG_FLUSH_SECONDS="3600",
+        MLOPS_MAX_BATCH_SIZE="1",
     )
     service = start_local_service(MODEL, environment=environment, log_path=tmp_path / "service.log")
     try:
@@ -33,6 +42,7 @@ def test_sigterm_flushes_every_acknowledged_prediction(
         images = digits_versions.data.test_images
         acknowledged: dict[str, np.ndarray] = {}
         versions: dict[str, str] = {}
+        answered: dict[str, np.ndarray] = {}
         for index in range(30):
             if index % 3 == 0:
                 batch = images[index : index + 1]
@@ -48,11 +58,19 @@ def test_sigterm_flushes_every_acknowledged_prediction(
             body = response.json()
             acknowledged[body["request_id"]] = batch
             versions[body["request_id"]] = body["version"]
+            answered[body["request_id"]] = np.array(
+                [[item["probabilities"][str(digit)] for digit in range(10)] for item in body["predictions"]]
+            )
         assert not list(store.glob("**/*.parquet"))  # nothing written yet: all of it sits in the buffer
         service.process.send_signal(signal.SIGTERM)
         assert service.process.wait(timeout=60) == 0
     finally:
         service.terminate()
+
+    models = {version: load_version(MODEL, version) for version in set(versions.values())}
+    for request_id, batch in acknowledged.items():
+        expected = models[versions[request_id]].predict(features.preprocess(batch))
+        np.testing.assert_allclose(answered[request_id], expected, atol=1e-5)
 
     logged = read_prediction_log(str(store), MODEL)
     expected_rows = sum(len(batch) for batch in acknowledged.values())
@@ -61,9 +79,10 @@ def test_sigterm_flushes_every_acknowledged_prediction(
     assert set(logged["request_id"]) == set(acknowledged)
     for request_id, rows in logged.groupby("request_id", sort=False):
         sent = acknowledged[str(request_id)]
-        # The logged features are the drift job's features of exactly the image that was sent.
+        # The logged features are the drift job's features of exactly the image that was sent (computed
+        # for many requests in one call when written: float32 products may round differently, ~1e-7).
         np.testing.assert_allclose(
-            rows[list(features.FEATURE_COLUMNS)].to_numpy(), features.drift_features(sent).to_numpy(), atol=1e-9
+            rows[list(features.FEATURE_COLUMNS)].to_numpy(), features.drift_features(sent).to_numpy(), atol=1e-6
         )
         assert set(rows["model_version"]) == {versions[str(request_id)]}
     assert logged["prediction"].between(0, 9).all()
@@ -89,9 +108,7 @@ def test_batches_go_to_s3_under_the_model_and_date(moto_s3: MotoS3Server, monkey
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_s3.endpoint_url)
     images = np.random.default_rng(0).integers(0, 256, size=(5, 8, 8), dtype=np.uint8)
     log = PredictionLog("s3://predictions/live", MODEL, flush_rows=1000, flush_seconds=3600)
-    log.append(
-        features.drift_features(images), [1, 2, 3, 4, 5], [str(d) for d in range(10)], [0.9] * 5, ["7"] * 5, "r1"
-    )
+    log.append(images, [1, 2, 3, 4, 5], [str(d) for d in range(10)], [0.9] * 5, ["7"] * 5, "r1")
     assert log.close() == 5
     client = moto_s3.client()
     keys = [item["Key"] for item in client.list_objects_v2(Bucket="predictions")["Contents"]]
@@ -109,10 +126,46 @@ def test_a_failed_write_keeps_the_rows_for_the_next_flush(tmp_path: Path) -> Non
     blocker.write_text("a file where the store folder should be")
     log = PredictionLog(str(blocker), MODEL, flush_rows=1000, flush_seconds=3600)
     images = np.zeros((2, 8, 8), dtype=np.uint8)
-    log.append(features.drift_features(images), [0, 1], [str(d) for d in range(10)], [0.5, 0.5], ["1", "1"], "r")
+    log.append(images, [0, 1], [str(d) for d in range(10)], [0.5, 0.5], ["1", "1"], "r")
     with pytest.raises(OSError):
         log.flush()
     assert log.pending_rows == 2
     blocker.unlink()
     assert log.close() == 2
     assert len(read_prediction_log(str(blocker), MODEL)) == 2
+
+
+def test_features_of_uint8_and_float_requests_written_together(tmp_path: Path) -> None:
+    """Requests of both dtypes in one buffer, several feature chunks: every row gets its own image's features."""
+    rng = np.random.default_rng(3)
+    as_uint8 = rng.integers(0, 256, size=(3, 8, 8), dtype=np.uint8)
+    as_float = rng.random(size=(2, 8, 8)).astype(np.float32)
+    log = PredictionLog(str(tmp_path), MODEL, flush_rows=1000, flush_seconds=3600)
+    log.append(as_uint8, [0, 1, 2], [str(d) for d in range(10)], [0.5] * 3, ["1"] * 3, "bytes")
+    log.append(as_float, [3, 4], [str(d) for d in range(10)], [0.5] * 2, ["1"] * 2, "floats")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("workloads.serving.prediction_log.FEATURE_CHUNK_PIXELS", 100)  # a call per request
+        assert log.close() == 5
+    logged = read_prediction_log(str(tmp_path), MODEL)
+    expected = np.concatenate(
+        [features.drift_features(as_uint8).to_numpy(), features.drift_features(as_float).to_numpy()]
+    )
+    np.testing.assert_allclose(logged[list(features.FEATURE_COLUMNS)].to_numpy(), expected, atol=1e-6)
+    assert logged["request_id"].tolist() == ["bytes"] * 3 + ["floats"] * 2
+    assert logged["prediction"].tolist() == [0, 1, 2, 3, 4]
+
+
+def test_large_images_are_written_before_they_fill_memory(tmp_path: Path) -> None:
+    log = PredictionLog(str(tmp_path), MODEL, flush_rows=1000, flush_seconds=3600, flush_image_bytes=3 * 224 * 224)
+    images = np.zeros((1, 224, 224), dtype=np.uint8)
+    for index in range(3):
+        log.append(images, [0], [str(d) for d in range(10)], [0.5], ["1"], f"r{index}")
+        if index == 1:
+            time.sleep(0.5)
+            assert log.pending_rows == 2  # below the byte limit: nothing is written before the hour is up
+    deadline = time.monotonic() + 30
+    # The third image reached the byte limit: the writer thread writes all three without waiting an hour.
+    while len(read_prediction_log(str(tmp_path), MODEL)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(read_prediction_log(str(tmp_path), MODEL)) == 3
+    assert log.close() == 0

@@ -81,8 +81,29 @@ def test_classifies_png_and_jpeg_files(digits_service: LocalModelService, digits
     assert response.json()["predictions"][0]["class"] == str(labels[0])
 
 
-def test_prometheus_metrics_count_the_requests(digits_service: LocalModelService) -> None:
-    response = requests.get(f"{digits_service.url}/metrics", timeout=10)
-    assert response.status_code == 200
-    assert "bentoml_service_request_total" in response.text
-    assert 'endpoint="/classify_array"' in response.text
+def test_prometheus_metrics_count_the_requests_and_the_batches(
+    digits_service: LocalModelService, digits_versions: DigitsVersions
+) -> None:
+    before = _batch_metric(digits_service)
+    images = digits_versions.data.test_images[:40]
+    response = requests.post(f"{digits_service.url}/classify_array", json={"image": images.tolist()}, timeout=60)
+    assert response.status_code == 200, response.text
+    text = requests.get(f"{digits_service.url}/metrics", timeout=10).text
+    assert "bentoml_service_request_total" in text
+    assert 'endpoint="/classify_array"' in text
+    after = _batch_metric(digits_service)
+    # The 40 images went through the adaptive-batching dispatcher in one forward pass or more.
+    assert after["count"] >= before["count"] + 1
+    assert after["sum"] >= before["sum"] + 40
+
+
+def _batch_metric(service: LocalModelService) -> dict[str, float]:
+    """Count and sum of the dispatcher's batch-size histogram (0 before the first batch)."""
+    values = {"count": 0.0, "sum": 0.0}
+    for line in requests.get(f"{service.url}/metrics", timeout=10).text.splitlines():
+        for name in values:
+            if line.startswith(f"mlops_serving_batch_images_{name} ") or line.startswith(
+                f"mlops_serving_batch_images_{name}{{"
+            ):
+                values[name] += float(line.rsplit(" ", 1)[1])
+    return values

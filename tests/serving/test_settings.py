@@ -12,6 +12,8 @@ def test_defaults_fit_the_model() -> None:
     assert settings.alias == "production"
     assert settings.max_batch_size == 256 and settings.max_latency_ms == 1000
     assert settings.max_payload_bytes == 8 * 1024 * 1024
+    assert settings.torch_threads == 1 and settings.concurrent_batches == 1
+    assert load_settings({"MLOPS_MODEL": "digits", "MLOPS_CONCURRENT_BATCHES": "2"}).concurrent_batches == 2
     surface = load_settings({"MLOPS_MODEL": "surface-defects"})
     assert surface.entry.image_shape == (32, 32) and surface.max_batch_size == 256
 
@@ -29,6 +31,7 @@ def test_large_inputs_get_small_batches_and_a_longer_budget() -> None:
         ({"MLOPS_MODEL": "nope"}, "unknown model 'nope'"),
         ({"MLOPS_MODEL": "digits", "MLOPS_MAX_BATCH_SIZE": "many"}, "MLOPS_MAX_BATCH_SIZE must be an integer"),
         ({"MLOPS_MODEL": "digits", "MLOPS_ALIAS_POLL_SECONDS": "0"}, "MLOPS_ALIAS_POLL_SECONDS must be"),
+        ({"MLOPS_MODEL": "digits", "MLOPS_CONCURRENT_BATCHES": "0"}, "MLOPS_CONCURRENT_BATCHES must be an integer"),
         (
             {"MLOPS_MODEL": "digits", "MLOPS_MAX_PAYLOAD_BYTES": "10"},
             "MLOPS_MAX_PAYLOAD_BYTES must be an integer >= 1024",

@@ -9,9 +9,17 @@ then `prediction` (int64 class index, as in the reference's validation table), `
 (its name), `confidence` (float64), `model_version` (string), `timestamp` (UTC, microseconds),
 `request_id` (string). The schema metadata key `mlops` records the features version and the model.
 
-Rows are appended before the response is sent and written when `flush_rows` wait or every
-`flush_seconds`; `close()` (called on SIGTERM) writes whatever is left, so nothing acknowledged is
-lost on a graceful shutdown. A failed write keeps the rows buffered and is retried on the next flush.
+Rows are appended before the response is sent and written when `flush_rows` wait, when the buffered
+images reach `flush_image_bytes`, or every `flush_seconds`; `close()` (called on SIGTERM) writes
+whatever is left, so nothing acknowledged is lost on a graceful shutdown. A failed write keeps the
+rows buffered and is retried on the next flush.
+
+The buffer holds each request's images, not its features: `drift_features` runs when rows are
+written, on the writer thread, for many requests in one call. Per request it costs about as much
+as the whole forward pass of a small model (mostly fixed numpy and pandas overhead), so computing it
+there took a large share of the service's CPU off the request path (benchmarks/serving.py). Values
+are those of `drift_features` on the same image up to float32 rounding (its matrix products round
+differently with the batch size, ~1e-7).
 """
 
 from __future__ import annotations
@@ -37,6 +45,8 @@ logger = logging.getLogger("mlops.serving")
 RECORD_COLUMNS = ("prediction", "predicted_class", "confidence", "model_version", "timestamp", "request_id")
 LOG_COLUMNS = features.FEATURE_COLUMNS + RECORD_COLUMNS
 METADATA_KEY = b"mlops"
+FEATURE_CHUNK_PIXELS = 1 << 22
+"""Pixels per `drift_features` call when rows are written (16 MiB of float32): bounds the copy."""
 
 
 def _split_s3(uri: str) -> tuple[str, str]:
@@ -49,13 +59,23 @@ def _split_s3(uri: str) -> tuple[str, str]:
 class PredictionLog:
     """Buffered, batched writer of prediction rows for one model."""
 
-    def __init__(self, store: str, model: str, flush_rows: int = 1000, flush_seconds: float = 10.0) -> None:
+    def __init__(
+        self,
+        store: str,
+        model: str,
+        flush_rows: int = 1000,
+        flush_seconds: float = 10.0,
+        flush_image_bytes: int = 32 * 1024 * 1024,
+    ) -> None:
         self.store = store
         self.model = model
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
+        self.flush_image_bytes = flush_image_bytes
+        """Write early when the buffered images take this much memory (large images, high rates)."""
         self._records: list[tuple[Any, ...]] = []
         self._rows = 0
+        self._image_bytes = 0
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
@@ -72,18 +92,22 @@ class PredictionLog:
 
     def append(
         self,
-        drift_features: pd.DataFrame,
+        images: np.ndarray,
         predictions: Sequence[int],
         class_names: Sequence[str],
         confidences: Sequence[float],
         model_versions: Sequence[str],
         request_id: str,
     ) -> None:
-        """Buffer one request's rows (one per image; a version per row: a swap can split a request)."""
-        # Keep plain arrays here (microseconds per request); the DataFrame is built once per flush.
-        count = len(drift_features)
+        """Buffer one request's rows (one per image; a version per row: a swap can split a request).
+
+        `images` is the request's (N, H, W) batch as `features.drift_features` takes it (uint8, or
+        floats in [0, 1]); it is kept, not copied, until written: the caller must not change it.
+        """
+        # Keep plain arrays here (microseconds per request); features and the DataFrame come once per flush.
+        count = len(images)
         record = (
-            drift_features.to_numpy(dtype=np.float64, copy=True),
+            images,
             np.asarray(predictions, dtype=np.int64),
             [class_names[index] for index in predictions],
             np.asarray(confidences, dtype=np.float64),
@@ -94,7 +118,8 @@ class PredictionLog:
         with self._lock:
             self._records.append(record)
             self._rows += count
-            due = self._rows >= self.flush_rows
+            self._image_bytes += images.nbytes
+            due = self._rows >= self.flush_rows or self._image_bytes >= self.flush_image_bytes
         if due:
             self._wake.set()
 
@@ -115,16 +140,18 @@ class PredictionLog:
             with self._lock:
                 records, self._records = self._records, []
                 self._rows = 0
+                self._image_bytes = 0
             if not records:
                 return 0
-            table = _records_to_frame(records)
             try:
+                table = _records_to_frame(records)
                 for day, rows in table.groupby(table["timestamp"].dt.strftime("%Y-%m-%d"), sort=True):
                     self._write(str(day), rows.reset_index(drop=True))
             except Exception:
                 with self._lock:  # keep them: the next flush (or close) tries again
                     self._records[:0] = records
-                    self._rows += len(table)
+                    self._rows += sum(len(record[1]) for record in records)
+                    self._image_bytes += sum(record[0].nbytes for record in records)
                 raise
             return len(table)
 
@@ -172,8 +199,25 @@ class PredictionLog:
         return written
 
 
+def _drift_features(records: list[tuple[Any, ...]]) -> np.ndarray:
+    """`features.drift_features` of every buffered image, in order, a chunk of requests per call."""
+    blocks: list[np.ndarray] = []
+    chunk: list[np.ndarray] = []
+    pixels = 0
+    for record in records:
+        # as_image_batch is drift_features' own first step: uint8 and float requests can share a call.
+        chunk.append(features.as_image_batch(record[0]))
+        pixels += record[0].size
+        if pixels >= FEATURE_CHUNK_PIXELS:
+            blocks.append(features.drift_features(np.concatenate(chunk)).to_numpy(dtype=np.float64))
+            chunk, pixels = [], 0
+    if chunk:
+        blocks.append(features.drift_features(np.concatenate(chunk)).to_numpy(dtype=np.float64))
+    return np.concatenate(blocks)
+
+
 def _records_to_frame(records: list[tuple[Any, ...]]) -> pd.DataFrame:
-    frame = pd.DataFrame(np.concatenate([record[0] for record in records]), columns=list(features.FEATURE_COLUMNS))
+    frame = pd.DataFrame(_drift_features(records), columns=list(features.FEATURE_COLUMNS))
     frame["prediction"] = np.concatenate([record[1] for record in records])
     frame["predicted_class"] = [name for record in records for name in record[2]]
     frame["confidence"] = np.concatenate([record[3] for record in records])

@@ -40,7 +40,11 @@ VARIABLES: Mapping[str, tuple[str, str]] = {
     "MLOPS_MAX_IMAGE_PIXELS": ("16777216", "largest decoded image (width x height) accepted from a file"),
     "MLOPS_LOG_FLUSH_ROWS": ("1000", "prediction log: write a parquet file when this many rows wait"),
     "MLOPS_LOG_FLUSH_SECONDS": ("10", "prediction log: write waiting rows at least this often"),
-    "MLOPS_TORCH_THREADS": ("1", "torch intra-op threads of the model worker"),
+    "MLOPS_TORCH_THREADS": ("1", "torch intra-op threads of each forward pass"),
+    "MLOPS_CONCURRENT_BATCHES": (
+        "1",
+        "batched forward passes that may run at once (each with MLOPS_TORCH_THREADS threads)",
+    ),
     "MLOPS_SERVING_EXTRA_ENTRY": (
         "(none)",
         "`module:attribute` of a CatalogueEntry outside the catalogue (benchmarks, experiments)",
@@ -49,8 +53,9 @@ VARIABLES: Mapping[str, tuple[str, str]] = {
 
 # Batching defaults scale with the input size: a batch of ~256 K pixels keeps a forward pass in the
 # tens of milliseconds on a CPU for the catalogue's models; a 224x224 network gets batches of 5
-# (benchmarks/serving.py: a ResNet-18 forward at batch 20 ran slower per image than batch 1 on two
-# cores — large batches of large images only pay off on a GPU, where MLOPS_MAX_BATCH_SIZE raises it).
+# (benchmarks/serving.py: on two CPU cores a ResNet-18 forward gained little per image beyond batch 4
+# — large batches of large images only pay off on a GPU, where MLOPS_MAX_BATCH_SIZE raises it).
+# MLOPS_CONCURRENT_BATCHES x MLOPS_TORCH_THREADS should not exceed the cores the service may use.
 # The latency budget is not a target but the point where BentoML's dispatcher starts shedding
 # requests (503): it must cover a full batch plus a queue behind it on a busy CPU, including the
 # second or two in which a new version is loaded beside the old one (measured: a 100 ms budget shed
@@ -81,6 +86,8 @@ class ServingSettings:
     log_flush_rows: int
     log_flush_seconds: float
     torch_threads: int
+    concurrent_batches: int
+    """How many batches the adaptive-batching dispatcher may hand to the model at once."""
 
     @property
     def model(self) -> str:
@@ -163,6 +170,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ServingSettings:
         log_flush_rows=_integer(environment, "MLOPS_LOG_FLUSH_ROWS", 1000),
         log_flush_seconds=_seconds(environment, "MLOPS_LOG_FLUSH_SECONDS", 10.0),
         torch_threads=_integer(environment, "MLOPS_TORCH_THREADS", 1),
+        concurrent_batches=_integer(environment, "MLOPS_CONCURRENT_BATCHES", 1),
     )
 
 
