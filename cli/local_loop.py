@@ -163,6 +163,8 @@ class LocalLoop:
         self.services: dict[str, Any] = {}
         self.outcomes = {entry.name: ModelOutcome(entry.name) for entry in self.entries}
         self.alerts: list[str] = []
+        self.dataset_versions: dict[str, str] = {}
+        """Dataset name → the snapshot version the loop trains on (and retrains on)."""
         today = datetime.now(tz=UTC).date()
         self.normal_day, self.drifted_day = (today - timedelta(days=1)).isoformat(), today.isoformat()
 
@@ -221,7 +223,6 @@ class LocalLoop:
 
         self.progress.step(f"training: {len(self.entries)} pipeline(s) with kfp.local, gated, auto-promoted as in dev")
         store = datasets.open_store(self.state / "datasets")
-        self.dataset_versions: dict[str, str] = {}
         for entry in self.entries:
             if entry.dataset not in self.dataset_versions:
                 existing = store.versions(entry.dataset)
