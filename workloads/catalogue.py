@@ -94,7 +94,7 @@ class CatalogueEntry:
     serving_cpu: str = "500m"
     """CPU request (and limit) of one serving pod."""
     serving_memory: str = "1536Mi"
-    """Memory request (and limit) of one serving pod (its three processes take ~860 MiB for digits)."""
+    """Memory request (and limit) of one serving pod (`bentoml serve` and its worker take ~690 MiB for digits)."""
     training_schedule: str = "0 3 * * 0"
     """When the cluster retrains it (five-field cron, UTC); a stack may override it."""
     drift_schedule: str = "30 4 * * *"
