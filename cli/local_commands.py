@@ -99,14 +99,19 @@ def up(
     if epochs is not None and epochs < 1:
         typer.echo(f"error: --epochs must be >= 1, got {epochs}", err=True)
         raise typer.Exit(2)
-    for model in models or ():
+    chosen = list(dict.fromkeys(models)) if models else list(catalogue.names())
+    for option, port, count in (("--tracking-port", tracking_port, 1), ("--service-port", service_port, len(chosen))):
+        if port and not 1 <= port <= 65536 - count:
+            typer.echo(f"error: {option} must be 0 (any free port) or 1-{65536 - count}, got {port}", err=True)
+            raise typer.Exit(2)
+    for model in chosen:
         try:
             catalogue.get(model)
         except catalogue.UnknownModelError as error:
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(2) from None
     options = LoopOptions(
-        models=tuple(models) if models else catalogue.names(),
+        models=tuple(chosen),
         state_directory=state_directory,
         tracking_port=tracking_port,
         service_port=service_port,
@@ -119,6 +124,9 @@ def up(
     try:
         result = run_loop(options, echo)
     except LoopError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    except OSError as error:  # e.g. a state directory that cannot be written
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:

@@ -139,15 +139,6 @@ def _entries(models: tuple[str, ...]) -> list[catalogue.CatalogueEntry]:
         raise LoopError(str(error)) from None
 
 
-def _versions_and_aliases(client: Any, model: str) -> list[str]:
-    """`v1 @production`, `v2 @staging`, ... (search results carry no aliases: they come from the model)."""
-    aliases: dict[str, list[str]] = {}
-    for alias, version in client.get_registered_model(model).aliases.items():
-        aliases.setdefault(str(version), []).append(f"@{alias}")
-    numbers = sorted(int(version.version) for version in client.search_model_versions(f"name='{model}'"))
-    return [" ".join([f"v{number}", *sorted(aliases.get(str(number), []))]) for number in numbers]
-
-
 class LocalLoop:
     """One `mlops local up`: owns the processes it starts until it stops or hands them to the record."""
 
@@ -171,6 +162,10 @@ class LocalLoop:
     # -- the steps ---------------------------------------------------------------------------
 
     def run(self) -> LoopResult:
+        from mlflow.exceptions import MlflowException
+
+        from workloads.datasets import DatasetError
+
         stopped = local_state.stop_kept(self.state)
         if stopped:
             self.echo(f"stopped the platform an earlier `--keep` left running: {', '.join(s.name for s in stopped)}")
@@ -194,6 +189,11 @@ class LocalLoop:
                 self.keep_running()
                 kept = result.kept = True
             return result
+        except MlflowException as error:
+            uri = os.environ.get("MLFLOW_TRACKING_URI")
+            raise LoopError(f"the tracking server at {uri} failed a request: {error.message}") from None
+        except DatasetError as error:
+            raise LoopError(str(error)) from None
         finally:
             if not kept:
                 self.stop()
@@ -367,13 +367,16 @@ class LocalLoop:
     # -- results -------------------------------------------------------------------------------
 
     def result(self) -> LoopResult:
-        from mlflow.tracking import MlflowClient
+        from workloads.tracking.registry import list_models
 
-        client = MlflowClient()
+        registered = {summary.name: summary for summary in list_models()}
         problems: list[str] = []
         for entry in self.entries:
             outcome = self.outcomes[entry.name]
-            outcome.versions = _versions_and_aliases(client, entry.name)
+            outcome.versions = [
+                " ".join([f"v{row.version}", *(f"@{alias}" for alias in row.aliases)])
+                for row in reversed(registered[entry.name].versions)  # oldest first
+            ]
             normal, drifted = outcome.days["normal"], outcome.days["drifted"]
             if normal["status"] != "no_drift":
                 problems.append(f"{entry.name}: the normal day was {normal['status']}, expected no drift")

@@ -51,7 +51,10 @@ def replay(service_url: str, images: np.ndarray, timeout: float = 120.0) -> int:
     batches = [images[start : start + REQUEST_IMAGES] for start in range(0, len(images), REQUEST_IMAGES)]
 
     def send(batch: np.ndarray) -> int:
-        response = requests.post(f"{service_url}/classify_array", json={"image": batch.tolist()}, timeout=timeout)
+        try:
+            response = requests.post(f"{service_url}/classify_array", json={"image": batch.tolist()}, timeout=timeout)
+        except requests.RequestException as error:
+            raise TrafficError(f"{service_url} did not answer: {error}") from None
         if response.status_code != 200:
             raise TrafficError(f"{service_url} answered {response.status_code}: {response.text[:300]}")
         return len(response.json()["predictions"])

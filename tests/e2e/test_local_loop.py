@@ -145,4 +145,18 @@ def test_bad_options_get_one_line_and_exit_status(tmp_path: Path) -> None:
     epochs = _mlops("local", "up", "--epochs", "0", "--state-directory", str(tmp_path), cwd=tmp_path)
     assert epochs.returncode == 2
     assert epochs.stderr.strip() == "error: --epochs must be >= 1, got 0"
+    for option, value, message in (
+        ("--tracking-port", "-1", "error: --tracking-port must be 0 (any free port) or 1-65535, got -1"),
+        ("--service-port", "65535", "error: --service-port must be 0 (any free port) or 1-65534, got 65535"),
+    ):
+        port = _mlops("local", "up", option, value, "--state-directory", str(tmp_path), cwd=tmp_path)
+        assert port.returncode == 2
+        assert port.stderr.strip() == message
     assert not (tmp_path / "local").exists()  # nothing was started or written
+
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("", encoding="utf-8")
+    unwritable = _mlops("local", "up", "--state-directory", str(not_a_folder), "--tracking-port", "0", cwd=tmp_path)
+    assert unwritable.returncode == 1
+    assert unwritable.stderr.startswith("error: [Errno 20] Not a directory"), unwritable.stderr
+    assert len(unwritable.stderr.strip().splitlines()) == 1
