@@ -111,7 +111,9 @@ class ModelSettings(_Model):
     min_replicas: int = Field(default=1, ge=1, le=100)
     max_replicas: int = Field(default=2, ge=1, le=100)
     gpu_pool: str | None = Field(default=None, description="Serve on this GPU pool (one GPU per pod).")
-    auto_promote: bool = Field(default=False, description="Scheduled runs move `production` to a better candidate.")
+    auto_promote: bool = Field(
+        default=False, description="Scheduled runs move `production` to a better candidate (dev only)."
+    )
     training_schedule: str | None = Field(default=None, description="Five-field cron; the catalogue's otherwise.")
     drift_schedule: str | None = Field(default=None, description="Five-field cron; the catalogue's otherwise.")
 
@@ -232,6 +234,13 @@ class PlatformConfig(_Model):
         if self.cluster_endpoint_public and not self.cluster_public_access_cidrs:
             raise ValueError(
                 "clusterEndpointPublic is true but clusterPublicAccessCidrs is empty: list the CIDRs allowed"
+            )
+        # Automatic promotion puts an unreviewed candidate in front of users: dev only, by design.
+        promoting = sorted(name for name, settings in self.models.items() if settings.auto_promote)
+        if promoting and self.environment != "dev":
+            raise ValueError(
+                f"models.{promoting[0]}.autoPromote: automatic promotion is for dev only, not {self.environment} "
+                "(promote reviewed versions with `mlops promote`)"
             )
         if self.environment == "prod":
             required = {

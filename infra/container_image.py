@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pulumi
@@ -23,6 +25,8 @@ class ImageSpec:
     """Dockerfile path relative to the repository root (the build context)."""
     sources: tuple[str, ...]
     """Paths whose content decides the image tag: change one byte, get a new tag."""
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    """`--build-arg`s; part of the tag too, so two variants of one Dockerfile never share a tag."""
 
 
 def content_tag(spec: ImageSpec, root: Path = REPOSITORY_ROOT) -> str:
@@ -38,6 +42,8 @@ def content_tag(spec: ImageSpec, root: Path = REPOSITORY_ROOT) -> str:
     for path in paths:
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
+    if spec.build_args:
+        digest.update(json.dumps(dict(spec.build_args), sort_keys=True).encode())
     return digest.hexdigest()[:20]
 
 
@@ -94,6 +100,7 @@ class ContainerImage(pulumi.ComponentResource):
             # Relative to the project directory Pulumi runs in, so plans don't depend on the clone's path.
             context=docker_build.BuildContextArgs(location="."),
             dockerfile=docker_build.DockerfileArgs(location=args.spec.dockerfile),
+            build_args=dict(args.spec.build_args) or None,
             platforms=[docker_build.Platform.LINUX_AMD64],
             tags=[pulumi.Output.concat(repository.repository_url, ":", content_tag(args.spec))],
             push=True,

@@ -16,6 +16,7 @@ from infra.network_rules import (
     IRSA_TOKEN_SKIP,
     TRACKING_CREDENTIALS_SKIP,
     dns_egress,
+    egress_only,
     https_egress,
     pipelines_api_egress,
     tracking_egress,
@@ -150,11 +151,9 @@ class DriftMonitor(pulumi.ComponentResource):
         k8s.networking.v1.NetworkPolicy(
             f"{name}-network-policy",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=args.shared.namespace, labels=labels),
-            spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
-                policy_types=["Ingress", "Egress"],
-                ingress=[],
-                egress=[
+            spec=egress_only(
+                labels,
+                [
                     dns_egress(),
                     tracking_egress(args.shared.tracking_namespace),
                     https_egress(),

@@ -24,6 +24,9 @@ class ModelPlan:
 
     name: str
     pipeline_parameters: dict[str, Any]
+    """Parameters of the scheduled runs (the drift job's retrain runs get the same)."""
+    training_image: pulumi.Input[str]
+    """What the pipeline's steps run in: the CUDA variant when the model trains on the GPU pool."""
     training_schedule: str
     drift_schedule: str
     serving: ServingResources
@@ -64,6 +67,7 @@ class Model(pulumi.ComponentResource):
                 api_url=shared.pipelines_api_url,
                 namespace=shared.pipelines_namespace,
                 parameters=plan.pipeline_parameters,
+                waits_for=[shared.pipelines_install],
             ),
             opts=child,
         )

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import pulumi_kubernetes as k8s
 
 from infra.pod_security import PLATFORM_LABEL, PLATFORM_LABEL_VALUE
 
 TRACKING_PORT = 5000
 PIPELINES_API_PORT = 8888
+
+
+def egress_only(
+    pod_labels: Mapping[str, str], egress: Sequence[k8s.networking.v1.NetworkPolicyEgressRuleArgs]
+) -> k8s.networking.v1.NetworkPolicySpecArgs:
+    """For pods that serve nothing (jobs): no traffic in, and out only by the `egress` rules."""
+    return k8s.networking.v1.NetworkPolicySpecArgs(
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(pod_labels)),
+        policy_types=["Ingress", "Egress"],
+        ingress=[],
+        egress=list(egress),
+    )
 
 
 def dns_egress() -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:

@@ -98,7 +98,8 @@ def _plain(value: Any) -> Any:
 
 
 class _RecordingMonitor(pulumi_mocks.MockMonitor):
-    """The SDK's mock monitor, also remembering each registration's type, name, parent and inputs."""
+    """The SDK's mock monitor, also remembering each registration's type, name, parent, inputs and
+    dependencies."""
 
     def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
         super().__init__(mocks)
@@ -113,6 +114,9 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
                     "name": request.name,
                     "parent": request.parent or None,
                     "inputs": _plain(inputs),
+                    # Names of the resources this one waits for (its inputs' and its dependsOn, with
+                    # a component expanded into its children), as the engine would order them.
+                    "dependencies": sorted({urn.rsplit("::", 1)[-1] for urn in request.dependencies}),
                 }
             )
         return super().RegisterResource(request)

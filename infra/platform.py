@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
@@ -56,6 +58,14 @@ DRIFT_IMAGE = ImageSpec(
     name="drift-job", dockerfile="monitoring/Dockerfile", sources=("workloads", "pipelines", "monitoring")
 )
 TRAINING_IMAGE = ImageSpec(name="training", dockerfile=TRAINING_DOCKERFILE, sources=TRAINING_IMAGE_SOURCES)
+# The same Dockerfile with torch's CUDA build (pip's configured index), for models that train on the
+# GPU pool: the CPU wheel of TRAINING_IMAGE would see no GPU there. Built only when a stack has one.
+TRAINING_GPU_IMAGE = ImageSpec(
+    name="training-gpu",
+    dockerfile=TRAINING_DOCKERFILE,
+    sources=TRAINING_IMAGE_SOURCES,
+    build_args={"TORCH_INDEX_URL": ""},
+)
 MODELS_NAMESPACE = "models"
 TRACKING_CLIENT_SECRET = "tracking-client"
 
@@ -288,6 +298,12 @@ class Platform(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[self.pipelines])),
         )
         training_image = self._image(name, TRAINING_IMAGE, config.name_prefix)
+        entries = {model_name: catalogue.get(model_name) for model_name in sorted(config.models)}
+        gpu_training_image = (
+            self._image(name, TRAINING_GPU_IMAGE, config.name_prefix).ref
+            if any(entry.gpu for entry in entries.values())
+            else None
+        )
         shared = SharedServices(
             identity=self.cluster.identity,
             region=config.region,
@@ -297,6 +313,7 @@ class Platform(pulumi.ComponentResource):
             tracking_credentials_secret=TRACKING_CLIENT_SECRET,
             pipelines_api_url=self.pipelines.api_url,
             pipelines_namespace=PIPELINES_NAMESPACE,
+            pipelines_install=self.pipelines,
             predictions_bucket_name=self.buckets["predictions"].name,
             predictions_bucket_arn=self.buckets["predictions"].arn,
             reports_bucket_name=self.buckets["reports"].name,
@@ -305,18 +322,21 @@ class Platform(pulumi.ComponentResource):
             serving_image=self._image(name, SERVING_IMAGE, config.name_prefix).ref,
             drift_image=self._image(name, DRIFT_IMAGE, config.name_prefix).ref,
             training_image=training_image.ref,
+            gpu_training_image=gpu_training_image,
         )
         dataset_store = pulumi.Output.concat("s3://", self.buckets["datasets"].name, "/datasets")
         models: dict[str, Model] = {}
-        for model_name, settings in sorted(config.models.items()):
-            plan = model_plan(catalogue.get(model_name), settings, shared, dataset_store)
+        for model_name, entry in entries.items():
+            plan = model_plan(entry, config.models[model_name], shared, dataset_store)
             compiled = compiled_pipeline_path(model_name).read_text()
             models[model_name] = Model(
                 f"{name}-model-{model_name}",
                 ModelArgs(
                     plan=plan,
                     shared=shared,
-                    pipeline_yaml=training_image.ref.apply(lambda ref, text=compiled: render_with_image(text, ref)),
+                    pipeline_yaml=pulumi.Output.from_input(plan.training_image).apply(
+                        lambda ref, text=compiled: render_with_image(text, ref)
+                    ),
                 ),
                 opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[namespace])),
             )
@@ -330,14 +350,20 @@ def model_plan(
     dataset_store: pulumi.Output[str],
 ) -> ModelPlan:
     """The catalogue entry's defaults, overridden by what the stack says for this model."""
+    training_image = shared.training_image_for(entry.gpu)
+    # The scheduled runs and the drift job's retrain runs get the same parameters: the cluster's
+    # datasets store (a step pod has no other) and the stack's promotion setting.
+    pipeline_parameters: dict[str, Any] = {"dataset_store": dataset_store, "auto_promote": settings.auto_promote}
     retrain: dict[str, pulumi.Input[str]] = {
         "MLOPS_DRIFT_RETRAIN": "kfp",
         "MLOPS_KFP_HOST": shared.pipelines_api_url,
-        "MLOPS_TRAINING_IMAGE": shared.training_image,
+        "MLOPS_TRAINING_IMAGE": training_image,
+        "MLOPS_DRIFT_RETRAIN_ARGUMENTS": pulumi.Output.json_dumps(pipeline_parameters),
     }
     return ModelPlan(
         name=entry.name,
-        pipeline_parameters={"dataset_store": dataset_store, "auto_promote": settings.auto_promote},
+        pipeline_parameters=pipeline_parameters,
+        training_image=training_image,
         training_schedule=settings.training_schedule or entry.training_schedule,
         drift_schedule=settings.drift_schedule or entry.drift_schedule,
         serving=ServingResources(cpu=entry.serving_cpu, memory=entry.serving_memory, gpu_pool=settings.gpu_pool),

@@ -26,6 +26,8 @@ class SharedServices:
     tracking_credentials_secret: str
     pipelines_api_url: str
     pipelines_namespace: str
+    pipelines_install: pulumi.Resource
+    """The Kubeflow Pipelines install: what talks to its API at `pulumi up` waits for it."""
     predictions_bucket_name: pulumi.Input[str]
     predictions_bucket_arn: pulumi.Input[str]
     reports_bucket_name: pulumi.Input[str]
@@ -34,6 +36,17 @@ class SharedServices:
     serving_image: pulumi.Input[str]
     drift_image: pulumi.Input[str]
     training_image: pulumi.Input[str]
+    """Training image with torch's CPU build; also runs the schedule sync Jobs."""
+    gpu_training_image: pulumi.Input[str] | None = None
+    """Training image with torch's CUDA build; built only when a model of the stack trains on GPU."""
+
+    def training_image_for(self, gpu: bool) -> pulumi.Input[str]:
+        """The image a model's pipeline steps run in."""
+        if not gpu:
+            return self.training_image
+        if self.gpu_training_image is None:
+            raise ValueError("a model trains on the GPU pool but the stack built no GPU training image")
+        return self.gpu_training_image
 
 
 def tracking_client_environment(shared: SharedServices) -> list[k8s.core.v1.EnvVarArgs]:

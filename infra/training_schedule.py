@@ -8,13 +8,14 @@ the recurring run moved onto it), an unchanged one leaves everything as it is. N
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.network_rules import PIPELINES_API_PORT, dns_egress
+from infra.network_rules import dns_egress, egress_only, pipelines_api_egress
 from infra.pod_security import container_security_context, pod_security_context, tmp_mount, tmp_volume
 from pipelines.paths import content_hash
 
@@ -32,6 +33,9 @@ class TrainingScheduleArgs:
     namespace: str
     parameters: dict[str, Any] = field(default_factory=dict)
     """Run parameters of the recurring run (values may be Outputs, e.g. a bucket name)."""
+    waits_for: Sequence[pulumi.Resource] = ()
+    """What must be up before the sync Job calls the API: the Kubeflow Pipelines install. On a first
+    `pulumi up` the API does not exist before it, and the Job would use up its retries."""
 
 
 def pipeline_version(pipeline_yaml: str, parameters: dict[str, Any], cron: str) -> str:
@@ -61,6 +65,15 @@ class TrainingSchedule(pulumi.ComponentResource):
             ),
             data={"pipeline.yaml": args.pipeline_yaml},
             immutable=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # The sync pod talks to the KFP API in its own namespace and to nothing else.
+        network_policy = k8s.networking.v1.NetworkPolicy(
+            f"{name}-network-policy",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"training-schedule-{args.model}", namespace=args.namespace, labels=labels
+            ),
+            spec=egress_only(labels, [dns_egress(), pipelines_api_egress(args.namespace)]),
             opts=pulumi.ResourceOptions(parent=self),
         )
         k8s.batch.v1.Job(
@@ -123,26 +136,6 @@ class TrainingSchedule(pulumi.ComponentResource):
                     ),
                 ),
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[pipeline]),
-        )
-        # The sync pod talks to the KFP API in its own namespace and to nothing else.
-        k8s.networking.v1.NetworkPolicy(
-            f"{name}-network-policy",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=f"training-schedule-{args.model}", namespace=args.namespace, labels=labels
-            ),
-            spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
-                policy_types=["Ingress", "Egress"],
-                ingress=[],
-                egress=[
-                    dns_egress(),
-                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                        to=[k8s.networking.v1.NetworkPolicyPeerArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs())],
-                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=PIPELINES_API_PORT)],
-                    ),
-                ],
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[pipeline, network_policy, *args.waits_for]),
         )
         self.register_outputs({"version": self.version})

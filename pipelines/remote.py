@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipelines.paths import pipeline_name, render_with_image
+from workloads.datasets import STORE_ENVIRONMENT_VARIABLE
 
 IMAGE_ENVIRONMENT_VARIABLE = "MLOPS_TRAINING_IMAGE"
 
@@ -28,6 +29,24 @@ class SubmittedRun:
     run_id: str
     host: str
     experiment: str
+
+
+def cluster_dataset_store(store: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """The datasets store a cluster run reads: `store`, else MLOPS_DATASET_STORE; it must be on S3.
+
+    A step pod has no store of its own (its default would be a folder inside the pod), so a run is
+    never submitted without one: the stack's is `s3://<datasets bucket>/datasets`.
+    """
+    environment = os.environ if environ is None else environ
+    chosen = store or environment.get(STORE_ENVIRONMENT_VARIABLE, "")
+    if not chosen:
+        raise SubmissionError(
+            "no dataset store for a cluster run: pass --store s3://BUCKET/datasets or set "
+            f"{STORE_ENVIRONMENT_VARIABLE} (the stack's datasets bucket: `pulumi stack output buckets`)"
+        )
+    if not chosen.startswith("s3://"):
+        raise SubmissionError(f"a cluster run reads its dataset from S3, not {chosen!r}: use s3://BUCKET/datasets")
+    return chosen
 
 
 def submit(
@@ -58,6 +77,7 @@ def submit(
     unknown = sorted(set(arguments) - known)
     if unknown:
         raise SubmissionError(f"unknown pipeline parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    arguments["dataset_store"] = cluster_dataset_store(arguments.get("dataset_store"))
     if client_factory is None:
         import kfp
 

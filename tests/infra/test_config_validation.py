@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,14 @@ def test_missing_region() -> None:
 )
 def test_prod_guards(key: str, value: Any, expected: str) -> None:
     assert expected in _error_for("prod", {f"{PROJECT}:{key}": value})
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_automatic_promotion_is_refused_outside_dev(stack: str) -> None:
+    models = json.loads(load_stack_config(stack).values[f"{PROJECT}:models"])
+    models = {**models, "digits": {**models["digits"], "autoPromote": True}}
+    message = _error_for(stack, {f"{PROJECT}:models": models})
+    assert f"models.digits.autoPromote: automatic promotion is for dev only, not {stack}" in message
 
 
 def test_public_endpoint_needs_cidrs() -> None:

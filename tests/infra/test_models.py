@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from infra.config import PROJECT
 from infra.offline_plan import render_stack
 from tests.infra.conftest import Plan, of_type, policy_document
+from workloads import catalogue
 
 MODEL_TYPE = "mlops:platform:Model"
 
@@ -65,6 +67,18 @@ def test_gpu_serving_only_where_the_stack_asks(plans: dict[str, Plan]) -> None:
     assert "tolerations" not in dev
 
 
+def _named(plan: Plan, resource_type: str, name: str) -> dict[str, Any]:
+    (resource,) = [r for r in of_type(plan, resource_type) if r["name"] == name]
+    return resource
+
+
+def _training_image_ref(plan: Plan, model: str) -> str:
+    """The image reference in the model's uploaded pipeline (every step runs in the same image)."""
+    text = _named(plan, "kubernetes:core/v1:ConfigMap", f"mlops-model-{model}-training-pipeline")["inputs"]["data"]
+    (image,) = {line.split("image:", 1)[1].strip() for line in text["pipeline.yaml"].splitlines() if "image:" in line}
+    return image
+
+
 def test_training_schedule_ships_the_pipeline_with_the_training_image(plan: Plan) -> None:
     for model in _models(plan):
         (config_map,) = [
@@ -73,7 +87,8 @@ def test_training_schedule_ships_the_pipeline_with_the_training_image(plan: Plan
             if r["name"] == f"mlops-model-{model}-training-pipeline"
         ]
         text = config_map["data"]["pipeline.yaml"]
-        assert "substitute-me" not in text and "/training@sha256:" in text
+        repository = "training-gpu" if catalogue.get(model).gpu else "training"
+        assert "substitute-me" not in text and f"/{repository}@sha256:" in text
         (job,) = [
             r["inputs"]
             for r in of_type(plan, "kubernetes:batch/v1:Job")
@@ -82,6 +97,46 @@ def test_training_schedule_ships_the_pipeline_with_the_training_image(plan: Plan
         arguments = job["spec"]["template"]["spec"]["containers"][0]["args"]
         assert arguments[arguments.index("--model") + 1] == model
         assert '"dataset_store": "s3://mlops-datasets-' in arguments[arguments.index("--parameters") + 1]
+
+
+def test_models_training_on_gpu_get_torchs_cuda_build(plan: Plan) -> None:
+    """The CPU wheel would see no GPU on the GPU pool: GPU models' steps run in the CUDA variant."""
+    images = {r["name"]: r["inputs"] for r in of_type(plan, "docker-build:index:Image")}
+    gpu_models = {model for model in _models(plan) if catalogue.get(model).gpu}
+    assert ("mlops-training-gpu-image" in images) == bool(gpu_models)  # built only when a model needs it
+    if gpu_models:
+        assert images["mlops-training-gpu-image"]["buildArgs"] == {"TORCH_INDEX_URL": ""}
+        assert images["mlops-training-gpu-image"]["dockerfile"] == images["mlops-training-image"]["dockerfile"]
+    assert "buildArgs" not in images["mlops-training-image"]  # the Dockerfile's default: torch's CPU build
+    for model in _models(plan):
+        expected = "/training-gpu@sha256:" if model in gpu_models else "/training@sha256:"
+        assert expected in _training_image_ref(plan, model)
+
+
+def test_training_schedule_waits_for_the_pipelines_install(plan: Plan) -> None:
+    """On a first `pulumi up` the KFP API exists only once the install is up; the sync Job calls it."""
+    for model in _models(plan):
+        job = _named(plan, "kubernetes:batch/v1:Job", f"mlops-model-{model}-training-sync")
+        assert {"mlops-pipelines-install", "mlops-pipelines-database"} <= set(job["dependencies"])
+
+
+def test_drift_retrain_runs_get_the_scheduled_runs_parameters_and_image(plan: Plan) -> None:
+    for model in _models(plan):
+        job = _named(plan, "kubernetes:batch/v1:Job", f"mlops-model-{model}-training-sync")["inputs"]
+        arguments = job["spec"]["template"]["spec"]["containers"][0]["args"]
+        scheduled = json.loads(arguments[arguments.index("--parameters") + 1])
+        cron_job = _named(plan, "kubernetes:batch/v1:CronJob", f"mlops-model-{model}-drift-cronjob")["inputs"]
+        env = {
+            e["name"]: e.get("value")
+            for e in cron_job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"]
+        }
+        if not catalogue.get(model).retrain_on_drift:
+            assert env["MLOPS_DRIFT_RETRAIN"] == "off"
+            continue
+        assert env["MLOPS_DRIFT_RETRAIN"] == "kfp"
+        assert json.loads(env["MLOPS_DRIFT_RETRAIN_ARGUMENTS"]) == scheduled
+        assert scheduled["dataset_store"].startswith("s3://mlops-datasets-")
+        assert env["MLOPS_TRAINING_IMAGE"] == _training_image_ref(plan, model)
 
 
 def test_auto_promotion_is_scheduled_in_dev_only(plans: dict[str, Plan]) -> None:

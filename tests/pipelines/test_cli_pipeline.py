@@ -18,6 +18,7 @@ from pipelines import paths
 from workloads.tracking.local import LocalTrackingServer
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlops-dev/training@sha256:" + "b" * 64
+STORE = "s3://mlops-dev-datasets-1a2b3c/datasets"
 
 
 class FakeKfpClient:
@@ -53,7 +54,7 @@ def test_host_submission_sends_the_rendered_package_and_parameters(fake_kfp: typ
         [
             "pipeline", "run", "surface-defects", "--host", "http://kfp.example:8888", "--image", IMAGE,
             "--epochs", "3", "--threshold", "0.85", "--auto-promote", "--dataset-version", "v4",
-            "--namespace", "team-vision",
+            "--namespace", "team-vision", "--store", STORE,
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -63,7 +64,13 @@ def test_host_submission_sends_the_rendered_package_and_parameters(fake_kfp: typ
     (client,) = fake_kfp.instances
     assert (client.host, client.namespace) == ("http://kfp.example:8888", "team-vision")
     (run,) = client.runs
-    assert run["arguments"] == {"dataset_version": "v4", "auto_promote": True, "epochs": 3, "quality_threshold": 0.85}
+    assert run["arguments"] == {
+        "dataset_version": "v4",
+        "auto_promote": True,
+        "epochs": 3,
+        "quality_threshold": 0.85,
+        "dataset_store": STORE,
+    }
     assert run["experiment_name"] == "training-surface-defects"
     assert run["namespace"] == "team-vision"
     assert paths.TRAINING_IMAGE_PLACEHOLDER not in run["package"]
@@ -79,6 +86,34 @@ def test_host_submission_without_an_image_is_refused(
     result = CliRunner().invoke(app, ["pipeline", "run", "digits", "--host", "http://kfp.example:8888"])
     assert result.exit_code == 2
     assert result.stderr.startswith("error: no training image: pass --image or set MLOPS_TRAINING_IMAGE")
+    assert fake_kfp.instances == []
+
+
+def test_host_submission_takes_the_store_from_the_environment(
+    fake_kfp: type[FakeKfpClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLOPS_DATASET_STORE", STORE)
+    result = CliRunner().invoke(app, ["pipeline", "run", "digits", "--host", "http://kfp:8888", "--image", IMAGE])
+    assert result.exit_code == 0, result.output
+    assert fake_kfp.instances[0].runs[0]["arguments"]["dataset_store"] == STORE
+
+
+@pytest.mark.parametrize(
+    ("store", "message"),
+    [
+        (None, "error: no dataset store for a cluster run: pass --store s3://BUCKET/datasets or set MLOPS_DATASET_"),
+        (".mlops/datasets", "error: a cluster run reads its dataset from S3, not '.mlops/datasets'"),
+    ],
+)
+def test_host_submission_needs_a_store_the_step_pods_can_read(
+    fake_kfp: type[FakeKfpClient], monkeypatch: pytest.MonkeyPatch, store: str | None, message: str
+) -> None:
+    """A step pod's default store is a folder inside the pod: the run would fail at fetch."""
+    monkeypatch.delenv("MLOPS_DATASET_STORE", raising=False)
+    arguments = ["pipeline", "run", "digits", "--host", "http://kfp:8888", "--image", IMAGE]
+    result = CliRunner().invoke(app, [*arguments, *(["--store", store] if store else [])])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(message)
     assert fake_kfp.instances == []
 
 

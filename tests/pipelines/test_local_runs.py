@@ -55,6 +55,16 @@ def _run(model: str, store: Path, root: Path, **arguments: object):
     return run_local(model, pipeline_root=root, dataset_store=str(store), **arguments)
 
 
+def _assert_lineage(tags: dict[str, str], model: str) -> None:
+    """The version's lineage tags: gate verdict, dataset version and digest, commit, pipeline run, features."""
+    assert tags["quality_gate"] == "passed"
+    assert tags["dataset.name"] == catalogue.get(model).dataset and tags["dataset.version"] == "v1"
+    assert len(tags["dataset.digest"]) == 64
+    assert tags["git.commit"] == current_git_commit()
+    assert tags["pipeline.run_id"] not in ("", "none")
+    assert tags["features.version"] == features.FEATURES_VERSION
+
+
 def test_digits_run_registers_a_staging_version_with_lineage_and_reference(
     tracking_environment: LocalTrackingServer, snapshot_store: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -66,14 +76,9 @@ def test_digits_run_registers_a_staging_version_with_lineage_and_reference(
     assert result.registered, result.summary
     version = client.get_model_version("digits", result.version)
     tags = version.tags
-    assert tags["quality_gate"] == "passed"
+    _assert_lineage(tags, "digits")
     assert float(tags["metric.accuracy"]) >= 0.95  # the digit model really learns
     assert float(tags["metric.macro_f1"]) >= 0.95
-    assert tags["dataset.name"] == "digits" and tags["dataset.version"] == "v1"
-    assert len(tags["dataset.digest"]) == 64
-    assert tags["git.commit"] == current_git_commit()
-    assert tags["pipeline.run_id"] not in ("", "none")
-    assert tags["features.version"] == features.FEATURES_VERSION
     assert _aliases(client, "digits")["staging"] == result.version
     # auto_promote defaults to off: production did not move.
     assert _aliases(client, "digits").get("production") == production_before
@@ -106,7 +111,11 @@ def test_gpu_model_runs_locally_and_is_not_promoted_when_not_better(
     assert result.registered, result.summary
     version = client.get_model_version("surface-defects", result.version)
     assert float(version.tags["metric.macro_f1"]) >= 0.8  # three classes: chance is 0.33
+    _assert_lineage(version.tags, "surface-defects")
     assert version.tags["reference.features"] == "reference/features.parquet"
+    reference, provenance = download_reference("surface-defects", result.version)
+    assert list(reference.columns) == [*features.FEATURE_COLUMNS, "label"]
+    assert provenance["dataset_version"] == "v1" and provenance["split"] == "train"
     aliases = _aliases(client, "surface-defects")
     assert aliases["staging"] == result.version
     # Automatic promotion was on, but the candidate does not beat production: production stays.
