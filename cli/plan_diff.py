@@ -1,8 +1,8 @@
 """`mlops plan diff`: what a change does to a stack's offline plan, without cloud credentials.
 
 The plan is rendered twice, in separate Python processes of the same interpreter: once from the
-tracked files of a git ref (exported with `git archive` into a temporary directory, so the
-repository itself is never touched) and once from the working tree. Each side imports its own
+tracked files of a git ref (checked out in a temporary clone that shares this repository's
+objects, so the repository itself is never touched) and once from the working tree. Each side imports its own
 `infra` package, so the base side runs exactly the code of the base ref. The two renders run in
 parallel.
 
@@ -18,7 +18,6 @@ import json
 import os
 import subprocess
 import sys
-import tarfile
 import tempfile
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -185,20 +184,23 @@ def resolve_ref(root: Path, ref: str) -> str:
 
 
 def export_ref(root: Path, commit: str, destination: Path) -> Path:
-    """Write the tracked files of `commit` under `destination`; return the project root inside it."""
+    """Check `commit` out under `destination`; return the project root inside it.
+
+    A clone sharing this repository's objects (`git clone --shared`, read-only towards it), not an
+    archive: the program asks git which commit last changed an image's sources (the `GIT_COMMIT`
+    it stamps), and must get the same answer for the base as a checkout of it would.
+    """
     prefix = _git(root, "rev-parse", "--show-prefix")  # the project may live in a subfolder of the repo
     toplevel = _git(root, "rev-parse", "--show-toplevel")
-    archive = subprocess.run(
-        ["git", "-C", toplevel, "archive", "--format=tar", commit], capture_output=True, check=False
-    )
-    if archive.returncode != 0:
-        raise PlanDiffError(f"git archive {commit} failed: {archive.stderr.decode(errors='replace').strip()}")
-    with tempfile.TemporaryFile() as buffer:
-        buffer.write(archive.stdout)
-        buffer.seek(0)
-        with tarfile.open(fileobj=buffer) as tar:
-            tar.extractall(destination, filter="data")
-    return destination / prefix
+    checkout = destination / "checkout"
+    for step, arguments in (
+        ("clone", ["clone", "--quiet", "--shared", "--no-checkout", toplevel, str(checkout)]),
+        ("checkout", ["-C", str(checkout), "-c", "advice.detachedHead=false", "checkout", "--quiet", commit]),
+    ):
+        completed = subprocess.run(["git", *arguments], capture_output=True, text=True, check=False)
+        if completed.returncode != 0:
+            raise PlanDiffError(f"git {step} of {commit} failed: {completed.stderr.strip()}")
+    return checkout / prefix
 
 
 def render_checkout(project_root: Path, stack: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +28,43 @@ class ImageSpec:
     """Paths whose content decides the image tag: change one byte, get a new tag."""
     build_args: Mapping[str, str] = field(default_factory=dict)
     """`--build-arg`s; part of the tag too, so two variants of one Dockerfile never share a tag."""
+    stamps_source_commit: bool = False
+    """The Dockerfile takes `ARG GIT_COMMIT` (lineage of what the image trains): see `source_commit`."""
+
+
+def source_commit(spec: ImageSpec, root: Path = REPOSITORY_ROOT) -> str:
+    """The last commit that changed the image's Dockerfile or sources, `-dirty` when the checkout
+    differs from it there, `unknown` outside a git checkout.
+
+    Not HEAD: a commit that leaves the sources alone must not rebuild the image or change its tag.
+    """
+    paths = [spec.dockerfile, *spec.sources]
+
+    def git(*arguments: str) -> str | None:
+        try:
+            completed = subprocess.run(
+                ["git", "-C", str(root), *arguments, "--", *paths], capture_output=True, text=True, timeout=30
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return completed.stdout.strip() if completed.returncode == 0 else None
+
+    commit = git("log", "-1", "--format=%H")
+    if not commit:
+        return "unknown"
+    return commit + ("-dirty" if git("status", "--porcelain") else "")
+
+
+def build_arguments(spec: ImageSpec, root: Path = REPOSITORY_ROOT) -> dict[str, str]:
+    """The image's `--build-arg`s: the spec's, plus GIT_COMMIT where the Dockerfile stamps it."""
+    arguments = dict(spec.build_args)
+    if spec.stamps_source_commit:
+        arguments["GIT_COMMIT"] = source_commit(spec, root)
+    return arguments
 
 
 def content_tag(spec: ImageSpec, root: Path = REPOSITORY_ROOT) -> str:
-    """A tag derived from the sources' bytes, so immutable tags never need to be reused."""
+    """A tag derived from the sources' bytes and the build arguments, so immutable tags are never reused."""
     digest = hashlib.sha256()
     paths = [root / spec.dockerfile]
     for source in spec.sources:
@@ -42,8 +76,9 @@ def content_tag(spec: ImageSpec, root: Path = REPOSITORY_ROOT) -> str:
     for path in paths:
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
-    if spec.build_args:
-        digest.update(json.dumps(dict(spec.build_args), sort_keys=True).encode())
+    arguments = build_arguments(spec, root)
+    if arguments:
+        digest.update(json.dumps(arguments, sort_keys=True).encode())
     return digest.hexdigest()[:20]
 
 
@@ -100,7 +135,7 @@ class ContainerImage(pulumi.ComponentResource):
             # Relative to the project directory Pulumi runs in, so plans don't depend on the clone's path.
             context=docker_build.BuildContextArgs(location="."),
             dockerfile=docker_build.DockerfileArgs(location=args.spec.dockerfile),
-            build_args=dict(args.spec.build_args) or None,
+            build_args=build_arguments(args.spec) or None,
             platforms=[docker_build.Platform.LINUX_AMD64],
             tags=[pulumi.Output.concat(repository.repository_url, ":", content_tag(args.spec))],
             push=True,

@@ -57,7 +57,11 @@ SERVING_IMAGE = ImageSpec(
 DRIFT_IMAGE = ImageSpec(
     name="drift-job", dockerfile="monitoring/Dockerfile", sources=("workloads", "pipelines", "monitoring")
 )
-TRAINING_IMAGE = ImageSpec(name="training", dockerfile=TRAINING_DOCKERFILE, sources=TRAINING_IMAGE_SOURCES)
+# Training images stamp the commit of their sources: it becomes the `git.commit` lineage tag of
+# every version trained on the cluster (the image has no .git to ask).
+TRAINING_IMAGE = ImageSpec(
+    name="training", dockerfile=TRAINING_DOCKERFILE, sources=TRAINING_IMAGE_SOURCES, stamps_source_commit=True
+)
 # The same Dockerfile with torch's CUDA build (pip's configured index), for models that train on the
 # GPU pool: the CPU wheel of TRAINING_IMAGE would see no GPU there. Built only when a stack has one.
 TRAINING_GPU_IMAGE = ImageSpec(
@@ -65,6 +69,7 @@ TRAINING_GPU_IMAGE = ImageSpec(
     dockerfile=TRAINING_DOCKERFILE,
     sources=TRAINING_IMAGE_SOURCES,
     build_args={"TORCH_INDEX_URL": ""},
+    stamps_source_commit=True,
 )
 MODELS_NAMESPACE = "models"
 TRACKING_CLIENT_SECRET = "tracking-client"

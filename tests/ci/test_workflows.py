@@ -92,6 +92,8 @@ def test_deploy_updates_dev_then_staging_then_prod_behind_environments() -> None
     [pulumi] = steps_using(up, "pulumi/actions")
     assert pulumi["with"]["command"] == "up" and pulumi["with"]["stack-name"] == "${{ inputs.stack }}"
     assert "make install" in "\n".join(str(step.get("run", "")) for step in up["steps"])
+    [checkout] = steps_using(up, "actions/checkout")
+    assert checkout["with"]["fetch-depth"] == 0  # training images stamp the commit of their sources
 
 
 @pytest.mark.parametrize("name", ["preview.yml", "deploy.yml", "pulumi-up.yml"])

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from infra.config import PROJECT
+from infra.container_image import source_commit
 from infra.offline_plan import render_stack
+from infra.platform import TRAINING_IMAGE
 from tests.infra.conftest import Plan, of_type, policy_document
 from workloads import catalogue
 
@@ -104,10 +106,12 @@ def test_models_training_on_gpu_get_torchs_cuda_build(plan: Plan) -> None:
     images = {r["name"]: r["inputs"] for r in of_type(plan, "docker-build:index:Image")}
     gpu_models = {model for model in _models(plan) if catalogue.get(model).gpu}
     assert ("mlops-training-gpu-image" in images) == bool(gpu_models)  # built only when a model needs it
+    commit = source_commit(TRAINING_IMAGE)
     if gpu_models:
-        assert images["mlops-training-gpu-image"]["buildArgs"] == {"TORCH_INDEX_URL": ""}
+        assert images["mlops-training-gpu-image"]["buildArgs"] == {"TORCH_INDEX_URL": "", "GIT_COMMIT": commit}
         assert images["mlops-training-gpu-image"]["dockerfile"] == images["mlops-training-image"]["dockerfile"]
-    assert "buildArgs" not in images["mlops-training-image"]  # the Dockerfile's default: torch's CPU build
+    # The Dockerfile's default TORCH_INDEX_URL: torch's CPU build.
+    assert images["mlops-training-image"]["buildArgs"] == {"GIT_COMMIT": commit}
     for model in _models(plan):
         expected = "/training-gpu@sha256:" if model in gpu_models else "/training@sha256:"
         assert expected in _training_image_ref(plan, model)
