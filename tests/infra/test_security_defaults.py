@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from infra.offline_plan import SECRET
 from tests.infra.conftest import Plan, inputs_of, of_type, policy_document
 
 BUCKET_PURPOSES = {"artifacts", "datasets", "predictions", "reports"}
@@ -205,3 +206,14 @@ def test_every_aws_resource_gets_ownership_tags(plan: Plan) -> None:
     (provider,) = inputs_of(plan, "pulumi:providers:aws")
     tags = json.loads(provider["defaultTags"])["tags"]
     assert tags["ManagedBy"] == "pulumi" and tags["Stack"] == plan["stack"]
+
+
+def test_every_kubernetes_secret_holds_only_secret_values(plan: Plan) -> None:
+    """Each Secret's values are Pulumi secrets (masked in plans and state), never literals."""
+    secrets = of_type(plan, "kubernetes:core/v1:Secret")
+    assert secrets  # the tracking server's, KFP's and the tracking clients' at least
+    for secret in secrets:
+        payloads = [secret["inputs"][key] for key in ("stringData", "data") if key in secret["inputs"]]
+        assert payloads, secret["name"]
+        for payload in payloads:  # masked as a whole, or value by value
+            assert payload == SECRET or set(payload.values()) == {SECRET}, secret["name"]
