@@ -170,15 +170,46 @@ class KubeflowPipelines(pulumi.ComponentResource):
                                 "endpoint": s3_endpoint,
                                 "region": args.region,
                                 "bucket": args.artifacts_bucket_name,
-                                "keyFormat": f"{PIPELINES_PREFIX}/logs/{{{{workflow.name}}}}/{{{{pod.name}}}}",
+                                # Dated, as upstream: a workflow name can come back once the old one is gone.
+                                "keyFormat": (
+                                    f"{PIPELINES_PREFIX}/logs/{{{{workflow.name}}}}/{{{{workflow.creationTimestamp.Y}}}}/"
+                                    "{{workflow.creationTimestamp.m}}/{{workflow.creationTimestamp.d}}/{{pod.name}}"
+                                ),
                                 "insecure": False,
                                 "accessKeySecret": {"name": OBJECT_STORE_SECRET, "key": "accesskey"},
                                 "secretKeySecret": {"name": OBJECT_STORE_SECRET, "key": "secretkey"},
                             },
                         }
                     ),
+                    # Upstream's settings (KFP 2.17.0's overlay of this ConfigMap), which replacing the
+                    # ConfigMap would otherwise drop: Argo's executor containers hardened like every
+                    # pod here, and finished workflows cleaned up after an hour, with pod errors (not
+                    # step failures) retried twice.
                     "executor": json.dumps(
-                        {"imagePullPolicy": "IfNotPresent", "securityContext": {"runAsNonRoot": True}}
+                        {
+                            "imagePullPolicy": "IfNotPresent",
+                            "securityContext": {
+                                "runAsNonRoot": True,
+                                "runAsUser": 65532,
+                                "allowPrivilegeEscalation": False,
+                                "capabilities": {"drop": ["ALL"]},
+                                "seccompProfile": {"type": "RuntimeDefault"},
+                            },
+                        },
+                        sort_keys=True,
+                    ),
+                    "workflowDefaults": json.dumps(
+                        {
+                            "spec": {
+                                "ttlStrategy": {
+                                    "secondsAfterCompletion": 3600,
+                                    "secondsAfterSuccess": 3600,
+                                    "secondsAfterFailure": 3600,
+                                },
+                                "templateDefaults": {"retryStrategy": {"limit": "2", "retryPolicy": "OnError"}},
+                            }
+                        },
+                        sort_keys=True,
                     ),
                 },
                 opts=in_namespace,

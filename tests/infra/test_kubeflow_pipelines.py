@@ -88,3 +88,20 @@ def test_object_store_user_may_touch_only_the_pipelines_prefix(plan: Plan) -> No
             if resource.startswith("arn:aws:s3:::") and resource.endswith("*"):
                 assert resource.endswith("/pipelines/*")
     assert len(of_type(plan, "aws:iam/accessKey:AccessKey")) == 1
+
+
+def test_argo_executor_is_hardened_and_finished_workflows_are_cleaned_up(plan: Plan) -> None:
+    """Replacing upstream's workflow-controller ConfigMap keeps what upstream hardens and cleans up."""
+    data = _kfp(plan, "kubernetes:core/v1:ConfigMap")["workflow-controller-configmap"]["data"]
+    context = json.loads(data["executor"])["securityContext"]
+    assert context["runAsNonRoot"] is True and context["runAsUser"] != 0
+    assert context["allowPrivilegeEscalation"] is False and context["capabilities"] == {"drop": ["ALL"]}
+    assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+    defaults = json.loads(data["workflowDefaults"])["spec"]
+    assert set(defaults["ttlStrategy"].values()) == {3600}
+    assert defaults["templateDefaults"]["retryStrategy"]["retryPolicy"] == "OnError"
+    key_format = json.loads(data["artifactRepository"])["s3"]["keyFormat"]
+    assert key_format == (
+        "pipelines/logs/{{workflow.name}}/{{workflow.creationTimestamp.Y}}/{{workflow.creationTimestamp.m}}/"
+        "{{workflow.creationTimestamp.d}}/{{pod.name}}"
+    )
