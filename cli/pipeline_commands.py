@@ -115,7 +115,10 @@ def run(
     ] = False,
     dataset_version: Annotated[str, typer.Option(help="dataset version or 'latest'")] = "latest",
     store: Annotated[
-        str | None, typer.Option(help="dataset store (default: $MLOPS_DATASET_STORE, else .mlops/datasets)")
+        str | None,
+        typer.Option(
+            help="dataset store (default: $MLOPS_DATASET_STORE, else .mlops/datasets; --host needs s3://BUCKET/PREFIX)"
+        ),
     ] = None,
     pipeline_root: Annotated[
         Path | None, typer.Option(help="local artifacts folder (default: .mlops/pipelines)")
