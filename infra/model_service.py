@@ -31,6 +31,14 @@ from infra.shared_services import SharedServices, tracking_client_environment
 from infra.workload_role import WorkloadRoleArgs, service_account_with_role
 
 PORT = 3000
+# A model's pods turn ready only once the registry names a production version, and on a new
+# platform none exists before the first training run, which starts after `pulumi up` (the
+# TrainingSchedule's initial run; staging and prod also wait for a reviewed `mlops promote`).
+# Awaiting readiness, as pulumi-kubernetes does for Deployments and for Services (their selected
+# pods), would fail that first `pulumi up` after its timeout. Rollouts stay safe without it: with
+# maxUnavailable 0 a new pod that never turns ready replaces nothing, and the Service routes to
+# ready pods only.
+NOT_AWAITED = {"pulumi.com/skipAwait": "true"}
 
 
 def torch_threads(cpu: str) -> int:
@@ -108,7 +116,7 @@ class ModelService(pulumi.ComponentResource):
                 name=app,
                 namespace=args.shared.namespace,
                 labels=labels,
-                annotations={**IRSA_TOKEN_SKIP, **TRACKING_CREDENTIALS_SKIP},
+                annotations={**IRSA_TOKEN_SKIP, **TRACKING_CREDENTIALS_SKIP, **NOT_AWAITED},
             ),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 # The autoscaler owns the replica count; this is only the starting point.
@@ -171,7 +179,9 @@ class ModelService(pulumi.ComponentResource):
         )
         service = k8s.core.v1.Service(
             f"{name}-service",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=args.shared.namespace, labels=labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=app, namespace=args.shared.namespace, labels=labels, annotations=NOT_AWAITED
+            ),
             spec=k8s.core.v1.ServiceSpecArgs(
                 type="ClusterIP",
                 selector=labels,

@@ -7,7 +7,9 @@ compiled pipeline's content changes), and usable by hand:
         --model digits --package /pipeline/pipeline.yaml --version 3f2a9c1d --cron "0 3 * * *"
 
 Running it twice with the same arguments changes nothing; with a new version it uploads that
-version and moves the model's recurring run onto it.
+version and moves the model's recurring run onto it. While the model's experiment has no run at
+all (a new platform), it also starts one run at once, so serving gets a first version without
+waiting for the schedule.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class PipelinesClient(Protocol):
     ) -> Any: ...
     def create_recurring_run(self, experiment_id: str, job_name: str, **kwargs: Any) -> Any: ...
     def delete_recurring_run(self, recurring_run_id: str) -> Any: ...
+    def list_runs(self, page_token: str = "", page_size: int = 10, experiment_id: str | None = None) -> Any: ...
+    def run_pipeline(self, experiment_id: str, job_name: str, **kwargs: Any) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,10 @@ class ScheduleRequest:
     @property
     def run_name(self) -> str:
         return f"{self.model}-scheduled-training"
+
+    @property
+    def initial_run_name(self) -> str:
+        return f"{self.model}-initial-training"
 
     @property
     def kfp_cron(self) -> str:
@@ -101,6 +109,18 @@ def sync_schedule(client: PipelinesClient, request: ScheduleRequest) -> list[str
     except ValueError:  # kfp raises ValueError for an unknown experiment name
         experiment_id = client.create_experiment(name=request.model).experiment_id
         actions.append(f"created experiment {request.model}")
+
+    # A new platform has no model version until a run registers one, and the first cron tick may be
+    # days away (weekly by default): while the experiment has no run at all, start one now.
+    if not getattr(client.list_runs(page_size=1, experiment_id=experiment_id), "runs", None):
+        client.run_pipeline(
+            experiment_id,
+            request.initial_run_name,
+            pipeline_id=pipeline_id,
+            version_id=version_id,
+            params=dict(request.parameters),
+        )
+        actions.append(f"started {request.initial_run_name} on version {request.version} (no run yet)")
 
     runs = _pages(
         lambda token: client.list_recurring_runs(page_token=token, page_size=PAGE_SIZE, experiment_id=experiment_id),

@@ -117,6 +117,21 @@ def test_models_training_on_gpu_get_torchs_cuda_build(plan: Plan) -> None:
         assert expected in _training_image_ref(plan, model)
 
 
+def test_a_first_pulumi_up_does_not_wait_for_models_that_are_not_trained_yet(plan: Plan) -> None:
+    """Serving pods are ready only once a production version exists, which no new platform has."""
+    for model in _models(plan):
+        deployment = _named(plan, "kubernetes:apps/v1:Deployment", f"mlops-model-{model}-serving-deployment")
+        service = _named(plan, "kubernetes:core/v1:Service", f"mlops-model-{model}-serving-service")
+        for resource in (deployment, service):
+            assert resource["inputs"]["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
+        rollout = deployment["inputs"]["spec"]["strategy"]["rollingUpdate"]
+        assert rollout["maxUnavailable"] == 0  # so a rollout that never turns ready replaces nothing
+    # Everything that can be ready after `pulumi up` is still awaited.
+    for deployment in of_type(plan, "kubernetes:apps/v1:Deployment"):
+        if "-serving-" not in deployment["name"]:
+            assert "pulumi.com/skipAwait" not in deployment["inputs"]["metadata"].get("annotations", {})
+
+
 def test_training_schedule_waits_for_the_pipelines_install(plan: Plan) -> None:
     """On a first `pulumi up` the KFP API exists only once the install is up; the sync Job calls it."""
     for model in _models(plan):

@@ -20,6 +20,7 @@ class FakePipelinesServer:
         self.versions: dict[str, list[api.V2beta1PipelineVersion]] = {}
         self.experiments: dict[str, str] = {}
         self.runs: list[api.V2beta1RecurringRun] = []
+        self.one_off_runs: list[api.V2beta1Run] = []
         self.uploads = 0
 
     def get_pipeline_id(self, name: str) -> str | None:
@@ -76,6 +77,23 @@ class FakePipelinesServer:
         self.runs = [run for run in self.runs if run.recurring_run_id != recurring_run_id]
         return {}
 
+    def list_runs(self, page_token: str = "", page_size: int = 10, experiment_id: str | None = None) -> Any:
+        runs = [run for run in self.one_off_runs if run.experiment_id == experiment_id]
+        return api.V2beta1ListRunsResponse(runs=runs[:page_size] or None)
+
+    def run_pipeline(self, experiment_id: str, job_name: str, **kwargs: Any) -> Any:
+        run = api.V2beta1Run(
+            run_id=next(self.ids),
+            display_name=job_name,
+            experiment_id=experiment_id,
+            pipeline_version_reference=api.V2beta1PipelineVersionReference(
+                pipeline_id=kwargs["pipeline_id"], pipeline_version_id=kwargs["version_id"]
+            ),
+            runtime_config=api.V2beta1RuntimeConfig(parameters=kwargs["params"]),
+        )
+        self.one_off_runs.append(run)
+        return run
+
 
 def _request(version: str, cron: str = "0 3 * * *") -> ScheduleRequest:
     return ScheduleRequest("digits", "/pipeline/pipeline.yaml", version, cron, {"epochs": 8})
@@ -89,6 +107,20 @@ def test_first_sync_uploads_and_schedules_then_nothing_changes() -> None:
     uploads = server.uploads
     assert sync_schedule(server, _request("aaaa")) == ["unchanged"]
     assert server.uploads == uploads and len(server.runs) == 1
+
+
+def test_a_new_platform_gets_one_training_run_at_once() -> None:
+    """No model version exists before a run: the first sync starts one instead of waiting for cron."""
+    server = FakePipelinesServer()
+    first = sync_schedule(server, _request("aaaa"))
+    assert "started digits-initial-training on version aaaa (no run yet)" in first
+    (run,) = server.one_off_runs
+    assert run.runtime_config.parameters == {"epochs": 8}
+    versions = {v.pipeline_version_id: v.display_name for vs in server.versions.values() for v in vs}
+    assert versions[run.pipeline_version_reference.pipeline_version_id] == "aaaa"
+    sync_schedule(server, _request("aaaa"))
+    sync_schedule(server, _request("bbbb"))  # a new version of a model that has runs: the schedule only
+    assert len(server.one_off_runs) == 1
 
 
 def test_new_version_or_cron_replaces_the_recurring_run() -> None:
