@@ -225,17 +225,15 @@ class LocalLoop:
         store = datasets.open_store(self.state / "datasets")
         for entry in self.entries:
             if entry.dataset not in self.dataset_versions:
-                existing = store.versions(entry.dataset)
-                if existing:
-                    self.dataset_versions[entry.dataset] = existing[-1]
+                ensured = datasets.ensure_version(entry.dataset, store)
+                self.dataset_versions[entry.dataset] = ensured.version
+                if ensured.published is None:
                     self.progress.detail(
-                        f"dataset {entry.dataset} {existing[-1]} (snapshot reused: versions are immutable)"
+                        f"dataset {entry.dataset} {ensured.version} (snapshot reused: versions are immutable)"
                     )
                 else:
-                    published = datasets.snapshot(entry.dataset, store)
-                    self.dataset_versions[entry.dataset] = published.version
                     self.progress.detail(
-                        f"dataset {entry.dataset} {published.version} snapshotted, sha256 {published.digest[:12]}"
+                        f"dataset {entry.dataset} {ensured.version} snapshotted, sha256 {ensured.published.digest[:12]}"
                     )
             log = self.logs / f"pipeline-{entry.name}.log"
             self.progress.detail(f"{entry.name}: fetch → preprocess → train → evaluate → gate (log {log})")

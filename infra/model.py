@@ -67,7 +67,7 @@ class Model(pulumi.ComponentResource):
                 api_url=shared.pipelines_api_url,
                 namespace=shared.pipelines_namespace,
                 parameters=plan.pipeline_parameters,
-                waits_for=[shared.pipelines_install],
+                waits_for=shared.training_prerequisites,
             ),
             opts=child,
         )

@@ -14,6 +14,7 @@ from infra.cluster_addons import ClusterAddons, ClusterAddonsArgs
 from infra.config import ModelSettings, PlatformConfig
 from infra.container_image import ContainerImage, ContainerImageArgs, ImageSpec
 from infra.database import Database, DatabaseArgs
+from infra.dataset_seed import DatasetSeed, DatasetSeedArgs
 from infra.encryption import EncryptionKeys, EncryptionKeysArgs
 from infra.kubeflow_pipelines import NAMESPACE as PIPELINES_NAMESPACE
 from infra.kubeflow_pipelines import KubeflowPipelines, KubeflowPipelinesArgs
@@ -72,6 +73,8 @@ TRAINING_GPU_IMAGE = ImageSpec(
     stamps_source_commit=True,
 )
 MODELS_NAMESPACE = "models"
+DATASETS_PREFIX = "datasets"
+"""Where in the datasets bucket the versions live (`s3://<bucket>/datasets/<dataset>/<version>/`)."""
 TRACKING_CLIENT_SECRET = "tracking-client"
 
 
@@ -309,6 +312,22 @@ class Platform(pulumi.ComponentResource):
             if any(entry.gpu for entry in entries.values())
             else None
         )
+        dataset_store = pulumi.Output.concat("s3://", self.buckets["datasets"].name, f"/{DATASETS_PREFIX}")
+        dataset_seed = DatasetSeed(
+            f"{name}-dataset-seed",
+            DatasetSeedArgs(
+                datasets=sorted({entry.dataset for entry in entries.values()}),
+                store=dataset_store,
+                store_prefix=DATASETS_PREFIX,
+                bucket_arn=self.buckets["datasets"].arn,
+                kms_key_arn=self.keys.buckets.arn,
+                image=training_image.ref,
+                namespace=PIPELINES_NAMESPACE,
+                identity=self.cluster.identity,
+                region=config.region,
+            ),
+            opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[self.pipelines])),
+        )
         shared = SharedServices(
             identity=self.cluster.identity,
             region=config.region,
@@ -318,7 +337,7 @@ class Platform(pulumi.ComponentResource):
             tracking_credentials_secret=TRACKING_CLIENT_SECRET,
             pipelines_api_url=self.pipelines.api_url,
             pipelines_namespace=PIPELINES_NAMESPACE,
-            pipelines_install=self.pipelines,
+            training_prerequisites=(self.pipelines, dataset_seed),
             predictions_bucket_name=self.buckets["predictions"].name,
             predictions_bucket_arn=self.buckets["predictions"].arn,
             reports_bucket_name=self.buckets["reports"].name,
@@ -329,7 +348,6 @@ class Platform(pulumi.ComponentResource):
             training_image=training_image.ref,
             gpu_training_image=gpu_training_image,
         )
-        dataset_store = pulumi.Output.concat("s3://", self.buckets["datasets"].name, "/datasets")
         models: dict[str, Model] = {}
         for model_name, entry in entries.items():
             plan = model_plan(entry, config.models[model_name], shared, dataset_store)

@@ -26,8 +26,9 @@ class SharedServices:
     tracking_credentials_secret: str
     pipelines_api_url: str
     pipelines_namespace: str
-    pipelines_install: pulumi.Resource
-    """The Kubeflow Pipelines install: what talks to its API at `pulumi up` waits for it."""
+    training_prerequisites: tuple[pulumi.Resource, ...]
+    """What a first training run needs, which the schedule sync Jobs wait for: the Kubeflow
+    Pipelines install (its API) and the seeded datasets (what the run fetches)."""
     predictions_bucket_name: pulumi.Input[str]
     predictions_bucket_arn: pulumi.Input[str]
     reports_bucket_name: pulumi.Input[str]

@@ -506,6 +506,34 @@ def snapshot(
     )
 
 
+@dataclass(frozen=True)
+class EnsuredVersion:
+    """The version `ensure_version` settled on."""
+
+    version: str
+    published: DatasetVersion | None
+    """The version this call snapshotted, when the store had none; None when one was there."""
+
+
+def ensure_version(dataset: str, store: str | Path | DatasetStore | None = None, seed: int = 0) -> EnsuredVersion:
+    """The newest version of `dataset` in `store`, snapshotting one first when the store has none.
+
+    What a new store needs before anything trains from it (`latest` = the newest version). Safe
+    to run twice at once: the second publisher of v1 loses the race and takes the winner's.
+    """
+    if dataset not in BUILDERS:
+        raise UnknownDatasetError(f"unknown dataset {dataset!r}: known datasets are {', '.join(BUILDERS)}")
+    target = _as_store(store)
+    existing = target.versions(dataset)
+    if existing:
+        return EnsuredVersion(version=existing[-1], published=None)
+    try:
+        published = snapshot(dataset, target, seed=seed)
+    except DatasetVersionExistsError:
+        return EnsuredVersion(version=target.versions(dataset)[-1], published=None)
+    return EnsuredVersion(version=published.version, published=published)
+
+
 def list_versions(dataset: str, store: str | Path | None = None) -> list[str]:
     """Published versions of `dataset`, oldest first (`v1`, `v2`, ...)."""
     return open_store(store).versions(dataset)
@@ -519,7 +547,8 @@ def resolve_version(dataset: str, version: str, store: DatasetStore) -> str:
     if version == LATEST:
         if not existing:
             raise UnknownDatasetVersionError(
-                f"dataset {dataset!r} has no versions in {store.uri}; create one with `mlops data snapshot {dataset}`"
+                f"dataset {dataset!r} has no versions in {store.uri}; "
+                f"create one with `mlops data snapshot {dataset} --store {store.uri}`"
             )
         return existing[-1]
     if version not in existing:

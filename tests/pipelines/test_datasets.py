@@ -164,3 +164,57 @@ def test_s3_store_snapshots_fetches_and_stays_immutable(s3_environment: MotoS3Se
     client.put_object(Bucket="datasets", Key=key, Body=bytes(body))
     with pytest.raises(datasets.DatasetIntegrityError, match=r"labels\.npy is corrupt"):
         datasets.fetch("surface-defects", "v1", prefix, tmp_path / "again")
+
+
+def test_ensure_version_snapshots_only_a_dataset_the_store_lacks(tmp_path: Path) -> None:
+    first = datasets.ensure_version("digits", tmp_path)
+    assert first.version == "v1" and first.published is not None
+    again = datasets.ensure_version("digits", tmp_path)
+    assert again == datasets.EnsuredVersion(version="v1", published=None)
+    assert datasets.list_versions("digits", tmp_path) == ["v1"]
+    with pytest.raises(datasets.UnknownDatasetError, match="unknown dataset 'cats'"):
+        datasets.ensure_version("cats", tmp_path)
+
+
+def test_ensure_version_takes_the_winners_version_when_it_loses_the_race(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publish = datasets.snapshot
+
+    def loses_the_race(dataset: str, store: datasets.DatasetStore, seed: int = 0) -> datasets.DatasetVersion:
+        publish(dataset, store, seed=seed)  # another seeder publishes v1 between our listing and our write
+        raise datasets.DatasetVersionExistsError("version 'v1' already exists")
+
+    monkeypatch.setattr(datasets, "snapshot", loses_the_race)
+    assert datasets.ensure_version("digits", tmp_path) == datasets.EnsuredVersion(version="v1", published=None)
+
+
+def test_seed_job_gives_an_empty_s3_store_a_first_version_once(
+    s3_environment: MotoS3Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pipelines.dataset_seed import main
+
+    store = f"s3://datasets/seed-{tmp_path.name}"
+    assert main(["digits", "surface-defects", "--store", store]) == 0
+    output = capsys.readouterr().out
+    assert "digits: v1 snapshotted, sha256 " in output and "surface-defects: v1 snapshotted" in output
+    assert main(["digits", "surface-defects", "--store", store]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "digits: v1 is there already: unchanged",
+        "surface-defects: v1 is there already: unchanged",
+    ]
+    assert datasets.list_versions("digits", store) == ["v1"]
+
+
+def test_seed_job_refuses_bad_input_and_reports_a_store_failure_in_one_line(
+    s3_environment: MotoS3Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pipelines.dataset_seed import main
+
+    assert main(["cats", "--store", "s3://datasets/x"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: unknown dataset(s) cats: known datasets are digits, surface-defects"
+    )
+    assert main(["digits", "--store", "s3://no-such-bucket/datasets"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: digits: ") and "NoSuchBucket" in error and "\n" not in error
