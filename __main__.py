@@ -18,3 +18,8 @@ pulumi.export("pipelinesDatabaseAddress", platform.pipelines_database.address)
 pulumi.export("trackingUrl", platform.tracking.internal_url)
 pulumi.export("trackingCredentialsSecret", platform.tracking.credentials_secret_name)
 pulumi.export("pipelinesApiUrl", platform.pipelines.api_url)
+pulumi.export("datasetsStore", platform.datasets_store)
+if platform.training_image is not None:
+    pulumi.export("trainingImage", platform.training_image)
+if platform.gpu_training_image is not None:
+    pulumi.export("gpuTrainingImage", platform.gpu_training_image)

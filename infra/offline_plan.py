@@ -161,8 +161,12 @@ def render(
     with _working_directory(project_root):
         _sync_await(run_pulumi_func(program))
         _sync_await(wait_for_rpcs())
+        # What `pulumi.export` gives users (`pulumi stack output`), secrets masked like inputs.
+        root = pulumi_settings.get_root_resource()
+        exported = getattr(root, "outputs", None) or {}
+        outputs = _plain(rpc.deserialize_properties(_sync_await(rpc.serialize_properties(exported, {})), True))
     resources = sorted(monitor.recorded, key=lambda resource: (resource["type"], resource["name"]))
-    return {"stack": stack, "resources": resources}
+    return {"stack": stack, "resources": resources, "outputs": outputs}
 
 
 def render_stack(

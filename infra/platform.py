@@ -101,6 +101,12 @@ class Platform(pulumi.ComponentResource):
     tracking: TrackingServer
     pipelines: KubeflowPipelines
     models: dict[str, Model]
+    datasets_store: pulumi.Output[str]
+    """`s3://<datasets bucket>/datasets`: what the training runs read (`--store` of a `--host` run)."""
+    training_image: pulumi.Output[str] | None
+    """The CPU training image by digest (`--image` of a `--host` run); None when no model is enabled."""
+    gpu_training_image: pulumi.Output[str] | None
+    """Its CUDA variant, for models that train on the GPU pool; None when the stack has none."""
 
     def __init__(self, name: str, config: PlatformConfig, opts: pulumi.ResourceOptions | None = None) -> None:
         # One explicit provider for the stack's region and tags; children inherit it from here.
@@ -260,6 +266,8 @@ class Platform(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider}),
         )
 
+        self.datasets_store = pulumi.Output.concat("s3://", self.buckets["datasets"].name, f"/{DATASETS_PREFIX}")
+        self.training_image = self.gpu_training_image = None
         self.models = self._models(name, config)
 
         self.register_outputs(
@@ -312,7 +320,8 @@ class Platform(pulumi.ComponentResource):
             if any(entry.gpu for entry in entries.values())
             else None
         )
-        dataset_store = pulumi.Output.concat("s3://", self.buckets["datasets"].name, f"/{DATASETS_PREFIX}")
+        dataset_store = self.datasets_store
+        self.training_image = training_image.ref
         dataset_seed = DatasetSeed(
             f"{name}-dataset-seed",
             DatasetSeedArgs(
@@ -328,6 +337,7 @@ class Platform(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[self.pipelines])),
         )
+        self.gpu_training_image = gpu_training_image
         shared = SharedServices(
             identity=self.cluster.identity,
             region=config.region,

@@ -42,7 +42,7 @@ def cluster_dataset_store(store: str | None, environ: Mapping[str, str] | None =
     if not chosen:
         raise SubmissionError(
             "no dataset store for a cluster run: pass --store s3://BUCKET/datasets or set "
-            f"{STORE_ENVIRONMENT_VARIABLE} (the stack's datasets bucket: `pulumi stack output buckets`)"
+            f"{STORE_ENVIRONMENT_VARIABLE} (the stack's: `pulumi stack output datasetsStore`)"
         )
     if not chosen.startswith("s3://"):
         raise SubmissionError(f"a cluster run reads its dataset from S3, not {chosen!r}: use s3://BUCKET/datasets")
@@ -69,8 +69,8 @@ def submit(
     image = image or os.environ.get(IMAGE_ENVIRONMENT_VARIABLE)
     if not image:
         raise SubmissionError(
-            f"no training image: pass --image or set {IMAGE_ENVIRONMENT_VARIABLE} (the image built from "
-            "pipelines/Dockerfile, by digest)"
+            f"no training image: pass --image or set {IMAGE_ENVIRONMENT_VARIABLE} (the stack's: "
+            "`pulumi stack output trainingImage`)"
         )
     arguments = dict(arguments or {})
     known = set(pipeline_for(model).component_spec.inputs or {})

@@ -9,7 +9,7 @@ import pytest
 
 from infra.config import PROJECT
 from infra.container_image import source_commit
-from infra.offline_plan import render_stack
+from infra.offline_plan import SECRET, render_stack
 from infra.platform import TRAINING_IMAGE
 from tests.infra.conftest import Plan, of_type, policy_document
 from workloads import catalogue
@@ -200,3 +200,17 @@ def test_bad_model_settings_are_config_errors(models: dict[str, Any], expected: 
         render_stack("dev", overrides={f"{PROJECT}:models": models}, declared=declared)
     assert type(raised.value).__name__ == "ConfigError"
     assert expected in str(raised.value) and declared == []
+
+
+def test_stack_outputs_give_a_host_run_its_store_and_images(plan: Plan) -> None:
+    """`mlops pipeline run M --host URL --store $(pulumi stack output datasetsStore) --image ...`."""
+    outputs = plan["outputs"]
+    job = _named(plan, "kubernetes:batch/v1:Job", "mlops-model-digits-training-sync")["inputs"]
+    arguments = job["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert outputs["datasetsStore"] == json.loads(arguments[arguments.index("--parameters") + 1])["dataset_store"]
+    assert outputs["trainingImage"] == _training_image_ref(plan, "digits")
+    gpu_models = [model for model in _models(plan) if catalogue.get(model).gpu]
+    assert ("gpuTrainingImage" in outputs) == bool(gpu_models)
+    for model in gpu_models:
+        assert outputs["gpuTrainingImage"] == _training_image_ref(plan, model)
+    assert outputs["kubeconfig"] == SECRET  # a credential: masked in plans, encrypted in state
