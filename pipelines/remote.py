@@ -8,6 +8,7 @@ travel with the run; tracking credentials are in the cluster's Secret (see `pipe
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ def cluster_dataset_store(store: str | None, environ: Mapping[str, str] | None =
             "no dataset store for a cluster run: pass --store s3://BUCKET/datasets or set "
             f"{STORE_ENVIRONMENT_VARIABLE} (the stack's: `pulumi stack output datasetsStore`)"
         )
-    if not chosen.startswith("s3://"):
+    if not re.match(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/|$)", chosen):  # an S3 bucket name, then a prefix
         raise SubmissionError(f"a cluster run reads its dataset from S3, not {chosen!r}: use s3://BUCKET/datasets")
     return chosen
 

@@ -103,6 +103,7 @@ def test_host_submission_takes_the_store_from_the_environment(
     [
         (None, "error: no dataset store for a cluster run: pass --store s3://BUCKET/datasets or set MLOPS_DATASET_"),
         (".mlops/datasets", "error: a cluster run reads its dataset from S3, not '.mlops/datasets'"),
+        ("s3:///datasets", "error: a cluster run reads its dataset from S3, not 's3:///datasets'"),
     ],
 )
 def test_host_submission_needs_a_store_the_step_pods_can_read(
