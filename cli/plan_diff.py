@@ -2,9 +2,9 @@
 
 The plan is rendered twice, in separate Python processes of the same interpreter: once from the
 tracked files of a git ref (checked out in a temporary clone that shares this repository's
-objects, so the repository itself is never touched) and once from the working tree. Each side imports its own
-`infra` package, so the base side runs exactly the code of the base ref. The two renders run in
-parallel.
+objects, so the repository itself is never touched) and once from the working tree. Each side
+imports its own `infra` package, so the base side runs exactly the code of the base ref. The two
+renders run in parallel.
 
 Resources are matched on (type, name, parent). A changed resource lists its changed properties as
 dotted paths, old -> new. Inputs that hold a JSON document as a string (IAM and bucket policies)

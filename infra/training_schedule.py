@@ -34,8 +34,9 @@ class TrainingScheduleArgs:
     parameters: dict[str, Any] = field(default_factory=dict)
     """Run parameters of the recurring run (values may be Outputs, e.g. a bucket name)."""
     waits_for: Sequence[pulumi.Resource] = ()
-    """What must be up before the sync Job calls the API: the Kubeflow Pipelines install. On a first
-    `pulumi up` the API does not exist before it, and the Job would use up its retries."""
+    """What must be up before the sync Job runs: the Kubeflow Pipelines install (on a first `pulumi
+    up` its API does not exist before, and the Job would use up its retries) and the dataset seed
+    (the run the Job may start at once fetches from it)."""
 
 
 def pipeline_version(pipeline_yaml: str, parameters: dict[str, Any], cron: str) -> str:
