@@ -1,7 +1,12 @@
 """Least-privilege IAM statements for the cluster add-ons that call AWS.
 
-Read-only `Describe*` calls cannot be scoped to resources in IAM, so they use `*`; every call that
-changes something is limited to resources tagged as belonging to *this* cluster.
+Read-only `Describe*` calls cannot be scoped to resources in IAM, so they use `*`; calls that change
+something are limited to resources tagged as belonging to *this* cluster wherever the controller
+tags them. Each builder covers its controller's upstream reference policy at the pinned version
+(infra/controller_reference_policies.py lists it, and where and why we grant less).
+
+The builders take the cluster name as a plain `str` too, and then return plain data, which is how
+tests compare them with the reference.
 """
 
 from __future__ import annotations
@@ -13,8 +18,15 @@ import pulumi
 Statement = dict[str, Any]
 
 
+def _suffixed(prefix: str, cluster_name: pulumi.Input[str]) -> pulumi.Input[str]:
+    """`prefix + cluster_name`, left a plain `str` when the name is one (`Output.concat` never is)."""
+    if isinstance(cluster_name, str):
+        return prefix + cluster_name
+    return pulumi.Output.concat(prefix, cluster_name)
+
+
 def cluster_autoscaler_statements(cluster_name: pulumi.Input[str]) -> list[Statement]:
-    owned_tag = pulumi.Output.concat("aws:ResourceTag/k8s.io/cluster-autoscaler/", cluster_name)
+    owned_tag = _suffixed("aws:ResourceTag/k8s.io/cluster-autoscaler/", cluster_name)
     return [
         {
             "Sid": "ReadScalingState",
@@ -162,6 +174,20 @@ def load_balancer_controller_statements(cluster_name: pulumi.Input[str]) -> list
             },
         },
         {
+            # v2.17.1 tags listeners and rules when it creates them and on every update (feature gate
+            # ListenerRulesTagging, on by default); without this, creating an Ingress's listener fails.
+            # Unconditioned, as upstream grants it.
+            "Sid": "TagListenersAndRules",
+            "Effect": "Allow",
+            "Action": ["elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags"],
+            "Resource": [
+                f"{elb}:listener/net/*/*/*",
+                f"{elb}:listener/app/*/*/*",
+                f"{elb}:listener-rule/net/*/*/*",
+                f"{elb}:listener-rule/app/*/*/*",
+            ],
+        },
+        {
             "Sid": "ManageOwnLoadBalancers",
             "Effect": "Allow",
             "Action": [
@@ -183,7 +209,8 @@ def load_balancer_controller_statements(cluster_name: pulumi.Input[str]) -> list
             "Condition": resource_is_ours,
         },
         {
-            # Listeners and rules carry no cluster tag of their own; they live on our load balancers.
+            # Unconditioned, as upstream grants them: a TargetGroupBinding may name a target group the
+            # controller did not create, which carries no cluster tag.
             "Sid": "ManageListenersAndTargets",
             "Effect": "Allow",
             "Action": [
