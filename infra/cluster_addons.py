@@ -90,9 +90,14 @@ class ClusterAddons(pulumi.ComponentResource):
                     }
                 },
                 "extraArgs": {
-                    # Spread GPU capacity across AZs and never evict the autoscaler's own node.
+                    # Spread GPU capacity across AZs.
                     "balance-similar-node-groups": "true",
-                    "skip-nodes-with-system-pods": "false",
+                    # Keep nodes running kube-system pods that have no PodDisruptionBudget (the autoscaler
+                    # itself, the controllers) rather than evict those pods: FAQ.md, and the default.
+                    # "false" would let it remove them. From 1.33 such a pod stops blocking once older
+                    # than --blocking-system-pod-distruption-timeout (1h). DaemonSet pods never block,
+                    # so GPU pools still scale to zero.
+                    "skip-nodes-with-system-pods": "true",
                     "expander": "least-waste",
                 },
             },

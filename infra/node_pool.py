@@ -2,17 +2,61 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 
-from infra.config import NodePoolConfig
+from infra.config import ConfigError, NodePoolConfig
 
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_TAINT_KEY = GPU_RESOURCE
 POOL_LABEL = "mlops.platform/pool"
+ACCELERATOR_LABEL = "k8s.amazonaws.com/accelerator"
+"""The cluster autoscaler's GPU label on AWS: a node carrying it counts as a GPU node while the device
+plugin has not yet advertised `nvidia.com/gpu`, so the autoscaler does not scale out again meanwhile
+(cloudprovider/aws/README.md, "Special note on GPU instances")."""
+
+# The GPU in each NVIDIA instance family a pool may use (the AL2023 NVIDIA AMI is x86_64 only).
+GPU_BY_INSTANCE_FAMILY = {
+    "g4dn": "nvidia-t4",
+    "g5": "nvidia-a10g",
+    "g6": "nvidia-l4",
+    "g6e": "nvidia-l40s",
+    "p3": "nvidia-v100",
+    "p4d": "nvidia-a100",
+    "p5": "nvidia-h100",
+}
+
+TEMPLATE_TAG = "k8s.io/cluster-autoscaler/node-template"
+# Hints first declared after the tags were named by key (see `legacy_tag_names`).
+_HINTS_WITHOUT_LEGACY_NAME = frozenset({f"{TEMPLATE_TAG}/label/{ACCELERATOR_LABEL}"})
+
+
+def accelerator_of(pool_name: str, instance_types: Sequence[str]) -> str:
+    """The GPU type of the pool's nodes. A node group has one set of labels, so one type per pool."""
+    unknown = [kind for kind in instance_types if kind.split(".", 1)[0] not in GPU_BY_INSTANCE_FAMILY]
+    if unknown:
+        raise ConfigError(
+            f"GPU pool {pool_name!r}: no known GPU for instance type(s) {', '.join(unknown)} "
+            f"(known families: {', '.join(sorted(GPU_BY_INSTANCE_FAMILY))}; add the family to infra/node_pool.py)"
+        )
+    gpus = sorted({GPU_BY_INSTANCE_FAMILY[kind.split(".", 1)[0]] for kind in instance_types})
+    if len(gpus) > 1:
+        raise ConfigError(f"GPU pool {pool_name!r} mixes GPU types {', '.join(gpus)}: use one pool per GPU type")
+    return gpus[0]
+
+
+def legacy_tag_names(name: str, hints: Mapping[str, str]) -> dict[str, str]:
+    """Each hint tag's former name, `<pool>-template-<position among the sorted keys>`.
+
+    Positional names made any new key rename the tags after it, and a renamed tag is replaced:
+    the new one is written, then deleting the old one removes its key from the group. Tags are
+    named by key now; aliases to these names keep the existing ones as they are.
+    """
+    keys = sorted(key for key in hints if key not in _HINTS_WITHOUT_LEGACY_NAME)
+    return {key: f"{name}-template-{index}" for index, key in enumerate(keys)}
 
 
 @dataclass(frozen=True)
@@ -43,6 +87,7 @@ class NodePool(pulumi.ComponentResource):
         labels = {**args.size.labels, **args.extra_labels, POOL_LABEL: args.pool_name}
         if is_gpu:
             labels["nvidia.com/gpu.present"] = "true"
+            labels[ACCELERATOR_LABEL] = accelerator_of(args.pool_name, args.size.instance_types)
 
         launch_template = aws.ec2.LaunchTemplate(
             f"{name}-nodes",
@@ -117,17 +162,19 @@ class NodePool(pulumi.ComponentResource):
         With no node running, the autoscaler cannot see the pool's labels, taint or GPUs, so it would
         never pick it for a pending GPU pod. It reads these from the Auto Scaling group's tags.
         """
-        template = "k8s.io/cluster-autoscaler/node-template"
-        hints = {f"{template}/label/{key}": value for key, value in labels.items()}
-        hints[f"{template}/taint/{GPU_TAINT_KEY}"] = "true:NoSchedule"
-        hints[f"{template}/resources/{GPU_RESOURCE}"] = str(gpus_per_node)
+        hints = {f"{TEMPLATE_TAG}/label/{key}": value for key, value in labels.items()}
+        hints[f"{TEMPLATE_TAG}/taint/{GPU_TAINT_KEY}"] = "true:NoSchedule"
+        hints[f"{TEMPLATE_TAG}/resources/{GPU_RESOURCE}"] = str(gpus_per_node)
         group_name = self.node_group.resources.apply(
             lambda resources: (resources[0].autoscaling_groups or [])[0].name or "" if resources else ""
         )
-        for index, (key, value) in enumerate(sorted(hints.items())):
+        legacy = legacy_tag_names(name, hints)
+        for key, value in sorted(hints.items()):
             aws.autoscaling.Tag(
-                f"{name}-template-{index}",
+                f"{name}-template-{key.removeprefix(TEMPLATE_TAG + '/')}",
                 autoscaling_group_name=group_name,
                 tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=pulumi.ResourceOptions(
+                    parent=self, aliases=[pulumi.Alias(name=legacy[key])] if key in legacy else None
+                ),
             )
