@@ -11,6 +11,7 @@ import typer
 from cli import (
     data_commands,
     drift_commands,
+    kfp_commands,
     local_commands,
     model_commands,
     pipeline_commands,
@@ -33,6 +34,7 @@ app.add_typer(data_commands.app, name="data")
 app.add_typer(pipeline_commands.app, name="pipeline")
 app.add_typer(drift_commands.app, name="drift")
 app.add_typer(model_commands.app, name="model")
+app.add_typer(kfp_commands.app, name="kfp")
 # Registry commands sit at the top level: `mlops models`, `mlops promote`, `mlops rollback`.
 app.add_typer(registry_commands.app)
 app.add_typer(serve_commands.app)  # `mlops serve MODEL`

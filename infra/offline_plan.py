@@ -32,6 +32,7 @@ from pulumi.runtime.stack import run_pulumi_func, wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
 from infra.config import PROJECT
+from infra.kubeflow_install import DIRECTORY_TYPE, load_description, resource_name, resource_type
 from infra.offline_mocks import OfflineMocks
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -106,20 +107,46 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         self.recorded: list[dict[str, Any]] = []
 
     def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
-            inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
+            inputs = _plain(rpc.deserialize_properties(request.object, keep_unknowns=True))
+            # Names of the resources this one waits for (its inputs' and its dependsOn, with a
+            # component expanded into its children), as the engine would order them.
+            dependencies = sorted({urn.rsplit("::", 1)[-1] for urn in request.dependencies})
             self.recorded.append(
                 {
                     "type": request.type,
                     "name": request.name,
                     "parent": request.parent or None,
-                    "inputs": _plain(inputs),
-                    # Names of the resources this one waits for (its inputs' and its dependsOn, with
-                    # a component expanded into its children), as the engine would order them.
-                    "dependencies": sorted({urn.rsplit("::", 1)[-1] for urn in request.dependencies}),
+                    "inputs": inputs,
+                    "dependencies": dependencies,
                 }
             )
-        return super().RegisterResource(request)
+            if request.type == DIRECTORY_TYPE:
+                self.recorded.extend(_directory_children(request.name, response.urn, inputs, dependencies))
+        return response
+
+
+def _directory_children(
+    name: str, urn: str, inputs: Mapping[str, Any], dependencies: list[str]
+) -> list[dict[str, Any]]:
+    """The objects a `kustomize.v2.Directory` registers at `pulumi up`, from the overlay's description.
+
+    The engine calls a component provider only once the component's dependencies exist, so each child
+    waits for what the Directory waits for.
+    """
+    description = load_description(Path.cwd(), Path(str(inputs["directory"])))
+    prefix = str(inputs.get("resourcePrefix") or name)
+    return [
+        {
+            "type": resource_type(obj),
+            "name": resource_name(prefix, obj),
+            "parent": urn,
+            "inputs": _plain(obj),
+            "dependencies": dependencies,
+        }
+        for obj in description["objects"]
+    ]
 
 
 @contextlib.contextmanager

@@ -26,6 +26,7 @@ from infra.secure_bucket import SecureBucket, SecureBucketArgs
 from infra.shared_services import SharedServices
 from infra.tracking_server import NAMESPACE as TRACKING_NAMESPACE
 from infra.tracking_server import TrackingServer, TrackingServerArgs
+from infra.webhook_order import after_controllers
 from pipelines.paths import (
     TRACKING_SECRET_NAME,
     TRAINING_DOCKERFILE,
@@ -160,7 +161,7 @@ class Platform(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        ClusterAddons(
+        addons = ClusterAddons(
             f"{name}-addons",
             ClusterAddonsArgs(
                 cluster_name=self.cluster.name,
@@ -171,6 +172,13 @@ class Platform(pulumi.ComponentResource):
                 provider=self.cluster.provider,
             ),
             opts=child,
+        )
+        # Everything on the cluster goes through its provider, and what the add-ons' webhooks and
+        # controllers handle waits for them (infra/webhook_order.py).
+        self._on_cluster = pulumi.ResourceOptions(
+            parent=self,
+            providers={"kubernetes": self.cluster.provider},
+            transformations=[after_controllers([addons])],
         )
 
         self.buckets = {
@@ -246,7 +254,7 @@ class Platform(pulumi.ComponentResource):
                 internal_ingress=config.tracking.internal_ingress,
                 disruption_budget=prod,
             ),
-            opts=pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider}),
+            opts=self._on_cluster,
         )
 
         self.pipelines = KubeflowPipelines(
@@ -262,8 +270,9 @@ class Platform(pulumi.ComponentResource):
                 database_password=pipelines_database_password.result,
                 identity=self.cluster.identity,
                 datasets_bucket_arn=self.buckets["datasets"].arn,
+                install_after=(addons,),
             ),
-            opts=pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider}),
+            opts=self._on_cluster,
         )
 
         self.datasets_store = pulumi.Output.concat("s3://", self.buckets["datasets"].name, f"/{DATASETS_PREFIX}")
@@ -288,7 +297,7 @@ class Platform(pulumi.ComponentResource):
         """One Model per catalogue entry the stack enables, and what they share."""
         if not config.models:
             return {}
-        on_cluster = pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider})
+        on_cluster = self._on_cluster
         namespace = k8s.core.v1.Namespace(
             f"{name}-models-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=MODELS_NAMESPACE, labels=namespace_labels()),

@@ -18,14 +18,37 @@ OWNED_BY_PULUMI = {
     ("Secret", "mysql-secret"),
     ("ConfigMap", "kfp-launcher"),
     ("ConfigMap", "workflow-controller-configmap"),
+    ("ServiceAccount", "pipeline-runner"),
 }
+# v1-only parts: the cache webhook (its certificate is never signed on EKS) and v1 visualizations.
+V1_ONLY = {
+    ("Deployment", "cache-deployer-deployment"),
+    ("Deployment", "cache-server"),
+    ("Service", "cache-server"),
+    ("ServiceAccount", "kubeflow-pipelines-cache"),
+    ("ServiceAccount", "kubeflow-pipelines-cache-deployer-sa"),
+    ("Role", "kubeflow-pipelines-cache-role"),
+    ("RoleBinding", "kubeflow-pipelines-cache-binding"),
+    ("Role", "kubeflow-pipelines-cache-deployer-role"),
+    ("RoleBinding", "kubeflow-pipelines-cache-deployer-rolebinding"),
+    ("ClusterRole", "kubeflow-pipelines-cache-deployer-clusterrole"),
+    ("ClusterRoleBinding", "kubeflow-pipelines-cache-deployer-clusterrolebinding"),
+    ("Deployment", "ml-pipeline-visualizationserver"),
+    ("Service", "ml-pipeline-visualizationserver"),
+    ("ServiceAccount", "ml-pipeline-visualizationserver"),
+    ("Deployment", "ml-pipeline-viewer-crd"),
+    ("ServiceAccount", "ml-pipeline-viewer-crd-service-account"),
+    ("Role", "ml-pipeline-viewer-controller-role"),
+    ("RoleBinding", "ml-pipeline-viewer-crd-binding"),
+}
+INSTALL_CHILD = "mlops-pipelines-install:"
 
 
 def _kfp(plan: Plan, resource_type: str) -> dict[str, dict]:
     return {
         r["inputs"]["metadata"]["name"]: r["inputs"]
         for r in of_type(plan, resource_type)
-        if KFP_PARENT in (r["parent"] or "")
+        if KFP_PARENT in (r["parent"] or "") and not r["name"].startswith(INSTALL_CHILD)
     }
 
 
@@ -35,10 +58,10 @@ def test_overlay_pins_one_release_and_drops_what_pulumi_owns() -> None:
     assert refs == {"2.17.0"}
     deleted = set()
     for patch in overlay["patches"]:
-        document = yaml.safe_load(patch["patch"])
-        assert document["$patch"] == "delete"
-        deleted.add((document["kind"], document["metadata"]["name"]))
-    assert deleted == OWNED_BY_PULUMI
+        document = yaml.safe_load(patch.get("patch", "{}"))
+        if isinstance(document, dict) and document.get("$patch") == "delete":
+            deleted.add((document["kind"], document["metadata"]["name"]))
+    assert deleted == OWNED_BY_PULUMI | V1_ONLY
 
 
 def test_install_applies_the_overlay_after_the_settings(plan: Plan) -> None:
@@ -49,7 +72,13 @@ def test_install_applies_the_overlay_after_the_settings(plan: Plan) -> None:
     namespaces = _kfp(plan, "kubernetes:core/v1:Namespace")
     declared = {("ConfigMap", n) for n in config_maps} | {("Secret", n) for n in secrets}
     declared |= {("Namespace", n) for n in namespaces}
-    assert declared == OWNED_BY_PULUMI | {("Secret", "mlpipeline-minio-artifact")}
+    declared |= {("ServiceAccount", n) for n in _kfp(plan, "kubernetes:core/v1:ServiceAccount")}
+    assert declared == OWNED_BY_PULUMI | {
+        ("Secret", "mlpipeline-minio-artifact"),
+        ("Secret", "metadata-grpc-connection"),
+        ("ConfigMap", "rds-ca-bundle"),
+    }
+    assert set(install["dependencies"]) >= {"mlops-pipelines-install-config", "mlops-pipelines-database"}
 
 
 def test_database_points_at_rds_and_credentials_are_secret(plan: Plan) -> None:
@@ -69,10 +98,9 @@ def test_artifact_store_is_s3_over_tls(plan: Plan) -> None:
     assert providers["disableSSL"] is False and providers["credentials"]["fromEnv"] is False
     argo = json.loads(config_maps["workflow-controller-configmap"]["data"]["artifactRepository"])["s3"]
     assert argo["insecure"] is False and argo["keyFormat"].startswith("pipelines/")
-    (patch,) = [r["inputs"] for r in of_type(plan, "kubernetes:apps/v1:DeploymentPatch") if KFP_PARENT in r["parent"]]
-    env = {e["name"]: e["value"] for e in patch["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert env["OBJECTSTORECONFIG_SECURE"] == "true"
-    assert env["OBJECTSTORECONFIG_HOST"].startswith("s3.")
+    # The API server reads its S3 endpoint from the install config (tests/infra/test_kubeflow_install.py).
+    install_config = config_maps["pipeline-install-config"]["data"]
+    assert install_config["objectStoreHost"] == f"s3.{install_config['objectStoreRegion']}.amazonaws.com"
 
 
 def test_object_store_user_may_touch_only_the_pipelines_prefix(plan: Plan) -> None:
@@ -102,6 +130,6 @@ def test_argo_executor_is_hardened_and_finished_workflows_are_cleaned_up(plan: P
     assert defaults["templateDefaults"]["retryStrategy"]["retryPolicy"] == "OnError"
     key_format = json.loads(data["artifactRepository"])["s3"]["keyFormat"]
     assert key_format == (
-        "pipelines/logs/{{workflow.name}}/{{workflow.creationTimestamp.Y}}/{{workflow.creationTimestamp.m}}/"
+        "pipelines/kubeflow/logs/{{workflow.name}}/{{workflow.creationTimestamp.Y}}/{{workflow.creationTimestamp.m}}/"
         "{{workflow.creationTimestamp.d}}/{{pod.name}}"
     )
