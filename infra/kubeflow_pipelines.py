@@ -28,6 +28,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra.iam_policies import bucket_prefix_statements
+from infra.network_rules import platform_namespaces
 from infra.pod_security import PLATFORM_LABEL, PLATFORM_LABEL_VALUE
 from infra.rds_ca_bundle import RdsCaBundle
 from infra.workload_role import ClusterIdentity, WorkloadRole, WorkloadRoleArgs
@@ -127,6 +128,7 @@ class KubeflowPipelines(pulumi.ComponentResource):
             self._launcher_config(in_namespace),
             self._argo_config(in_namespace),
             self._runner_account(in_namespace),
+            self._ingress_policy(in_namespace),
         ]
         self.install = k8s.kustomize.v2.Directory(
             f"{name}-install",
@@ -337,6 +339,23 @@ class KubeflowPipelines(pulumi.ComponentResource):
         metadata = self._metadata(RUNNER_SERVICE_ACCOUNT)
         metadata.annotations = {"eks.amazonaws.com/role-arn": runner_role.arn}
         return k8s.core.v1.ServiceAccount(f"{self._name}-pipeline-runner", metadata=metadata, opts=opts)
+
+    def _ingress_policy(self, opts: pulumi.ResourceOptions) -> k8s.networking.v1.NetworkPolicy:
+        """KFP's pods (API, UI, MLMD, Argo, step pods) accept traffic only from the platform's namespaces.
+
+        Egress stays open: the components call the Kubernetes API, RDS and S3, and step pods run the
+        training code; the platform's own jobs in this namespace restrict theirs in their own policies.
+        """
+        return k8s.networking.v1.NetworkPolicy(
+            f"{self._name}-ingress",
+            metadata=self._metadata("kubeflow-pipelines-ingress"),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(),
+                policy_types=["Ingress"],
+                ingress=[k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[platform_namespaces()])],
+            ),
+            opts=opts,
+        )
 
     @staticmethod
     def _metadata(name: str) -> k8s.meta.v1.ObjectMetaArgs:

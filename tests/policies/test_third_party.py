@@ -80,3 +80,17 @@ def test_every_exemption_is_needed_and_explained(exemption: Any) -> None:
         assert len(matches) == 1, f"{stack}: {exemption.object} is not in the install"
         urn = _urn(OWN_CHAIN, matches[0]["name"])  # judged as if it were ours: no exemption applies
         assert exemption.rule in _violations(urn, matches[0]["name"], matches[0]["inputs"])
+
+
+def test_the_pack_and_checkov_exempt_the_same_upstream_probes() -> None:
+    """The overlay's checkov skips for probes name exactly the objects the pack exempts from probes."""
+    exempt = {item.object for item in EXEMPTIONS if item.rule == PROBES}
+    skipped = set()
+    for resource in offline_plan("dev")["resources"]:
+        annotations = (resource["inputs"].get("metadata") or {}).get("annotations") or {}
+        checks = {
+            str(value).partition("=")[0] for key, value in annotations.items() if key.startswith("checkov.io/skip")
+        }
+        if {"CKV_K8S_8", "CKV_K8S_9"} & checks:
+            skipped.add(resource["name"].split(":", 1)[-1])
+    assert skipped == exempt
