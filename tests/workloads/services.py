@@ -75,10 +75,11 @@ class MotoS3Server:
     def create_bucket(self, name: str) -> None:
         self.client().create_bucket(Bucket=name)
 
-    def client(self) -> Any:
+    def client(self, service: str = "s3") -> Any:
+        """A boto3 client of this moto server (it answers every AWS API moto has, not only S3)."""
         import boto3
 
-        return boto3.client("s3", endpoint_url=self.endpoint_url, region_name="us-east-1", **_boto_credentials())
+        return boto3.client(service, endpoint_url=self.endpoint_url, region_name="us-east-1", **_boto_credentials())
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -106,20 +107,39 @@ class PrivatePostgres:
     """A throw-away PostgreSQL cluster on a free port, so a test can stop and start it at will.
 
     initdb refuses to run as root, so as root the cluster belongs to the `postgres` user.
+    By default every connection is trusted. `like_rds` makes it check passwords (SCRAM) on TCP and
+    serve TLS with a self-signed certificate, as RDS does, so clients can keep `sslmode=require`;
+    the superuser `postgres` then connects through the Unix socket (`admin_conninfo`).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, like_rds: bool = False) -> None:
         self.bin = postgres_bin_directory()
         self.port = free_loopback_port()
         self.directory = Path(tempfile.mkdtemp(prefix="mlops-private-pg-"))
         self.data = self.directory / "data"
         self.log = self.directory / "postgres.log"
         self._as_postgres = os.geteuid() == 0
+        self.like_rds = like_rds
         if self._as_postgres:
             shutil.chown(self.directory, "postgres", "postgres")
-        self._run(
-            [str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync"],
-        )
+        authentication = ["--auth-local=trust", "--auth-host=scram-sha-256"] if like_rds else ["-A", "trust"]
+        self._run([str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", *authentication, "--no-sync"])
+        if like_rds:
+            self._create_certificate()
+
+    @property
+    def admin_conninfo(self) -> str:
+        """The superuser through the Unix socket: trusted in both modes."""
+        return f"host={self.directory} port={self.port} user=postgres dbname=postgres"
+
+    def _create_certificate(self) -> None:
+        key, certificate = self.directory / "server.key", self.directory / "server.crt"
+        request = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"]
+        subprocess.run([*request, "-keyout", str(key), "-out", str(certificate)], check=True, capture_output=True)
+        key.chmod(0o600)  # PostgreSQL refuses a key others can read
+        if self._as_postgres:
+            for path in (key, certificate):
+                shutil.chown(path, "postgres", "postgres")
 
     @property
     def uri(self) -> str:
@@ -132,6 +152,9 @@ class PrivatePostgres:
 
     def start(self) -> None:
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory} -c fsync=off"
+        if self.like_rds:
+            options += f" -c ssl=on -c ssl_cert_file={self.directory}/server.crt"
+            options += f" -c ssl_key_file={self.directory}/server.key"
         self._run(
             [
                 str(self.bin / "pg_ctl"),

@@ -1,4 +1,8 @@
-"""The cluster path: the server builds its database URI from the RDS-managed secret at start."""
+"""The cluster path: the server builds its database URI from the RDS-managed secret at start.
+
+The URI names the user but holds no password: each process supplies it per connection
+(test_database_credentials.py, test_password_rotation.py).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from workloads.tracking.database_secret import DatabaseSecretError, backend_uri_from_secret
+from workloads.tracking.database_secret import (
+    DatabaseCredentials,
+    DatabaseSecretError,
+    backend_uri_from_secret,
+    read_credentials,
+)
 from workloads.tracking.server import main
 
 REGION = "eu-west-1"
@@ -27,7 +36,7 @@ def secret_arn(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield created["ARN"]
 
 
-def test_uri_is_built_with_the_password_escaped_and_tls_required(secret_arn: str) -> None:
+def test_uri_names_the_user_requires_tls_and_holds_no_password(secret_arn: str) -> None:
     uri = backend_uri_from_secret(
         {
             "MLFLOW_DATABASE_SECRET_ARN": secret_arn,
@@ -35,7 +44,30 @@ def test_uri_is_built_with_the_password_escaped_and_tls_required(secret_arn: str
             "MLFLOW_DATABASE_PORT": "5432",
         }
     )
-    assert uri == "postgresql://mlflow:p%40ss%2Fword%3A1@db.internal:5432/mlflow?sslmode=require"
+    assert uri == "postgresql://mlflow@db.internal:5432/mlflow?sslmode=require"
+
+
+def test_credentials_are_read_whole_and_the_password_stays_out_of_reprs(secret_arn: str) -> None:
+    credentials = read_credentials(secret_arn)
+    assert credentials == DatabaseCredentials("mlflow", "p@ss/word:1")
+    assert "p@ss" not in repr(credentials)
+
+
+@pytest.mark.parametrize(
+    "document",
+    ["not json", json.dumps({"username": "mlflow"}), json.dumps({"username": "mlflow", "password": ""})],
+)
+def test_a_secret_that_is_no_credentials_document_is_one_clear_error(secret_arn: str, document: str) -> None:
+    boto3.client("secretsmanager", region_name=REGION).put_secret_value(SecretId=secret_arn, SecretString=document)
+    with pytest.raises(DatabaseSecretError, match=r"the database secret .*`username` and `password`"):
+        read_credentials(secret_arn)
+
+
+def test_a_port_that_is_no_number_is_refused() -> None:
+    with pytest.raises(DatabaseSecretError, match="MLFLOW_DATABASE_PORT: expected a port number, got 'db'"):
+        backend_uri_from_secret(
+            {"MLFLOW_DATABASE_SECRET_ARN": "arn", "MLFLOW_DATABASE_HOST": "h", "MLFLOW_DATABASE_PORT": "db"}
+        )
 
 
 def test_not_configured_means_no_uri() -> None:

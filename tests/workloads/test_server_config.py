@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from workloads.tracking.app import APP_FACTORY
+from workloads.tracking.mlflow_entrypoint import serve_platform_app
 from workloads.tracking.server import (
+    MLFLOW_ENTRYPOINT,
     MLFLOW_LEGACY_DEFAULT_PASSWORD,
     TrackingConfigError,
     build_migrate_command,
@@ -33,7 +36,7 @@ def test_server_command_has_auth_proxied_artifacts_and_allowed_hosts() -> None:
         {**VALID, "MLFLOW_ALLOWED_HOSTS": "mlflow.mlops.svc", "MLFLOW_HOST": "0.0.0.0", "MLFLOW_PORT": "8080"}
     )
     assert build_server_command(config, python="/py") == [
-        "/py", "-m", "mlflow", "server",
+        "/py", "-m", MLFLOW_ENTRYPOINT, "server",
         "--backend-store-uri", VALID["MLFLOW_BACKEND_STORE_URI"],
         "--artifacts-destination", "s3://artifacts/mlflow",
         "--serve-artifacts",
@@ -44,8 +47,26 @@ def test_server_command_has_auth_proxied_artifacts_and_allowed_hosts() -> None:
         "--allowed-hosts", "mlflow.mlops.svc",
     ]  # fmt: skip
     assert build_migrate_command(config, python="/py") == [
-        "/py", "-m", "mlflow", "db", "upgrade", VALID["MLFLOW_BACKEND_STORE_URI"],
+        "/py", "-m", MLFLOW_ENTRYPOINT, "db", "upgrade", VALID["MLFLOW_BACKEND_STORE_URI"],
     ]  # fmt: skip
+
+
+# Importing mlflow.server maps MLflow's tables, whose `noload` relationships SQLAlchemy 2.1 deprecates.
+@pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SADeprecationWarning")
+def test_mlflow_server_starts_its_workers_with_the_platform_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pins the one MLflow internal the entrypoint replaces: the app lookup of `mlflow server`."""
+    import mlflow.server
+    from mlflow.exceptions import MlflowException
+
+    original = mlflow.server._find_app
+    monkeypatch.setattr(mlflow.server, "_find_app", original)  # restored after the test
+    assert original("basic-auth") == "mlflow.server.auth:create_app"
+    serve_platform_app()
+    serve_platform_app()  # idempotent
+    assert mlflow.server._find_app("basic-auth") == APP_FACTORY
+    assert mlflow.server._is_factory(APP_FACTORY), "uvicorn is started with --factory"
+    with pytest.raises(MlflowException, match="Failed to find app"):
+        mlflow.server._find_app("no-such-app")
 
 
 def test_defaults_bind_loopback_and_keep_mlflows_host_check() -> None:

@@ -1,11 +1,13 @@
-"""Build the backend-store URI from the database's RDS-managed secret, at server start.
+"""The database's RDS-managed secret: where it is configured, what it holds, and the backend-store URI.
 
-In the cluster the PostgreSQL password lives only in Secrets Manager (RDS creates and rotates it);
-the pod reads it through its IRSA role when it starts, so the password is in no Pulumi state, no
-Kubernetes object and no pod spec. After a rotation, new connections fail, the probes restart the
-pod, and the restarted server reads the new password.
+In the cluster the PostgreSQL password lives only in Secrets Manager (RDS creates it and rotates it,
+every 7 days by default); the pod reads it through its IRSA role, so the password is in no Pulumi
+state, no Kubernetes object and no pod spec. The backend-store URI built here carries the user name
+but no password, so the password is in no command line, no environment and no generated file either:
+each process supplies it when it opens a connection, and re-reads the secret when the database
+rejects it (credentials_hook.py), so a rotation needs no restart.
 
-Environment (all four together, used only when MLFLOW_BACKEND_STORE_URI is not set):
+Environment (used only when MLFLOW_BACKEND_STORE_URI is not set):
   MLFLOW_DATABASE_SECRET_ARN   ARN of the secret (JSON with `username` and `password`)
   MLFLOW_DATABASE_HOST         database host name
   MLFLOW_DATABASE_PORT         [5432]
@@ -16,31 +18,78 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote
+
+DEFAULT_PORT = 5432
+DEFAULT_NAME = "mlflow"
+# A connection waits on Secrets Manager while it re-reads the secret: fail within seconds rather
+# than botocore's default 60 s connect and read timeouts.
+SECRETS_MANAGER_TIMEOUT_SECONDS = 3
+SECRETS_MANAGER_ATTEMPTS = 3
 
 
 class DatabaseSecretError(ValueError):
     """The secret is missing, unreadable or not an RDS credentials document."""
 
 
-def backend_uri_from_secret(environ: Mapping[str, str]) -> str | None:
-    """`postgresql://user:password@host:port/name?sslmode=require`, or None when not configured."""
-    secret_arn = environ.get("MLFLOW_DATABASE_SECRET_ARN", "").strip()
-    if not secret_arn:
-        return None
-    host = environ.get("MLFLOW_DATABASE_HOST", "").strip()
-    if not host:
-        raise DatabaseSecretError("MLFLOW_DATABASE_HOST is required with MLFLOW_DATABASE_SECRET_ARN")
-    port = environ.get("MLFLOW_DATABASE_PORT", "5432").strip()
-    if not port.isdigit():
-        raise DatabaseSecretError(f"MLFLOW_DATABASE_PORT: expected a port number, got {port!r}")
-    name = environ.get("MLFLOW_DATABASE_NAME", "mlflow").strip()
+@dataclass(frozen=True)
+class DatabaseCredentials:
+    """One version of the secret's content; the password never appears in a repr or a log line."""
 
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class DatabaseSecretSettings:
+    """Where the secret is and which database it opens."""
+
+    secret_arn: str
+    host: str
+    port: int = DEFAULT_PORT
+    name: str = DEFAULT_NAME
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> DatabaseSecretSettings | None:
+        """The MLFLOW_DATABASE_* settings, or None when no secret is configured."""
+        secret_arn = environ.get("MLFLOW_DATABASE_SECRET_ARN", "").strip()
+        if not secret_arn:
+            return None
+        host = environ.get("MLFLOW_DATABASE_HOST", "").strip()
+        if not host:
+            raise DatabaseSecretError("MLFLOW_DATABASE_HOST is required with MLFLOW_DATABASE_SECRET_ARN")
+        port = environ.get("MLFLOW_DATABASE_PORT", str(DEFAULT_PORT)).strip()
+        if not port.isdigit():
+            raise DatabaseSecretError(f"MLFLOW_DATABASE_PORT: expected a port number, got {port!r}")
+        name = environ.get("MLFLOW_DATABASE_NAME", DEFAULT_NAME).strip() or DEFAULT_NAME
+        return cls(secret_arn=secret_arn, host=host, port=int(port), name=name)
+
+    def backend_uri(self, username: str) -> str:
+        """`postgresql://user@host:port/name?sslmode=require`: no password (see the module docstring)."""
+        # TLS is required by the parameter group; asking for it here makes a misconfiguration fail loudly.
+        return f"postgresql://{quote(username, safe='')}@{self.host}:{self.port}/{self.name}?sslmode=require"
+
+
+def _secrets_manager() -> Any:
     import boto3  # only the cluster path needs AWS
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=SECRETS_MANAGER_TIMEOUT_SECONDS,
+        read_timeout=SECRETS_MANAGER_TIMEOUT_SECONDS,
+        retries={"max_attempts": SECRETS_MANAGER_ATTEMPTS, "mode": "standard"},
+    )
+    return boto3.client("secretsmanager", config=config)
+
+
+def read_credentials(secret_arn: str) -> DatabaseCredentials:
+    """The secret's current version (stage AWSCURRENT); DatabaseSecretError says why it cannot be used."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        document = boto3.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
+        document = _secrets_manager().get_secret_value(SecretId=secret_arn)["SecretString"]
         credentials = json.loads(document)
         username, password = credentials["username"], credentials["password"]
     except (BotoCoreError, ClientError) as error:
@@ -49,5 +98,20 @@ def backend_uri_from_secret(environ: Mapping[str, str]) -> str | None:
         raise DatabaseSecretError(
             f"the database secret {secret_arn} is not a JSON document with `username` and `password`"
         ) from None
-    # TLS is required by the parameter group; asking for it here makes a misconfiguration fail loudly.
-    return f"postgresql://{quote(username, safe='')}:{quote(password, safe='')}@{host}:{port}/{name}?sslmode=require"
+    if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
+        raise DatabaseSecretError(
+            f"the database secret {secret_arn}: `username` and `password` must be non-empty strings"
+        )
+    return DatabaseCredentials(username=username, password=password)
+
+
+def backend_uri_from_secret(environ: Mapping[str, str]) -> str | None:
+    """The password-less backend-store URI for the configured secret, or None when not configured.
+
+    Reads the secret once, for the user name, and so that a missing or malformed secret stops the
+    server at start with one message rather than failing every later connection.
+    """
+    settings = DatabaseSecretSettings.from_environment(environ)
+    if settings is None:
+        return None
+    return settings.backend_uri(read_credentials(settings.secret_arn).username)

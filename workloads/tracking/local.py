@@ -154,6 +154,7 @@ def start_local_tracking(
     *,
     port: int | None = None,
     backend_store_uri: str | None = None,
+    database_from_secret: bool = False,
     artifacts_destination: str | None = None,
     s3_endpoint_url: str | None = None,
     admin_password: str | None = None,
@@ -166,8 +167,12 @@ def start_local_tracking(
 
     `state_directory` defaults to `.mlops/tracking` under the current directory; it holds the SQLite
     database, the artifacts, the admin password file and `server.log`. `admin_password` overrides
-    the stored one (tests use it to run several servers side by side).
+    the stored one (tests use it to run several servers side by side). `database_from_secret`
+    takes the database from the MLFLOW_DATABASE_* variables in `extra_environment` instead, as in the
+    cluster (database_secret.py).
     """
+    if database_from_secret and backend_store_uri:
+        raise ValueError("pass either backend_store_uri or database_from_secret, not both")
     state = (state_directory or Path.cwd() / DEFAULT_STATE_DIRECTORY).resolve()
     state.mkdir(parents=True, exist_ok=True)
     if admin_password is None:
@@ -195,6 +200,8 @@ def start_local_tracking(
         "MLFLOW_FLASK_SERVER_SECRET_KEY_FILE",
     ):
         environment.pop(variable, None)
+    if database_from_secret:
+        del environment["MLFLOW_BACKEND_STORE_URI"]
     if s3_endpoint_url:
         environment["MLFLOW_S3_ENDPOINT_URL"] = s3_endpoint_url
     # The server must import this repository's `workloads` package wherever the caller's cwd is.

@@ -47,6 +47,13 @@ Commands:
   python -m workloads.tracking.server [serve] [--skip-migrate]   migrate, then exec `mlflow server`
   python -m workloads.tracking.server migrate                    only `mlflow db upgrade` (a Job)
 
+MLflow runs through mlflow_entrypoint.py, so every process that connects to the database (the
+migration, `mlflow server`, each uvicorn worker) takes the password from the secret when it opens a
+connection and re-reads the secret when the database rejects it: an RDS password rotation needs no
+restart. Besides MLflow's routes the server answers:
+  /health    MLflow's own: the server process answers (the startup and liveness probe)
+  /readyz    a new database connection opens and answers (the readiness probe; readiness.py)
+
 Configuration errors print one line and exit with status 2.
 """
 
@@ -71,6 +78,8 @@ MLFLOW_LEGACY_DEFAULT_PASSWORD = "password1234"
 MINIMUM_PASSWORD_LENGTH = 12
 PERMISSIONS = ("READ", "EDIT", "MANAGE", "NO_PERMISSIONS")
 CONFIG_ERROR_EXIT_CODE = 2
+# `python -m mlflow` with the database credentials hook and the platform's app (see that module).
+MLFLOW_ENTRYPOINT = "workloads.tracking.mlflow_entrypoint"
 
 
 class TrackingConfigError(ValueError):
@@ -235,7 +244,7 @@ def write_auth_config(config: TrackingServerConfig, directory: Path | None = Non
 
 def build_migrate_command(config: TrackingServerConfig, python: str = sys.executable) -> list[str]:
     """`mlflow db upgrade`: brings an existing database to this MLflow version's schema."""
-    return [python, "-m", "mlflow", "db", "upgrade", config.backend_store_uri]
+    return [python, "-m", MLFLOW_ENTRYPOINT, "db", "upgrade", config.backend_store_uri]
 
 
 def build_server_command(config: TrackingServerConfig, python: str = sys.executable) -> list[str]:
@@ -243,7 +252,7 @@ def build_server_command(config: TrackingServerConfig, python: str = sys.executa
     command = [
         python,
         "-m",
-        "mlflow",
+        MLFLOW_ENTRYPOINT,
         "server",
         "--backend-store-uri",
         config.backend_store_uri,
@@ -284,9 +293,13 @@ def server_environment(
     return environment
 
 
-def migrate(config: TrackingServerConfig) -> int:
-    """Run the schema migration in a child process and return its exit status."""
-    return subprocess.run(build_migrate_command(config), check=False).returncode
+def migrate(config: TrackingServerConfig, environ: Mapping[str, str]) -> int:
+    """Run the schema migration in a child process and return its exit status.
+
+    The child needs the MLFLOW_DATABASE_* variables of `environ`: the URI built from the secret
+    carries no password, the child's credentials hook supplies it.
+    """
+    return subprocess.run(build_migrate_command(config), env=dict(environ), check=False).returncode
 
 
 def _parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -322,7 +335,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         print(f"tracking server: {error}", file=sys.stderr)
         return CONFIG_ERROR_EXIT_CODE
     if arguments.command == "migrate" or not arguments.skip_migrate:
-        status = migrate(config)
+        status = migrate(config, environment)
         if status != 0:
             print(f"tracking server: `mlflow db upgrade` failed with exit status {status}", file=sys.stderr)
             return status
