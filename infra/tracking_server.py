@@ -170,7 +170,12 @@ class TrackingServer(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, credentials]),
         )
 
+        # Startup and liveness: the process answers (MLflow's /health touches no database), so a
+        # database outage never restarts pods in a loop. Readiness: a new database connection opens
+        # (workloads/tracking/readiness.py), so a pod that cannot reach its database, or whose
+        # password the database no longer accepts, gets no traffic; 5 s covers its 3 s connect timeout.
         health = k8s.core.v1.HTTPGetActionArgs(path="/health", port="http")
+        database_ready = k8s.core.v1.HTTPGetActionArgs(path="/readyz", port="http")
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -216,7 +221,7 @@ class TrackingServer(pulumi.ComponentResource):
                                     http_get=health, period_seconds=5, failure_threshold=36
                                 ),
                                 readiness_probe=k8s.core.v1.ProbeArgs(
-                                    http_get=health, period_seconds=10, failure_threshold=3
+                                    http_get=database_ready, period_seconds=10, timeout_seconds=5, failure_threshold=3
                                 ),
                                 liveness_probe=k8s.core.v1.ProbeArgs(
                                     http_get=health, period_seconds=20, timeout_seconds=5, failure_threshold=3

@@ -71,8 +71,11 @@ def test_pods_are_hardened_with_limits_and_no_secret_literals(plan: Plan) -> Non
 def test_deployment_has_all_three_probes_and_waits_for_the_migration(plan: Plan) -> None:
     (deployment,) = _tracking(plan, "kubernetes:apps/v1:Deployment")
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+    # Only readiness depends on the database: an outage makes pods unready, it does not restart them.
+    for probe in ("startupProbe", "livenessProbe"):
         assert container[probe]["httpGet"]["path"] == "/health"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["readinessProbe"]["timeoutSeconds"] == 5
     assert container["args"] == ["serve", "--skip-migrate"]
     (job,) = _tracking(plan, "kubernetes:batch/v1:Job")
     assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
