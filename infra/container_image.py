@@ -1,19 +1,39 @@
-"""A workload image: an ECR repository plus a build that `pulumi up` pushes and deploys by digest."""
+"""A workload image: an ECR repository plus a build that `pulumi up` pushes and deploys by digest.
+
+The build context is the repository root, narrowed by `<Dockerfile>.dockerignore` (BuildKit and
+pulumi-docker-build both read that file, next to the Dockerfile and named after it) to exactly
+`ImageSpec.sources`. One source of truth: the spec. The dockerignore is generated from it
+(`python -m infra.container_image`; a test and `ContainerImage` itself refuse a stale one) and the
+tag hashes exactly the files it admits. That matters because the repositories are IMMUTABLE:
+pulumi-docker-build rebuilds whenever a byte, a name or a mode of its hashed context changes, and a
+rebuild that pushes a tag already there fails (ImageTagAlreadyExistsException). With the tag a hash
+of that same context, a rebuild always pushes a new tag, and anything outside it (.git, .venv,
+tests, stacks, the catalogue) can never trigger one.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_docker_build as docker_build
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+GENERATED_PATTERNS = ("**/__pycache__", "**/*.pyc")
+"""Bytecode Python writes next to the sources: never part of a context (the images write none either)."""
+_SOURCE_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/")
+
+
+class ImageContextError(ValueError):
+    """An ImageSpec's context is not what its dockerignore or its files say."""
 
 
 @dataclass(frozen=True)
@@ -25,11 +45,75 @@ class ImageSpec:
     dockerfile: str
     """Dockerfile path relative to the repository root (the build context)."""
     sources: tuple[str, ...]
-    """Paths whose content decides the image tag: change one byte, get a new tag."""
+    """Files and folders (relative to the root) that are the build context, exactly what the Dockerfile
+    COPYs: the dockerignore admits these and nothing else, the tag hashes them. Literal paths only (no
+    wildcards), so Docker, pathspec and git read them the same way."""
     build_args: Mapping[str, str] = field(default_factory=dict)
     """`--build-arg`s; part of the tag too, so two variants of one Dockerfile never share a tag."""
     stamps_source_commit: bool = False
     """The Dockerfile takes `ARG GIT_COMMIT` (lineage of what the image trains): see `source_commit`."""
+
+    def __post_init__(self) -> None:
+        if not self.sources:
+            raise ImageContextError(f"image {self.name}: no sources")
+        for source in self.sources:
+            # Split by hand: PurePosixPath would quietly drop a `.` part or a trailing `/`.
+            if not set(source) <= _SOURCE_CHARACTERS or any(part in ("", ".", "..") for part in source.split("/")):
+                raise ImageContextError(
+                    f"image {self.name}: source {source!r} must be a plain relative path (no wildcards, no ./..)"
+                )
+        if len(set(self.sources)) != len(self.sources):
+            raise ImageContextError(f"image {self.name}: a source is listed twice")
+
+    @property
+    def dockerignore(self) -> str:
+        """`<Dockerfile>.dockerignore`: BuildKit prefers it to `<context>/.dockerignore`."""
+        return f"{self.dockerfile}.dockerignore"
+
+
+def render_dockerignore(specs: Iterable[ImageSpec]) -> str:
+    """The dockerignore of the specs built from one Dockerfile: everything out, the sources back in,
+    bytecode out again (the last matching line wins, in Docker as in gitignore)."""
+    specs = list(specs)
+    first = specs[0]
+    if any(spec.dockerfile != first.dockerfile or spec.sources != first.sources for spec in specs):
+        raise ImageContextError(f"images built from {first.dockerfile} must have the same sources")
+    lines = [
+        f"# Generated from the ImageSpec sources of {first.dockerfile} (infra/platform.py) by",
+        "# `python -m infra.container_image`: edit the spec, not this file. The build context is exactly",
+        "# these paths and the image tag hashes exactly the files they admit (infra/container_image.py).",
+        "*",
+        *(f"!{source}" for source in first.sources),
+        *GENERATED_PATTERNS,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _generated(relative: PurePosixPath) -> bool:
+    return "__pycache__" in relative.parts or relative.suffix == ".pyc"
+
+
+def context_files(spec: ImageSpec, root: Path = REPOSITORY_ROOT) -> list[str]:
+    """The files the build context holds (relative, `/`-separated, sorted): what the dockerignore admits.
+
+    Like BuildKit's walk, symbolic links to folders are not followed.
+    """
+    found: set[str] = set()
+    for source in spec.sources:
+        base = root / source
+        if base.is_file():
+            found.add(source)
+            continue
+        if not base.is_dir():
+            raise ImageContextError(f"image {spec.name}: source {source} does not exist under {root}")
+        for folder, folders, files in os.walk(base):
+            folders[:] = [name for name in folders if name != "__pycache__"]
+            for name in files:
+                path = Path(folder, name)
+                relative = PurePosixPath(path.relative_to(root).as_posix())
+                if not _generated(relative) and path.is_file():
+                    found.add(str(relative))
+    return sorted(found)
 
 
 def source_commit(spec: ImageSpec, root: Path = REPOSITORY_ROOT) -> str:
@@ -37,6 +121,7 @@ def source_commit(spec: ImageSpec, root: Path = REPOSITORY_ROOT) -> str:
     differs from it there, `unknown` outside a git checkout.
 
     Not HEAD: a commit that leaves the sources alone must not rebuild the image or change its tag.
+    The sources are literal paths, which git reads as the dockerignore does (a folder: all below it).
     """
     paths = [spec.dockerfile, *spec.sources]
 
@@ -64,22 +149,46 @@ def build_arguments(spec: ImageSpec, root: Path = REPOSITORY_ROOT) -> dict[str, 
 
 
 def content_tag(spec: ImageSpec, root: Path = REPOSITORY_ROOT) -> str:
-    """A tag derived from the sources' bytes and the build arguments, so immutable tags are never reused."""
+    """A tag derived from what pulumi-docker-build hashes, so a rebuild never pushes a tag twice.
+
+    That is the Dockerfile's bytes, and each context file's name, mode and bytes (the mode too: COPY
+    keeps it, so a checkout with another umask is another image, and another tag), plus the build
+    arguments (inputs of the Image resource).
+    """
     digest = hashlib.sha256()
-    paths = [root / spec.dockerfile]
-    for source in spec.sources:
-        base = root / source
-        if base.is_file():
-            paths.append(base)
-        else:
-            paths.extend(sorted(p for p in base.rglob("*") if p.is_file() and "__pycache__" not in p.parts))
-    for path in paths:
-        digest.update(str(path.relative_to(root)).encode())
-        digest.update(path.read_bytes())
+    digest.update((root / spec.dockerfile).read_bytes())
+    for relative in context_files(spec, root):
+        path = root / relative
+        digest.update(b"\0" + relative.encode() + b"\0" + stat.filemode(os.lstat(path).st_mode).encode() + b"\0")
+        content = path.read_bytes()
+        digest.update(str(len(content)).encode() + b"\0" + content)
     arguments = build_arguments(spec, root)
     if arguments:
         digest.update(json.dumps(arguments, sort_keys=True).encode())
     return digest.hexdigest()[:20]
+
+
+def stale_dockerignore(spec: ImageSpec, root: Path = REPOSITORY_ROOT) -> str | None:
+    """Why the spec's committed dockerignore is not the one it implies, or None when it is."""
+    path = root / spec.dockerignore
+    if not path.is_file():
+        return f"{spec.dockerignore} is missing"
+    if path.read_text(encoding="utf-8") != render_dockerignore([spec]):
+        return f"{spec.dockerignore} is not what the ImageSpec {spec.name} implies"
+    return None
+
+
+def write_dockerignores(specs: Iterable[ImageSpec], root: Path = REPOSITORY_ROOT) -> list[Path]:
+    """Write each Dockerfile's dockerignore from the specs built from it; returns the paths written."""
+    by_dockerfile: dict[str, list[ImageSpec]] = {}
+    for spec in specs:
+        by_dockerfile.setdefault(spec.dockerfile, []).append(spec)
+    written = []
+    for group in by_dockerfile.values():
+        path = root / group[0].dockerignore
+        path.write_text(render_dockerignore(group), encoding="utf-8")
+        written.append(path)
+    return written
 
 
 @dataclass(frozen=True)
@@ -99,6 +208,9 @@ class ContainerImage(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ContainerImageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:images:ContainerImage", name, None, opts)
+        stale = stale_dockerignore(args.spec)
+        if stale:  # the context would not be what the tag hashes: the next `pulumi up` could push a tag twice
+            raise ImageContextError(f"{stale}: run `python -m infra.container_image` and commit the result")
         child = pulumi.ResourceOptions(parent=self)
         repository = aws.ecr.Repository(
             name,
@@ -151,3 +263,12 @@ class ContainerImage(pulumi.ComponentResource):
         self.repository_url = repository.repository_url
         self.ref = image.ref
         self.register_outputs({"repositoryUrl": self.repository_url, "ref": self.ref})
+
+
+if __name__ == "__main__":
+    # Through the imported module, so the specs and the functions come from the same module object.
+    from infra import container_image
+    from infra.platform import IMAGES
+
+    for written in container_image.write_dockerignores(IMAGES):
+        print(written.relative_to(container_image.REPOSITORY_ROOT))

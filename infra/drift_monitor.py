@@ -24,6 +24,8 @@ from infra.network_rules import (
 from infra.pod_security import container_security_context, pod_security_context, tmp_mount, tmp_volume
 from infra.shared_services import SharedServices, tracking_client_environment
 from infra.workload_role import WorkloadRoleArgs, service_account_with_role
+from workloads import catalogue
+from workloads.catalogue_entry import ENTRY_VARIABLE, entry_to_json
 
 ALERTS_SECRET = "drift-alerts"
 """Secret in the models namespace; key `webhook-url` (create it with kubectl or your secret store)."""
@@ -79,6 +81,8 @@ class DriftMonitor(pulumi.ComponentResource):
 
         environment = [
             *tracking_client_environment(args.shared),
+            # The image has no catalogue (a new model must not rebuild it): the pod gets its model's entry.
+            k8s.core.v1.EnvVarArgs(name=ENTRY_VARIABLE, value=entry_to_json(catalogue.get(args.model))),
             k8s.core.v1.EnvVarArgs(
                 name="MLOPS_PREDICTIONS_STORE", value=pulumi.Output.concat("s3://", args.shared.predictions_bucket_name)
             ),

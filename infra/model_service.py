@@ -29,6 +29,8 @@ from infra.pod_security import (
 )
 from infra.shared_services import SharedServices, tracking_client_environment
 from infra.workload_role import WorkloadRoleArgs, service_account_with_role
+from workloads import catalogue
+from workloads.catalogue_entry import ENTRY_VARIABLE, entry_to_json
 
 PORT = 3000
 # A model's pods turn ready only once the registry names a production version, and on a new
@@ -100,6 +102,8 @@ class ModelService(pulumi.ComponentResource):
         environment = [
             *tracking_client_environment(args.shared),
             k8s.core.v1.EnvVarArgs(name="MLOPS_MODEL", value=args.model),
+            # The image has no catalogue (a new model must not rebuild it): the pod gets its model's entry.
+            k8s.core.v1.EnvVarArgs(name=ENTRY_VARIABLE, value=entry_to_json(catalogue.get(args.model))),
             k8s.core.v1.EnvVarArgs(name="MLOPS_MODEL_ALIAS", value=args.alias),
             k8s.core.v1.EnvVarArgs(
                 name="MLOPS_PREDICTIONS_STORE",

@@ -40,24 +40,74 @@ from workloads import catalogue
 BUCKET_PURPOSES = ("artifacts", "datasets", "predictions", "reports")
 
 # Workload images built by `pulumi up`: metadata only (paths), infra never imports workload code.
+# Each spec's sources are its build context, exactly (infra/container_image.py): what its Dockerfile
+# COPYs, and every module those import (tests/infra/test_image_context.py checks both). None holds
+# `workloads/catalogue.py`: a pod gets its model's entry from the infra (workloads/catalogue_entry.py),
+# so adding a model rebuilds no image and restarts no other model.
 TRACKING_SERVER_IMAGE = ImageSpec(
     name="tracking-server",
     dockerfile="workloads/tracking/Dockerfile",
-    sources=("workloads/__init__.py", "workloads/tracking"),
+    sources=(
+        "workloads/__init__.py",
+        "workloads/tracking/__init__.py",
+        "workloads/tracking/server.py",
+        "workloads/tracking/mlflow_entrypoint.py",
+        "workloads/tracking/app.py",
+        "workloads/tracking/readiness.py",
+        "workloads/tracking/credentials_hook.py",
+        "workloads/tracking/database_credentials.py",
+        "workloads/tracking/database_secret.py",
+    ),
 )
 SERVING_IMAGE = ImageSpec(
     name="model-serving",
     dockerfile="workloads/serving/Dockerfile",
     sources=(
         "workloads/__init__.py",
-        "workloads/catalogue.py",
+        "workloads/catalogue_entry.py",
         "workloads/features.py",
         "workloads/models",
-        "workloads/serving",
+        "workloads/serving/__init__.py",
+        "workloads/serving/service.py",
+        "workloads/serving/settings.py",
+        "workloads/serving/inputs.py",
+        "workloads/serving/model_source.py",
+        "workloads/serving/prediction_log.py",
+        "workloads/serving/request_guard.py",
+        "workloads/serving/request_timeout.py",
     ),
 )
+# The drift job also compiles and submits a retraining run, hence the pipeline modules (and what
+# their step functions import, although those run in the training image).
 DRIFT_IMAGE = ImageSpec(
-    name="drift-job", dockerfile="monitoring/Dockerfile", sources=("workloads", "pipelines", "monitoring")
+    name="drift-job",
+    dockerfile="monitoring/Dockerfile",
+    sources=(
+        "monitoring/__init__.py",
+        "monitoring/alerts.py",
+        "monitoring/drift.py",
+        "monitoring/job.py",
+        "monitoring/retrain.py",
+        "monitoring/settings.py",
+        "monitoring/store.py",
+        "monitoring/window.py",
+        "pipelines/__init__.py",
+        "pipelines/components.py",
+        "pipelines/local.py",
+        "pipelines/paths.py",
+        "pipelines/remote.py",
+        "pipelines/steps.py",
+        "pipelines/training_pipeline.py",
+        "workloads/__init__.py",
+        "workloads/catalogue_entry.py",
+        "workloads/datasets.py",
+        "workloads/features.py",
+        "workloads/reference.py",
+        "workloads/training.py",
+        "workloads/tracking/__init__.py",
+        "workloads/tracking/instrument.py",
+        "workloads/tracking/registry.py",
+    ),
 )
 # Training images stamp the commit of their sources: it becomes the `git.commit` lineage tag of
 # every version trained on the cluster (the image has no .git to ask).
@@ -73,6 +123,8 @@ TRAINING_GPU_IMAGE = ImageSpec(
     build_args={"TORCH_INDEX_URL": ""},
     stamps_source_commit=True,
 )
+IMAGES = (TRACKING_SERVER_IMAGE, SERVING_IMAGE, DRIFT_IMAGE, TRAINING_IMAGE, TRAINING_GPU_IMAGE)
+"""Every image a stack may build (`python -m infra.container_image` writes their dockerignores)."""
 MODELS_NAMESPACE = "models"
 DATASETS_PREFIX = "datasets"
 """Where in the datasets bucket the versions live (`s3://<bucket>/datasets/<dataset>/<version>/`)."""

@@ -126,11 +126,12 @@ class DriftComputation:
 
 
 def class_names_for(model: str) -> tuple[str, ...] | None:
-    from workloads import catalogue
+    """The model's class names: from the entry the CronJob hands the pod (the image has no catalogue)."""
+    from workloads.catalogue_entry import UnknownModelError, entry_for
 
     try:
-        return catalogue.get(model).class_names
-    except catalogue.UnknownModelError:
+        return entry_for(model).class_names
+    except UnknownModelError:
         return None
 
 

@@ -20,8 +20,28 @@ COMPILED_DIRECTORY = Path(__file__).resolve().parent / "compiled"
 TRAINING_IMAGE_PLACEHOLDER = "mlops.invalid/training-image:substitute-me"
 TRAINING_DOCKERFILE = "pipelines/Dockerfile"
 """Relative to the repository root, which is the build context."""
-TRAINING_IMAGE_SOURCES = ("pyproject.toml", "README.md", "workloads", "pipelines")
-"""Paths whose content makes up the training image (for a content-hash tag)."""
+TRAINING_IMAGE_SOURCES = (
+    "pyproject.toml",
+    "pipelines/__init__.py",
+    "pipelines/components.py",
+    "pipelines/dataset_seed.py",
+    "pipelines/paths.py",
+    "pipelines/schedule.py",
+    "pipelines/steps.py",
+    "workloads/__init__.py",
+    "workloads/catalogue_entry.py",
+    "workloads/datasets.py",
+    "workloads/features.py",
+    "workloads/models",
+    "workloads/reference.py",
+    "workloads/training.py",
+    "workloads/tracking/__init__.py",
+    "workloads/tracking/instrument.py",
+    "workloads/tracking/registry.py",
+)
+"""The training image's build context, exactly (infra/container_image.py): its dependencies and the
+modules the steps, the schedule and the dataset-seed Jobs import. No catalogue (each compiled
+pipeline carries its model's entry) and no compiled pipelines, so a new model rebuilds nothing."""
 TRACKING_SECRET_NAME = "mlops-tracking-client"
 """Secret, in the namespace the pipeline's pods run in, that the train/evaluate/register steps read."""
 TRACKING_SECRET_KEYS = {

@@ -139,10 +139,11 @@ def preprocess_step(
     reference_path: Path,
 ) -> PreprocessResult:
     """Stratified split, shared preprocessing, and the training feature table (the drift reference)."""
-    from workloads import catalogue, datasets, features
+    from workloads import datasets, features
+    from workloads.catalogue_entry import entry_for
     from workloads.reference import write_feature_table
 
-    entry = catalogue.get(model)
+    entry = entry_for(model)
     data = datasets.load(dataset_folder)
     if tuple(data.images.shape[1:]) != entry.image_shape:
         raise ValueError(
@@ -201,12 +202,13 @@ def train_step(
     """Train, track the run (params, per-epoch metrics, lineage), log the model, save the weights."""
     import torch
 
-    from workloads import catalogue, features
+    from workloads import features
+    from workloads.catalogue_entry import TrainingParameters, entry_for
     from workloads.tracking.instrument import DatasetRef, tracked_run
     from workloads.training import train_model
 
-    entry = catalogue.get(model)
-    parameters = catalogue.TrainingParameters(
+    entry = entry_for(model)
+    parameters = TrainingParameters(
         epochs=epochs,
         batch_size=batch_size,
         learning_rate=learning_rate,
@@ -286,12 +288,13 @@ def evaluate_step(
     """
     import torch
 
-    from workloads import catalogue, features
+    from workloads import features
+    from workloads.catalogue_entry import entry_for
     from workloads.reference import write_feature_table
     from workloads.training import configure_threads, evaluate_model
 
     configure_threads()
-    entry = catalogue.get(model)
+    entry = entry_for(model)
     network = entry.build_model()
     network.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
     split = load_split(validation_path)
@@ -386,11 +389,11 @@ def register_step(
     and promote to `production` when allowed and better."""
     from mlflow.tracking import MlflowClient
 
-    from workloads import catalogue
+    from workloads.catalogue_entry import entry_for
     from workloads.reference import attach_reference
     from workloads.tracking import registry
 
-    entry = catalogue.get(model)
+    entry = entry_for(model)
     client = MlflowClient()
     record_evaluation(client, run_id, report_path)
     metrics = {"accuracy": accuracy, "macro_f1": macro_f1}
@@ -427,9 +430,9 @@ def reject_step(model: str, run_id: str, quality: float, quality_threshold: floa
     """Below the threshold: record the verdict on the run and say clearly that nothing was registered."""
     from mlflow.tracking import MlflowClient
 
-    from workloads import catalogue
+    from workloads.catalogue_entry import entry_for
 
-    entry = catalogue.get(model)
+    entry = entry_for(model)
     summary = f"NOT REGISTERED: {gate_message(model, entry.quality_metric, quality, quality_threshold)}"
     client = MlflowClient()
     record_evaluation(client, run_id, report_path)

@@ -29,8 +29,7 @@ from pipelines.paths import (
     compiled_pipeline_path,
     pipeline_name,
 )
-from workloads import catalogue
-from workloads.catalogue import CatalogueEntry
+from workloads.catalogue_entry import ENTRY_VARIABLE, CatalogueEntry, entry_for, entry_to_json
 
 DEFAULT_DATASET_VERSION = "latest"
 
@@ -52,6 +51,12 @@ def _on_gpu(task: Any) -> Any:
     kfp_kubernetes.add_toleration(task, key=GPU_RESOURCE, operator="Exists", effect="NoSchedule")
     kfp_kubernetes.add_node_selector(task, label_key=GPU_NODE_LABEL[0], label_value=GPU_NODE_LABEL[1])
     return task
+
+
+def _knows_its_entry(task: Any, entry: CatalogueEntry) -> Any:
+    """The step reads its model's entry from the pipeline, not from a catalogue: the training image has
+    none, so adding a model changes no image (workloads.catalogue_entry)."""
+    return task.set_env_variable(ENTRY_VARIABLE, entry_to_json(entry))
 
 
 def build_pipeline(entry: CatalogueEntry) -> Callable[..., Any]:
@@ -88,6 +93,7 @@ def build_pipeline(entry: CatalogueEntry) -> Callable[..., Any]:
             seed=seed,
         )
         _resources(prepared, "500m", "2Gi").set_display_name("preprocess (shared features)")
+        _knows_its_entry(prepared, entry)
 
         trained = components.train(
             model=entry.name,
@@ -104,6 +110,7 @@ def build_pipeline(entry: CatalogueEntry) -> Callable[..., Any]:
             pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         )
         _resources(trained, "1", "4Gi").set_display_name("train on GPU" if entry.gpu else "train on CPU")
+        _knows_its_entry(trained, entry)
         _uses_tracking(trained)
         if entry.gpu:
             _on_gpu(trained)
@@ -115,6 +122,7 @@ def build_pipeline(entry: CatalogueEntry) -> Callable[..., Any]:
             quality_threshold=quality_threshold,
         )
         _resources(evaluated, "500m", "2Gi").set_display_name("evaluate (held-out split)")
+        _knows_its_entry(evaluated, entry)
 
         with dsl.If(evaluated.outputs["quality"] >= quality_threshold, name="quality-gate-passed"):
             registered = components.register(
@@ -131,6 +139,7 @@ def build_pipeline(entry: CatalogueEntry) -> Callable[..., Any]:
                 evaluation_report=evaluated.outputs["report"],
             )
             _resources(registered, "250m", "1Gi").set_display_name("register (staging; production if better)")
+            _knows_its_entry(registered, entry)
             _uses_tracking(registered)
         with dsl.Else(name="quality-gate-failed"):
             rejected = components.reject(
@@ -141,6 +150,7 @@ def build_pipeline(entry: CatalogueEntry) -> Callable[..., Any]:
                 evaluation_report=evaluated.outputs["report"],
             )
             _resources(rejected, "250m", "1Gi").set_display_name("below threshold: nothing registered")
+            _knows_its_entry(rejected, entry)
             _uses_tracking(rejected)
         return dsl.OneOf(registered.outputs["summary"], rejected.output)
 
@@ -148,8 +158,9 @@ def build_pipeline(entry: CatalogueEntry) -> Callable[..., Any]:
 
 
 def pipeline_for(model: str) -> Callable[..., Any]:
-    """The pipeline of catalogue model `model` (UnknownModelError for an unknown name)."""
-    return build_pipeline(catalogue.get(model))
+    """The pipeline of catalogue model `model` (UnknownModelError for an unknown name); in the drift
+    job's image, which has no catalogue, the model is the one its MLOPS_CATALOGUE_ENTRY describes."""
+    return build_pipeline(entry_for(model))
 
 
 def compile_pipeline(model: str, directory: Path | None = None) -> Path:
@@ -161,7 +172,9 @@ def compile_pipeline(model: str, directory: Path | None = None) -> Path:
 
 
 def compile_all(directory: Path | None = None) -> list[Path]:
-    """Compile every catalogue model's pipeline."""
+    """Compile every catalogue model's pipeline (in a checkout: only it has the whole catalogue)."""
+    from workloads import catalogue
+
     return [compile_pipeline(model, directory) for model in catalogue.names()]
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from workloads.catalogue import CatalogueEntry, TrainingParameters
+from workloads.catalogue_entry import CatalogueEntry, TrainingParameters
 
 THREADS_ENVIRONMENT_VARIABLE = "MLOPS_TORCH_THREADS"
 """torch's intra-op threads for training and evaluation; default 1 (see `configure_threads`)."""

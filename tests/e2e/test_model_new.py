@@ -108,3 +108,52 @@ def test_a_bad_name_or_template_changes_nothing(repository_copy: Path, arguments
     assert result.stderr.startswith(message), result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert _digests(repository_copy) == before
+
+
+GIT_IDENTITY = ["-c", "user.name=mlops tests", "-c", "user.email=tests@example.invalid", "-c", "commit.gpgsign=false"]
+
+
+def _commit_all(root: Path, message: str) -> None:
+    for arguments in (["add", "--all"], [*GIT_IDENTITY, "commit", "--quiet", "--no-verify", "-m", message]):
+        subprocess.run(["git", "-C", str(root), *arguments], check=True, capture_output=True)
+
+
+def _plan(root: Path, stack: str) -> dict[tuple[str, str], dict]:
+    plan = _run(root, "-m", "cli.main", "plan", stack)
+    assert plan.returncode == 0, plan.stderr
+    return {(resource["type"], resource["name"]): resource for resource in json.loads(plan.stdout)["resources"]}
+
+
+def test_a_new_model_rebuilds_no_image_and_changes_no_other_model(repository_copy: Path) -> None:
+    """What the next `pulumi up` does after `mlops model new`: create the new model's resources, and
+    nothing else. No image is rebuilt (their contexts hold no catalogue: each pod is handed its entry)
+    and no other model's Deployment, CronJob or pipeline changes. In a git checkout, committed before
+    and after as a merge would be: the training images stamp the last commit of their sources."""
+    root = repository_copy
+    subprocess.run(["git", "init", "--quiet", str(root)], check=True)
+    _commit_all(root, "the platform")
+    before = _plan(root, "dev")
+
+    added = _run(root, "-m", "cli.main", "model", "new", "handwriting", "--from", "digits")
+    assert added.returncode == 0, added.stderr
+    _commit_all(root, "mlops model new handwriting --from digits")
+    after = _plan(root, "dev")
+
+    images = [key for key in before if key[0] == "docker-build:index:Image"]
+    assert len(images) >= 4 and [key for key in after if key[0] == "docker-build:index:Image"] == images
+    for key in images:
+        assert after[key]["inputs"] == before[key]["inputs"], f"{key[1]} would be rebuilt"
+    for model in ("digits", "surface-defects"):
+        assert [key for key in before if model in key[1]], f"no resource of {model}: the check below is vacuous"
+    changed = sorted(key[1] for key, resource in before.items() if after.get(key) != resource)
+    assert changed == [], f"adding a model changed or removed: {changed}"
+
+    new = {key for key in after if key not in before}
+    assert all("handwriting" in name for _, name in new), sorted(new)
+    assert {kind for kind, _ in new} >= {
+        "mlops:platform:Model",
+        "kubernetes:apps/v1:Deployment",
+        "kubernetes:batch/v1:CronJob",
+        "kubernetes:batch/v1:Job",
+        "aws:iam/role:Role",
+    }

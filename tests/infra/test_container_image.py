@@ -1,4 +1,4 @@
-"""Image tags and the commit a training image stamps: they change exactly when what is built does."""
+"""Image tags, the commit a training image stamps and the dockerignore: they change exactly when what is built does."""
 
 from __future__ import annotations
 
@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from infra.container_image import ImageSpec, build_arguments, content_tag, source_commit
+from infra.container_image import (
+    ImageContextError,
+    ImageSpec,
+    build_arguments,
+    content_tag,
+    render_dockerignore,
+    source_commit,
+    stale_dockerignore,
+)
 
 GIT_IDENTITY = ["-c", "user.name=mlops tests", "-c", "user.email=tests@example.invalid", "-c", "commit.gpgsign=false"]
 SPEC = ImageSpec(name="training", dockerfile="Dockerfile", sources=("src",), stamps_source_commit=True)
@@ -70,3 +78,26 @@ def test_variants_of_one_dockerfile_never_share_a_tag(repository: Path) -> None:
     gpu = ImageSpec(name="training-gpu", dockerfile="Dockerfile", sources=("src",), build_args={"TORCH_INDEX_URL": ""})
     assert build_arguments(cpu, repository) == {}
     assert content_tag(cpu, repository) != content_tag(gpu, repository)
+
+
+def test_a_dockerignore_that_is_not_the_specs_is_refused(repository: Path) -> None:
+    """`ContainerImage` raises on a stale one: the context would not be what the tag hashes."""
+    spec = ImageSpec(name="training", dockerfile="Dockerfile", sources=("src",))
+    assert stale_dockerignore(spec, repository) == "Dockerfile.dockerignore is missing"
+    (repository / "Dockerfile.dockerignore").write_text(render_dockerignore([spec]))
+    assert stale_dockerignore(spec, repository) is None
+    (repository / "Dockerfile.dockerignore").write_text(render_dockerignore([spec]) + "!notes.md\n")
+    assert "is not what the ImageSpec training implies" in (stale_dockerignore(spec, repository) or "")
+
+
+@pytest.mark.parametrize("source", ["src/*.py", "../src", "/src", "src/", "./src"])
+def test_a_source_is_a_plain_relative_path(source: str) -> None:
+    """Wildcards or dots would read differently in Docker, pathspec and git: the context would drift."""
+    with pytest.raises(ImageContextError, match="plain relative path"):
+        ImageSpec(name="training", dockerfile="Dockerfile", sources=(source,))
+
+
+def test_a_missing_source_is_an_error_not_an_empty_context(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    with pytest.raises(ImageContextError, match="source src does not exist"):
+        content_tag(SPEC, tmp_path)

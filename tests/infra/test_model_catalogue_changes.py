@@ -1,4 +1,9 @@
-"""Adding a catalogue entry adds exactly that model's resources to a stack that enables it, and nothing else."""
+"""Adding a catalogue entry adds exactly that model's resources to a stack that enables it, and nothing else.
+
+In memory (the catalogue is patched, not edited): fast, but blind to what a real entry changes on
+disk, the catalogue file and the compiled pipeline, and so to the images whose tags hash files.
+`tests/e2e/test_model_new.py` runs `mlops model new` on a copy of the repository for that.
+"""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ import numpy as np
 from bentoml.exceptions import ServiceUnavailable
 from starlette.responses import JSONResponse
 
-from workloads.catalogue import CatalogueEntry
+from workloads.catalogue_entry import CatalogueEntry
 from workloads.serving import request_timeout
 from workloads.serving.inputs import InvalidRequestError, decode_array, decode_image_file, model_inputs
 from workloads.serving.model_source import ModelNotReadyError, ModelSource

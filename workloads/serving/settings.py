@@ -16,8 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from workloads import catalogue
-from workloads.catalogue import CatalogueEntry
+from workloads.catalogue_entry import ENTRY_VARIABLE, CatalogueEntry, CatalogueError, UnknownModelError, entry_for
 
 DEFAULT_PREDICTIONS_STORE = str(Path(".mlops") / "predictions")
 DEFAULT_ALIAS = "production"
@@ -27,6 +26,10 @@ VARIABLES: Mapping[str, tuple[str, str]] = {
     "MLFLOW_TRACKING_USERNAME": ("(none)", "tracking server user (basic auth)"),
     "MLFLOW_TRACKING_PASSWORD": ("(none)", "tracking server password"),
     "MLOPS_MODEL": ("(required)", "catalogue name of the model = registered-model name"),
+    ENTRY_VARIABLE: (
+        "(the catalogue's entry)",
+        "JSON of the model's catalogue entry; the Deployment sets it (images carry no catalogue)",
+    ),
     "MLOPS_MODEL_ALIAS": (DEFAULT_ALIAS, "registry alias the service loads and follows"),
     "MLOPS_PREDICTIONS_STORE": (
         DEFAULT_PREDICTIONS_STORE,
@@ -128,8 +131,9 @@ def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
-def resolve_entry(name: str, extra_entry: str = "") -> CatalogueEntry:
-    """The catalogue entry `name`, or the extra entry named by MLOPS_SERVING_EXTRA_ENTRY."""
+def resolve_entry(name: str, extra_entry: str = "", environ: Mapping[str, str] | None = None) -> CatalogueEntry:
+    """The extra entry named by MLOPS_SERVING_EXTRA_ENTRY, else the entry the Deployment hands the pod
+    (MLOPS_CATALOGUE_ENTRY: the image has no catalogue), else the catalogue's (a checkout)."""
     if extra_entry:
         module_name, _, attribute = extra_entry.partition(":")
         try:
@@ -141,9 +145,11 @@ def resolve_entry(name: str, extra_entry: str = "") -> CatalogueEntry:
         if entry.name == name:
             return entry
     try:
-        return catalogue.get(name)
-    except catalogue.UnknownModelError as error:
+        return entry_for(name, environ)
+    except UnknownModelError as error:
         raise SettingsError(f"MLOPS_MODEL: {error}") from None
+    except CatalogueError as error:  # a malformed MLOPS_CATALOGUE_ENTRY: the message names it
+        raise SettingsError(str(error)) from None
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> ServingSettings:
@@ -151,10 +157,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ServingSettings:
     environment = os.environ if environ is None else environ
     name = environment.get("MLOPS_MODEL", "").strip()
     if not name:
-        raise SettingsError(
-            f"MLOPS_MODEL is not set: name the catalogue model to serve ({', '.join(catalogue.names())})"
-        )
-    entry = resolve_entry(name, environment.get("MLOPS_SERVING_EXTRA_ENTRY", "").strip())
+        raise SettingsError("MLOPS_MODEL is not set: name the catalogue model to serve")
+    entry = resolve_entry(name, environment.get("MLOPS_SERVING_EXTRA_ENTRY", "").strip(), environment)
     default_batch, default_latency = default_batch_limits(entry)
     alias = environment.get("MLOPS_MODEL_ALIAS", "").strip() or DEFAULT_ALIAS
     return ServingSettings(
