@@ -197,6 +197,8 @@ class ContainerImageArgs:
     repository_prefix: str
     """e.g. `mlops-dev`: the repository is `mlops-dev/tracking-server`."""
     kms_key_arn: pulumi.Input[str]
+    force_delete: bool
+    """`pulumi destroy` deletes the repository even while it holds images (it is refused otherwise)."""
 
 
 class ContainerImage(pulumi.ComponentResource):
@@ -216,6 +218,7 @@ class ContainerImage(pulumi.ComponentResource):
             name,
             name=f"{args.repository_prefix}/{args.spec.name}",
             image_tag_mutability="IMMUTABLE",
+            force_delete=args.force_delete,
             image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
             encryption_configurations=[
                 aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="KMS", kms_key=args.kms_key_arn)

@@ -286,7 +286,7 @@ class Platform(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        tracking_image = self._image(name, TRACKING_SERVER_IMAGE, config.name_prefix)
+        tracking_image = self._image(name, TRACKING_SERVER_IMAGE, config)
         self.tracking = TrackingServer(
             f"{name}-tracking",
             TrackingServerArgs(
@@ -338,10 +338,19 @@ class Platform(pulumi.ComponentResource):
             }
         )
 
-    def _image(self, name: str, spec: ImageSpec, prefix: str) -> ContainerImage:
+    def _image(self, name: str, spec: ImageSpec, config: PlatformConfig) -> ContainerImage:
         return ContainerImage(
             f"{name}-{spec.name}-image",
-            ContainerImageArgs(spec=spec, repository_prefix=prefix, kms_key_arn=self.keys.buckets.arn),
+            ContainerImageArgs(
+                spec=spec,
+                repository_prefix=config.name_prefix,
+                kms_key_arn=self.keys.buckets.arn,
+                # Where the databases may be deleted (dev), `pulumi destroy` deletes the repositories with
+                # their images. Where they are protected (staging, prod) destroy stops at them, and the
+                # registry that survives names versions trained and served by these images: keep them, as
+                # a rebuild from git is not the same image (base images and unpinned dependencies move).
+                force_delete=not config.database_deletion_protection,
+            ),
             opts=pulumi.ResourceOptions(parent=self),
         )
 
@@ -374,12 +383,10 @@ class Platform(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[self.pipelines])),
         )
-        training_image = self._image(name, TRAINING_IMAGE, config.name_prefix)
+        training_image = self._image(name, TRAINING_IMAGE, config)
         entries = {model_name: catalogue.get(model_name) for model_name in sorted(config.models)}
         gpu_training_image = (
-            self._image(name, TRAINING_GPU_IMAGE, config.name_prefix).ref
-            if any(entry.gpu for entry in entries.values())
-            else None
+            self._image(name, TRAINING_GPU_IMAGE, config).ref if any(entry.gpu for entry in entries.values()) else None
         )
         dataset_store = self.datasets_store
         self.training_image = training_image.ref
@@ -414,8 +421,8 @@ class Platform(pulumi.ComponentResource):
             reports_bucket_name=self.buckets["reports"].name,
             reports_bucket_arn=self.buckets["reports"].arn,
             buckets_kms_key_arn=self.keys.buckets.arn,
-            serving_image=self._image(name, SERVING_IMAGE, config.name_prefix).ref,
-            drift_image=self._image(name, DRIFT_IMAGE, config.name_prefix).ref,
+            serving_image=self._image(name, SERVING_IMAGE, config).ref,
+            drift_image=self._image(name, DRIFT_IMAGE, config).ref,
             training_image=training_image.ref,
             gpu_training_image=gpu_training_image,
         )

@@ -1,4 +1,4 @@
-"""Image tags, the commit a training image stamps and the dockerignore: they change exactly when what is built does."""
+"""Image tags, the commit a training image stamps, the dockerignore and the repositories' destroy rule."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from infra.container_image import (
     source_commit,
     stale_dockerignore,
 )
+from tests.offline_plans import STACKS, offline_plan
 
 GIT_IDENTITY = ["-c", "user.name=mlops tests", "-c", "user.email=tests@example.invalid", "-c", "commit.gpgsign=false"]
 SPEC = ImageSpec(name="training", dockerfile="Dockerfile", sources=("src",), stamps_source_commit=True)
@@ -101,3 +102,16 @@ def test_a_missing_source_is_an_error_not_an_empty_context(tmp_path: Path) -> No
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
     with pytest.raises(ImageContextError, match="source src does not exist"):
         content_tag(SPEC, tmp_path)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_repository_holding_images_is_deleted_only_where_the_databases_may_be(stack: str) -> None:
+    """Dev: `pulumi destroy` removes everything. Staging and prod protect their databases, so the
+    registry survives a destroy: the images that trained and served its versions do too."""
+    resources = offline_plan(stack)["resources"]
+    protected = {r["inputs"]["deletionProtection"] for r in resources if r["type"] == "aws:rds/instance:Instance"}
+    repositories = [r for r in resources if r["type"] == "aws:ecr/repository:Repository"]
+    assert len(protected) == 1 and repositories
+    assert {r["inputs"]["forceDelete"] for r in repositories} == {not protected.pop()}
+    assert stack != "dev" or all(r["inputs"]["forceDelete"] for r in repositories)
+    assert stack != "prod" or not any(r["inputs"]["forceDelete"] for r in repositories)
