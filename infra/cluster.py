@@ -89,6 +89,9 @@ class Cluster(pulumi.ComponentResource):
             name=args.cluster_name,
             version=args.kubernetes_version,
             role_arn=cluster_role.arn,
+            # The Kubernetes provider below talks to this endpoint in the same `up`, so the deployer
+            # must reach it: over the public endpoint from public_access_cidrs (validated narrow and
+            # not a placeholder, infra/config.py), or privately from inside the VPC (prod).
             vpc_config=aws.eks.ClusterVpcConfigArgs(
                 subnet_ids=args.private_subnet_ids,
                 endpoint_private_access=True,

@@ -31,7 +31,7 @@ METRICS_SERVER = HelmChart("metrics-server", "3.13.1", "https://kubernetes-sigs.
 LOAD_BALANCER_CONTROLLER = HelmChart("aws-load-balancer-controller", "1.17.1", "https://aws.github.io/eks-charts")
 
 # The autoscaler's minor version must match the cluster's.
-CLUSTER_AUTOSCALER_IMAGE_TAGS = {"1.32": "v1.32.7", "1.33": "v1.33.6", "1.34": "v1.34.5"}
+CLUSTER_AUTOSCALER_IMAGE_TAGS = {"1.32": "v1.32.7", "1.33": "v1.33.6", "1.34": "v1.34.5", "1.35": "v1.35.2"}
 
 SYSTEM_NAMESPACE = "kube-system"
 

@@ -11,24 +11,114 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 import pulumi
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.settings import get_monitor
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from workloads import catalogue
 
 PROJECT = "mlops-platform"
 
-# EKS versions in standard support that the add-on and AMI choices here were checked against.
-SUPPORTED_KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34")
+# End of AWS *standard* support per version, in UTC. On that day the version moves to paid
+# extended support (EKS: an extra charge per cluster hour; RDS: per vCPU hour) and later AWS
+# upgrades it itself, so a stack on it is refused. Renew these tables from the sources named;
+# the dates were read on 2026-12-01.
+#
+# Amazon EKS Kubernetes release calendar, "End of standard support"
+# (docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html; the same dates on
+# endoflife.date/amazon-eks). The add-on, AMI and cluster-autoscaler choices were checked for each
+# version still in standard support (the autoscaler's tag: infra/cluster_addons.py).
+EKS_STANDARD_SUPPORT_ENDS: dict[str, date] = {
+    "1.32": date(2026, 3, 23),
+    "1.33": date(2026, 7, 29),
+    "1.34": date(2026, 12, 2),
+    "1.35": date(2027, 3, 27),
+}
+# "Supported MySQL major versions on Amazon RDS", RDS end of standard support date
+# (docs.aws.amazon.com/AmazonRDS/latest/UserGuide/MySQL.Concepts.VersionMgmt.html; the same dates on
+# endoflife.date/amazon-rds-mysql). 8.4 is the LTS release that replaces 8.0.
+RDS_MYSQL_STANDARD_SUPPORT_ENDS: dict[str, date] = {
+    "8.0": date(2026, 7, 31),
+    "8.4": date(2029, 7, 31),
+}
+# "Release calendar for Amazon RDS for PostgreSQL", RDS end of standard support date
+# (docs.aws.amazon.com/AmazonRDS/latest/PostgreSQLReleaseNotes/postgresql-release-calendar.html;
+# 13-16 as endoflife.date/amazon-rds-postgresql records them; 17 from the same source's end of
+# extended support, 2033-02-28, minus RDS's three years of extended support).
+RDS_POSTGRES_STANDARD_SUPPORT_ENDS: dict[str, date] = {
+    "13": date(2026, 2, 28),
+    "14": date(2027, 2, 28),
+    "15": date(2028, 2, 29),
+    "16": date(2029, 2, 28),
+    "17": date(2030, 2, 28),
+}
+
+# RFC 5737 documentation ranges route nowhere: in a stack file they are the example a user must
+# replace with the deployer's own egress address, never a network that could reach the API.
+DOCUMENTATION_RANGES = tuple(
+    ipaddress.IPv4Network(network) for network in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
+)
+# A wider range admits networks nobody reviewed (a /8 is ~16 million addresses of a cloud or ISP).
+BROADEST_PUBLIC_ACCESS_PREFIX = 16
 
 Environment = Literal["dev", "staging", "prod"]
+DeployerAccess = Literal["public", "private"]
 
 
 class ConfigError(pulumi.RunError):
     """A stack-config mistake. `RunError` makes Pulumi print the message alone, without a trace."""
+
+
+class KeyedValueError(ValueError):
+    """A mistake found across keys, reported at the key to change rather than at the config's root."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def _today(info: ValidationInfo) -> date:
+    """The date support windows are judged on: injected by tests, else today in UTC (AWS's dates)."""
+    injected = (info.context or {}).get("today")
+    return injected if isinstance(injected, date) else datetime.now(UTC).date()
+
+
+def _support_problem(version: str, table: Mapping[str, date], today: date) -> str | None:
+    """None while `version` is in standard support on `today`; else what is wrong and what to choose."""
+    current = [f"{name} (until {ends.isoformat()})" for name, ends in table.items() if today < ends]
+    choose = f"choose {' or '.join(current)}" if current else "no version in the table is supported any more"
+    ends = table.get(version)
+    if ends is None:
+        return f"{version!r} is not in the support table (infra/config.py); {choose}"
+    if today >= ends:
+        return (
+            f"{version} left AWS standard support on {ends.isoformat()} (extended support is billed extra, "
+            f"then AWS upgrades it itself); {choose}"
+        )
+    return None
+
+
+def _database_major(engine: Literal["postgres", "mysql"], engine_version: str) -> str:
+    """`16.4` -> `16` (PostgreSQL majors are one number); `8.4.3` -> `8.4` (MySQL's are two)."""
+    parts = engine_version.split(".")
+    return parts[0] if engine == "postgres" else ".".join(parts[:2])
+
+
+def _is_documentation_range(network: ipaddress.IPv4Network) -> bool:
+    return any(network.subnet_of(documentation) for documentation in DOCUMENTATION_RANGES)
 
 
 class _Model(BaseModel):
@@ -153,6 +243,8 @@ class PlatformConfig(_Model):
     kubernetes_version: str
     cluster_endpoint_public: bool
     cluster_public_access_cidrs: list[Cidr] = Field(default_factory=list)
+    # Optional only so that leaving it out gets the message saying what to set, not "missing".
+    deployer_access: DeployerAccess | None = None
     cluster_admin_role_arns: list[str] = Field(default_factory=list)
     system_node_pool: SystemNodePoolConfig
     gpu_node_pools: list[GpuNodePoolConfig] = Field(default_factory=list)
@@ -179,17 +271,37 @@ class PlatformConfig(_Model):
 
     @field_validator("cluster_public_access_cidrs")
     @classmethod
-    def _access_cidrs_are_valid_and_narrow(cls, values: list[str]) -> list[str]:
+    def _access_cidrs_are_valid_and_narrow(cls, values: list[str], info: ValidationInfo) -> list[str]:
+        refuse_placeholders = bool((info.context or {}).get("refuse_placeholders"))
         for value in values:
-            if _parse_cidr(value).prefixlen == 0:
+            network = _parse_cidr(value)
+            if network.prefixlen == 0:
                 raise ValueError("0.0.0.0/0 would open the Kubernetes API to the internet; list your CIDRs")
+            if network.prefixlen < BROADEST_PUBLIC_ACCESS_PREFIX:
+                raise ValueError(
+                    f"{value} is broader than /{BROADEST_PUBLIC_ACCESS_PREFIX}: list only the egress CIDRs of the "
+                    "machines that run `pulumi up` and kubectl (a /32 per NAT or VPN address)"
+                )
+            if _is_documentation_range(network):
+                if refuse_placeholders:
+                    raise ValueError(
+                        f"{value} is a documentation range (RFC 5737), the stack file's placeholder: replace it "
+                        "with the public egress CIDR of each machine that runs `pulumi up` (this machine's: "
+                        "`curl https://checkip.amazonaws.com`, then <address>/32)"
+                    )
+            elif not network.is_global:
+                raise ValueError(
+                    f"{value} is not a public range: the public endpoint only ever sees public source addresses "
+                    "(a deployer inside the VPC needs deployerAccess: private)"
+                )
         return values
 
     @field_validator("kubernetes_version")
     @classmethod
-    def _kubernetes_version_is_supported(cls, value: str) -> str:
-        if value not in SUPPORTED_KUBERNETES_VERSIONS:
-            raise ValueError(f"{value!r} is not supported; expected one of {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}")
+    def _kubernetes_version_is_supported(cls, value: str, info: ValidationInfo) -> str:
+        problem = _support_problem(value, EKS_STANDARD_SUPPORT_ENDS, _today(info))
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("cluster_admin_role_arns")
@@ -230,11 +342,58 @@ class PlatformConfig(_Model):
         return self
 
     @model_validator(mode="after")
-    def _environment_guards(self) -> PlatformConfig:
-        if self.cluster_endpoint_public and not self.cluster_public_access_cidrs:
-            raise ValueError(
-                "clusterEndpointPublic is true but clusterPublicAccessCidrs is empty: list the CIDRs allowed"
+    def _database_versions_are_supported(self, info: ValidationInfo) -> PlatformConfig:
+        today = _today(info)
+        engines: tuple[tuple[Literal["postgres", "mysql"], DatabaseConfig, dict[str, date]], ...] = (
+            ("postgres", self.postgres, RDS_POSTGRES_STANDARD_SUPPORT_ENDS),
+            ("mysql", self.mysql, RDS_MYSQL_STANDARD_SUPPORT_ENDS),
+        )
+        for key, database, table in engines:
+            major = _database_major(key, database.engine_version)
+            problem = _support_problem(major, table, today)
+            if problem:
+                raise KeyedValueError(f"{key}.engineVersion", problem)
+        return self
+
+    @model_validator(mode="after")
+    def _deployer_reaches_the_api(self) -> PlatformConfig:
+        """`pulumi up` talks to the Kubernetes API (infra/cluster.py's provider) in the same run that
+        creates the cluster: the stack must say from where, or the first deploy hangs at that point."""
+        if self.deployer_access is None:
+            raise KeyedValueError(
+                "deployerAccess",
+                "not set: say how `pulumi up` reaches the EKS API - `public` (from the CIDRs in "
+                "clusterPublicAccessCidrs, with clusterEndpointPublic: true) or `private` (from a runner inside "
+                f"vpcCidr {self.vpc_cidr}; README, 'First deploy')",
             )
+        if self.deployer_access == "public" and not self.cluster_endpoint_public:
+            raise KeyedValueError(
+                "clusterEndpointPublic",
+                "deployerAccess is public, so the API endpoint must be public: set clusterEndpointPublic: true "
+                "(limited to clusterPublicAccessCidrs), or deployerAccess: private for a runner inside the VPC",
+            )
+        if self.cluster_endpoint_public and not self.cluster_public_access_cidrs:
+            raise KeyedValueError(
+                "clusterPublicAccessCidrs",
+                "clusterEndpointPublic is true but clusterPublicAccessCidrs is empty: list the public egress "
+                "CIDRs of the machines that run `pulumi up` and kubectl",
+            )
+        if not self.cluster_endpoint_public and self.cluster_public_access_cidrs:
+            raise KeyedValueError(
+                "clusterPublicAccessCidrs",
+                "set, but the endpoint is private (clusterEndpointPublic: false), so nothing would admit them: "
+                "remove them (use []) or make the endpoint public",
+            )
+        if self.environment == "prod" and self.deployer_access == "public":
+            raise KeyedValueError(
+                "deployerAccess",
+                "public needs a public API endpoint, which prod refuses: set deployerAccess: private and run "
+                f"`pulumi up` from a runner inside vpcCidr {self.vpc_cidr} (README, 'First deploy')",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _environment_guards(self) -> PlatformConfig:
         # Automatic promotion puts an unreviewed candidate in front of users: dev only, by design.
         promoting = sorted(name for name, settings in self.models.items() if settings.auto_promote)
         if promoting and self.environment != "dev":
@@ -260,6 +419,25 @@ class PlatformConfig(_Model):
         return self.environment == "prod"
 
     @property
+    def data_survives_destroy(self) -> bool:
+        """Whether `pulumi destroy` keeps the stack's data: final database snapshots, buckets not emptied.
+
+        Follows databaseDeletionProtection (required in prod, on in staging): a stack whose databases
+        refuse deletion must not have `destroy` empty its buckets first and then stop at a database,
+        leaving a registry whose artifacts are gone. Dev, unprotected, destroys everything.
+        """
+        return self.database_deletion_protection
+
+    @property
+    def placeholders(self) -> list[str]:
+        """`key: value` of every stack-file placeholder still in place (documentation ranges)."""
+        return [
+            f"clusterPublicAccessCidrs: {cidr}"
+            for cidr in self.cluster_public_access_cidrs
+            if _is_documentation_range(_parse_cidr(cidr))
+        ]
+
+    @property
     def name_prefix(self) -> str:
         """Prefix for physical names that must be readable in the AWS console."""
         return f"mlops-{self.stack}"
@@ -276,7 +454,9 @@ def _decode(raw: Any) -> Any:
 
 
 def _describe(error: Mapping[str, Any]) -> str:
-    location = ".".join(str(part) for part in error["loc"]) or "(root)"
+    cause = (error.get("ctx") or {}).get("error")
+    location = cause.key if isinstance(cause, KeyedValueError) else ".".join(str(part) for part in error["loc"])
+    location = location or "(root)"
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         return f"{PROJECT}:{location}: unknown key (check the spelling against Pulumi.yaml's config schema)"
@@ -289,22 +469,51 @@ def _describe(error: Mapping[str, Any]) -> str:
     return f"{PROJECT}:{location}: {message.replace('Input should be', 'expected')}{shown}"
 
 
-def parse_config(stack: str, region: str | None, values: Mapping[str, Any]) -> PlatformConfig:
-    """Validate raw `project:key -> value` config into a PlatformConfig or raise ConfigError."""
+def parse_config(
+    stack: str,
+    region: str | None,
+    values: Mapping[str, Any],
+    *,
+    refuse_placeholders: bool = False,
+    today: date | None = None,
+) -> PlatformConfig:
+    """Validate raw `project:key -> value` config into a PlatformConfig or raise ConfigError.
+
+    `refuse_placeholders`: a deployment (and `mlops preflight`) must not go ahead with a stack
+    file's example values; a render under mocks may. `today`: the day support windows are judged
+    on (default: today, UTC).
+    """
     prefix = f"{PROJECT}:"
     own = {key.removeprefix(prefix): _decode(value) for key, value in values.items() if key.startswith(prefix)}
     if region is None:
         raise ConfigError(f"stack '{stack}': aws:region is not set; expected an AWS region such as eu-west-1")
+    context = {"refuse_placeholders": refuse_placeholders, "today": today}
     try:
-        return PlatformConfig.model_validate({**own, "stack": stack, "region": region})
+        return PlatformConfig.model_validate({**own, "stack": stack, "region": region}, context=context)
     except ValidationError as exc:
         problems = [_describe(error) for error in exc.errors()]
         header = f"stack '{stack}': invalid configuration"
         raise ConfigError("\n  ".join([header, *problems])) from None
 
 
+def running_under_mocks() -> bool:
+    """True for the offline plan and unit tests (pulumi.runtime.set_mocks), False under the engine."""
+    return isinstance(get_monitor(), MockMonitor)
+
+
 def load_config() -> PlatformConfig:
-    """Read the running stack's config (from a real deployment or from mocks) and validate it."""
+    """Read the running stack's config (from a real deployment or from mocks) and validate it.
+
+    A real `pulumi preview`/`up` refuses placeholders, so nothing unreachable is ever created; the
+    offline plan renders them (the plan shows the stack's shape) with a warning naming each one.
+    """
     values: dict[str, Any] = {**pulumi.runtime.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
     region = values.get("aws:region")
-    return parse_config(pulumi.get_stack(), region, values)
+    offline = running_under_mocks()
+    config = parse_config(pulumi.get_stack(), region, values, refuse_placeholders=not offline)
+    for placeholder in config.placeholders:
+        pulumi.log.warn(
+            f"stack '{config.stack}': {PROJECT}:{placeholder} is a placeholder; `pulumi up` refuses it "
+            "until it holds the deployer's egress CIDR"
+        )
+    return config

@@ -25,9 +25,35 @@ _LOG_EXPORTS: dict[Engine, list[str]] = {
 
 
 def parameter_group_family(engine: Engine, engine_version: str) -> str:
-    """`postgres` + `16.4` -> `postgres16`; `mysql` + `8.0.39` -> `mysql8.0` (RDS's family names)."""
+    """`postgres` + `16.4` -> `postgres16`; `mysql` + `8.4.3` -> `mysql8.4` (RDS's family names)."""
     parts = engine_version.split(".")
     return f"postgres{parts[0]}" if engine == "postgres" else f"mysql{'.'.join(parts[:2])}"
+
+
+# MySQL 8.4 creates new accounts with caching_sha2_password (authentication_policy
+# `*:caching_sha2_password`) and no longer loads mysql_native_password by default. KFP 2.17's API
+# and cache servers (go-sql-driver/mysql 1.9) handle caching_sha2_password, but its metadata server,
+# ML Metadata 1.14.0, does not: it links MariaDB Connector/C 3.0.8 built with only the
+# mysql_native_password and old_password plugins (ml_metadata/libmysqlclient.BUILD at v1.14.0) and
+# asks for mysql_native_password (MYSQL_DEFAULT_AUTH in mysql_metadata_source.cc); google/ml-metadata
+# #178 and kubeflow/pipelines#9549 are still open. So the instance that KFP logs in to creates its
+# master user (the account KFP and MLMD share) with mysql_native_password. AWS documents this value
+# and the master user following it for Aurora MySQL 8.4, where the plugin stays enabled; that RDS for
+# MySQL 8.4 takes the same value was not verified against a live instance here (the first `up`
+# shows it: the parameter group is created before the instance).
+NATIVE_PASSWORD_POLICY = ("authentication_policy", "*:mysql_native_password")
+
+
+def engine_parameters(engine: Engine, engine_version: str, native_password_auth: bool) -> list[tuple[str, str]]:
+    """The parameter group's settings: TLS always; on MySQL 8.4+, native passwords only if asked."""
+    parameters = [_TLS_PARAMETER[engine]]
+    if native_password_auth:
+        if engine != "mysql":
+            raise ValueError("native_password_auth is a MySQL setting")
+        if parameter_group_family(engine, engine_version) != "mysql8.0":
+            # 8.0 on RDS still defaults to mysql_native_password; 8.4 needs to be told.
+            parameters.append(NATIVE_PASSWORD_POLICY)
+    return parameters
 
 
 @dataclass(frozen=True)
@@ -54,6 +80,9 @@ class DatabaseArgs:
     """None: RDS generates the password, keeps it in Secrets Manager and rotates it (clients must
     read it from there). A Pulumi secret instead, for clients that can only take a static password
     from a Kubernetes Secret (Kubeflow Pipelines): encrypted in state, never rotated behind them."""
+    native_password_auth: bool = False
+    """MySQL: the master user authenticates with mysql_native_password (clients without
+    caching_sha2_password, see NATIVE_PASSWORD_POLICY)."""
 
 
 class Database(pulumi.ComponentResource):
@@ -89,12 +118,16 @@ class Database(pulumi.ComponentResource):
         subnet_group = aws.rds.SubnetGroup(
             f"{name}-subnets", subnet_ids=args.subnet_ids, description=f"Private subnets for {name}", opts=child
         )
-        tls_name, tls_value = _TLS_PARAMETER[args.engine]
         parameters = aws.rds.ParameterGroup(
             f"{name}-params",
             family=parameter_group_family(args.engine, args.size.engine_version),
             description=f"{name}: TLS required",
-            parameters=[aws.rds.ParameterGroupParameterArgs(name=tls_name, value=tls_value)],
+            parameters=[
+                aws.rds.ParameterGroupParameterArgs(name=parameter, value=value)
+                for parameter, value in engine_parameters(
+                    args.engine, args.size.engine_version, args.native_password_auth
+                )
+            ],
             opts=child,
         )
 

@@ -282,6 +282,8 @@ class Platform(pulumi.ComponentResource):
                 master_username="kfp",
                 size=config.mysql,
                 master_password=pipelines_database_password.result,
+                # KFP's metadata server (MLMD 1.14) speaks only mysql_native_password: infra/database.py.
+                native_password_auth=True,
                 **database_common,
             ),
             opts=child,

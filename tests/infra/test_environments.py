@@ -34,6 +34,17 @@ def test_prod_survives_an_az_and_protects_its_data(plans: dict[str, Plan]) -> No
     assert "publicAccessCidrs" not in cluster["vpcConfig"]
 
 
+def test_every_deployer_can_reach_the_api_it_deploys_to(plans: dict[str, Plan]) -> None:
+    """dev and staging: the public endpoint, only from the stack's deployer CIDRs (placeholders in the
+    shipped files, refused by `pulumi up`); prod: the private endpoint, from a runner in the VPC."""
+    for stack, public in {"dev": True, "staging": True, "prod": False}.items():
+        (cluster,) = inputs_of(plans[stack], "aws:eks/cluster:Cluster")
+        vpc = cluster["vpcConfig"]
+        assert vpc["endpointPrivateAccess"] is True, stack
+        assert vpc["endpointPublicAccess"] is public, stack
+        assert vpc.get("publicAccessCidrs", []) == (["203.0.113.0/24"] if public else []), stack
+
+
 def test_each_private_subnet_routes_through_a_nat_in_prod(plans: dict[str, Plan]) -> None:
     private_routes = [
         table for table in of_type(plans["prod"], "aws:ec2/routeTable:RouteTable") if "private" in table["name"]
