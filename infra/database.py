@@ -7,6 +7,7 @@ from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 from infra.config import DatabaseConfig
 
@@ -76,6 +77,8 @@ class DatabaseArgs:
     multi_az: bool
     deletion_protection: bool
     backup_retention_days: int
+    final_snapshot: bool
+    """Take a final snapshot when `pulumi destroy` deletes the instance (and keep its automated backups)."""
     master_password: pulumi.Output[str] | None = None
     """None: RDS generates the password, keeps it in Secrets Manager and rotates it (clients must
     read it from there). A Pulumi secret instead, for clients that can only take a static password
@@ -131,7 +134,7 @@ class Database(pulumi.ComponentResource):
             opts=child,
         )
 
-        keep_final_snapshot = args.deletion_protection
+        final_snapshot_identifier = self._final_snapshot_identifier(name, args) if args.final_snapshot else None
         # Performance Insights is not offered on the smallest burstable classes; asking fails the create.
         insights = not args.size.instance_class.endswith((".micro", ".small"))
         instance = aws.rds.Instance(
@@ -159,8 +162,10 @@ class Database(pulumi.ComponentResource):
             deletion_protection=args.deletion_protection,
             backup_retention_period=args.backup_retention_days,
             copy_tags_to_snapshot=True,
-            skip_final_snapshot=not keep_final_snapshot,
-            final_snapshot_identifier=f"{name}-final" if keep_final_snapshot else None,
+            skip_final_snapshot=not args.final_snapshot,
+            final_snapshot_identifier=final_snapshot_identifier,
+            # Point-in-time restore stays possible for the retention period after a destroy.
+            delete_automated_backups=not args.final_snapshot,
             auto_minor_version_upgrade=True,
             iam_database_authentication_enabled=True,
             performance_insights_enabled=insights,
@@ -182,3 +187,25 @@ class Database(pulumi.ComponentResource):
                 "masterUserSecretArn": self.master_user_secret_arn,
             }
         )
+
+    def _final_snapshot_identifier(self, name: str, args: DatabaseArgs) -> pulumi.Output[str]:
+        """`<name>-final-<8 hex>`: unique per deployment, the same on every `up` of it.
+
+        A fixed name collides on the second destroy (the first one's snapshot is still there); a
+        timestamp would change the instance on every `up`. The suffix is a random value kept in the
+        stack's state: created with the instance, unchanged after, new after a destroy. Its keepers are
+        the inputs that replace the instance, so a replacement also gets a name of its own.
+        """
+        suffix = random.RandomId(
+            f"{name}-final-snapshot-suffix",
+            byte_length=4,
+            keepers={
+                "engine": args.engine,
+                "databaseName": args.database_name,
+                "masterUsername": args.master_username,
+                "kmsKeyArn": args.kms_key_arn,
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # apply, not concat: the offline plan's mocks compute no `hex` (None there, never in AWS).
+        return suffix.hex.apply(lambda value: f"{name}-final-{value}")

@@ -240,6 +240,8 @@ class Platform(pulumi.ComponentResource):
                     purpose=purpose,
                     kms_key_arn=self.keys.buckets.arn,
                     noncurrent_version_retention_days=config.noncurrent_version_retention_days,
+                    # Where the databases keep a final snapshot, the buckets keep their objects too.
+                    force_destroy=not config.data_survives_destroy,
                     current_version_expiration_days=config.prediction_retention_days
                     if purpose == "predictions"
                     else None,
@@ -257,6 +259,7 @@ class Platform(pulumi.ComponentResource):
             "multi_az": config.database_multi_az,
             "deletion_protection": config.database_deletion_protection,
             "backup_retention_days": config.database_backup_retention_days,
+            "final_snapshot": config.data_survives_destroy,
         }
         self.tracking_database = Database(
             f"{name}-tracking",

@@ -16,10 +16,13 @@ class SecureBucketArgs:
     """Customer-managed key all objects are encrypted with (SSE-KMS, with S3 bucket keys)."""
     noncurrent_version_retention_days: int
     """Replaced or deleted object versions are kept this long, then expire."""
+    force_destroy: bool
+    """True: `pulumi destroy` deletes the bucket with every object version and delete marker in it
+    (a versioned bucket is never empty otherwise, and `destroy` would stop at it). False: `destroy`
+    leaves the bucket and its guards in the account, out of the stack's state (retain_on_delete).
+    Required, so each stack decides."""
     current_version_expiration_days: int | None = None
     """Expire current objects after this many days (prediction logs); None keeps them."""
-    force_destroy: bool = False
-    """Allow `pulumi destroy` to delete a non-empty bucket (never for data that matters)."""
 
 
 class SecureBucket(pulumi.ComponentResource):
@@ -31,7 +34,11 @@ class SecureBucket(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: SecureBucketArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:storage:SecureBucket", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        # A kept bucket keeps its guards: they depend on the bucket, so `destroy` would delete the
+        # public-access block, the TLS-only policy and the encryption default first, then stop at the
+        # non-empty bucket and leave the data unguarded.
+        retain = not args.force_destroy
+        child = pulumi.ResourceOptions(parent=self, retain_on_delete=retain)
 
         # Auto-named (a random suffix): bucket names are global, and stacks must not collide.
         self.bucket = aws.s3.Bucket(name, force_destroy=args.force_destroy, tags={"Purpose": args.purpose}, opts=child)
@@ -75,7 +82,7 @@ class SecureBucket(pulumi.ComponentResource):
         )
         aws.s3.BucketLifecycleConfiguration(name, bucket=bucket_id, rules=self._lifecycle_rules(args), opts=child)
 
-        self._tls_only_policy(name, public_access)
+        self._tls_only_policy(name, public_access, retain)
 
         self.name = self.bucket.bucket
         self.arn = self.bucket.arn
@@ -110,7 +117,7 @@ class SecureBucket(pulumi.ComponentResource):
             )
         return rules
 
-    def _tls_only_policy(self, name: str, public_access: aws.s3.BucketPublicAccessBlock) -> None:
+    def _tls_only_policy(self, name: str, public_access: aws.s3.BucketPublicAccessBlock, retain: bool) -> None:
         deny_plain_http = {
             "Version": "2012-10-17",
             "Statement": [
@@ -137,5 +144,5 @@ class SecureBucket(pulumi.ComponentResource):
             bucket=self.bucket.id,
             policy=pulumi.Output.json_dumps(deny_plain_http),
             # S3 rejects a policy write while the public-access block is still being applied.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access], retain_on_delete=retain),
         )
