@@ -16,6 +16,7 @@ from cli import (
     model_commands,
     pipeline_commands,
     plan_commands,
+    preflight,
     registry_commands,
     serve_commands,
 )
@@ -38,6 +39,7 @@ app.add_typer(kfp_commands.app, name="kfp")
 # Registry commands sit at the top level: `mlops models`, `mlops promote`, `mlops rollback`.
 app.add_typer(registry_commands.app)
 app.add_typer(serve_commands.app)  # `mlops serve MODEL`
+app.add_typer(preflight.app)  # `mlops preflight STACK`: before a first `pulumi up`
 
 
 if __name__ == "__main__":
