@@ -89,7 +89,7 @@ def test_deploy_updates_dev_then_staging_then_prod_behind_environments() -> None
     called = load(Path(jobs["prod"]["uses"]).name)
     [up] = called["jobs"].values()
     assert up["environment"] == "${{ inputs.stack }}"
-    [pulumi] = steps_using(up, "pulumi/actions")
+    [pulumi] = [step for step in steps_using(up, "pulumi/actions") if "command" in step.get("with", {})]
     assert pulumi["with"]["command"] == "up" and pulumi["with"]["stack-name"] == "${{ inputs.stack }}"
     assert "make install" in "\n".join(str(step.get("run", "")) for step in up["steps"])
     [checkout] = steps_using(up, "actions/checkout")
@@ -100,3 +100,53 @@ def test_deploy_updates_dev_then_staging_then_prod_behind_environments() -> None
 def test_workflows_use_no_static_aws_keys(name: str) -> None:
     text = (WORKFLOWS / name).read_text()
     assert "AWS_ACCESS_KEY_ID" not in text and "aws-secret-access-key" not in text
+
+
+def _pulumi_steps() -> dict[str, list[dict[str, Any]]]:
+    """The pulumi/actions steps that run a command, by workflow file."""
+    preview = load("preview.yml")["jobs"]["preview"]
+    [up] = load("pulumi-up.yml")["jobs"].values()
+    return {
+        name: [step for step in steps_using(job, "pulumi/actions") if "command" in step.get("with", {})]
+        for name, job in (("preview.yml", preview), ("pulumi-up.yml", up))
+    }
+
+
+def test_every_pulumi_command_creates_a_stack_that_does_not_exist_yet() -> None:
+    """The first deploy (and the first preview) of a stack finds none in the backend: `upsert` creates
+    it, with the config already in stacks/, instead of failing with "no stack named"."""
+    steps = _pulumi_steps()
+    assert [step["with"]["command"] for step in steps["preview.yml"]] == ["preview"]
+    assert [step["with"]["command"] for step in steps["pulumi-up.yml"]] == ["up"]
+    for workflow_steps in steps.values():
+        for step in workflow_steps:
+            assert step["with"]["upsert"] is True, step
+    for path in sorted(WORKFLOWS.glob("*.yml")):
+        for job in load(path.name)["jobs"].values():
+            for step in steps_using(job, "pulumi/actions") if "steps" in job else []:
+                if step.get("with", {}).get("command") in ("up", "preview"):
+                    assert step["with"].get("upsert") is True, f"{path.name}: {step.get('name')}"
+
+
+def test_pulumi_up_runs_the_preflight_first_on_the_stacks_runner() -> None:
+    workflow = load("pulumi-up.yml")
+    [up] = workflow["jobs"].values()
+    assert up["runs-on"] == "${{ inputs.runner }}"
+    assert workflow["on"]["workflow_call"]["inputs"]["runner"]["default"] == "ubuntu-24.04"
+    names = [step.get("name", "") for step in up["steps"]]
+    preflight = names.index("mlops preflight")
+    assert up["steps"][preflight]["run"] == 'mlops preflight "${{ inputs.stack }}"'
+    # After what it checks is installed and credentialed, before `pulumi up` itself.
+    installs_pulumi = [i for i, step in enumerate(up["steps"]) if step in steps_using(up, "pulumi/actions")]
+    assert names.index("AWS credentials (OIDC role assumption)") < preflight
+    assert names.index("Docker Buildx (the workload images are built and pushed by docker-build)") < preflight
+    assert installs_pulumi[0] < preflight < names.index("pulumi up") == installs_pulumi[-1]
+    assert "command" not in up["steps"][installs_pulumi[0]].get("with", {}), "install only"
+
+
+def test_each_stack_deploys_from_the_runner_its_repository_variable_names() -> None:
+    jobs = load("deploy.yml")["jobs"]
+    for name in ("dev", "staging", "prod"):
+        assert jobs[name]["with"]["runner"] == f"${{{{ vars.DEPLOY_RUNNER_{name.upper()} || 'ubuntu-24.04' }}}}"
+    # Pull requests (forks included) never run on a deploy runner: previews stay GitHub-hosted.
+    assert load("preview.yml")["jobs"]["preview"]["runs-on"] == "ubuntu-24.04"
