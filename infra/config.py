@@ -96,6 +96,12 @@ def _today(info: ValidationInfo) -> date:
     return injected if isinstance(injected, date) else datetime.now(UTC).date()
 
 
+def _enforcing_support(info: ValidationInfo) -> bool:
+    """A deployment refuses an unsupported version; the offline plan only warns (`support_problems`),
+    so a commit that rendered yesterday still renders, and its tests pass, after a date goes by."""
+    return bool((info.context or {}).get("enforce_support", True))
+
+
 def _support_problem(version: str, table: Mapping[str, date], today: date) -> str | None:
     """None while `version` is in standard support on `today`; else what is wrong and what to choose."""
     current = [f"{name} (until {ends.isoformat()})" for name, ends in table.items() if today < ends]
@@ -300,7 +306,7 @@ class PlatformConfig(_Model):
     @classmethod
     def _kubernetes_version_is_supported(cls, value: str, info: ValidationInfo) -> str:
         problem = _support_problem(value, EKS_STANDARD_SUPPORT_ENDS, _today(info))
-        if problem:
+        if problem and (_enforcing_support(info) or value not in EKS_STANDARD_SUPPORT_ENDS):
             raise ValueError(problem)
         return value
 
@@ -351,9 +357,29 @@ class PlatformConfig(_Model):
         for key, database, table in engines:
             major = _database_major(key, database.engine_version)
             problem = _support_problem(major, table, today)
-            if problem:
+            if problem and (_enforcing_support(info) or major not in table):
                 raise KeyedValueError(f"{key}.engineVersion", problem)
         return self
+
+    def support_problems(self, today: date | None = None) -> list[str]:
+        """`key: problem` for every version out of AWS standard support on `today` (default: today, UTC)."""
+        day = today or datetime.now(UTC).date()
+        checks = (
+            ("kubernetesVersion", self.kubernetes_version, EKS_STANDARD_SUPPORT_ENDS),
+            (
+                "postgres.engineVersion",
+                _database_major("postgres", self.postgres.engine_version),
+                RDS_POSTGRES_STANDARD_SUPPORT_ENDS,
+            ),
+            (
+                "mysql.engineVersion",
+                _database_major("mysql", self.mysql.engine_version),
+                RDS_MYSQL_STANDARD_SUPPORT_ENDS,
+            ),
+        )
+        return [
+            f"{key}: {problem}" for key, version, table in checks if (problem := _support_problem(version, table, day))
+        ]
 
     @model_validator(mode="after")
     def _deployer_reaches_the_api(self) -> PlatformConfig:
@@ -476,18 +502,20 @@ def parse_config(
     *,
     refuse_placeholders: bool = False,
     today: date | None = None,
+    enforce_support: bool = True,
 ) -> PlatformConfig:
     """Validate raw `project:key -> value` config into a PlatformConfig or raise ConfigError.
 
     `refuse_placeholders`: a deployment (and `mlops preflight`) must not go ahead with a stack
     file's example values; a render under mocks may. `today`: the day support windows are judged
-    on (default: today, UTC).
+    on (default: today, UTC). `enforce_support`: refuse a version whose standard support has ended
+    (a deployment); False lets the offline plan render it, to warn instead.
     """
     prefix = f"{PROJECT}:"
     own = {key.removeprefix(prefix): _decode(value) for key, value in values.items() if key.startswith(prefix)}
     if region is None:
         raise ConfigError(f"stack '{stack}': aws:region is not set; expected an AWS region such as eu-west-1")
-    context = {"refuse_placeholders": refuse_placeholders, "today": today}
+    context = {"refuse_placeholders": refuse_placeholders, "today": today, "enforce_support": enforce_support}
     try:
         return PlatformConfig.model_validate({**own, "stack": stack, "region": region}, context=context)
     except ValidationError as exc:
@@ -510,7 +538,11 @@ def load_config() -> PlatformConfig:
     values: dict[str, Any] = {**pulumi.runtime.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
     region = values.get("aws:region")
     offline = running_under_mocks()
-    config = parse_config(pulumi.get_stack(), region, values, refuse_placeholders=not offline)
+    config = parse_config(
+        pulumi.get_stack(), region, values, refuse_placeholders=not offline, enforce_support=not offline
+    )
+    for problem in config.support_problems():
+        pulumi.log.warn(f"stack '{config.stack}': {PROJECT}:{problem}; `pulumi up` refuses it")
     for placeholder in config.placeholders:
         pulumi.log.warn(
             f"stack '{config.stack}': {PROJECT}:{placeholder} is a placeholder; `pulumi up` refuses it "

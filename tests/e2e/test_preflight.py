@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import stat
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,8 @@ def _probes(
         quotas=lambda session: quotas,
         public_ip=lambda: public_ip,
         source_address_towards=lambda destination: ipaddress.IPv4Address(source) if source else None,
+        # A fixed day: the stacks' versions leave standard support on dates, and a test must not.
+        today=date(2026, 12, 1),
     )
 
 

@@ -322,3 +322,26 @@ def test_a_deployer_inside_the_vpc_may_keep_a_public_endpoint_for_people() -> No
 def test_a_sixteen_bit_range_is_still_narrow_enough() -> None:
     overrides = {f"{PROJECT}:clusterPublicAccessCidrs": ["52.95.0.0/16"]}
     assert _parse("dev", overrides, refuse_placeholders=True).cluster_public_access_cidrs == ["52.95.0.0/16"]
+
+
+def test_the_offline_plan_warns_about_an_expired_version_where_a_deploy_refuses_it() -> None:
+    """A green commit stays green after a support date passes: only a deployment refuses."""
+    later = date(2031, 1, 1)
+    values = load_stack_config("dev").values
+    config = parse_config("dev", values["aws:region"], values, today=later, enforce_support=False)
+    problems = config.support_problems(later)
+    assert [problem.split(":", 1)[0] for problem in problems] == [
+        "kubernetesVersion",
+        "postgres.engineVersion",
+        "mysql.engineVersion",
+    ]
+    assert all("left AWS standard support on" in problem for problem in problems)
+    with pytest.raises(ConfigError, match="left AWS standard support"):
+        parse_config("dev", values["aws:region"], values, today=later)
+    assert config.support_problems(TODAY) == []
+
+
+def test_a_version_missing_from_the_table_is_refused_even_offline() -> None:
+    values = {**load_stack_config("dev").values, f"{PROJECT}:kubernetesVersion": "1.29"}
+    with pytest.raises(ConfigError, match="not in the support table"):
+        parse_config("dev", values["aws:region"], values, enforce_support=False)

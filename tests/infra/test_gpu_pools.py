@@ -17,7 +17,7 @@ Resource = dict[str, Any]
 
 def _gpu_pools(stack: str) -> list[GpuNodePoolConfig]:
     values = load_stack_config(stack).values
-    return list(parse_config(stack, values["aws:region"], values).gpu_node_pools)
+    return list(parse_config(stack, values["aws:region"], values, enforce_support=False).gpu_node_pools)
 
 
 def _node_group(plan: dict[str, Any], pool: str) -> Resource:
