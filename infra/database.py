@@ -207,5 +207,4 @@ class Database(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(parent=self),
         )
-        # apply, not concat: the offline plan's mocks compute no `hex` (None there, never in AWS).
-        return suffix.hex.apply(lambda value: f"{name}-final-{value}")
+        return pulumi.Output.concat(f"{name}-final-", suffix.hex)

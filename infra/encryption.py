@@ -14,6 +14,9 @@ class EncryptionKeysArgs:
     """Alias prefix, e.g. `mlops-dev`: keys are `alias/mlops-dev/eks-secrets`, and so on."""
     deletion_window_days: int
     """Days a scheduled key deletion can still be cancelled (7-30); long in prod."""
+    retain_on_delete: bool = False
+    """Leave the keys in the account when `pulumi destroy` runs: where the snapshots and bucket
+    objects they encrypt survive the stack, deleting the keys would make that data unreadable."""
 
 
 class EncryptionKeys(pulumi.ComponentResource):
@@ -44,7 +47,7 @@ class EncryptionKeys(pulumi.ComponentResource):
             description=f"{args.alias_prefix}: {description}",
             enable_key_rotation=True,
             deletion_window_in_days=args.deletion_window_days,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=args.retain_on_delete),
         )
         aws.kms.Alias(
             f"{name}-{purpose}",

@@ -6,6 +6,7 @@ same way, so two renders of the same program and config give byte-identical plan
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from typing import Any
 
@@ -83,6 +84,14 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 tag = str((inputs.get("tags") or [name])[0])
                 digest = f"sha256:{_digest('image', tag)}"
                 return {"digest": digest, "ref": f"{tag.rsplit(':', 1)[0]}@{digest}"}
+            case "random:index/randomId:RandomId":
+                # What the provider draws once and keeps in state: here derived from the name instead.
+                raw = bytes.fromhex(_digest("random-id", name)[: 2 * int(inputs.get("byteLength", 8))])
+                return {
+                    "hex": raw.hex(),
+                    "b64Url": base64.urlsafe_b64encode(raw).decode().rstrip("="),
+                    "dec": str(int.from_bytes(raw)),
+                }
             case "pulumi-python:dynamic:Resource" if str(inputs.get("url", "")).endswith("-bundle.pem"):
                 # infra/rds_ca_bundle.py downloads the bundle at `pulumi up`; offline there is none.
                 pem = f"(the RDS CA bundle from {inputs['url']}, fetched at pulumi up)"

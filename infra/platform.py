@@ -181,7 +181,11 @@ class Platform(pulumi.ComponentResource):
 
         self.keys = EncryptionKeys(
             f"{name}-keys",
-            EncryptionKeysArgs(alias_prefix=config.name_prefix, deletion_window_days=30 if prod else 7),
+            EncryptionKeysArgs(
+                alias_prefix=config.name_prefix,
+                deletion_window_days=30 if prod else 7,
+                retain_on_delete=config.data_survives_destroy,
+            ),
             opts=child,
         )
         self.network = Network(

@@ -85,7 +85,7 @@ def test_databases_are_private_encrypted_backed_up_and_tls_only(plan: Plan) -> N
         for p in inputs_of(plan, "aws:rds/parameterGroup:ParameterGroup")
     }
     assert parameters["postgres16"]["rds.force_ssl"] == "1"
-    assert parameters["mysql8.0"]["require_secure_transport"] == "1"
+    assert parameters["mysql8.4"]["require_secure_transport"] == "1"
 
 
 def test_databases_admit_only_the_cluster_security_group(plan: Plan) -> None:

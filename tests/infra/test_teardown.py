@@ -22,7 +22,7 @@ RANDOM_ID = "random:index/randomId:RandomId"
 
 def _keeps_data(stack: str) -> bool:
     values = load_stack_config(stack).values
-    return parse_config(stack, values["aws:region"], values).data_survives_destroy
+    return parse_config(stack, values["aws:region"], values, enforce_support=False).data_survives_destroy
 
 
 def _by_name(plan: Plan, resource_type: str) -> dict[str, dict[str, Any]]:
@@ -124,3 +124,15 @@ def test_a_kept_bucket_keeps_its_guards(stack: str, monkeypatch: pytest.MonkeyPa
         assert _RetainRecorder.retained[(resource["type"], resource["name"])] is KEEPS_DATA[stack], resource["name"]
     instances = [name for (kind, name) in _RetainRecorder.retained if kind == "aws:rds/instance:Instance"]
     assert instances and not any(_RetainRecorder.retained[("aws:rds/instance:Instance", n)] for n in instances)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_kept_data_keeps_the_keys_that_decrypt_it(stack: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kept snapshots and bucket objects are encrypted with the stack's KMS keys: where data survives
+    `destroy`, so do the keys (a scheduled key deletion would make the data unreadable)."""
+    _RetainRecorder.retained = {}
+    monkeypatch.setattr(offline_plan, "_RecordingMonitor", _RetainRecorder)
+    render_stack(stack)
+    keys = {name: kept for (kind, name), kept in _RetainRecorder.retained.items() if kind == "aws:kms/key:Key"}
+    assert len(keys) == 3
+    assert set(keys.values()) == {KEEPS_DATA[stack]}
