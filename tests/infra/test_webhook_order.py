@@ -76,3 +76,16 @@ def test_every_handled_object_waits_for_the_controller(stack: str) -> None:
     assert len(handled) >= 5
     assert any(resource["name"].startswith("mlops-pipelines-install:") for resource in handled)
     assert created_before_controller(plan) == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_alb_ingress_is_deleted_before_its_controller(stack: str) -> None:
+    """`pulumi destroy` deletes in reverse dependency order: an Ingress that waits for the controller
+    is deleted while the controller still runs, so its finalizer is removed and the ALB (which would
+    block the VPC's deletion) goes with it."""
+    plan = offline_plan(stack)
+    ingresses = [r for r in plan["resources"] if r["type"] == "kubernetes:networking.k8s.io/v1:Ingress"]
+    waits = _waits_for(plan)
+    assert all(CONTROLLER in waits[ingress["name"]] for ingress in ingresses)
+    if stack != "dev":  # dev serves the tracking UI without an ALB
+        assert ingresses
