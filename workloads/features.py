@@ -65,6 +65,20 @@ EMBEDDING_COLUMNS = tuple(f"embedding_{index}" for index in range(EMBEDDING_COMP
 FEATURE_COLUMNS = STATISTIC_COLUMNS + EMBEDDING_COLUMNS
 """Column order of `drift_features` (15 image statistics + 8 embedding components)."""
 
+SOFTMAX_PREFIX = "softmax_"
+"""Prefix of the model-output columns in the prediction log and the validation predictions table.
+
+Named here, beside the drift features, because serving writes them, the pipeline writes them and the
+drift job reads them (BBSD: a KS test per output dimension): one definition, no spelling to disagree on.
+"""
+
+
+def softmax_columns(n_classes: int) -> list[str]:
+    """`softmax_0` .. `softmax_{n-1}`: column i holds the probability of model output i (class_names[i])."""
+    if n_classes < 1:
+        raise ValueError(f"a model has at least one class, got {n_classes}")
+    return [f"{SOFTMAX_PREFIX}{index}" for index in range(n_classes)]
+
 
 class InvalidImagesError(ValueError):
     """The input is not a batch of grayscale images this module understands."""
