@@ -7,7 +7,15 @@ UTC date of each prediction, so a buffer that spans midnight writes one file per
 Columns: `features.FEATURE_COLUMNS` (float64, the same `drift_features` the reference table holds),
 then `prediction` (int64 class index, as in the reference's validation table), `predicted_class`
 (its name), `confidence` (float64), `model_version` (string), `timestamp` (UTC, microseconds),
-`request_id` (string). The schema metadata key `mlops` records the features version and the model.
+`request_id` (string) — together `LOG_COLUMNS` — then the model's whole softmax vector:
+`features.softmax_columns(n_classes)`, `softmax_0` .. `softmax_<n-1>` (float64; column i is model
+output i, the class `class_names[i]`; each row sums to 1 up to float32 rounding). `prediction` is the
+argmax of those columns and `confidence` their maximum, taken from the same array the response's
+`probabilities` come from. The schema metadata key `mlops` records the features version and the model.
+
+Files written before the softmax columns existed hold `LOG_COLUMNS` only, and stay readable:
+`read_prediction_log` gives their rows NaN softmax values when another file has the columns, and no
+softmax columns at all when no file has them (readers skip what needs them: the drift job's BBSD).
 
 Rows are appended before the response is sent and written when `flush_rows` wait, when the buffered
 images reach `flush_image_bytes`, or every `flush_seconds`; `close()` (called on SIGTERM) writes
@@ -33,7 +41,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -44,9 +52,29 @@ logger = logging.getLogger("mlops.serving")
 
 RECORD_COLUMNS = ("prediction", "predicted_class", "confidence", "model_version", "timestamp", "request_id")
 LOG_COLUMNS = features.FEATURE_COLUMNS + RECORD_COLUMNS
+"""The columns every log file has, old or new; the softmax columns follow them (`log_columns`)."""
 METADATA_KEY = b"mlops"
 FEATURE_CHUNK_PIXELS = 1 << 22
 """Pixels per `drift_features` call when rows are written (16 MiB of float32): bounds the copy."""
+
+
+def log_columns(n_classes: int) -> list[str]:
+    """Every column of a file written for a model with `n_classes` outputs, in file order."""
+    return [*LOG_COLUMNS, *features.softmax_columns(n_classes)]
+
+
+class _Record(NamedTuple):
+    """One request's rows as the request produced them: turned into a DataFrame once per flush."""
+
+    images: np.ndarray
+    probabilities: np.ndarray
+    """(N, classes) float64: the model's softmax vector per image."""
+    predictions: np.ndarray
+    predicted_classes: list[str]
+    confidences: np.ndarray
+    model_versions: list[str]
+    timestamp: pd.Timestamp
+    request_id: str
 
 
 def _split_s3(uri: str) -> tuple[str, str]:
@@ -73,7 +101,7 @@ class PredictionLog:
         self.flush_seconds = flush_seconds
         self.flush_image_bytes = flush_image_bytes
         """Write early when the buffered images take this much memory (large images, high rates)."""
-        self._records: list[tuple[Any, ...]] = []
+        self._records: list[_Record] = []
         self._rows = 0
         self._image_bytes = 0
         self._lock = threading.Lock()
@@ -93,9 +121,8 @@ class PredictionLog:
     def append(
         self,
         images: np.ndarray,
-        predictions: Sequence[int],
+        probabilities: np.ndarray,
         class_names: Sequence[str],
-        confidences: Sequence[float],
         model_versions: Sequence[str],
         request_id: str,
     ) -> None:
@@ -103,17 +130,22 @@ class PredictionLog:
 
         `images` is the request's (N, H, W) batch as `features.drift_features` takes it (uint8, or
         floats in [0, 1]); it is kept, not copied, until written: the caller must not change it.
+        `probabilities` is the model's (N, len(class_names)) softmax output for them; the logged
+        prediction and confidence are its argmax and maximum.
         """
         # Keep plain arrays here (microseconds per request); features and the DataFrame come once per flush.
         count = len(images)
-        record = (
-            images,
-            np.asarray(predictions, dtype=np.int64),
-            [class_names[index] for index in predictions],
-            np.asarray(confidences, dtype=np.float64),
-            [str(version) for version in model_versions],
-            pd.Timestamp.now(tz=UTC).floor("us"),
-            request_id,
+        softmax = _softmax_matrix(probabilities, count, len(class_names))
+        predictions = softmax.argmax(axis=1)
+        record = _Record(
+            images=images,
+            probabilities=softmax,
+            predictions=predictions.astype(np.int64),
+            predicted_classes=[class_names[int(index)] for index in predictions],
+            confidences=softmax.max(axis=1),
+            model_versions=[str(version) for version in model_versions],
+            timestamp=pd.Timestamp.now(tz=UTC).floor("us"),
+            request_id=request_id,
         )
         with self._lock:
             self._records.append(record)
@@ -150,8 +182,8 @@ class PredictionLog:
             except Exception:
                 with self._lock:  # keep them: the next flush (or close) tries again
                     self._records[:0] = records
-                    self._rows += sum(len(record[1]) for record in records)
-                    self._image_bytes += sum(record[0].nbytes for record in records)
+                    self._rows += sum(len(record.predictions) for record in records)
+                    self._image_bytes += sum(record.images.nbytes for record in records)
                 raise
             return len(table)
 
@@ -163,7 +195,7 @@ class PredictionLog:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        arrow = pa.Table.from_pandas(rows[list(LOG_COLUMNS)], preserve_index=False)
+        arrow = pa.Table.from_pandas(rows, preserve_index=False)  # columns in `log_columns` order already
         provenance = json.dumps({"features_version": features.FEATURES_VERSION, "model": self.model})
         arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), METADATA_KEY: provenance})
         sink = io.BytesIO()
@@ -199,15 +231,27 @@ class PredictionLog:
         return written
 
 
-def _drift_features(records: list[tuple[Any, ...]]) -> np.ndarray:
+def _softmax_matrix(probabilities: np.ndarray, images: int, classes: int) -> np.ndarray:
+    """The request's probabilities as (images, classes) float64, or ValueError.
+
+    Checked here, on the request path: a mis-shaped block accepted into the buffer would make every
+    later flush fail on it (its rows are kept for a retry), so nothing else would be written.
+    """
+    softmax = np.asarray(probabilities, dtype=np.float64)
+    if softmax.shape != (images, classes):
+        raise ValueError(f"expected probabilities of shape ({images}, {classes}), got {softmax.shape}")
+    return softmax
+
+
+def _drift_features(records: list[_Record]) -> np.ndarray:
     """`features.drift_features` of every buffered image, in order, a chunk of requests per call."""
     blocks: list[np.ndarray] = []
     chunk: list[np.ndarray] = []
     pixels = 0
     for record in records:
         # as_image_batch is drift_features' own first step: uint8 and float requests can share a call.
-        chunk.append(features.as_image_batch(record[0]))
-        pixels += record[0].size
+        chunk.append(features.as_image_batch(record.images))
+        pixels += record.images.size
         if pixels >= FEATURE_CHUNK_PIXELS:
             blocks.append(features.drift_features(np.concatenate(chunk)).to_numpy(dtype=np.float64))
             chunk, pixels = [], 0
@@ -216,21 +260,33 @@ def _drift_features(records: list[tuple[Any, ...]]) -> np.ndarray:
     return np.concatenate(blocks)
 
 
-def _records_to_frame(records: list[tuple[Any, ...]]) -> pd.DataFrame:
+def _softmax_frame(records: list[_Record]) -> pd.DataFrame:
+    """The softmax columns of every buffered row: one (rows, classes) float64 block, no per-row objects."""
+    probabilities = np.concatenate([record.probabilities for record in records])
+    return pd.DataFrame(probabilities, columns=pd.Index(features.softmax_columns(probabilities.shape[1])))
+
+
+def _records_to_frame(records: list[_Record]) -> pd.DataFrame:
+    """Every buffered row, with the columns of `log_columns` in that order."""
     frame = pd.DataFrame(_drift_features(records), columns=list(features.FEATURE_COLUMNS))
-    frame["prediction"] = np.concatenate([record[1] for record in records])
-    frame["predicted_class"] = [name for record in records for name in record[2]]
-    frame["confidence"] = np.concatenate([record[3] for record in records])
-    frame["model_version"] = [version for record in records for version in record[4]]
+    frame["prediction"] = np.concatenate([record.predictions for record in records])
+    frame["predicted_class"] = [name for record in records for name in record.predicted_classes]
+    frame["confidence"] = np.concatenate([record.confidences for record in records])
+    frame["model_version"] = [version for record in records for version in record.model_versions]
     frame["timestamp"] = pd.DatetimeIndex(
-        [record[5] for record in records for _ in range(len(record[1]))], dtype="datetime64[us, UTC]"
+        [record.timestamp for record in records for _ in range(len(record.predictions))], dtype="datetime64[us, UTC]"
     )
-    frame["request_id"] = [record[6] for record in records for _ in range(len(record[1]))]
-    return frame
+    frame["request_id"] = [record.request_id for record in records for _ in range(len(record.predictions))]
+    # Joined as one block: inserting a column per class would fragment the frame (1,000 classes, 1,000 inserts).
+    return pd.concat([frame, _softmax_frame(records)], axis=1)
 
 
 def read_prediction_log(store: str, model: str) -> pd.DataFrame:
-    """Every row logged for `model` in a local store (tests and the local loop)."""
+    """Every row logged for `model` in a local store (tests and the local loop).
+
+    Files from before the softmax columns mix in: their rows get NaN there; when no file has the
+    columns they are absent (an empty store gives `LOG_COLUMNS`: the class count is unknown).
+    """
     root = Path(store.removeprefix("file://")) / model
     files = sorted(root.glob("date=*/*.parquet"))
     if not files:

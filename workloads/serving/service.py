@@ -183,8 +183,9 @@ class ImageClassifier:
         versions = [str(int(version)) for version in rows[:, -1]]
         predicted = probabilities.argmax(axis=1)
         confidences = probabilities.max(axis=1)
-        # The log computes the drift features of `images` when it writes them, many requests at a time.
-        self.log.append(images, predicted.tolist(), self.entry.class_names, confidences.tolist(), versions, request_id)
+        # The log computes the drift features of `images` when it writes them, many requests at a time;
+        # it records the same probabilities this response returns (the softmax vector BBSD tests).
+        self.log.append(images, probabilities, self.entry.class_names, versions, request_id)
         names = self.entry.class_names
         return {
             "model": self.entry.name,
