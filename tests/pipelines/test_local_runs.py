@@ -91,6 +91,10 @@ def test_digits_run_registers_a_staging_version_with_lineage_and_reference(
     predictions, _ = download_reference("digits", result.version, VALIDATION_PREDICTIONS_TAG)
     assert {"prediction", "confidence", "label"} <= set(predictions.columns)
     assert (predictions["prediction"] == predictions["label"]).mean() == pytest.approx(float(tags["metric.accuracy"]))
+    # The whole softmax vector per held-out image (the drift job's BBSD reference), in class order.
+    softmax = predictions[features.softmax_columns(len(catalogue.get("digits").class_names))].to_numpy()
+    assert softmax.dtype == "float64" and softmax.sum(axis=1) == pytest.approx(1.0, abs=1e-5)
+    assert (softmax.argmax(axis=1) == predictions["prediction"].to_numpy()).all()
 
     run = client.get_run(version.run_id)
     assert run.data.tags["pipeline.run_id"] == tags["pipeline.run_id"]
@@ -116,6 +120,9 @@ def test_gpu_model_runs_locally_and_is_not_promoted_when_not_better(
     reference, provenance = download_reference("surface-defects", result.version)
     assert list(reference.columns) == [*features.FEATURE_COLUMNS, "label"]
     assert provenance["dataset_version"] == "v1" and provenance["split"] == "train"
+    predictions, _ = download_reference("surface-defects", result.version, VALIDATION_PREDICTIONS_TAG)
+    softmax = [column for column in predictions.columns if column.startswith(features.SOFTMAX_PREFIX)]
+    assert softmax == ["softmax_0", "softmax_1", "softmax_2"]  # one per class: clean, scratch, stain
     aliases = _aliases(client, "surface-defects")
     assert aliases["staging"] == result.version
     # Automatic promotion was on, but the candidate does not beat production: production stays.
