@@ -19,13 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
-
-if TYPE_CHECKING:  # annotations only: each step imports what it uses when it runs (see the docstring)
-    import numpy as np
-    import torch
-
-    from workloads.training import Evaluation
+from typing import Any, TypeVar
 
 LOG = logging.getLogger("mlops.pipeline")
 EXPERIMENT_PREFIX = "training/"
@@ -278,39 +272,6 @@ def gate_message(model: str, metric: str, value: float, threshold: float) -> str
     return f"quality gate FAILED: {model} {metric} {value:.4f} < threshold {threshold:.4f}; nothing will be registered"
 
 
-def _evaluate_once(
-    network: torch.nn.Module, inputs: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...]
-) -> tuple[Evaluation, np.ndarray]:
-    """The evaluation and the (N, classes) float64 softmax matrix it was computed from.
-
-    `evaluate_model` keeps only each row's argmax and maximum, and the validation table also needs the
-    whole vector (the drift job's BBSD reference): so the forward pass runs once, here, and the
-    metrics come from those probabilities as `evaluate_model` derives them. The table's `prediction`
-    is then the argmax of its own softmax columns, not of a second pass that could round differently.
-    """
-    import numpy as np
-
-    from workloads.training import Evaluation, classification_metrics, predict_probabilities
-
-    if inputs.shape[0] == 0:
-        raise ValueError("the validation split is empty: nothing to evaluate")
-    probabilities = predict_probabilities(network, inputs).astype(np.float64)
-    predictions = probabilities.argmax(axis=1)
-    accuracy, macro_f1, per_class, confusion = classification_metrics(labels, predictions, class_names)
-    evaluation = Evaluation(
-        accuracy=accuracy,
-        macro_f1=macro_f1,
-        per_class=per_class,
-        confusion_matrix=confusion.tolist(),
-        class_names=tuple(class_names),
-        samples=int(labels.shape[0]),
-        predictions=predictions,
-        confidences=probabilities.max(axis=1),
-    )
-    return evaluation, probabilities
-
-
-@timed
 def evaluate_step(
     model: str,
     weights_path: Path,
@@ -330,14 +291,16 @@ def evaluate_step(
     from workloads import features
     from workloads.catalogue_entry import entry_for
     from workloads.reference import write_feature_table
-    from workloads.training import configure_threads
+    from workloads.training import configure_threads, evaluate_model
 
     configure_threads()
     entry = entry_for(model)
     network = entry.build_model()
     network.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
     split = load_split(validation_path)
-    evaluation, probabilities = _evaluate_once(network, split[SPLIT_INPUTS], split[SPLIT_LABELS], entry.class_names)
+    # One forward pass: the metrics, and the table's prediction, confidence and softmax columns.
+    evaluation = evaluate_model(network, split[SPLIT_INPUTS], split[SPLIT_LABELS], entry.class_names)
+    probabilities = evaluation.probabilities
     quality = evaluation.metric(entry.quality_metric)
     passed = quality >= quality_threshold
     message = gate_message(model, entry.quality_metric, quality, quality_threshold)

@@ -136,6 +136,8 @@ class Evaluation:
     samples: int
     predictions: np.ndarray = field(repr=False)
     confidences: np.ndarray = field(repr=False)
+    probabilities: np.ndarray = field(repr=False)
+    """(samples, classes) float64 softmax, column i = class_names[i]: what the drift reference keeps."""
 
     def metric(self, name: str) -> float:
         """The headline metric the catalogue names (`accuracy` or `macro_f1`)."""
@@ -196,7 +198,7 @@ def evaluate_model(model: nn.Module, inputs: np.ndarray, labels: np.ndarray, cla
     """Evaluate on a held-out split."""
     if inputs.shape[0] == 0:
         raise ValueError("the validation split is empty: nothing to evaluate")
-    probabilities = predict_probabilities(model, inputs)
+    probabilities = predict_probabilities(model, inputs).astype(np.float64)
     predictions = probabilities.argmax(axis=1)
     accuracy, macro_f1, per_class, confusion = classification_metrics(labels, predictions, class_names)
     return Evaluation(
@@ -208,4 +210,5 @@ def evaluate_model(model: nn.Module, inputs: np.ndarray, labels: np.ndarray, cla
         samples=int(labels.shape[0]),
         predictions=predictions,
         confidences=probabilities.max(axis=1),
+        probabilities=probabilities,
     )
