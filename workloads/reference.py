@@ -3,7 +3,8 @@
 The training pipeline writes, per registered version, into the version's MLflow run:
 
     reference/features.parquet                the training split: `features.drift_features` columns + `label`
-    reference/validation_predictions.parquet  the held-out split: features + `label`, `prediction`, `confidence`
+    reference/validation_predictions.parquet  the held-out split: features + `label`, `prediction`, `confidence`,
+                                              and the softmax vector `softmax_0..n-1` (`features.softmax_columns`)
 
 and tags the version with `reference.features` / `reference.validation_predictions` (the artifact
 paths in the run) and `features.version`. The drift job reads them back with
