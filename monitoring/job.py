@@ -7,7 +7,10 @@ The same entrypoint runs in the cluster's CronJob, behind `mlops drift run MODEL
 2. take the majority model version of the window (a window that spans a rollout says so in the
    summary and compares only that version's rows) and download its reference tables from the
    registry; none attached → one clear error, exit 1;
-3. compare a sample of the window with the reference in one Evidently report (`monitoring.drift`);
+3. compare a sample of the window with the reference in one Evidently report and decide family-wise
+   (`monitoring.drift`): dataset drift when a signal family — image statistics, embedding, class mix,
+   softmax (BBSD) or, without softmax columns, confidence — rejects at its corrected level; the summary
+   names the families that decided (`deciding_signals`) with each family's p-value and level;
 4. write `report.html` and `summary.json` to `<reports>/<model>/date=YYYY-MM-DD/` and log both, with
    the scores as metrics, to the MLflow experiment `monitoring/<model>`;
 5. dataset drift → alert (webhook and/or SNS, with the report's links), at most once per cooldown,
@@ -33,7 +36,15 @@ from pathlib import Path
 from typing import Any
 
 from monitoring import alerts
-from monitoring.drift import DriftThresholds, build_reference, class_names_for, compute_drift, summarise_features
+from monitoring.drift import (
+    DriftComputation,
+    DriftThresholds,
+    build_reference,
+    class_names_for,
+    compute_drift,
+    summarise_features,
+    summarise_signals,
+)
 from monitoring.retrain import RetrainSubmitter, submitter_for
 from monitoring.settings import DriftSettings, SettingsError, variables_help
 from monitoring.store import Store
@@ -224,7 +235,6 @@ def run_job(
     reference, source = build_reference(training, validation, class_names, settings.sample_size, settings.seed)
     current = sample_window(window, version, settings.sample_size, settings.seed, class_names)
     thresholds = DriftThresholds(
-        drift_share=settings.drift_share,
         numerical=settings.numerical_threshold,
         categorical=settings.categorical_threshold,
         p_value=settings.p_value,
@@ -235,8 +245,10 @@ def run_job(
     summary.update(
         status=status,
         dataset_drift=computation.dataset_drift,
+        deciding_signals=computation.deciding_signals,
+        significance_level=computation.significance_level,
+        signals=summarise_signals(computation),
         drifted_share=computation.drifted_share,
-        drift_share_threshold=computation.drift_share_threshold,
         drifted_features=computation.drifted_features,
         model_version=version,
         rows_compared=len(current),
@@ -270,8 +282,7 @@ def run_job(
                 kind=alerts.DRIFT,
                 title=f"[drift] {model} v{version} {day}: dataset drift detected",
                 text=(
-                    f"{len(computation.drifted_features)} of {len(computation.features)} features drifted "
-                    f"(share {computation.drifted_share:.2f} >= {computation.drift_share_threshold:.2f}): {drifted}. "
+                    f"decided by {describe_decision(computation)}. Drifted features: {drifted}. "
                     f"{len(current)} of {window.rows} rows compared with the reference of v{version}."
                 ),
                 link=link,
@@ -287,6 +298,7 @@ def run_job(
     metrics = {
         "drifted_share": computation.drifted_share,
         "dataset_drift": float(computation.dataset_drift),
+        **{f"p_value.{signal.family}": signal.p_value for signal in computation.signals},
         "rows_in_window": float(window.rows),
         "rows_compared": float(len(current)),
         **{f"score.{feature.name}": feature.score for feature in computation.features},
@@ -295,7 +307,8 @@ def run_job(
         "date": day,
         "model_version": version,
         "sample_size": settings.sample_size,
-        "drift_share": settings.drift_share,
+        "significance_level": settings.p_value,
+        "deciding_signals": ",".join(computation.deciding_signals) or "none",
         "methods": json.dumps({feature.name: feature.method for feature in computation.features}),
     }
     run.finish(summary, metrics, params, failed=bool(errors))
@@ -346,6 +359,16 @@ def _maybe_retrain(
     return {"submitted": True, "outcome": outcome}
 
 
+def describe_decision(computation: DriftComputation) -> str:
+    """`softmax (p 1.2e-05 < 0.0125, softmax_3), class (...)`: the families that rejected."""
+    return ", ".join(
+        f"{signal.family} (p {signal.p_value:.3g} < {signal.level:.3g}"
+        + (f", {signal.deciding_column})" if signal.deciding_column else ")")
+        for signal in computation.signals
+        if signal.rejected
+    )
+
+
 def _json(summary: dict[str, Any]) -> bytes:
     return (json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n").encode()
 
@@ -358,9 +381,18 @@ def describe(result: JobResult) -> str:
         line = (
             f"{summary['model']} v{summary['model_version']} {summary['date']}: "
             f"{'DATASET DRIFT' if summary['dataset_drift'] else 'no dataset drift'} "
-            f"(drifted share {summary['drifted_share']:.2f}, threshold {summary['drift_share_threshold']:.2f}; "
+            f"(decided by: {', '.join(summary['deciding_signals']) or 'no signal'}; "
+            f"{len(summary['drifted_features'])} of {len(summary['features'])} features drifted; "
             f"{summary['rows_compared']} of {summary['rows_in_window']} rows compared)"
         )
+        for family, signal in summary["signals"].items():
+            line += f"\n  {family}: " + (
+                f"skipped ({signal['skipped']})"
+                if "skipped" in signal
+                else f"p {signal['p_value']:.3g} vs level {signal['level']:.3g}"
+                + (" REJECTED" if signal["rejected"] else "")
+                + (f" ({signal['deciding_column']})" if signal["deciding_column"] else "")
+            )
         if summary.get("note"):
             line += f"\nnote: {summary['note']}"
         line += f"\nreport: {summary['report']}"

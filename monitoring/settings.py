@@ -43,13 +43,19 @@ VARIABLES: Mapping[str, tuple[str, str]] = {
         "{}",
         'JSON object of pipeline parameters for the retrain run, e.g. {"epochs": 3}',
     ),
-    "MLOPS_DRIFT_SHARE": ("0.3", "dataset drift when at least this share of the compared features drift"),
-    "MLOPS_DRIFT_NUMERICAL_THRESHOLD": ("0.1", "per-column threshold for numerical features (see monitoring.drift)"),
-    "MLOPS_DRIFT_CATEGORICAL_THRESHOLD": ("0.1", "per-column threshold for the predicted-class distribution"),
-    "MLOPS_DRIFT_P_VALUE": ("0.05", "per-column significance level when a side has < 1000 rows (KS, chi-square)"),
+    "MLOPS_DRIFT_P_VALUE": (
+        "0.05",
+        "family-wise significance level: the false-alarm rate of the dataset-drift decision, split over the "
+        "signal families (Bonferroni) and within each over its columns (see monitoring.drift)",
+    ),
+    "MLOPS_DRIFT_NUMERICAL_THRESHOLD": (
+        "0.1",
+        "effect floor of a numerical column (softmax outputs too): normalised Wasserstein distance",
+    ),
+    "MLOPS_DRIFT_CATEGORICAL_THRESHOLD": ("0.1", "effect floor of the class mix: Jensen-Shannon distance"),
     "MLOPS_DRIFT_EMBEDDING_THRESHOLD": (
         "0.55",
-        "embedding drifts above this ROC AUC of a reference-vs-current classifier",
+        "effect floor of the embedding: ROC AUC of a reference-vs-current classifier",
     ),
     "MLOPS_DRIFT_SAMPLE_SIZE": ("20000", "rows sampled from the window and from the reference (see monitoring.drift)"),
     "MLOPS_DRIFT_SEED": ("0", "seed of the row sampling (reproducible reports)"),
@@ -86,7 +92,6 @@ class DriftSettings:
     retrain: str = "off"
     kfp_host: str | None = None
     retrain_arguments: Mapping[str, Any] = field(default_factory=dict)
-    drift_share: float = 0.3
     numerical_threshold: float = 0.1
     categorical_threshold: float = 0.1
     p_value: float = 0.05
@@ -120,10 +125,9 @@ class DriftSettings:
             retrain=retrain,
             kfp_host=kfp_host,
             retrain_arguments=arguments,
-            drift_share=_number(env, "MLOPS_DRIFT_SHARE", float, 0.0, 1.0),
             numerical_threshold=_number(env, "MLOPS_DRIFT_NUMERICAL_THRESHOLD", float, 0.0, 100.0),
             categorical_threshold=_number(env, "MLOPS_DRIFT_CATEGORICAL_THRESHOLD", float, 0.0, 1.0),
-            p_value=_number(env, "MLOPS_DRIFT_P_VALUE", float, 0.0, 1.0),
+            p_value=_number(env, "MLOPS_DRIFT_P_VALUE", float, 1e-9, 0.5),
             embedding_threshold=_number(env, "MLOPS_DRIFT_EMBEDDING_THRESHOLD", float, 0.5, 1.0),
             sample_size=_number(env, "MLOPS_DRIFT_SAMPLE_SIZE", int, 100, 10_000_000),
             seed=_number(env, "MLOPS_DRIFT_SEED", int, 0, 2**31 - 1),

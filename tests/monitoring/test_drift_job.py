@@ -15,6 +15,7 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from cli.local_traffic import shift_images as shifted
+from monitoring.drift import IMAGE_STATISTICS
 from monitoring.job import REPORT_FILE, SUMMARY_FILE, experiment_name, run_job
 from monitoring.retrain import LocalPipelineSubmitter
 from monitoring.settings import DriftSettings
@@ -52,7 +53,12 @@ def test_drifted_window_writes_report_and_summary_logs_to_mlflow_and_alerts(
     assert summary["dataset_drift"] is True
     assert summary["model_version"] == registered_digits.version
     assert summary["rows_compared"] == rows == summary["rows_in_window"]
-    assert summary["drifted_share"] >= summary["drift_share_threshold"]
+    assert summary["deciding_signals"] and IMAGE_STATISTICS in summary["deciding_signals"]
+    decided = summary["signals"][IMAGE_STATISTICS]
+    assert decided["rejected"] is True and decided["p_value"] < decided["level"]
+    # the log of this test has no softmax columns: the family is skipped, said, and the confidence decides
+    assert "softmax columns" in summary["signals"]["softmax"]["skipped"]
+    assert "p_value" in summary["signals"]["confidence"]
     assert {"brightness_mean", "prediction", "confidence", "embedding"} <= set(summary["features"])
     assert summary["features"]["brightness_mean"]["drifted"] is True
     assert summary["features"]["embedding"]["method"] == "domain classifier ROC AUC"
@@ -70,6 +76,7 @@ def test_drifted_window_writes_report_and_summary_logs_to_mlflow_and_alerts(
     (text,) = webhook.texts()
     assert f"[drift] {MODEL} v{registered_digits.version} {day}: dataset drift detected" in text
     assert summary["mlflow_run_id"] in text  # the link to the report in the tracking UI
+    assert f"decided by {IMAGE_STATISTICS} (p " in text
     assert summary["alert"]["sent"] is True and summary["alert"]["channels"] == ["webhook"]
 
 
@@ -94,6 +101,7 @@ def test_undrifted_window_sends_no_alert_and_says_which_version_it_compared(
     assert summary["rows_compared"] == len(images) - 40
     assert "mixes model versions" in summary["note"]
     assert summary["alert"] == {"sent": False, "reason": "no dataset drift"}
+    assert summary["deciding_signals"] == []
     assert webhook.messages == []
 
 

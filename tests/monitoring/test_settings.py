@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from monitoring.drift import embedding_auc_threshold
 from monitoring.job import main
 from monitoring.settings import VARIABLES, DriftSettings, SettingsError
 
@@ -13,14 +12,14 @@ def test_defaults_are_the_documented_ones() -> None:
     settings = DriftSettings.from_environment({})
     assert settings.cooldown_hours == float(VARIABLES["MLOPS_DRIFT_COOLDOWN_HOURS"][0])
     assert settings.sample_size == int(VARIABLES["MLOPS_DRIFT_SAMPLE_SIZE"][0])
-    assert settings.drift_share == float(VARIABLES["MLOPS_DRIFT_SHARE"][0])
+    assert settings.p_value == float(VARIABLES["MLOPS_DRIFT_P_VALUE"][0]) == 0.05
     assert settings.retrain == "off" and settings.webhook_url is None
 
 
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
-        ("MLOPS_DRIFT_SHARE", "1.5", "MLOPS_DRIFT_SHARE='1.5': expected a value in [0.0, 1.0]"),
+        ("MLOPS_DRIFT_P_VALUE", "0.9", "MLOPS_DRIFT_P_VALUE='0.9': expected a value in [1e-09, 0.5]"),
         ("MLOPS_DRIFT_SAMPLE_SIZE", "lots", "MLOPS_DRIFT_SAMPLE_SIZE='lots': expected a int"),
         ("MLOPS_DRIFT_RETRAIN", "sometimes", "MLOPS_DRIFT_RETRAIN='sometimes': expected one of off, local, kfp"),
         ("MLOPS_DRIFT_RETRAIN_ARGUMENTS", "[1]", "must be a JSON object"),
@@ -40,9 +39,3 @@ def test_kfp_retrain_needs_a_host_and_the_entrypoint_exits_2(
     assert capsys.readouterr().err.strip() == (
         "error: MLOPS_DRIFT_RETRAIN=kfp needs MLOPS_KFP_HOST (the KFP API endpoint)"
     )
-
-
-def test_embedding_threshold_rises_for_small_windows_only() -> None:
-    assert embedding_auc_threshold(20_000, 20_000, 0.55) == 0.55
-    small = embedding_auc_threshold(1_438, 300, 0.55)
-    assert 0.57 < small < 0.60  # 0.5 + 3 sigma of a useless classifier's AUC on 719 vs 150 rows
