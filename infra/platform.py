@@ -93,6 +93,7 @@ DRIFT_IMAGE = ImageSpec(
         "monitoring/window.py",
         "pipelines/__init__.py",
         "pipelines/components.py",
+        "pipelines/kfp_types.py",
         "pipelines/local.py",
         "pipelines/paths.py",
         "pipelines/remote.py",

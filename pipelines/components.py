@@ -6,20 +6,26 @@ training image (`pipelines/Dockerfile`) installs. `install_kfp_package=False`: t
 kfp, so a step starts without reaching a package index. Each step runs in a process of its own,
 so each body ends with `prepare_process_exit()`, which keeps that process's shutdown short.
 
-No `from __future__ import annotations` here: KFP reads the annotations as real types.
+No `from __future__ import annotations` here: KFP reads the annotations as real types. The return
+annotations are KFP's documented `NamedTuple("...", [...])` call form, which a type checker refuses
+as a type expression (hence the one rule switched off below, for this file): a class defined beside
+the function would not exist in the step's container, which runs the function's source alone, and a
+comment on the `def` line would be shipped with it (changing every compiled pipeline).
 """
+
+# pyright: reportInvalidTypeForm=false
 
 from typing import NamedTuple
 
-from kfp import dsl
 from kfp.dsl import ClassificationMetrics, Dataset, Input, Metrics, Model, Output
 
+from pipelines.kfp_types import component
 from pipelines.paths import TRAINING_IMAGE_PLACEHOLDER
 
 IMAGE = TRAINING_IMAGE_PLACEHOLDER
 
 
-@dsl.component(base_image=IMAGE, install_kfp_package=False)
+@component(base_image=IMAGE, install_kfp_package=False)
 def fetch_dataset(
     dataset: str,
     dataset_version: str,
@@ -38,7 +44,7 @@ def fetch_dataset(
     return namedtuple("FetchOutputs", ["version", "digest", "uri"])(result.version, result.digest, result.uri)
 
 
-@dsl.component(base_image=IMAGE, install_kfp_package=False)
+@component(base_image=IMAGE, install_kfp_package=False)
 def preprocess(
     model: str,
     dataset_files: Input[Dataset],
@@ -68,7 +74,7 @@ def preprocess(
     return namedtuple("PreprocessOutputs", ["train_rows", "validation_rows"])(result.train_rows, result.validation_rows)
 
 
-@dsl.component(base_image=IMAGE, install_kfp_package=False)
+@component(base_image=IMAGE, install_kfp_package=False)
 def train(
     model: str,
     train_split: Input[Dataset],
@@ -112,7 +118,7 @@ def train(
     )
 
 
-@dsl.component(base_image=IMAGE, install_kfp_package=False)
+@component(base_image=IMAGE, install_kfp_package=False)
 def evaluate(
     model: str,
     weights: Input[Model],
@@ -149,7 +155,7 @@ def evaluate(
     )
 
 
-@dsl.component(base_image=IMAGE, install_kfp_package=False)
+@component(base_image=IMAGE, install_kfp_package=False)
 def register(
     model: str,
     run_id: str,
@@ -188,7 +194,7 @@ def register(
     )
 
 
-@dsl.component(base_image=IMAGE, install_kfp_package=False)
+@component(base_image=IMAGE, install_kfp_package=False)
 def reject(model: str, run_id: str, quality: float, quality_threshold: float, evaluation_report: Input[Dataset]) -> str:
     """The gate failed: record it on the run and say so; nothing is registered."""
     from pathlib import Path

@@ -25,6 +25,7 @@ TRAINING_IMAGE_SOURCES = (
     "pipelines/__init__.py",
     "pipelines/components.py",
     "pipelines/dataset_seed.py",
+    "pipelines/kfp_types.py",
     "pipelines/paths.py",
     "pipelines/schedule.py",
     "pipelines/steps.py",

@@ -19,7 +19,7 @@ import json
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 PAGE_SIZE = 100
 
@@ -157,7 +157,7 @@ def sync_schedule(client: PipelinesClient, request: ScheduleRequest) -> list[str
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--host", required=True, help="KFP API URL")
     parser.add_argument("--model", required=True)
     parser.add_argument("--package", required=True, help="compiled pipeline YAML")
@@ -173,7 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import kfp  # imported late: --help and argument errors need no client libraries
 
-    for action in sync_schedule(kfp.Client(host=args.host), request):
+    # kfp 2.17 annotates its optional parameters as `str = None`, so its Client does not match the
+    # Protocol's (correct) `str | None` signatures for the type checker; at run time it does.
+    client = cast(PipelinesClient, kfp.Client(host=args.host))
+    for action in sync_schedule(client, request):
         print(action)
     return 0
 

@@ -12,14 +12,15 @@ is a sentence saying what happened (registered as vN / not registered and why).
 # No `from __future__ import annotations`: KFP reads the pipeline signature's annotations as types.
 
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from kfp import compiler, dsl
 from kfp import kubernetes as kfp_kubernetes
+from kfp.dsl.pipeline_channel import PipelineParameterChannel
 
 from pipelines import components
+from pipelines.kfp_types import GraphComponent, pipeline
 from pipelines.paths import (
     COMPILED_DIRECTORY,
     GPU_NODE_LABEL,
@@ -59,11 +60,11 @@ def _knows_its_entry(task: Any, entry: CatalogueEntry) -> Any:
     return task.set_env_variable(ENTRY_VARIABLE, entry_to_json(entry))
 
 
-def build_pipeline(entry: CatalogueEntry) -> Callable[..., Any]:
+def build_pipeline(entry: CatalogueEntry) -> GraphComponent:
     """The KFP pipeline (a GraphComponent) that trains `entry`."""
     defaults = entry.training
 
-    @dsl.pipeline(
+    @pipeline(
         name=pipeline_name(entry.name),
         description=f"Train, evaluate and (if {entry.quality_metric} >= threshold) register {entry.name}.",
     )
@@ -152,12 +153,15 @@ def build_pipeline(entry: CatalogueEntry) -> Callable[..., Any]:
             _resources(rejected, "250m", "1Gi").set_display_name("below threshold: nothing registered")
             _knows_its_entry(rejected, entry)
             _uses_tracking(rejected)
-        return dsl.OneOf(registered.outputs["summary"], rejected.output)
+        # `-> str` is what KFP reads as the pipeline's output type; the value is KFP's OneOf of the
+        # two branches' outputs, which it resolves at run time.
+        summaries = (registered.outputs["summary"], rejected.output)  # both str outputs: parameter channels
+        return cast(str, dsl.OneOf(*(cast(PipelineParameterChannel, summary) for summary in summaries)))
 
     return training_pipeline
 
 
-def pipeline_for(model: str) -> Callable[..., Any]:
+def pipeline_for(model: str) -> GraphComponent:
     """The pipeline of catalogue model `model` (UnknownModelError for an unknown name); in the drift
     job's image, which has no catalogue, the model is the one its MLOPS_CATALOGUE_ENTRY describes."""
     return build_pipeline(entry_for(model))

@@ -61,9 +61,9 @@ def _resolve_version(client: Any, model: str, alias: str) -> str | None:
 
 def load_version(model: str, version: str) -> LoadedModel:
     """Load `models:/MODEL/VERSION` with MLflow's PyTorch flavour, in eval mode."""
-    import mlflow.pytorch
+    from mlflow.pytorch import load_model
 
-    module = mlflow.pytorch.load_model(f"models:/{model}/{version}", map_location="cpu")
+    module = load_model(f"models:/{model}/{version}", map_location="cpu")
     # torch.export programs (MLflow's pt2 format) have train/eval mode baked in at export time and
     # refuse eval(); classic pickled modules need it (dropout, batch-norm statistics).
     with contextlib.suppress(NotImplementedError, AttributeError):

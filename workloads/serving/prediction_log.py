@@ -268,7 +268,7 @@ def _softmax_frame(records: list[_Record]) -> pd.DataFrame:
 
 def _records_to_frame(records: list[_Record]) -> pd.DataFrame:
     """Every buffered row, with the columns of `log_columns` in that order."""
-    frame = pd.DataFrame(_drift_features(records), columns=list(features.FEATURE_COLUMNS))
+    frame = pd.DataFrame(_drift_features(records), columns=pd.Index(features.FEATURE_COLUMNS))
     frame["prediction"] = np.concatenate([record.predictions for record in records])
     frame["predicted_class"] = [name for record in records for name in record.predicted_classes]
     frame["confidence"] = np.concatenate([record.confidences for record in records])
@@ -290,5 +290,5 @@ def read_prediction_log(store: str, model: str) -> pd.DataFrame:
     root = Path(store.removeprefix("file://")) / model
     files = sorted(root.glob("date=*/*.parquet"))
     if not files:
-        return pd.DataFrame(columns=list(LOG_COLUMNS))
+        return pd.DataFrame(columns=pd.Index(LOG_COLUMNS))
     return pd.concat([pd.read_parquet(path) for path in files], ignore_index=True)

@@ -26,7 +26,7 @@ import logging
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import anyio.to_thread
@@ -42,6 +42,9 @@ from workloads.serving.model_source import ModelNotReadyError, ModelSource
 from workloads.serving.prediction_log import PredictionLog
 from workloads.serving.request_guard import RequestGuard
 from workloads.serving.settings import ServingSettings, SettingsError, load_settings
+
+if TYPE_CHECKING:  # BentoML's middleware Protocol exists only for type checkers
+    from bentoml._internal.external_typing.starlette import AsgiMiddleware
 
 logger = logging.getLogger("mlops.serving")
 logger.setLevel(logging.INFO)  # BentoML configures the handlers; our lines (readiness, swaps, flushes) are INFO
@@ -247,7 +250,9 @@ def _batch_histogram(settings: ServingSettings) -> Any:
 
 
 ImageClassifier.add_asgi_middleware(
-    RequestGuard,
+    # BentoML 1.4 types `middleware_cls` as a Protocol whose `__call__(app, **options)` describes the
+    # class's constructor, not its instances; a Starlette-style middleware class is what it takes.
+    cast("type[AsgiMiddleware]", RequestGuard),
     routes={IMAGE_ROUTE: ("multipart/form-data",), ARRAY_ROUTE: ("application/json",)},
     max_payload_bytes=_PAYLOAD_BYTES,
     file_fields={IMAGE_ROUTE: "image"},
