@@ -98,9 +98,27 @@ class Database(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:data:Database", name, None, opts)
+        security_group = self._create_security_group(name, args)
+        instance = self._create_instance(name, args, security_group, self._create_subnet_group(name, args))
+
+        self.address = instance.address
+        self.port = instance.port
+        self.master_user_secret_arn = instance.master_user_secrets.apply(
+            lambda secrets: (secrets[0].secret_arn or "") if secrets else ""
+        )
+        self.security_group_id = security_group.id
+        self.register_outputs(
+            {
+                "address": self.address,
+                "port": self.port,
+                "masterUserSecretArn": self.master_user_secret_arn,
+            }
+        )
+
+    def _create_security_group(self, name: str, args: DatabaseArgs) -> aws.ec2.SecurityGroup:
+        """Admits the engine's port from the cluster's security group and nothing else."""
         child = pulumi.ResourceOptions(parent=self)
         port = _PORTS[args.engine]
-
         security_group = aws.ec2.SecurityGroup(
             f"{name}-sg",
             vpc_id=args.vpc_id,
@@ -118,26 +136,39 @@ class Database(pulumi.ComponentResource):
             description="Database clients running on the EKS cluster",
             opts=child,
         )
-        subnet_group = aws.rds.SubnetGroup(
-            f"{name}-subnets", subnet_ids=args.subnet_ids, description=f"Private subnets for {name}", opts=child
+        return security_group
+
+    def _create_subnet_group(self, name: str, args: DatabaseArgs) -> aws.rds.SubnetGroup:
+        return aws.rds.SubnetGroup(
+            f"{name}-subnets",
+            subnet_ids=args.subnet_ids,
+            description=f"Private subnets for {name}",
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        parameters = aws.rds.ParameterGroup(
+
+    def _create_parameter_group(self, name: str, args: DatabaseArgs) -> aws.rds.ParameterGroup:
+        settings = engine_parameters(args.engine, args.size.engine_version, args.native_password_auth)
+        return aws.rds.ParameterGroup(
             f"{name}-params",
             family=parameter_group_family(args.engine, args.size.engine_version),
             description=f"{name}: TLS required",
-            parameters=[
-                aws.rds.ParameterGroupParameterArgs(name=parameter, value=value)
-                for parameter, value in engine_parameters(
-                    args.engine, args.size.engine_version, args.native_password_auth
-                )
-            ],
-            opts=child,
+            parameters=[aws.rds.ParameterGroupParameterArgs(name=key, value=value) for key, value in settings],
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
+    def _create_instance(
+        self,
+        name: str,
+        args: DatabaseArgs,
+        security_group: aws.ec2.SecurityGroup,
+        subnet_group: aws.rds.SubnetGroup,
+    ) -> aws.rds.Instance:
+        parameters = self._create_parameter_group(name, args)
         final_snapshot_identifier = self._final_snapshot_identifier(name, args) if args.final_snapshot else None
         # Performance Insights is not offered on the smallest burstable classes; asking fails the create.
         insights = not args.size.instance_class.endswith((".micro", ".small"))
-        instance = aws.rds.Instance(
+        rds_managed_password = args.master_password is None
+        return aws.rds.Instance(
             f"{name}-db",
             engine=args.engine,
             engine_version=args.size.engine_version,
@@ -150,10 +181,10 @@ class Database(pulumi.ComponentResource):
             db_name=args.database_name,
             username=args.master_username,
             # RDS-managed: the password never passes through Pulumi, so it is in no state or output.
-            manage_master_user_password=True if args.master_password is None else None,
-            master_user_secret_kms_key_id=args.kms_key_arn if args.master_password is None else None,
+            manage_master_user_password=True if rds_managed_password else None,
+            master_user_secret_kms_key_id=args.kms_key_arn if rds_managed_password else None,
             password=args.master_password,
-            port=port,
+            port=_PORTS[args.engine],
             db_subnet_group_name=subnet_group.name,
             vpc_security_group_ids=[security_group.id],
             parameter_group_name=parameters.name,
@@ -171,21 +202,7 @@ class Database(pulumi.ComponentResource):
             performance_insights_enabled=insights,
             performance_insights_kms_key_id=args.kms_key_arn if insights else None,
             enabled_cloudwatch_logs_exports=_LOG_EXPORTS[args.engine],
-            opts=child,
-        )
-
-        self.address = instance.address
-        self.port = instance.port
-        self.master_user_secret_arn = instance.master_user_secrets.apply(
-            lambda secrets: (secrets[0].secret_arn or "") if secrets else ""
-        )
-        self.security_group_id = security_group.id
-        self.register_outputs(
-            {
-                "address": self.address,
-                "port": self.port,
-                "masterUserSecretArn": self.master_user_secret_arn,
-            }
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
     def _final_snapshot_identifier(self, name: str, args: DatabaseArgs) -> pulumi.Output[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pulumi
@@ -48,107 +49,22 @@ class Network(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:network:Network", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-
         zones = aws.get_availability_zones_output(state="available", opts=pulumi.InvokeOutputOptions(parent=self))
         zone_names = [zones.names[index] for index in range(args.availability_zone_count)]
         private_cidrs, public_cidrs = subnet_cidrs(args.cidr, args.availability_zone_count)
 
-        vpc = aws.ec2.Vpc(
-            f"{name}-vpc",
-            cidr_block=args.cidr,
-            enable_dns_hostnames=True,
-            enable_dns_support=True,
-            tags={"Name": f"{name}-vpc"},
-            opts=child,
+        vpc = self._create_vpc(name, args)
+        internet_gateway = aws.ec2.InternetGateway(
+            f"{name}-igw", vpc_id=vpc.id, opts=pulumi.ResourceOptions(parent=self)
         )
-        # The default security group allows all traffic between its members; nothing should use it.
-        aws.ec2.DefaultSecurityGroup(f"{name}-default-sg-locked", vpc_id=vpc.id, ingress=[], egress=[], opts=child)
-
-        internet_gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, opts=child)
-        public_routes = aws.ec2.RouteTable(
-            f"{name}-public",
-            vpc_id=vpc.id,
-            routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=internet_gateway.id)],
-            tags={"Name": f"{name}-public"},
-            opts=child,
+        public_subnets = self._create_public_subnets(
+            name, args, vpc, internet_gateway, zip(zone_names, public_cidrs, strict=True)
         )
-
-        public_subnets: list[aws.ec2.Subnet] = []
-        for index, (zone, cidr) in enumerate(zip(zone_names, public_cidrs, strict=True)):
-            subnet = aws.ec2.Subnet(
-                f"{name}-public-{index}",
-                vpc_id=vpc.id,
-                cidr_block=cidr,
-                availability_zone=zone,
-                map_public_ip_on_launch=False,
-                tags={
-                    "Name": f"{name}-public-{index}",
-                    "kubernetes.io/role/elb": "1",
-                    f"kubernetes.io/cluster/{args.cluster_name}": "shared",
-                },
-                opts=child,
-            )
-            aws.ec2.RouteTableAssociation(
-                f"{name}-public-{index}", subnet_id=subnet.id, route_table_id=public_routes.id, opts=child
-            )
-            public_subnets.append(subnet)
-
-        nat_count = args.availability_zone_count if args.nat_gateway_per_az else 1
-        nat_gateways: list[aws.ec2.NatGateway] = []
-        for index in range(nat_count):
-            address = aws.ec2.Eip(f"{name}-nat-{index}", domain="vpc", tags={"Name": f"{name}-nat-{index}"}, opts=child)
-            nat_gateways.append(
-                aws.ec2.NatGateway(
-                    f"{name}-nat-{index}",
-                    allocation_id=address.id,
-                    subnet_id=public_subnets[index].id,
-                    tags={"Name": f"{name}-nat-{index}"},
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[internet_gateway]),
-                )
-            )
-
-        private_subnets: list[aws.ec2.Subnet] = []
-        private_route_tables: list[aws.ec2.RouteTable] = []
-        for index, (zone, cidr) in enumerate(zip(zone_names, private_cidrs, strict=True)):
-            subnet = aws.ec2.Subnet(
-                f"{name}-private-{index}",
-                vpc_id=vpc.id,
-                cidr_block=cidr,
-                availability_zone=zone,
-                tags={
-                    "Name": f"{name}-private-{index}",
-                    "kubernetes.io/role/internal-elb": "1",
-                    f"kubernetes.io/cluster/{args.cluster_name}": "shared",
-                },
-                opts=child,
-            )
-            # Each private subnet leaves through the NAT of its own AZ when there is one per AZ.
-            nat = nat_gateways[index % nat_count]
-            routes = aws.ec2.RouteTable(
-                f"{name}-private-{index}",
-                vpc_id=vpc.id,
-                routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nat.id)],
-                tags={"Name": f"{name}-private-{index}"},
-                opts=child,
-            )
-            aws.ec2.RouteTableAssociation(
-                f"{name}-private-{index}", subnet_id=subnet.id, route_table_id=routes.id, opts=child
-            )
-            private_subnets.append(subnet)
-            private_route_tables.append(routes)
-
-        # S3 traffic (datasets, artifacts, prediction logs) stays on the AWS network and skips NAT charges.
-        aws.ec2.VpcEndpoint(
-            f"{name}-s3",
-            vpc_id=vpc.id,
-            service_name=f"com.amazonaws.{args.region}.s3",
-            vpc_endpoint_type="Gateway",
-            route_table_ids=[table.id for table in private_route_tables],
-            tags={"Name": f"{name}-s3"},
-            opts=child,
+        nat_gateways = self._create_nat_gateways(name, args, public_subnets, internet_gateway)
+        private_subnets, private_route_tables = self._create_private_subnets(
+            name, args, vpc, nat_gateways, zip(zone_names, private_cidrs, strict=True)
         )
-
+        self._create_s3_endpoint(name, args, vpc, private_route_tables)
         self._flow_logs(name, vpc, args.flow_log_retention_days)
 
         self.vpc_id = vpc.id
@@ -161,6 +77,136 @@ class Network(pulumi.ComponentResource):
                 "privateSubnetIds": self.private_subnet_ids,
                 "publicSubnetIds": self.public_subnet_ids,
             }
+        )
+
+    def _create_vpc(self, name: str, args: NetworkArgs) -> aws.ec2.Vpc:
+        child = pulumi.ResourceOptions(parent=self)
+        vpc = aws.ec2.Vpc(
+            f"{name}-vpc",
+            cidr_block=args.cidr,
+            enable_dns_hostnames=True,
+            enable_dns_support=True,
+            tags={"Name": f"{name}-vpc"},
+            opts=child,
+        )
+        # The default security group allows all traffic between its members; nothing should use it.
+        aws.ec2.DefaultSecurityGroup(f"{name}-default-sg-locked", vpc_id=vpc.id, ingress=[], egress=[], opts=child)
+        return vpc
+
+    def _subnet(
+        self, name: str, args: NetworkArgs, vpc: aws.ec2.Vpc, zone: pulumi.Input[str], cidr: str, public: bool
+    ) -> aws.ec2.Subnet:
+        """A subnet tagged for the AWS Load Balancer Controller's discovery: internet-facing load
+        balancers go in the public ones (`elb`), internal ones in the private ones (`internal-elb`)."""
+        return aws.ec2.Subnet(
+            name,
+            vpc_id=vpc.id,
+            cidr_block=cidr,
+            availability_zone=zone,
+            # Said explicitly where it matters: nothing launched in a public subnet gets a public address.
+            map_public_ip_on_launch=False if public else None,
+            tags={
+                "Name": name,
+                f"kubernetes.io/role/{'elb' if public else 'internal-elb'}": "1",
+                f"kubernetes.io/cluster/{args.cluster_name}": "shared",
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _route_table(
+        self, name: str, vpc: aws.ec2.Vpc, default_route: aws.ec2.RouteTableRouteArgs
+    ) -> aws.ec2.RouteTable:
+        return aws.ec2.RouteTable(
+            name, vpc_id=vpc.id, routes=[default_route], tags={"Name": name}, opts=pulumi.ResourceOptions(parent=self)
+        )
+
+    def _associate(self, name: str, subnet: aws.ec2.Subnet, routes: aws.ec2.RouteTable) -> None:
+        aws.ec2.RouteTableAssociation(
+            name, subnet_id=subnet.id, route_table_id=routes.id, opts=pulumi.ResourceOptions(parent=self)
+        )
+
+    def _create_public_subnets(
+        self,
+        name: str,
+        args: NetworkArgs,
+        vpc: aws.ec2.Vpc,
+        internet_gateway: aws.ec2.InternetGateway,
+        zones_and_cidrs: Iterable[tuple[pulumi.Input[str], str]],
+    ) -> list[aws.ec2.Subnet]:
+        """One per AZ, for NAT gateways and internet-facing load balancers only: no public IPs on launch."""
+        public_routes = self._route_table(
+            f"{name}-public", vpc, aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=internet_gateway.id)
+        )
+        subnets: list[aws.ec2.Subnet] = []
+        for index, (zone, cidr) in enumerate(zones_and_cidrs):
+            subnet = self._subnet(f"{name}-public-{index}", args, vpc, zone, cidr, public=True)
+            self._associate(f"{name}-public-{index}", subnet, public_routes)
+            subnets.append(subnet)
+        return subnets
+
+    def _create_nat_gateways(
+        self,
+        name: str,
+        args: NetworkArgs,
+        public_subnets: list[aws.ec2.Subnet],
+        internet_gateway: aws.ec2.InternetGateway,
+    ) -> list[aws.ec2.NatGateway]:
+        nat_count = args.availability_zone_count if args.nat_gateway_per_az else 1
+        gateways: list[aws.ec2.NatGateway] = []
+        for index in range(nat_count):
+            address = aws.ec2.Eip(
+                f"{name}-nat-{index}",
+                domain="vpc",
+                tags={"Name": f"{name}-nat-{index}"},
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            gateway = aws.ec2.NatGateway(
+                f"{name}-nat-{index}",
+                allocation_id=address.id,
+                subnet_id=public_subnets[index].id,
+                tags={"Name": f"{name}-nat-{index}"},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[internet_gateway]),
+            )
+            gateways.append(gateway)
+        return gateways
+
+    def _create_private_subnets(
+        self,
+        name: str,
+        args: NetworkArgs,
+        vpc: aws.ec2.Vpc,
+        nat_gateways: list[aws.ec2.NatGateway],
+        zones_and_cidrs: Iterable[tuple[pulumi.Input[str], str]],
+    ) -> tuple[list[aws.ec2.Subnet], list[aws.ec2.RouteTable]]:
+        """One per AZ, for nodes, pods and databases; each with its own route table out through NAT."""
+        subnets: list[aws.ec2.Subnet] = []
+        route_tables: list[aws.ec2.RouteTable] = []
+        for index, (zone, cidr) in enumerate(zones_and_cidrs):
+            subnet = self._subnet(f"{name}-private-{index}", args, vpc, zone, cidr, public=False)
+            # Each private subnet leaves through the NAT of its own AZ when there is one per AZ.
+            nat = nat_gateways[index % len(nat_gateways)]
+            routes = self._route_table(
+                f"{name}-private-{index}",
+                vpc,
+                aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nat.id),
+            )
+            self._associate(f"{name}-private-{index}", subnet, routes)
+            subnets.append(subnet)
+            route_tables.append(routes)
+        return subnets, route_tables
+
+    def _create_s3_endpoint(
+        self, name: str, args: NetworkArgs, vpc: aws.ec2.Vpc, route_tables: list[aws.ec2.RouteTable]
+    ) -> None:
+        # S3 traffic (datasets, artifacts, prediction logs) stays on the AWS network and skips NAT charges.
+        aws.ec2.VpcEndpoint(
+            f"{name}-s3",
+            vpc_id=vpc.id,
+            service_name=f"com.amazonaws.{args.region}.s3",
+            vpc_endpoint_type="Gateway",
+            route_table_ids=[table.id for table in route_tables],
+            tags={"Name": f"{name}-s3"},
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
     def _flow_logs(self, name: str, vpc: aws.ec2.Vpc, retention_days: int) -> None:

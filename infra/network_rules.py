@@ -38,28 +38,20 @@ def https_egress() -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
 
 
 def tracking_egress(tracking_namespace: str) -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
-    return k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-        to=[
-            k8s.networking.v1.NetworkPolicyPeerArgs(
-                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                    match_labels={"kubernetes.io/metadata.name": tracking_namespace}
-                )
-            )
-        ],
-        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=TRACKING_PORT)],
-    )
+    return _namespace_egress(tracking_namespace, TRACKING_PORT)
 
 
 def pipelines_api_egress(pipelines_namespace: str) -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
+    return _namespace_egress(pipelines_namespace, PIPELINES_API_PORT)
+
+
+def _namespace_egress(namespace: str, port: int) -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
+    """To one TCP port of the pods in one namespace (selected by the label Kubernetes sets on it)."""
+    in_namespace = k8s.networking.v1.NetworkPolicyPeerArgs(
+        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": namespace})
+    )
     return k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-        to=[
-            k8s.networking.v1.NetworkPolicyPeerArgs(
-                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                    match_labels={"kubernetes.io/metadata.name": pipelines_namespace}
-                )
-            )
-        ],
-        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=PIPELINES_API_PORT)],
+        to=[in_namespace], ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=port)]
     )
 
 

@@ -38,26 +38,22 @@ def trust_policy(cluster: ClusterIdentity, namespace: str, service_account: str)
     cluster's tokens) from assuming it.
     """
     return pulumi.Output.all(cluster.oidc_provider_arn, cluster.oidc_issuer_host).apply(
-        lambda values: json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Federated": values[0]},
-                        "Action": "sts:AssumeRoleWithWebIdentity",
-                        "Condition": {
-                            "StringEquals": {
-                                f"{values[1]}:sub": f"system:serviceaccount:{namespace}:{service_account}",
-                                f"{values[1]}:aud": "sts.amazonaws.com",
-                            }
-                        },
-                    }
-                ],
-            },
-            sort_keys=True,
-        )
+        lambda values: _web_identity_trust(str(values[0]), str(values[1]), namespace, service_account)
     )
+
+
+def _web_identity_trust(provider_arn: str, issuer_host: str, namespace: str, service_account: str) -> str:
+    token_is_for_this_account = {
+        f"{issuer_host}:sub": f"system:serviceaccount:{namespace}:{service_account}",
+        f"{issuer_host}:aud": "sts.amazonaws.com",
+    }
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"Federated": provider_arn},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": token_is_for_this_account},
+    }
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]}, sort_keys=True)
 
 
 class WorkloadRole(pulumi.ComponentResource):
