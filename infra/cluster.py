@@ -14,7 +14,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.config import GpuNodePoolConfig, SystemNodePoolConfig
+from infra.config import GpuNodePoolConfig, NodePoolConfig, SystemNodePoolConfig
+from infra.network import Network
 from infra.node_pool import NodePool, NodePoolArgs
 from infra.workload_role import ClusterIdentity, WorkloadRole, WorkloadRoleArgs
 
@@ -48,9 +49,9 @@ def _service_role(name: str, service: str, managed_policies: list[str], parent: 
 class ClusterArgs:
     cluster_name: str
     kubernetes_version: str
-    vpc_id: pulumi.Input[str]
-    private_subnet_ids: list[pulumi.Input[str]]
-    secrets_kms_key_arn: pulumi.Input[str]
+    network: Network
+    """Nodes and the control plane's network interfaces go in its private subnets."""
+    secrets_key: aws.kms.Key
     """Envelope-encrypts Kubernetes Secrets in etcd."""
     endpoint_public: bool
     """False: the API is reachable only from inside the VPC (prod)."""
@@ -74,144 +75,14 @@ class Cluster(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:cluster:Cluster", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-
-        cluster_role = _service_role(f"{name}-control-plane", "eks.amazonaws.com", ["AmazonEKSClusterPolicy"], self)
-        # Control-plane logs land in this group; creating it first lets us set the retention.
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-control-plane-logs",
-            name=f"/aws/eks/{args.cluster_name}/cluster",
-            retention_in_days=args.log_retention_days,
-            opts=child,
-        )
-        cluster = aws.eks.Cluster(
-            name,
-            name=args.cluster_name,
-            version=args.kubernetes_version,
-            role_arn=cluster_role.arn,
-            # The Kubernetes provider below talks to this endpoint in the same `up`, so the deployer
-            # must reach it: over the public endpoint from public_access_cidrs (validated narrow and
-            # not a placeholder, infra/config.py), or privately from inside the VPC (prod).
-            vpc_config=aws.eks.ClusterVpcConfigArgs(
-                subnet_ids=args.private_subnet_ids,
-                endpoint_private_access=True,
-                endpoint_public_access=args.endpoint_public,
-                public_access_cidrs=args.public_access_cidrs if args.endpoint_public else None,
-            ),
-            access_config=aws.eks.ClusterAccessConfigArgs(
-                authentication_mode="API",
-                # Whoever runs `pulumi up` administers the cluster, so the Kubernetes provider below works.
-                bootstrap_cluster_creator_admin_permissions=True,
-            ),
-            encryption_config=aws.eks.ClusterEncryptionConfigArgs(
-                provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=args.secrets_kms_key_arn),
-                resources=["secrets"],
-            ),
-            enabled_cluster_log_types=CONTROL_PLANE_LOG_TYPES,
-            # Add-ons are declared below, pinned to this cluster version, instead of the unmanaged defaults.
-            bootstrap_self_managed_addons=False,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
-        )
-
-        issuer = cluster.identities.apply(lambda identities: (identities[0].oidcs or [])[0].issuer or "")
-        oidc_provider = aws.iam.OpenIdConnectProvider(
-            f"{name}-oidc", url=issuer, client_id_lists=["sts.amazonaws.com"], opts=child
-        )
-        self.identity = ClusterIdentity(
-            oidc_provider_arn=oidc_provider.arn,
-            oidc_issuer_host=issuer.apply(lambda url: url.removeprefix("https://")),
-        )
-
-        for index, role_arn in enumerate(args.admin_role_arns):
-            entry = aws.eks.AccessEntry(
-                f"{name}-admin-{index}", cluster_name=cluster.name, principal_arn=role_arn, type="STANDARD", opts=child
-            )
-            aws.eks.AccessPolicyAssociation(
-                f"{name}-admin-{index}",
-                cluster_name=cluster.name,
-                principal_arn=role_arn,
-                policy_arn=ADMIN_ACCESS_POLICY,
-                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[entry]),
-            )
-
+        cluster = self._create_control_plane(name, args)
+        self.identity, oidc_provider = self._create_identity(name, cluster)
+        self._grant_admins(name, args, cluster)
         # Networking add-ons come before nodes: without the VPC CNI a node never becomes Ready.
-        cni_role = WorkloadRole(
-            f"{name}-vpc-cni",
-            WorkloadRoleArgs(
-                cluster=self.identity,
-                namespace="kube-system",
-                service_account="aws-node",
-                policy_statements=[],
-                managed_policy_arns=(f"{AWS_MANAGED_POLICY}/AmazonEKS_CNI_Policy",),
-            ),
-            opts=child,
-        )
-        network_addons = [
-            # The CNI's own agent enforces NetworkPolicies; without this flag they are silently ignored.
-            self._addon(
-                name,
-                cluster,
-                args.kubernetes_version,
-                "vpc-cni",
-                cni_role.arn,
-                configuration={"enableNetworkPolicy": "true"},
-            ),
-            self._addon(name, cluster, args.kubernetes_version, "kube-proxy"),
-        ]
-
-        node_role = _service_role(
-            f"{name}-nodes",
-            "ec2.amazonaws.com",
-            ["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly"],
-            self,
-        )
-        pools = [
-            NodePool(
-                f"{name}-system",
-                NodePoolArgs(
-                    pool_name="system",
-                    cluster_name=cluster.name,
-                    node_role_arn=node_role.arn,
-                    subnet_ids=args.private_subnet_ids,
-                    size=args.system_pool,
-                    depends_on=network_addons,
-                ),
-                opts=child,
-            )
-        ]
-        for pool in args.gpu_pools:
-            pools.append(
-                NodePool(
-                    f"{name}-{pool.name}",
-                    NodePoolArgs(
-                        pool_name=pool.name,
-                        cluster_name=cluster.name,
-                        node_role_arn=node_role.arn,
-                        subnet_ids=args.private_subnet_ids,
-                        size=pool,
-                        gpus_per_node=pool.gpus_per_node,
-                        depends_on=network_addons,
-                    ),
-                    opts=child,
-                )
-            )
-
-        # These run as pods, so they need nodes to schedule on.
-        nodes_ready = [pool.node_group for pool in pools]
-        ebs_role = WorkloadRole(
-            f"{name}-ebs-csi",
-            WorkloadRoleArgs(
-                cluster=self.identity,
-                namespace="kube-system",
-                service_account="ebs-csi-controller-sa",
-                policy_statements=[],
-                managed_policy_arns=(f"{AWS_MANAGED_POLICY}/service-role/AmazonEBSCSIDriverPolicy",),
-            ),
-            opts=child,
-        )
-        self._addon(name, cluster, args.kubernetes_version, "coredns", depends_on=nodes_ready)
-        self._addon(name, cluster, args.kubernetes_version, "aws-ebs-csi-driver", ebs_role.arn, nodes_ready)
+        network_addons = self._create_network_addons(name, args, cluster)
+        # The remaining add-ons and the Kubernetes provider run as pods: they need nodes to schedule on.
+        nodes_ready = [pool.node_group for pool in self._create_node_pools(name, args, cluster, network_addons)]
+        self._create_node_addons(name, args, cluster, nodes_ready)
 
         self.name = cluster.name
         self.endpoint = cluster.endpoint
@@ -230,6 +101,141 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=nodes_ready),
         )
         self.register_outputs({"name": self.name, "endpoint": self.endpoint, "oidcProviderArn": oidc_provider.arn})
+
+    def _create_control_plane(self, name: str, args: ClusterArgs) -> aws.eks.Cluster:
+        cluster_role = _service_role(f"{name}-control-plane", "eks.amazonaws.com", ["AmazonEKSClusterPolicy"], self)
+        # Control-plane logs land in this group; creating it first lets us set the retention.
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane-logs",
+            name=f"/aws/eks/{args.cluster_name}/cluster",
+            retention_in_days=args.log_retention_days,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return aws.eks.Cluster(
+            name,
+            name=args.cluster_name,
+            version=args.kubernetes_version,
+            role_arn=cluster_role.arn,
+            # The Kubernetes provider below talks to this endpoint in the same `up`, so the deployer
+            # must reach it: over the public endpoint from public_access_cidrs (validated narrow and
+            # not a placeholder, infra/config.py), or privately from inside the VPC (prod).
+            vpc_config=aws.eks.ClusterVpcConfigArgs(
+                subnet_ids=args.network.private_subnet_ids,
+                endpoint_private_access=True,
+                endpoint_public_access=args.endpoint_public,
+                public_access_cidrs=args.public_access_cidrs if args.endpoint_public else None,
+            ),
+            access_config=aws.eks.ClusterAccessConfigArgs(
+                authentication_mode="API",
+                # Whoever runs `pulumi up` administers the cluster, so the Kubernetes provider below works.
+                bootstrap_cluster_creator_admin_permissions=True,
+            ),
+            encryption_config=aws.eks.ClusterEncryptionConfigArgs(
+                provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=args.secrets_key.arn),
+                resources=["secrets"],
+            ),
+            enabled_cluster_log_types=CONTROL_PLANE_LOG_TYPES,
+            # Add-ons are declared below, pinned to this cluster version, instead of the unmanaged defaults.
+            bootstrap_self_managed_addons=False,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
+        )
+
+    def _create_identity(
+        self, name: str, cluster: aws.eks.Cluster
+    ) -> tuple[ClusterIdentity, aws.iam.OpenIdConnectProvider]:
+        """The OIDC provider that IRSA roles trust (infra/workload_role.py)."""
+        issuer = cluster.identities.apply(lambda identities: (identities[0].oidcs or [])[0].issuer or "")
+        oidc_provider = aws.iam.OpenIdConnectProvider(
+            f"{name}-oidc", url=issuer, client_id_lists=["sts.amazonaws.com"], opts=pulumi.ResourceOptions(parent=self)
+        )
+        identity = ClusterIdentity(
+            oidc_provider_arn=oidc_provider.arn,
+            oidc_issuer_host=issuer.apply(lambda url: url.removeprefix("https://")),
+        )
+        return identity, oidc_provider
+
+    def _grant_admins(self, name: str, args: ClusterArgs, cluster: aws.eks.Cluster) -> None:
+        for index, role_arn in enumerate(args.admin_role_arns):
+            entry = aws.eks.AccessEntry(
+                f"{name}-admin-{index}",
+                cluster_name=cluster.name,
+                principal_arn=role_arn,
+                type="STANDARD",
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            aws.eks.AccessPolicyAssociation(
+                f"{name}-admin-{index}",
+                cluster_name=cluster.name,
+                principal_arn=role_arn,
+                policy_arn=ADMIN_ACCESS_POLICY,
+                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[entry]),
+            )
+
+    def _addon_role(self, name: str, service_account: str, managed_policy: str) -> WorkloadRole:
+        """An add-on's IRSA role in kube-system, with the AWS-managed policy its upstream documents."""
+        return WorkloadRole(
+            name,
+            WorkloadRoleArgs(
+                cluster=self.identity,
+                namespace="kube-system",
+                service_account=service_account,
+                policy_statements=[],
+                managed_policy_arns=(f"{AWS_MANAGED_POLICY}/{managed_policy}",),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _create_network_addons(self, name: str, args: ClusterArgs, cluster: aws.eks.Cluster) -> list[aws.eks.Addon]:
+        cni_role = self._addon_role(f"{name}-vpc-cni", "aws-node", "AmazonEKS_CNI_Policy")
+        return [
+            # The CNI's own agent enforces NetworkPolicies; without this flag they are silently ignored.
+            self._addon(
+                name,
+                cluster,
+                args.kubernetes_version,
+                "vpc-cni",
+                cni_role.arn,
+                configuration={"enableNetworkPolicy": "true"},
+            ),
+            self._addon(name, cluster, args.kubernetes_version, "kube-proxy"),
+        ]
+
+    def _create_node_pools(
+        self, name: str, args: ClusterArgs, cluster: aws.eks.Cluster, network_addons: list[aws.eks.Addon]
+    ) -> list[NodePool]:
+        """The system pool, then one pool per GPU pool of the stack."""
+        node_role = _service_role(
+            f"{name}-nodes",
+            "ec2.amazonaws.com",
+            ["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly"],
+            self,
+        )
+        pools: list[tuple[str, NodePoolConfig, int]] = [("system", args.system_pool, 0)]
+        pools += [(pool.name, pool, pool.gpus_per_node) for pool in args.gpu_pools]
+        return [
+            NodePool(
+                f"{name}-{pool_name}",
+                NodePoolArgs(
+                    pool_name=pool_name,
+                    cluster_name=cluster.name,
+                    node_role_arn=node_role.arn,
+                    subnet_ids=list(args.network.private_subnet_ids),
+                    size=size,
+                    gpus_per_node=gpus_per_node,
+                    depends_on=network_addons,
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for pool_name, size, gpus_per_node in pools
+        ]
+
+    def _create_node_addons(
+        self, name: str, args: ClusterArgs, cluster: aws.eks.Cluster, nodes_ready: list[aws.eks.NodeGroup]
+    ) -> None:
+        ebs_role = self._addon_role(f"{name}-ebs-csi", "ebs-csi-controller-sa", "service-role/AmazonEBSCSIDriverPolicy")
+        self._addon(name, cluster, args.kubernetes_version, "coredns", depends_on=nodes_ready)
+        self._addon(name, cluster, args.kubernetes_version, "aws-ebs-csi-driver", ebs_role.arn, nodes_ready)
 
     def _addon(
         self,

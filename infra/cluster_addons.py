@@ -12,9 +12,10 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.iam_policies import cluster_autoscaler_statements, load_balancer_controller_statements
+from infra.cluster import Cluster
+from infra.iam_policies import Statement, cluster_autoscaler_statements, load_balancer_controller_statements
 from infra.node_pool import GPU_TAINT_KEY
-from infra.workload_role import ClusterIdentity, WorkloadRole, WorkloadRoleArgs
+from infra.workload_role import WorkloadRole, WorkloadRoleArgs
 
 
 @dataclass(frozen=True)
@@ -34,16 +35,17 @@ LOAD_BALANCER_CONTROLLER = HelmChart("aws-load-balancer-controller", "1.17.1", "
 CLUSTER_AUTOSCALER_IMAGE_TAGS = {"1.32": "v1.32.7", "1.33": "v1.33.6", "1.34": "v1.34.5", "1.35": "v1.35.2"}
 
 SYSTEM_NAMESPACE = "kube-system"
+CLUSTER_AUTOSCALER_ACCOUNT = "cluster-autoscaler"
+LOAD_BALANCER_CONTROLLER_ACCOUNT = "aws-load-balancer-controller"
 
 
 @dataclass(frozen=True)
 class ClusterAddonsArgs:
-    cluster_name: pulumi.Input[str]
+    cluster: Cluster
+    """The cluster the add-ons run on; the Kubernetes provider comes in `opts` (`providers`)."""
     kubernetes_version: str
     region: str
     vpc_id: pulumi.Input[str]
-    identity: ClusterIdentity
-    provider: k8s.Provider
 
 
 class ClusterAddons(pulumi.ComponentResource):
@@ -52,7 +54,6 @@ class ClusterAddons(pulumi.ComponentResource):
     def __init__(self, name: str, args: ClusterAddonsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:cluster:ClusterAddons", name, None, opts)
         self._args = args
-
         # Without it the kubelet never advertises `nvidia.com/gpu`, and no GPU pod can be scheduled.
         self._release(
             f"{name}-nvidia-device-plugin",
@@ -63,17 +64,22 @@ class ClusterAddons(pulumi.ComponentResource):
                 "nodeSelector": {"nvidia.com/gpu.present": "true"},
             },
         )
+        self._create_cluster_autoscaler(name)
+        self._release(
+            f"{name}-metrics-server", METRICS_SERVER, {"args": ["--kubelet-preferred-address-types=InternalIP"]}
+        )
+        self._create_load_balancer_controller(name)
+        self.register_outputs(
+            {
+                chart.chart: chart.version
+                for chart in (NVIDIA_DEVICE_PLUGIN, CLUSTER_AUTOSCALER, METRICS_SERVER, LOAD_BALANCER_CONTROLLER)
+            }
+        )
 
-        autoscaler_account = "cluster-autoscaler"
-        autoscaler_role = WorkloadRole(
-            f"{name}-cluster-autoscaler",
-            WorkloadRoleArgs(
-                cluster=args.identity,
-                namespace=SYSTEM_NAMESPACE,
-                service_account=autoscaler_account,
-                policy_statements=cluster_autoscaler_statements(args.cluster_name),
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
+    def _create_cluster_autoscaler(self, name: str) -> None:
+        args = self._args
+        role = self._role(
+            f"{name}-cluster-autoscaler", CLUSTER_AUTOSCALER_ACCOUNT, cluster_autoscaler_statements(args.cluster.name)
         )
         self._release(
             f"{name}-cluster-autoscaler",
@@ -81,14 +87,9 @@ class ClusterAddons(pulumi.ComponentResource):
             {
                 "cloudProvider": "aws",
                 "awsRegion": args.region,
-                "autoDiscovery": {"clusterName": args.cluster_name},
+                "autoDiscovery": {"clusterName": args.cluster.name},
                 "image": {"tag": CLUSTER_AUTOSCALER_IMAGE_TAGS[args.kubernetes_version]},
-                "rbac": {
-                    "serviceAccount": {
-                        "name": autoscaler_account,
-                        "annotations": {"eks.amazonaws.com/role-arn": autoscaler_role.arn},
-                    }
-                },
+                "rbac": {"serviceAccount": {"name": CLUSTER_AUTOSCALER_ACCOUNT, "annotations": _irsa_annotation(role)}},
                 "extraArgs": {
                     # Spread GPU capacity across AZs.
                     "balance-similar-node-groups": "true",
@@ -103,37 +104,40 @@ class ClusterAddons(pulumi.ComponentResource):
             },
         )
 
-        self._release(
-            f"{name}-metrics-server", METRICS_SERVER, {"args": ["--kubelet-preferred-address-types=InternalIP"]}
-        )
-
-        controller_account = "aws-load-balancer-controller"
-        controller_role = WorkloadRole(
+    def _create_load_balancer_controller(self, name: str) -> None:
+        args = self._args
+        role = self._role(
             f"{name}-load-balancer-controller",
-            WorkloadRoleArgs(
-                cluster=args.identity,
-                namespace=SYSTEM_NAMESPACE,
-                service_account=controller_account,
-                policy_statements=load_balancer_controller_statements(args.cluster_name),
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
+            LOAD_BALANCER_CONTROLLER_ACCOUNT,
+            load_balancer_controller_statements(args.cluster.name),
         )
         self._release(
             f"{name}-load-balancer-controller",
             LOAD_BALANCER_CONTROLLER,
             {
-                "clusterName": args.cluster_name,
+                "clusterName": args.cluster.name,
                 # Pods cannot reach instance metadata (hop limit 1), so region and VPC are given.
                 "region": args.region,
                 "vpcId": args.vpc_id,
                 "serviceAccount": {
                     "create": True,
-                    "name": controller_account,
-                    "annotations": {"eks.amazonaws.com/role-arn": controller_role.arn},
+                    "name": LOAD_BALANCER_CONTROLLER_ACCOUNT,
+                    "annotations": _irsa_annotation(role),
                 },
             },
         )
-        self.register_outputs({})
+
+    def _role(self, name: str, service_account: str, statements: list[Statement]) -> WorkloadRole:
+        return WorkloadRole(
+            name,
+            WorkloadRoleArgs(
+                cluster=self._args.cluster.identity,
+                namespace=SYSTEM_NAMESPACE,
+                service_account=service_account,
+                policy_statements=statements,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _release(self, name: str, chart: HelmChart, values: dict[str, Any]) -> k8s.helm.v3.Release:
         return k8s.helm.v3.Release(
@@ -147,5 +151,10 @@ class ClusterAddons(pulumi.ComponentResource):
             atomic=True,
             cleanup_on_fail=True,
             timeout=600,
-            opts=pulumi.ResourceOptions(parent=self, provider=self._args.provider),
+            opts=pulumi.ResourceOptions(parent=self),
         )
+
+
+def _irsa_annotation(role: WorkloadRole) -> dict[str, pulumi.Output[str]]:
+    """What the EKS pod identity webhook reads off a ServiceAccount to hand its pods the role."""
+    return {"eks.amazonaws.com/role-arn": role.arn}

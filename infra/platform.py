@@ -206,9 +206,8 @@ class Platform(pulumi.ComponentResource):
             ClusterArgs(
                 cluster_name=cluster_name,
                 kubernetes_version=config.kubernetes_version,
-                vpc_id=self.network.vpc_id,
-                private_subnet_ids=list(self.network.private_subnet_ids),
-                secrets_kms_key_arn=self.keys.eks_secrets.arn,
+                network=self.network,
+                secrets_key=self.keys.eks_secrets,
                 endpoint_public=config.cluster_endpoint_public,
                 public_access_cidrs=list(config.cluster_public_access_cidrs),
                 admin_role_arns=list(config.cluster_admin_role_arns),
@@ -221,14 +220,12 @@ class Platform(pulumi.ComponentResource):
         addons = ClusterAddons(
             f"{name}-addons",
             ClusterAddonsArgs(
-                cluster_name=self.cluster.name,
+                cluster=self.cluster,
                 kubernetes_version=config.kubernetes_version,
                 region=config.region,
                 vpc_id=self.network.vpc_id,
-                identity=self.cluster.identity,
-                provider=self.cluster.provider,
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider}),
         )
         # Everything on the cluster goes through its provider, and what the add-ons' webhooks and
         # controllers handle waits for them (infra/webhook_order.py).
