@@ -16,12 +16,20 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.hardened_workload import (
+    Compute,
+    JobLimits,
+    WorkloadContainer,
+    WorkloadPod,
+    aws_runtime_environment,
+    job_spec,
+)
 from infra.iam_policies import Statement, bucket_prefix_statements
 from infra.network_rules import IRSA_TOKEN_SKIP, dns_egress, egress_only, https_egress
-from infra.pod_security import container_security_context, pod_security_context, tmp_mount, tmp_volume
 from infra.workload_role import ClusterIdentity, WorkloadRoleArgs, service_account_with_role
 
 APP = "dataset-seed"
+LABELS = {"app.kubernetes.io/name": APP}
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,20 @@ class DatasetSeedArgs:
     region: str
 
 
+def seed_policy(args: DatasetSeedArgs) -> list[Statement]:
+    """Read and add objects under each dataset's prefix: never delete, never touch another prefix."""
+    statements: list[Statement] = []
+    for dataset in sorted(set(args.datasets)):
+        statements += bucket_prefix_statements(
+            args.bucket_arn,
+            f"{args.store_prefix}/{dataset}",
+            args.kms_key_arn,
+            actions=("s3:GetObject", "s3:PutObject"),
+            sid="".join(part.capitalize() for part in dataset.split("-")),
+        )
+    return statements
+
+
 class DatasetSeed(pulumi.ComponentResource):
     """IRSA role, ServiceAccount, NetworkPolicy and the idempotent Job that seeds the datasets."""
 
@@ -49,74 +71,47 @@ class DatasetSeed(pulumi.ComponentResource):
     def __init__(self, name: str, args: DatasetSeedArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:pipelines:DatasetSeed", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        datasets = sorted(set(args.datasets))
-        labels = {"app.kubernetes.io/name": APP}
-        statements: list[Statement] = []
-        for dataset in datasets:
-            statements += bucket_prefix_statements(
-                args.bucket_arn,
-                f"{args.store_prefix}/{dataset}",
-                args.kms_key_arn,
-                actions=("s3:GetObject", "s3:PutObject"),
-                sid="".join(part.capitalize() for part in dataset.split("-")),
-            )
         service_account_with_role(
             name,
             WorkloadRoleArgs(
-                cluster=args.identity, namespace=args.namespace, service_account=APP, policy_statements=statements
+                cluster=args.identity,
+                namespace=args.namespace,
+                service_account=APP,
+                policy_statements=seed_policy(args),
             ),
-            labels,
+            LABELS,
             child,
         )
         network_policy = k8s.networking.v1.NetworkPolicy(
             f"{name}-network-policy",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=APP, namespace=args.namespace, labels=labels),
-            spec=egress_only(labels, [dns_egress(), https_egress()]),  # S3 and STS, over TLS
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=APP, namespace=args.namespace, labels=LABELS),
+            spec=egress_only(LABELS, [dns_egress(), https_egress()]),  # S3 and STS, over TLS
             opts=child,
         )
+        self.job = self._create_job(name, args, pulumi.ResourceOptions(parent=self, depends_on=[network_policy]))
+        self.register_outputs({"job": self.job.metadata.apply(lambda m: m.name)})
+
+    def _create_job(self, name: str, args: DatasetSeedArgs, opts: pulumi.ResourceOptions) -> k8s.batch.v1.Job:
+        datasets = sorted(set(args.datasets))
         # A Job's template cannot change: a new image or dataset list is a new Job (the old one,
         # finished, is deleted). The run itself is idempotent, so a new Job only adds what is missing.
         job_name = pulumi.Output.all(args.image, args.store).apply(
             lambda values: f"{APP}-{hashlib.sha256(repr((values, datasets)).encode()).hexdigest()[:12]}"
         )
-        self.job = k8s.batch.v1.Job(
+        seed = WorkloadContainer(
+            name="seed",
+            image=args.image,
+            command=["python", "-m", "pipelines.dataset_seed"],
+            args=[*datasets, "--store", args.store],
+            env=aws_runtime_environment(args.region),
+            compute=Compute(cpu="250m", memory="512Mi", cpu_limit="1", memory_limit="2Gi"),
+        )
+        pod = WorkloadPod(container=seed, tmp_size="2Gi", irsa_service_account=APP)
+        return k8s.batch.v1.Job(
             f"{name}-job",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=job_name, namespace=args.namespace, labels=labels, annotations=IRSA_TOKEN_SKIP
+                name=job_name, namespace=args.namespace, labels=LABELS, annotations=IRSA_TOKEN_SKIP
             ),
-            spec=k8s.batch.v1.JobSpecArgs(
-                backoff_limit=3,
-                active_deadline_seconds=900,
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        service_account_name=APP,
-                        automount_service_account_token=True,  # the IRSA web identity needs it
-                        restart_policy="Never",
-                        security_context=pod_security_context(),
-                        volumes=[tmp_volume("2Gi")],
-                        containers=[
-                            k8s.core.v1.ContainerArgs(
-                                name="seed",
-                                image=args.image,
-                                command=["python", "-m", "pipelines.dataset_seed"],
-                                args=[*datasets, "--store", args.store],
-                                env=[
-                                    k8s.core.v1.EnvVarArgs(name="AWS_REGION", value=args.region),
-                                    k8s.core.v1.EnvVarArgs(name="AWS_DEFAULT_REGION", value=args.region),
-                                    k8s.core.v1.EnvVarArgs(name="TMPDIR", value="/tmp"),
-                                ],
-                                volume_mounts=[tmp_mount()],
-                                security_context=container_security_context(),
-                                resources=k8s.core.v1.ResourceRequirementsArgs(
-                                    requests={"cpu": "250m", "memory": "512Mi"},
-                                    limits={"cpu": "1", "memory": "2Gi"},
-                                ),
-                            )
-                        ],
-                    ),
-                ),
-            ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[network_policy]),
+            spec=job_spec(LABELS, pod, JobLimits(retries=3, deadline_seconds=900)),
+            opts=opts,
         )
-        self.register_outputs({})

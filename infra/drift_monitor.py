@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.hardened_workload import Compute, JobLimits, WorkloadContainer, WorkloadPod, job_spec
 from infra.iam_policies import bucket_prefix_statements
 from infra.network_rules import (
     IRSA_TOKEN_SKIP,
@@ -21,14 +22,15 @@ from infra.network_rules import (
     pipelines_api_egress,
     tracking_egress,
 )
-from infra.pod_security import container_security_context, pod_security_context, tmp_mount, tmp_volume
-from infra.shared_services import SharedServices, tracking_client_environment
+from infra.shared_services import SharedServices, catalogue_entry_variable, model_labels, tracking_client_environment
 from infra.workload_role import WorkloadRoleArgs, service_account_with_role
 from workloads import catalogue
-from workloads.catalogue_entry import ENTRY_VARIABLE, entry_to_json
 
 ALERTS_SECRET = "drift-alerts"
 """Secret in the models namespace; key `webhook-url` (create it with kubectl or your secret store)."""
+# A stuck run stops after an hour (with Forbid concurrency it would hold back the next day's); finished
+# Jobs, and their pods' logs, go after three days.
+DRIFT_JOB_LIMITS = JobLimits(retries=2, deadline_seconds=3600, ttl_seconds_after_finished=3 * 24 * 3600)
 
 
 @dataclass(frozen=True)
@@ -43,63 +45,82 @@ class DriftMonitorArgs:
     """The job may submit training runs to the KFP API (MLOPS_DRIFT_RETRAIN=kfp)."""
 
 
+def drift_policy(args: DriftMonitorArgs) -> list[dict]:
+    """Read the model's prefix of the predictions bucket; read and write its prefix of the reports bucket."""
+    shared, model = args.shared, args.model
+    return [
+        *bucket_prefix_statements(
+            shared.predictions_bucket_arn,
+            model,
+            shared.buckets_kms_key_arn,
+            actions=("s3:GetObject",),
+            sid="Predictions",
+        ),
+        *bucket_prefix_statements(
+            shared.reports_bucket_arn,
+            model,
+            shared.buckets_kms_key_arn,
+            actions=("s3:GetObject", "s3:PutObject"),
+            sid="Reports",
+        ),
+    ]
+
+
 class DriftMonitor(pulumi.ComponentResource):
     """CronJob, IRSA role (read predictions, write reports) and NetworkPolicy for one model."""
+
+    schedule: str
 
     def __init__(self, name: str, args: DriftMonitorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:monitoring:DriftMonitor", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         app = f"drift-{args.model}"
-        labels = {"app.kubernetes.io/name": app, "mlops.platform/model": args.model}
-
+        labels = model_labels(app, catalogue.get(args.model))
         service_account_with_role(
             name,
             WorkloadRoleArgs(
                 cluster=args.shared.identity,
                 namespace=args.shared.namespace,
                 service_account=app,
-                policy_statements=[
-                    *bucket_prefix_statements(
-                        args.shared.predictions_bucket_arn,
-                        args.model,
-                        args.shared.buckets_kms_key_arn,
-                        actions=("s3:GetObject",),
-                        sid="Predictions",
-                    ),
-                    *bucket_prefix_statements(
-                        args.shared.reports_bucket_arn,
-                        args.model,
-                        args.shared.buckets_kms_key_arn,
-                        actions=("s3:GetObject", "s3:PutObject"),
-                        sid="Reports",
-                    ),
-                ],
+                policy_statements=drift_policy(args),
             ),
             labels,
             child,
         )
+        self._create_cron_job(name, app, labels, args)
+        self._create_network_policy(name, app, labels, args)
+        self.schedule = args.schedule
+        self.register_outputs({"schedule": self.schedule})
 
-        environment = [
+    @staticmethod
+    def _environment(args: DriftMonitorArgs) -> list[k8s.core.v1.EnvVarArgs]:
+        # Optional: without the Secret the job still runs and reports, it just cannot post to a webhook.
+        webhook_url = k8s.core.v1.EnvVarSourceArgs(
+            secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=ALERTS_SECRET, key="webhook-url", optional=True)
+        )
+        return [
             *tracking_client_environment(args.shared),
-            # The image has no catalogue (a new model must not rebuild it): the pod gets its model's entry.
-            k8s.core.v1.EnvVarArgs(name=ENTRY_VARIABLE, value=entry_to_json(catalogue.get(args.model))),
+            catalogue_entry_variable(catalogue.get(args.model)),
             k8s.core.v1.EnvVarArgs(
                 name="MLOPS_PREDICTIONS_STORE", value=pulumi.Output.concat("s3://", args.shared.predictions_bucket_name)
             ),
             k8s.core.v1.EnvVarArgs(
                 name="MLOPS_REPORTS_STORE", value=pulumi.Output.concat("s3://", args.shared.reports_bucket_name)
             ),
-            # Optional: without the Secret the job still runs and reports, it just cannot post to a webhook.
-            k8s.core.v1.EnvVarArgs(
-                name="MLOPS_DRIFT_WEBHOOK_URL",
-                value_from=k8s.core.v1.EnvVarSourceArgs(
-                    secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
-                        name=ALERTS_SECRET, key="webhook-url", optional=True
-                    )
-                ),
-            ),
+            k8s.core.v1.EnvVarArgs(name="MLOPS_DRIFT_WEBHOOK_URL", value_from=webhook_url),
             *(k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in sorted(args.settings.items())),
         ]
+
+    def _create_cron_job(self, name: str, app: str, labels: dict[str, str], args: DriftMonitorArgs) -> None:
+        drift = WorkloadContainer(
+            name="drift",
+            image=args.shared.drift_image,
+            command=["python", "-m", "monitoring.job"],
+            args=["--model", args.model],
+            env=self._environment(args),
+            compute=Compute(cpu="500m", memory="1Gi", cpu_limit="2", memory_limit="4Gi"),
+        )
+        pod = WorkloadPod(container=drift, tmp_size="4Gi", irsa_service_account=app)
         k8s.batch.v1.CronJob(
             f"{name}-cronjob",
             metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -117,53 +138,20 @@ class DriftMonitor(pulumi.ComponentResource):
                 successful_jobs_history_limit=3,
                 failed_jobs_history_limit=3,
                 job_template=k8s.batch.v1.JobTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
-                    spec=k8s.batch.v1.JobSpecArgs(
-                        backoff_limit=2,
-                        active_deadline_seconds=3600,
-                        ttl_seconds_after_finished=3 * 24 * 3600,
-                        template=k8s.core.v1.PodTemplateSpecArgs(
-                            metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
-                            spec=k8s.core.v1.PodSpecArgs(
-                                service_account_name=app,
-                                automount_service_account_token=True,
-                                restart_policy="Never",
-                                security_context=pod_security_context(),
-                                volumes=[tmp_volume("4Gi")],
-                                containers=[
-                                    k8s.core.v1.ContainerArgs(
-                                        name="drift",
-                                        image=args.shared.drift_image,
-                                        command=["python", "-m", "monitoring.job"],
-                                        args=["--model", args.model],
-                                        env=environment,
-                                        volume_mounts=[tmp_mount()],
-                                        security_context=container_security_context(),
-                                        resources=k8s.core.v1.ResourceRequirementsArgs(
-                                            requests={"cpu": "500m", "memory": "1Gi"},
-                                            limits={"cpu": "2", "memory": "4Gi"},
-                                        ),
-                                    )
-                                ],
-                            ),
-                        ),
-                    ),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels), spec=job_spec(labels, pod, DRIFT_JOB_LIMITS)
                 ),
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
+
+    def _create_network_policy(self, name: str, app: str, labels: dict[str, str], args: DriftMonitorArgs) -> None:
+        """Out: DNS, tracking and HTTPS (S3, STS, the webhook); the KFP API too where it may retrain."""
+        egress = [dns_egress(), tracking_egress(args.shared.tracking_namespace), https_egress()]
+        if args.may_retrain:
+            egress.append(pipelines_api_egress(args.shared.pipelines_namespace))
         k8s.networking.v1.NetworkPolicy(
             f"{name}-network-policy",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=args.shared.namespace, labels=labels),
-            spec=egress_only(
-                labels,
-                [
-                    dns_egress(),
-                    tracking_egress(args.shared.tracking_namespace),
-                    https_egress(),
-                    *([pipelines_api_egress(args.shared.pipelines_namespace)] if args.may_retrain else []),
-                ],
-            ),
-            opts=child,
+            spec=egress_only(labels, egress),
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        self.register_outputs({"schedule": args.schedule})

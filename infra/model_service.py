@@ -11,6 +11,15 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.hardened_workload import (
+    HTTP_PORT_NAME,
+    Compute,
+    HttpCheck,
+    HttpProbes,
+    WorkloadContainer,
+    WorkloadPod,
+    deployment_spec,
+)
 from infra.iam_policies import bucket_prefix_statements
 from infra.network_rules import (
     IRSA_TOKEN_SKIP,
@@ -20,17 +29,9 @@ from infra.network_rules import (
     platform_namespaces,
     tracking_egress,
 )
-from infra.node_pool import GPU_RESOURCE, GPU_TAINT_KEY, POOL_LABEL
-from infra.pod_security import (
-    container_security_context,
-    pod_security_context,
-    tmp_mount,
-    tmp_volume,
-)
-from infra.shared_services import SharedServices, tracking_client_environment
+from infra.shared_services import SharedServices, catalogue_entry_variable, model_labels, tracking_client_environment
 from infra.workload_role import WorkloadRoleArgs, service_account_with_role
 from workloads import catalogue
-from workloads.catalogue_entry import ENTRY_VARIABLE, entry_to_json
 
 PORT = 3000
 # A model's pods turn ready only once the registry names a production version, and on a new
@@ -43,6 +44,14 @@ PORT = 3000
 NOT_AWAITED = {"pulumi.com/skipAwait": "true"}
 
 
+# Loading a model from the registry can take a while on a cold node: up to five minutes to start.
+SERVICE_PROBES = HttpProbes(
+    startup=HttpCheck("/livez", period_seconds=5, failure_threshold=60),
+    readiness=HttpCheck("/readyz", period_seconds=5, failure_threshold=2),
+    liveness=HttpCheck("/livez", period_seconds=15, timeout_seconds=5, failure_threshold=4),
+)
+
+
 def torch_threads(cpu: str) -> int:
     """Whole CPUs in a Kubernetes CPU quantity (`500m` -> 1, `2` -> 2), at least one."""
     cores = int(cpu[:-1]) / 1000 if cpu.endswith("m") else float(cpu)
@@ -52,9 +61,14 @@ def torch_threads(cpu: str) -> int:
 @dataclass(frozen=True)
 class ServingResources:
     cpu: str
+    """CPU request and limit of one pod."""
     memory: str
+    """Memory request and limit of one pod."""
     gpu_pool: str | None = None
     """GPU pool name (`gpuNodePools[].name`): one `nvidia.com/gpu` per pod, scheduled on that pool."""
+
+    def compute(self) -> Compute:
+        return Compute(cpu=self.cpu, memory=self.memory, gpus=0 if self.gpu_pool is None else 1)
 
 
 @dataclass(frozen=True)
@@ -65,6 +79,7 @@ class ModelServiceArgs:
     min_replicas: int
     max_replicas: int
     alias: str = "production"
+    """The registry alias the service loads and follows."""
 
 
 class ModelService(pulumi.ComponentResource):
@@ -75,46 +90,68 @@ class ModelService(pulumi.ComponentResource):
     def __init__(self, name: str, args: ModelServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:serving:ModelService", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        app = f"serve-{args.model}"
-        labels = {"app.kubernetes.io/name": app, "mlops.platform/model": args.model}
-
+        model, shared = args.model, args.shared
+        app = f"serve-{model}"
+        labels = model_labels(app, catalogue.get(model))
+        # Its own prefix of the predictions bucket, write only: the prediction log.
+        logs_predictions = bucket_prefix_statements(
+            shared.predictions_bucket_arn, model, shared.buckets_kms_key_arn, actions=("s3:PutObject",)
+        )
         service_account_with_role(
             name,
             WorkloadRoleArgs(
-                cluster=args.shared.identity,
-                namespace=args.shared.namespace,
+                cluster=shared.identity,
+                namespace=shared.namespace,
                 service_account=app,
-                policy_statements=bucket_prefix_statements(
-                    args.shared.predictions_bucket_arn,
-                    args.model,
-                    args.shared.buckets_kms_key_arn,
-                    actions=("s3:PutObject",),
-                ),
+                policy_statements=logs_predictions,
             ),
             labels,
             child,
         )
+        deployment = self._create_deployment(name, app, labels, args)
+        service = self._create_service(name, app, labels, args)
+        self._create_autoscaler(name, app, labels, args, deployment)
+        self._create_disruption_budget(name, app, labels, args)
+        self._create_network_policy(name, app, labels, args)
 
-        gpu = args.resources.gpu_pool is not None
-        limits = {"cpu": args.resources.cpu, "memory": args.resources.memory}
-        if gpu:
-            limits[GPU_RESOURCE] = "1"
-        environment = [
+        self.url = pulumi.Output.concat("http://", app, ".", shared.namespace, ".svc.cluster.local")
+        self.register_outputs({"url": self.url, "service": service.metadata.apply(lambda m: m.name)})
+
+    @staticmethod
+    def _environment(args: ModelServiceArgs) -> list[k8s.core.v1.EnvVarArgs]:
+        return [
             *tracking_client_environment(args.shared),
             k8s.core.v1.EnvVarArgs(name="MLOPS_MODEL", value=args.model),
-            # The image has no catalogue (a new model must not rebuild it): the pod gets its model's entry.
-            k8s.core.v1.EnvVarArgs(name=ENTRY_VARIABLE, value=entry_to_json(catalogue.get(args.model))),
+            catalogue_entry_variable(catalogue.get(args.model)),
             k8s.core.v1.EnvVarArgs(name="MLOPS_MODEL_ALIAS", value=args.alias),
             k8s.core.v1.EnvVarArgs(
-                name="MLOPS_PREDICTIONS_STORE",
-                value=pulumi.Output.concat("s3://", args.shared.predictions_bucket_name),
+                name="MLOPS_PREDICTIONS_STORE", value=pulumi.Output.concat("s3://", args.shared.predictions_bucket_name)
             ),
             k8s.core.v1.EnvVarArgs(name="BENTOML_HOME", value="/tmp/bentoml"),
             # One intra-op thread per CPU of the limit: more threads than cores only thrash.
             k8s.core.v1.EnvVarArgs(name="MLOPS_TORCH_THREADS", value=str(torch_threads(args.resources.cpu))),
         ]
-        probe_port = "http"
-        deployment = k8s.apps.v1.Deployment(
+
+    def _create_deployment(
+        self, name: str, app: str, labels: dict[str, str], args: ModelServiceArgs
+    ) -> k8s.apps.v1.Deployment:
+        service = WorkloadContainer(
+            name="service",
+            image=args.shared.serving_image,
+            http_port=PORT,
+            env=self._environment(args),
+            compute=args.resources.compute(),
+            probes=SERVICE_PROBES,
+        )
+        pod = WorkloadPod(
+            container=service,
+            tmp_size="2Gi",
+            irsa_service_account=app,
+            gpu_pool=args.resources.gpu_pool,
+            # SIGTERM flushes the prediction log; give it time before the kill.
+            termination_grace_period_seconds=45,
+        )
+        return k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=app,
@@ -122,66 +159,15 @@ class ModelService(pulumi.ComponentResource):
                 labels=labels,
                 annotations={**IRSA_TOKEN_SKIP, **TRACKING_CREDENTIALS_SKIP, **NOT_AWAITED},
             ),
-            spec=k8s.apps.v1.DeploymentSpecArgs(
-                # The autoscaler owns the replica count; this is only the starting point.
-                replicas=args.min_replicas,
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
-                strategy=k8s.apps.v1.DeploymentStrategyArgs(
-                    type="RollingUpdate",
-                    rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=1),
-                ),
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        service_account_name=app,
-                        automount_service_account_token=True,
-                        security_context=pod_security_context(),
-                        # SIGTERM flushes the prediction log; give it time before the kill.
-                        termination_grace_period_seconds=45,
-                        volumes=[tmp_volume("2Gi")],
-                        node_selector={POOL_LABEL: args.resources.gpu_pool} if args.resources.gpu_pool else None,
-                        tolerations=[
-                            k8s.core.v1.TolerationArgs(key=GPU_TAINT_KEY, operator="Exists", effect="NoSchedule")
-                        ]
-                        if gpu
-                        else None,
-                        containers=[
-                            k8s.core.v1.ContainerArgs(
-                                name="service",
-                                image=args.shared.serving_image,
-                                ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT)],
-                                env=environment,
-                                volume_mounts=[tmp_mount()],
-                                security_context=container_security_context(),
-                                resources=k8s.core.v1.ResourceRequirementsArgs(
-                                    requests={"cpu": args.resources.cpu, "memory": args.resources.memory},
-                                    limits=limits,
-                                ),
-                                # Loading a model from the registry can take a while on a cold node.
-                                startup_probe=k8s.core.v1.ProbeArgs(
-                                    http_get=k8s.core.v1.HTTPGetActionArgs(path="/livez", port=probe_port),
-                                    period_seconds=5,
-                                    failure_threshold=60,
-                                ),
-                                readiness_probe=k8s.core.v1.ProbeArgs(
-                                    http_get=k8s.core.v1.HTTPGetActionArgs(path="/readyz", port=probe_port),
-                                    period_seconds=5,
-                                    failure_threshold=2,
-                                ),
-                                liveness_probe=k8s.core.v1.ProbeArgs(
-                                    http_get=k8s.core.v1.HTTPGetActionArgs(path="/livez", port=probe_port),
-                                    period_seconds=15,
-                                    timeout_seconds=5,
-                                    failure_threshold=4,
-                                ),
-                            )
-                        ],
-                    ),
-                ),
-            ),
+            # The autoscaler owns the replica count; this is only the starting point.
+            spec=deployment_spec(labels, pod, replicas=args.min_replicas),
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["spec.replicas"]),
         )
-        service = k8s.core.v1.Service(
+
+    def _create_service(
+        self, name: str, app: str, labels: dict[str, str], args: ModelServiceArgs
+    ) -> k8s.core.v1.Service:
+        return k8s.core.v1.Service(
             f"{name}-service",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=app, namespace=args.shared.namespace, labels=labels, annotations=NOT_AWAITED
@@ -189,9 +175,25 @@ class ModelService(pulumi.ComponentResource):
             spec=k8s.core.v1.ServiceSpecArgs(
                 type="ClusterIP",
                 selector=labels,
-                ports=[k8s.core.v1.ServicePortArgs(name="http", port=80, target_port="http")],
+                ports=[k8s.core.v1.ServicePortArgs(name=HTTP_PORT_NAME, port=80, target_port=HTTP_PORT_NAME)],
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _create_autoscaler(
+        self,
+        name: str,
+        app: str,
+        labels: dict[str, str],
+        args: ModelServiceArgs,
+        deployment: k8s.apps.v1.Deployment,
+    ) -> None:
+        """On CPU: 70 % of the request on average across the pods."""
+        cpu_utilization = k8s.autoscaling.v2.MetricSpecArgs(
+            type="Resource",
+            resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
+                name="cpu", target=k8s.autoscaling.v2.MetricTargetArgs(type="Utilization", average_utilization=70)
+            ),
         )
         k8s.autoscaling.v2.HorizontalPodAutoscaler(
             f"{name}-autoscaler",
@@ -202,45 +204,33 @@ class ModelService(pulumi.ComponentResource):
                 ),
                 min_replicas=args.min_replicas,
                 max_replicas=args.max_replicas,
-                metrics=[
-                    k8s.autoscaling.v2.MetricSpecArgs(
-                        type="Resource",
-                        resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
-                            name="cpu",
-                            target=k8s.autoscaling.v2.MetricTargetArgs(type="Utilization", average_utilization=70),
-                        ),
-                    )
-                ],
+                metrics=[cpu_utilization],
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[deployment]),
         )
+
+    def _create_disruption_budget(self, name: str, app: str, labels: dict[str, str], args: ModelServiceArgs) -> None:
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-disruption-budget",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=args.shared.namespace, labels=labels),
             spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
                 max_unavailable=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels)
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        self._network_policy(name, app, labels, args)
 
-        self.url = pulumi.Output.concat("http://", app, ".", args.shared.namespace, ".svc.cluster.local")
-        self.register_outputs({"url": self.url, "service": service.metadata.apply(lambda m: m.name)})
-
-    def _network_policy(self, name: str, app: str, labels: dict[str, str], args: ModelServiceArgs) -> None:
+    def _create_network_policy(self, name: str, app: str, labels: dict[str, str], args: ModelServiceArgs) -> None:
         """In: platform namespaces (gateways, the local loop's traffic, monitoring). Out: DNS, tracking, HTTPS."""
+        from_platform = k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+            from_=[platform_namespaces()], ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=PORT)]
+        )
         k8s.networking.v1.NetworkPolicy(
             f"{name}-network-policy",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=args.shared.namespace, labels=labels),
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
                 policy_types=["Ingress", "Egress"],
-                ingress=[
-                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        from_=[platform_namespaces()],
-                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=PORT)],
-                    )
-                ],
+                ingress=[from_platform],
                 egress=[dns_egress(), tracking_egress(args.shared.tracking_namespace), https_egress()],
             ),
             opts=pulumi.ResourceOptions(parent=self),

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.hardened_workload import aws_runtime_environment
 from infra.workload_role import ClusterIdentity
+from workloads.catalogue_entry import ENTRY_VARIABLE, CatalogueEntry, entry_to_json
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,15 @@ def tracking_client_environment(shared: SharedServices) -> list[k8s.core.v1.EnvV
         k8s.core.v1.EnvVarArgs(name="MLFLOW_TRACKING_URI", value=shared.tracking_url),
         k8s.core.v1.EnvVarArgs(name="MLFLOW_TRACKING_USERNAME", value_from=from_secret("username")),
         k8s.core.v1.EnvVarArgs(name="MLFLOW_TRACKING_PASSWORD", value_from=from_secret("password")),
-        k8s.core.v1.EnvVarArgs(name="AWS_REGION", value=shared.region),
-        k8s.core.v1.EnvVarArgs(name="AWS_DEFAULT_REGION", value=shared.region),
-        k8s.core.v1.EnvVarArgs(name="TMPDIR", value="/tmp"),
+        *aws_runtime_environment(shared.region),
     ]
+
+
+def catalogue_entry_variable(entry: CatalogueEntry) -> k8s.core.v1.EnvVarArgs:
+    """The model's catalogue entry for the pod: the images hold no catalogue, so a new model rebuilds none."""
+    return k8s.core.v1.EnvVarArgs(name=ENTRY_VARIABLE, value=entry_to_json(entry))
+
+
+def model_labels(app: str, entry: CatalogueEntry) -> dict[str, str]:
+    """Labels of one model's workload: its app name, and the model, which selects all of its objects."""
+    return {"app.kubernetes.io/name": app, "mlops.platform/model": entry.name}

@@ -13,15 +13,21 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from infra.hardened_workload import (
+    HTTP_PORT_NAME,
+    Compute,
+    HttpCheck,
+    HttpProbes,
+    JobLimits,
+    WorkloadContainer,
+    WorkloadPod,
+    aws_runtime_environment,
+    deployment_spec,
+    job_spec,
+)
 from infra.iam_policies import bucket_prefix_statements
 from infra.network_rules import IRSA_TOKEN_SKIP, dns_egress, https_egress, platform_namespaces
-from infra.pod_security import (
-    container_security_context,
-    namespace_labels,
-    pod_security_context,
-    tmp_mount,
-    tmp_volume,
-)
+from infra.pod_security import namespace_labels
 from infra.workload_role import ClusterIdentity, WorkloadRoleArgs, service_account_with_role
 
 NAMESPACE = "mlflow"
@@ -30,6 +36,19 @@ SERVICE_ACCOUNT = "mlflow"
 PORT = 5000
 ARTIFACTS_PREFIX = "mlflow"
 CREDENTIALS_DIR = "/var/run/secrets/mlflow"
+CREDENTIALS_SECRET = "mlflow-admin"
+SERVER_LABELS = {"app.kubernetes.io/name": APP_NAME, "app.kubernetes.io/component": "tracking-server"}
+MIGRATION_LABELS = {**SERVER_LABELS, "app.kubernetes.io/component": "migration"}
+
+# Startup and liveness: the process answers (MLflow's /health touches no database), so a database
+# outage never restarts pods in a loop. Readiness: a new database connection opens
+# (workloads/tracking/readiness.py), so a pod that cannot reach its database, or whose password the
+# database no longer accepts, gets no traffic; 5 s covers its 3 s connect timeout.
+SERVER_PROBES = HttpProbes(
+    startup=HttpCheck("/health", period_seconds=5, failure_threshold=36),
+    readiness=HttpCheck("/readyz", period_seconds=10, timeout_seconds=5, failure_threshold=3),
+    liveness=HttpCheck("/health", period_seconds=20, timeout_seconds=5, failure_threshold=3),
+)
 
 
 @dataclass(frozen=True)
@@ -74,6 +93,18 @@ def artifacts_policy(args: TrackingServerArgs) -> list[dict]:
     ]
 
 
+def credentials_volume() -> k8s.core.v1.VolumeArgs:
+    """The admin credentials and session key as files: MLflow reads them through `*_FILE` variables."""
+    return k8s.core.v1.VolumeArgs(
+        name="credentials",
+        secret=k8s.core.v1.SecretVolumeSourceArgs(secret_name=CREDENTIALS_SECRET, default_mode=0o440),
+    )
+
+
+def credentials_mount() -> k8s.core.v1.VolumeMountArgs:
+    return k8s.core.v1.VolumeMountArgs(name="credentials", mount_path=CREDENTIALS_DIR, read_only=True)
+
+
 class TrackingServer(pulumi.ComponentResource):
     """Namespace, IRSA role, credentials Secret, migration Job, Deployment, Service and guards."""
 
@@ -85,16 +116,8 @@ class TrackingServer(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: TrackingServerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:tracking:TrackingServer", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        labels = {"app.kubernetes.io/name": APP_NAME, "app.kubernetes.io/component": "tracking-server"}
-
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels=namespace_labels()),
-            opts=child,
-        )
+        namespace = self._create_namespace(name)
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
-
         service_account_with_role(
             name,
             WorkloadRoleArgs(
@@ -103,158 +126,22 @@ class TrackingServer(pulumi.ComponentResource):
                 service_account=SERVICE_ACCOUNT,
                 policy_statements=artifacts_policy(args),
             ),
-            labels,
+            SERVER_LABELS,
             in_namespace,
         )
-
-        admin_password = random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child)
-        session_key = random.RandomPassword(f"{name}-session-key", length=48, special=False, opts=child)
-        credentials = k8s.core.v1.Secret(
-            f"{name}-credentials",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="mlflow-admin", namespace=NAMESPACE, labels=labels),
-            type="Opaque",
-            string_data={
-                "username": "admin",
-                "password": admin_password.result,
-                "flask-secret-key": session_key.result,
-            },
-            opts=in_namespace,
-        )
-
-        environment = self._environment(args)
-        volumes = [
-            tmp_volume(),
-            k8s.core.v1.VolumeArgs(
-                name="credentials",
-                secret=k8s.core.v1.SecretVolumeSourceArgs(secret_name="mlflow-admin", default_mode=0o440),
-            ),
-        ]
-        mounts = [
-            tmp_mount(),
-            k8s.core.v1.VolumeMountArgs(name="credentials", mount_path=CREDENTIALS_DIR, read_only=True),
-        ]
-
+        admin_password, credentials = self._create_credentials(name, in_namespace)
         # A Job's template is immutable, so a new image replaces the Job: the schema migration runs
         # once per release, and Pulumi waits for it before rolling the Deployment.
-        migration = k8s.batch.v1.Job(
-            f"{name}-migrate",
-            metadata=k8s.meta.v1.ObjectMetaArgs(namespace=NAMESPACE, labels=labels, annotations=IRSA_TOKEN_SKIP),
-            spec=k8s.batch.v1.JobSpecArgs(
-                backoff_limit=3,
-                active_deadline_seconds=900,
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels={**labels, "app.kubernetes.io/component": "migration"}),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        service_account_name=SERVICE_ACCOUNT,
-                        automount_service_account_token=True,
-                        restart_policy="Never",
-                        security_context=pod_security_context(),
-                        volumes=volumes,
-                        containers=[
-                            k8s.core.v1.ContainerArgs(
-                                name="migrate",
-                                image=args.image,
-                                args=["migrate"],
-                                env=environment,
-                                volume_mounts=mounts,
-                                security_context=container_security_context(),
-                                resources=k8s.core.v1.ResourceRequirementsArgs(
-                                    requests={"cpu": "100m", "memory": "256Mi"},
-                                    limits={"cpu": "500m", "memory": "512Mi"},
-                                ),
-                            )
-                        ],
-                    ),
-                ),
-            ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, credentials]),
+        migration = self._create_migration_job(
+            name, args, pulumi.ResourceOptions(parent=self, depends_on=[namespace, credentials])
         )
-
-        # Startup and liveness: the process answers (MLflow's /health touches no database), so a
-        # database outage never restarts pods in a loop. Readiness: a new database connection opens
-        # (workloads/tracking/readiness.py), so a pod that cannot reach its database, or whose
-        # password the database no longer accepts, gets no traffic; 5 s covers its 3 s connect timeout.
-        health = k8s.core.v1.HTTPGetActionArgs(path="/health", port="http")
-        database_ready = k8s.core.v1.HTTPGetActionArgs(path="/readyz", port="http")
-        deployment = k8s.apps.v1.Deployment(
-            f"{name}-deployment",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=APP_NAME, namespace=NAMESPACE, labels=labels, annotations=IRSA_TOKEN_SKIP
-            ),
-            spec=k8s.apps.v1.DeploymentSpecArgs(
-                replicas=args.replicas,
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
-                strategy=k8s.apps.v1.DeploymentStrategyArgs(
-                    type="RollingUpdate",
-                    rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=1),
-                ),
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        service_account_name=SERVICE_ACCOUNT,
-                        # The IRSA token is projected through the service account token mount.
-                        automount_service_account_token=True,
-                        security_context=pod_security_context(),
-                        volumes=volumes,
-                        topology_spread_constraints=[
-                            k8s.core.v1.TopologySpreadConstraintArgs(
-                                max_skew=1,
-                                topology_key="topology.kubernetes.io/zone",
-                                when_unsatisfiable="ScheduleAnyway",
-                                label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
-                            )
-                        ],
-                        containers=[
-                            k8s.core.v1.ContainerArgs(
-                                name="server",
-                                image=args.image,
-                                args=["serve", "--skip-migrate"],
-                                ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT)],
-                                env=environment,
-                                volume_mounts=mounts,
-                                security_context=container_security_context(),
-                                resources=k8s.core.v1.ResourceRequirementsArgs(
-                                    requests={"cpu": "250m", "memory": "768Mi"},
-                                    limits={"cpu": "1", "memory": "1536Mi"},
-                                ),
-                                startup_probe=k8s.core.v1.ProbeArgs(
-                                    http_get=health, period_seconds=5, failure_threshold=36
-                                ),
-                                readiness_probe=k8s.core.v1.ProbeArgs(
-                                    http_get=database_ready, period_seconds=10, timeout_seconds=5, failure_threshold=3
-                                ),
-                                liveness_probe=k8s.core.v1.ProbeArgs(
-                                    http_get=health, period_seconds=20, timeout_seconds=5, failure_threshold=3
-                                ),
-                            )
-                        ],
-                    ),
-                ),
-            ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[migration]),
-        )
-        service = k8s.core.v1.Service(
-            f"{name}-service",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=APP_NAME, namespace=NAMESPACE, labels=labels),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                type="ClusterIP",
-                selector=labels,
-                ports=[k8s.core.v1.ServicePortArgs(name="http", port=PORT, target_port="http")],
-            ),
-            opts=in_namespace,
-        )
-        self._network_policies(name, args, labels, in_namespace)
+        deployment = self._create_deployment(name, args, pulumi.ResourceOptions(parent=self, depends_on=[migration]))
+        service = self._create_service(name, in_namespace)
+        self._create_network_policies(name, args, in_namespace)
         if args.disruption_budget:
-            k8s.policy.v1.PodDisruptionBudget(
-                f"{name}-disruption-budget",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=APP_NAME, namespace=NAMESPACE, labels=labels),
-                spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
-                    min_available=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels)
-                ),
-                opts=in_namespace,
-            )
+            self._create_disruption_budget(name, in_namespace)
         if args.internal_ingress:
-            self._internal_ingress(name, labels, service, in_namespace)
+            self._create_internal_ingress(name, service, in_namespace)
 
         self.admin_username = "admin"
         self.admin_password = pulumi.Output.secret(admin_password.result)
@@ -268,6 +155,101 @@ class TrackingServer(pulumi.ComponentResource):
                 "credentialsSecret": self.credentials_secret_name,
                 "deployment": deployment.metadata.apply(lambda m: m.name),
             }
+        )
+
+    def _create_namespace(self, name: str) -> k8s.core.v1.Namespace:
+        return k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels=namespace_labels()),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _create_credentials(
+        self, name: str, opts: pulumi.ResourceOptions
+    ) -> tuple[random.RandomPassword, k8s.core.v1.Secret]:
+        """MLflow's basic-auth admin and Flask session key, generated here and handed over as files."""
+        child = pulumi.ResourceOptions(parent=self)
+        admin_password = random.RandomPassword(f"{name}-admin-password", length=32, special=False, opts=child)
+        session_key = random.RandomPassword(f"{name}-session-key", length=48, special=False, opts=child)
+        credentials = k8s.core.v1.Secret(
+            f"{name}-credentials",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=CREDENTIALS_SECRET, namespace=NAMESPACE, labels=SERVER_LABELS),
+            type="Opaque",
+            string_data={
+                "username": "admin",
+                "password": admin_password.result,
+                "flask-secret-key": session_key.result,
+            },
+            opts=opts,
+        )
+        return admin_password, credentials
+
+    def _pod(self, args: TrackingServerArgs, command: list[str], compute: Compute, serves: bool) -> WorkloadPod:
+        """The server (`serves`: port, probes, replicas spread over zones) or its schema migration: the
+        same image, settings and credentials files."""
+        container = WorkloadContainer(
+            name="server" if serves else "migrate",
+            image=args.image,
+            args=command,
+            http_port=PORT if serves else None,
+            env=self._environment(args),
+            mounts=[credentials_mount()],
+            compute=compute,
+            probes=SERVER_PROBES if serves else None,
+        )
+        return WorkloadPod(
+            container=container,
+            irsa_service_account=SERVICE_ACCOUNT,
+            volumes=[credentials_volume()],
+            spread_over_zones=serves,
+        )
+
+    def _create_migration_job(
+        self, name: str, args: TrackingServerArgs, opts: pulumi.ResourceOptions
+    ) -> k8s.batch.v1.Job:
+        compute = Compute(cpu="100m", memory="256Mi", cpu_limit="500m", memory_limit="512Mi")
+        migrate = self._pod(args, ["migrate"], compute, serves=False)
+        return k8s.batch.v1.Job(
+            f"{name}-migrate",
+            metadata=k8s.meta.v1.ObjectMetaArgs(namespace=NAMESPACE, labels=SERVER_LABELS, annotations=IRSA_TOKEN_SKIP),
+            spec=job_spec(MIGRATION_LABELS, migrate, JobLimits(retries=3, deadline_seconds=900)),
+            opts=opts,
+        )
+
+    def _create_deployment(
+        self, name: str, args: TrackingServerArgs, opts: pulumi.ResourceOptions
+    ) -> k8s.apps.v1.Deployment:
+        compute = Compute(cpu="250m", memory="768Mi", cpu_limit="1", memory_limit="1536Mi")
+        server = self._pod(args, ["serve", "--skip-migrate"], compute, serves=True)
+        return k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=APP_NAME, namespace=NAMESPACE, labels=SERVER_LABELS, annotations=IRSA_TOKEN_SKIP
+            ),
+            spec=deployment_spec(SERVER_LABELS, server, args.replicas),
+            opts=opts,
+        )
+
+    def _create_service(self, name: str, opts: pulumi.ResourceOptions) -> k8s.core.v1.Service:
+        return k8s.core.v1.Service(
+            f"{name}-service",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=APP_NAME, namespace=NAMESPACE, labels=SERVER_LABELS),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type="ClusterIP",
+                selector=SERVER_LABELS,
+                ports=[k8s.core.v1.ServicePortArgs(name=HTTP_PORT_NAME, port=PORT, target_port=HTTP_PORT_NAME)],
+            ),
+            opts=opts,
+        )
+
+    def _create_disruption_budget(self, name: str, opts: pulumi.ResourceOptions) -> None:
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-disruption-budget",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=APP_NAME, namespace=NAMESPACE, labels=SERVER_LABELS),
+            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                min_available=1, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=SERVER_LABELS)
+            ),
+            opts=opts,
         )
 
     @staticmethod
@@ -292,44 +274,28 @@ class TrackingServer(pulumi.ComponentResource):
             "MLFLOW_AUTH_ADMIN_USERNAME_FILE": f"{CREDENTIALS_DIR}/username",
             "MLFLOW_AUTH_ADMIN_PASSWORD_FILE": f"{CREDENTIALS_DIR}/password",
             "MLFLOW_FLASK_SERVER_SECRET_KEY_FILE": f"{CREDENTIALS_DIR}/flask-secret-key",
-            "AWS_REGION": args.region,
-            "AWS_DEFAULT_REGION": args.region,
-            "TMPDIR": "/tmp",
         }
-        return [k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in plain.items()]
+        settings = [k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in plain.items()]
+        return [*settings, *aws_runtime_environment(args.region)]
 
     @staticmethod
-    def _network_policies(
-        name: str, args: TrackingServerArgs, labels: dict[str, str], opts: pulumi.ResourceOptions
-    ) -> None:
+    def _create_network_policies(name: str, args: TrackingServerArgs, opts: pulumi.ResourceOptions) -> None:
         """Server in: platform namespaces (and the VPC's load balancer when enabled); migration in: nothing.
 
         Both out: DNS, the database, and HTTPS (S3 through the gateway endpoint, STS, Secrets Manager).
         """
-        egress = [
-            dns_egress(),
-            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                to=[
-                    k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=args.vpc_cidr))
-                ],
-                ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=5432)],
-            ),
-            https_egress(),
-        ]
-        ingress_from = [platform_namespaces()]
-        if args.internal_ingress:
-            ingress_from.append(
-                k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=args.vpc_cidr))
-            )
+        vpc = k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=args.vpc_cidr))
+        database = k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+            to=[vpc], ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=5432)]
+        )
+        egress = [dns_egress(), database, https_egress()]
+        ingress_from = [platform_namespaces(), *([vpc] if args.internal_ingress else [])]
         server_ingress = [
             k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                 from_=ingress_from, ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=PORT)]
             )
         ]
-        for suffix, selector, ingress in (
-            ("", labels, server_ingress),
-            ("-migrate", {**labels, "app.kubernetes.io/component": "migration"}, []),
-        ):
+        for suffix, selector, ingress in (("", SERVER_LABELS, server_ingress), ("-migrate", MIGRATION_LABELS, [])):
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-network-policy{suffix}",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{APP_NAME}{suffix}", namespace=NAMESPACE, labels=selector),
@@ -343,15 +309,20 @@ class TrackingServer(pulumi.ComponentResource):
             )
 
     @staticmethod
-    def _internal_ingress(
-        name: str, labels: dict[str, str], service: k8s.core.v1.Service, opts: pulumi.ResourceOptions
-    ) -> None:
+    def _create_internal_ingress(name: str, service: k8s.core.v1.Service, opts: pulumi.ResourceOptions) -> None:
+        backend = k8s.networking.v1.IngressBackendArgs(
+            service=k8s.networking.v1.IngressServiceBackendArgs(
+                name=service.metadata.apply(lambda m: m.name or APP_NAME),
+                port=k8s.networking.v1.ServiceBackendPortArgs(name=HTTP_PORT_NAME),
+            )
+        )
+        every_path = k8s.networking.v1.HTTPIngressPathArgs(path="/", path_type="Prefix", backend=backend)
         k8s.networking.v1.Ingress(
             f"{name}-ingress",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=APP_NAME,
                 namespace=NAMESPACE,
-                labels=labels,
+                labels=SERVER_LABELS,
                 annotations={
                     # Internal: reachable from the VPC (and peered networks / VPN), never the internet.
                     "alb.ingress.kubernetes.io/scheme": "internal",
@@ -363,20 +334,7 @@ class TrackingServer(pulumi.ComponentResource):
                 ingress_class_name="alb",
                 rules=[
                     k8s.networking.v1.IngressRuleArgs(
-                        http=k8s.networking.v1.HTTPIngressRuleValueArgs(
-                            paths=[
-                                k8s.networking.v1.HTTPIngressPathArgs(
-                                    path="/",
-                                    path_type="Prefix",
-                                    backend=k8s.networking.v1.IngressBackendArgs(
-                                        service=k8s.networking.v1.IngressServiceBackendArgs(
-                                            name=service.metadata.apply(lambda m: m.name or APP_NAME),
-                                            port=k8s.networking.v1.ServiceBackendPortArgs(name="http"),
-                                        )
-                                    ),
-                                )
-                            ]
-                        )
+                        http=k8s.networking.v1.HTTPIngressRuleValueArgs(paths=[every_path])
                     )
                 ],
             ),

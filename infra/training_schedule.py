@@ -15,9 +15,11 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.hardened_workload import Compute, JobLimits, WorkloadContainer, WorkloadPod, job_spec
 from infra.network_rules import dns_egress, egress_only, pipelines_api_egress
-from infra.pod_security import container_security_context, pod_security_context, tmp_mount, tmp_volume
 from pipelines.paths import content_hash
+
+PIPELINE_DIR = "/pipeline"
 
 
 @dataclass(frozen=True)
@@ -56,12 +58,13 @@ class TrainingSchedule(pulumi.ComponentResource):
             lambda values: pipeline_version(str(values[0]), json.loads(str(values[1])), args.cron)
         )
         labels = {"app.kubernetes.io/name": "training-schedule", "mlops.platform/model": args.model}
+        namespace = args.namespace
 
         pipeline = k8s.core.v1.ConfigMap(
             f"{name}-pipeline",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=pulumi.Output.concat("pipeline-", args.model, "-", self.version),
-                namespace=args.namespace,
+                namespace=namespace,
                 labels=labels,
             ),
             data={"pipeline.yaml": args.pipeline_yaml},
@@ -72,71 +75,56 @@ class TrainingSchedule(pulumi.ComponentResource):
         network_policy = k8s.networking.v1.NetworkPolicy(
             f"{name}-network-policy",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=f"training-schedule-{args.model}", namespace=args.namespace, labels=labels
+                name=f"training-schedule-{args.model}", namespace=namespace, labels=labels
             ),
-            spec=egress_only(labels, [dns_egress(), pipelines_api_egress(args.namespace)]),
+            spec=egress_only(labels, [dns_egress(), pipelines_api_egress(namespace)]),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        k8s.batch.v1.Job(
+        self._create_sync_job(
+            name,
+            args,
+            labels,
+            pipeline,
+            parameters,
+            pulumi.ResourceOptions(parent=self, depends_on=[pipeline, network_policy, *args.waits_for]),
+        )
+        self.register_outputs({"version": self.version})
+
+    def _create_sync_job(
+        self,
+        name: str,
+        args: TrainingScheduleArgs,
+        labels: dict[str, str],
+        pipeline: k8s.core.v1.ConfigMap,
+        parameters: pulumi.Output[str],
+        opts: pulumi.ResourceOptions,
+    ) -> k8s.batch.v1.Job:
+        """Uploads the pipeline as the version named by its content hash and moves the recurring run onto it."""
+        sync = WorkloadContainer(
+            name="sync",
+            image=args.image,
+            command=["python", "-m", "pipelines.schedule"],
+            args=[
+                *("--host", args.api_url, "--model", args.model),
+                *("--package", f"{PIPELINE_DIR}/pipeline.yaml", "--version", self.version),
+                *("--cron", args.cron, "--parameters", parameters),
+            ],
+            mounts=[k8s.core.v1.VolumeMountArgs(name="pipeline", mount_path=PIPELINE_DIR, read_only=True)],
+            compute=Compute(cpu="50m", memory="128Mi", cpu_limit="500m", memory_limit="512Mi"),
+        )
+        pipeline_volume = k8s.core.v1.VolumeArgs(
+            name="pipeline",
+            config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=pipeline.metadata.apply(lambda m: m.name or "")),
+        )
+        # Calls no AWS API and no Kubernetes API: no service account, no token.
+        pod = WorkloadPod(container=sync, tmp_size="64Mi", volumes=[pipeline_volume])
+        return k8s.batch.v1.Job(
             f"{name}-sync",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=pulumi.Output.concat("schedule-", args.model, "-", self.version),
                 namespace=args.namespace,
                 labels=labels,
             ),
-            spec=k8s.batch.v1.JobSpecArgs(
-                backoff_limit=4,
-                active_deadline_seconds=600,
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        restart_policy="Never",
-                        automount_service_account_token=False,
-                        security_context=pod_security_context(),
-                        volumes=[
-                            tmp_volume("64Mi"),
-                            k8s.core.v1.VolumeArgs(
-                                name="pipeline",
-                                config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
-                                    name=pipeline.metadata.apply(lambda m: m.name or "")
-                                ),
-                            ),
-                        ],
-                        containers=[
-                            k8s.core.v1.ContainerArgs(
-                                name="sync",
-                                image=args.image,
-                                command=["python", "-m", "pipelines.schedule"],
-                                args=[
-                                    "--host",
-                                    args.api_url,
-                                    "--model",
-                                    args.model,
-                                    "--package",
-                                    "/pipeline/pipeline.yaml",
-                                    "--version",
-                                    self.version,
-                                    "--cron",
-                                    args.cron,
-                                    "--parameters",
-                                    parameters,
-                                ],
-                                volume_mounts=[
-                                    tmp_mount(),
-                                    k8s.core.v1.VolumeMountArgs(
-                                        name="pipeline", mount_path="/pipeline", read_only=True
-                                    ),
-                                ],
-                                security_context=container_security_context(),
-                                resources=k8s.core.v1.ResourceRequirementsArgs(
-                                    requests={"cpu": "50m", "memory": "128Mi"},
-                                    limits={"cpu": "500m", "memory": "512Mi"},
-                                ),
-                            )
-                        ],
-                    ),
-                ),
-            ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[pipeline, network_policy, *args.waits_for]),
+            spec=job_spec(labels, pod, JobLimits(retries=4, deadline_seconds=600)),
+            opts=opts,
         )
-        self.register_outputs({"version": self.version})
