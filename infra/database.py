@@ -93,7 +93,14 @@ class Database(pulumi.ComponentResource):
 
     address: pulumi.Output[str]
     port: pulumi.Output[int]
+    database_name: str
+    master_username: str
+    master_password: pulumi.Output[str] | None
+    """The Pulumi secret it was given (`DatabaseArgs.master_password`); None where RDS manages it."""
     master_user_secret_arn: pulumi.Output[str]
+    """The RDS-managed Secrets Manager secret with the current username and password ("" without one)."""
+    kms_key_arn: pulumi.Input[str]
+    """Encrypts the storage and the master-user secret: readers of the secret need it."""
     security_group_id: pulumi.Output[str]
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -103,9 +110,13 @@ class Database(pulumi.ComponentResource):
 
         self.address = instance.address
         self.port = instance.port
+        self.database_name = args.database_name
+        self.master_username = args.master_username
+        self.master_password = args.master_password
         self.master_user_secret_arn = instance.master_user_secrets.apply(
             lambda secrets: (secrets[0].secret_arn or "") if secrets else ""
         )
+        self.kms_key_arn = args.kms_key_arn
         self.security_group_id = security_group.id
         self.register_outputs(
             {

@@ -26,6 +26,7 @@ from infra.hardened_workload import (
 )
 from infra.iam_policies import Statement, bucket_prefix_statements
 from infra.network_rules import IRSA_TOKEN_SKIP, dns_egress, egress_only, https_egress
+from infra.secure_bucket import SecureBucket
 from infra.workload_role import ClusterIdentity, WorkloadRoleArgs, service_account_with_role
 
 APP = "dataset-seed"
@@ -36,12 +37,10 @@ LABELS = {"app.kubernetes.io/name": APP}
 class DatasetSeedArgs:
     datasets: Sequence[str]
     """Dataset names (`workloads.datasets.BUILDERS`) of the models the stack enables."""
-    store: pulumi.Input[str]
-    """`s3://<datasets bucket>/<prefix>`: what the training runs read."""
-    store_prefix: str
-    """The prefix of `store` inside the bucket (e.g. `datasets`)."""
-    bucket_arn: pulumi.Input[str]
-    kms_key_arn: pulumi.Input[str]
+    bucket: SecureBucket
+    """The datasets bucket."""
+    prefix: str
+    """Where in the bucket the versions live (`s3://<bucket>/<prefix>/<dataset>/<version>/`)."""
     image: pulumi.Input[str]
     """The training image (it has `pipelines` and the dataset code)."""
     namespace: str
@@ -54,9 +53,9 @@ def seed_policy(args: DatasetSeedArgs) -> list[Statement]:
     statements: list[Statement] = []
     for dataset in sorted(set(args.datasets)):
         statements += bucket_prefix_statements(
-            args.bucket_arn,
-            f"{args.store_prefix}/{dataset}",
-            args.kms_key_arn,
+            args.bucket.arn,
+            f"{args.prefix}/{dataset}",
+            args.bucket.kms_key_arn,
             actions=("s3:GetObject", "s3:PutObject"),
             sid="".join(part.capitalize() for part in dataset.split("-")),
         )
@@ -66,11 +65,14 @@ def seed_policy(args: DatasetSeedArgs) -> list[Statement]:
 class DatasetSeed(pulumi.ComponentResource):
     """IRSA role, ServiceAccount, NetworkPolicy and the idempotent Job that seeds the datasets."""
 
+    store: pulumi.Output[str]
+    """`s3://<datasets bucket>/<prefix>`: what the training runs read."""
     job: k8s.batch.v1.Job
 
     def __init__(self, name: str, args: DatasetSeedArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:pipelines:DatasetSeed", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        self.store = args.bucket.s3_uri(args.prefix)
         service_account_with_role(
             name,
             WorkloadRoleArgs(
@@ -89,20 +91,20 @@ class DatasetSeed(pulumi.ComponentResource):
             opts=child,
         )
         self.job = self._create_job(name, args, pulumi.ResourceOptions(parent=self, depends_on=[network_policy]))
-        self.register_outputs({"job": self.job.metadata.apply(lambda m: m.name)})
+        self.register_outputs({"store": self.store, "job": self.job.metadata.apply(lambda m: m.name)})
 
     def _create_job(self, name: str, args: DatasetSeedArgs, opts: pulumi.ResourceOptions) -> k8s.batch.v1.Job:
         datasets = sorted(set(args.datasets))
         # A Job's template cannot change: a new image or dataset list is a new Job (the old one,
         # finished, is deleted). The run itself is idempotent, so a new Job only adds what is missing.
-        job_name = pulumi.Output.all(args.image, args.store).apply(
+        job_name = pulumi.Output.all(args.image, self.store).apply(
             lambda values: f"{APP}-{hashlib.sha256(repr((values, datasets)).encode()).hexdigest()[:12]}"
         )
         seed = WorkloadContainer(
             name="seed",
             image=args.image,
             command=["python", "-m", "pipelines.dataset_seed"],
-            args=[*datasets, "--store", args.store],
+            args=[*datasets, "--store", self.store],
             env=aws_runtime_environment(args.region),
             compute=Compute(cpu="250m", memory="512Mi", cpu_limit="1", memory_limit="2Gi"),
         )

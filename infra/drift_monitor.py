@@ -24,7 +24,7 @@ from infra.network_rules import (
 )
 from infra.shared_services import SharedServices, catalogue_entry_variable, model_labels, tracking_client_environment
 from infra.workload_role import WorkloadRoleArgs, service_account_with_role
-from workloads import catalogue
+from workloads.catalogue_entry import CatalogueEntry
 
 ALERTS_SECRET = "drift-alerts"
 """Secret in the models namespace; key `webhook-url` (create it with kubectl or your secret store)."""
@@ -35,7 +35,8 @@ DRIFT_JOB_LIMITS = JobLimits(retries=2, deadline_seconds=3600, ttl_seconds_after
 
 @dataclass(frozen=True)
 class DriftMonitorArgs:
-    model: str
+    entry: CatalogueEntry
+    """The model's catalogue entry: the job compares its live inputs with the entry's reference."""
     shared: SharedServices
     schedule: str
     """Five-field cron, UTC."""
@@ -47,21 +48,13 @@ class DriftMonitorArgs:
 
 def drift_policy(args: DriftMonitorArgs) -> list[dict]:
     """Read the model's prefix of the predictions bucket; read and write its prefix of the reports bucket."""
-    shared, model = args.shared, args.model
+    predictions, reports, model = args.shared.predictions, args.shared.reports, args.entry.name
     return [
         *bucket_prefix_statements(
-            shared.predictions_bucket_arn,
-            model,
-            shared.buckets_kms_key_arn,
-            actions=("s3:GetObject",),
-            sid="Predictions",
+            predictions.arn, model, predictions.kms_key_arn, actions=("s3:GetObject",), sid="Predictions"
         ),
         *bucket_prefix_statements(
-            shared.reports_bucket_arn,
-            model,
-            shared.buckets_kms_key_arn,
-            actions=("s3:GetObject", "s3:PutObject"),
-            sid="Reports",
+            reports.arn, model, reports.kms_key_arn, actions=("s3:GetObject", "s3:PutObject"), sid="Reports"
         ),
     ]
 
@@ -74,8 +67,8 @@ class DriftMonitor(pulumi.ComponentResource):
     def __init__(self, name: str, args: DriftMonitorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:monitoring:DriftMonitor", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        app = f"drift-{args.model}"
-        labels = model_labels(app, catalogue.get(args.model))
+        app = f"drift-{args.entry.name}"
+        labels = model_labels(app, args.entry)
         service_account_with_role(
             name,
             WorkloadRoleArgs(
@@ -100,13 +93,9 @@ class DriftMonitor(pulumi.ComponentResource):
         )
         return [
             *tracking_client_environment(args.shared),
-            catalogue_entry_variable(catalogue.get(args.model)),
-            k8s.core.v1.EnvVarArgs(
-                name="MLOPS_PREDICTIONS_STORE", value=pulumi.Output.concat("s3://", args.shared.predictions_bucket_name)
-            ),
-            k8s.core.v1.EnvVarArgs(
-                name="MLOPS_REPORTS_STORE", value=pulumi.Output.concat("s3://", args.shared.reports_bucket_name)
-            ),
+            catalogue_entry_variable(args.entry),
+            k8s.core.v1.EnvVarArgs(name="MLOPS_PREDICTIONS_STORE", value=args.shared.predictions.s3_uri()),
+            k8s.core.v1.EnvVarArgs(name="MLOPS_REPORTS_STORE", value=args.shared.reports.s3_uri()),
             k8s.core.v1.EnvVarArgs(name="MLOPS_DRIFT_WEBHOOK_URL", value_from=webhook_url),
             *(k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in sorted(args.settings.items())),
         ]
@@ -114,9 +103,9 @@ class DriftMonitor(pulumi.ComponentResource):
     def _create_cron_job(self, name: str, app: str, labels: dict[str, str], args: DriftMonitorArgs) -> None:
         drift = WorkloadContainer(
             name="drift",
-            image=args.shared.drift_image,
+            image=args.shared.images.drift,
             command=["python", "-m", "monitoring.job"],
-            args=["--model", args.model],
+            args=["--model", args.entry.name],
             env=self._environment(args),
             compute=Compute(cpu="500m", memory="1Gi", cpu_limit="2", memory_limit="4Gi"),
         )
@@ -146,9 +135,9 @@ class DriftMonitor(pulumi.ComponentResource):
 
     def _create_network_policy(self, name: str, app: str, labels: dict[str, str], args: DriftMonitorArgs) -> None:
         """Out: DNS, tracking and HTTPS (S3, STS, the webhook); the KFP API too where it may retrain."""
-        egress = [dns_egress(), tracking_egress(args.shared.tracking_namespace), https_egress()]
+        egress = [dns_egress(), tracking_egress(args.shared.tracking.namespace), https_egress()]
         if args.may_retrain:
-            egress.append(pipelines_api_egress(args.shared.pipelines_namespace))
+            egress.append(pipelines_api_egress(args.shared.pipelines.namespace))
         k8s.networking.v1.NetworkPolicy(
             f"{name}-network-policy",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=args.shared.namespace, labels=labels),

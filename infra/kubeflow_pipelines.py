@@ -27,10 +27,12 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from infra.database import Database
 from infra.iam_policies import bucket_prefix_statements
 from infra.network_rules import platform_namespaces
 from infra.pod_security import PLATFORM_LABEL, PLATFORM_LABEL_VALUE
 from infra.rds_ca_bundle import RdsCaBundle
+from infra.secure_bucket import SecureBucket
 from infra.workload_role import ClusterIdentity, WorkloadRole, WorkloadRoleArgs
 
 NAMESPACE = "kubeflow"
@@ -55,17 +57,14 @@ ARGO_KEY_FORMAT = (
 @dataclass(frozen=True)
 class KubeflowPipelinesArgs:
     region: str
-    artifacts_bucket_name: pulumi.Input[str]
-    artifacts_bucket_arn: pulumi.Input[str]
-    buckets_kms_key_arn: pulumi.Input[str]
-    database_address: pulumi.Input[str]
-    database_port: pulumi.Input[int]
-    database_username: str
-    database_password: pulumi.Output[str]
-    """A Pulumi secret: KFP reads its database password from a Kubernetes Secret only."""
-    identity: ClusterIdentity
-    datasets_bucket_arn: pulumi.Input[str]
+    artifacts: SecureBucket
+    """Its `pipelines/` prefix is the pipeline root and holds Argo's archived logs."""
+    datasets: SecureBucket
     """Pipeline steps (service account `pipeline-runner`) read training data from here through IRSA."""
+    database: Database
+    """RDS MySQL with a master password that is a Pulumi secret: KFP reads it from a Kubernetes Secret
+    only, so it cannot follow an RDS-managed rotation."""
+    identity: ClusterIdentity
     install_after: Sequence[pulumi.Resource] = ()
     """What must run before the install: the controllers whose webhooks handle its Services."""
 
@@ -97,7 +96,7 @@ def mlmd_connection_config(host: str, port: int, database: str, user: str, passw
 
 
 def object_store_policy(args: KubeflowPipelinesArgs) -> pulumi.Output[str]:
-    statements = bucket_prefix_statements(args.artifacts_bucket_arn, PIPELINES_PREFIX, args.buckets_kms_key_arn)
+    statements = bucket_prefix_statements(args.artifacts.arn, PIPELINES_PREFIX, args.artifacts.kms_key_arn)
     return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": statements})
 
 
@@ -105,15 +104,19 @@ class KubeflowPipelines(pulumi.ComponentResource):
     """KFP API server, UI, MLMD and Argo in `kubeflow`, wired to RDS MySQL (verified TLS) and S3."""
 
     api_url: str
+    namespace: str
     pipeline_root: pulumi.Output[str]
     install: k8s.kustomize.v2.Directory
     """The upstream install: what waits for it waits for every KFP object."""
 
     def __init__(self, name: str, args: KubeflowPipelinesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:pipelines:KubeflowPipelines", name, None, opts)
+        if args.database.master_password is None:
+            raise ValueError("Kubeflow Pipelines reads its database password from a Secret: give the database one")
         self._name = name
         self._args = args
-        self.pipeline_root = pulumi.Output.concat("s3://", args.artifacts_bucket_name, f"/{PIPELINES_PREFIX}")
+        self._database_password: pulumi.Output[str] = args.database.master_password
+        self.pipeline_root = args.artifacts.s3_uri(PIPELINES_PREFIX)
         self._s3_endpoint = f"s3.{args.region}.amazonaws.com"
 
         namespace = self._namespace()
@@ -136,6 +139,7 @@ class KubeflowPipelines(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, *settings, *args.install_after]),
         )
         self.api_url = API_URL
+        self.namespace = NAMESPACE
         self.register_outputs({"apiUrl": self.api_url, "pipelineRoot": self.pipeline_root})
 
     def _namespace(self) -> k8s.core.v1.Namespace:
@@ -172,13 +176,13 @@ class KubeflowPipelines(pulumi.ComponentResource):
                 "appName": "pipeline",
                 "appVersion": KFP_VERSION,
                 "dbType": "mysql",
-                "mysqlHost": args.database_address,
-                "mysqlPort": pulumi.Output.from_input(args.database_port).apply(str),
+                "mysqlHost": args.database.address,
+                "mysqlPort": args.database.port.apply(str),
                 # go-sql-driver: verify the server certificate against the system roots (+ SSL_CERT_DIR).
                 "mysqlExtraParams": json.dumps({"tls": "true"}),
                 "mlmdDb": "metadb",
                 "pipelineDb": "mlpipeline",
-                "bucketName": args.artifacts_bucket_name,
+                "bucketName": args.artifacts.name,
                 "defaultPipelineRoot": self.pipeline_root,
                 "objectStoreHost": self._s3_endpoint,
                 "objectStoreRegion": args.region,
@@ -205,19 +209,19 @@ class KubeflowPipelines(pulumi.ComponentResource):
             f"{self._name}-database",
             metadata=self._metadata("mysql-secret"),
             type="Opaque",
-            string_data={"username": self._args.database_username, "password": self._args.database_password},
+            string_data={"username": self._args.database.master_username, "password": self._database_password},
             opts=opts,
         )
 
     def _mlmd_connection(self, opts: pulumi.ResourceOptions) -> k8s.core.v1.Secret:
         """MLMD's connection file: it holds the database password, so it is a Secret."""
-        args = self._args
-        config = pulumi.Output.all(args.database_address, args.database_port, args.database_password).apply(
+        database = self._args.database
+        config = pulumi.Output.all(database.address, database.port, self._database_password).apply(
             lambda values: mlmd_connection_config(
                 host=str(values[0]),
                 port=int(values[1]),
                 database="metadb",
-                user=args.database_username,
+                user=database.master_username,
                 password=str(values[2]),
                 ca_file=f"{RDS_CA_MOUNT}/{RDS_CA_FILE}",
             )
@@ -278,7 +282,7 @@ class KubeflowPipelines(pulumi.ComponentResource):
             "s3": {
                 "endpoint": self._s3_endpoint,
                 "region": self._args.region,
-                "bucket": self._args.artifacts_bucket_name,
+                "bucket": self._args.artifacts.name,
                 "keyFormat": ARGO_KEY_FORMAT,
                 "insecure": False,
                 "accessKeySecret": {"name": OBJECT_STORE_SECRET, "key": "accesskey"},
@@ -327,9 +331,9 @@ class KubeflowPipelines(pulumi.ComponentResource):
                 namespace=NAMESPACE,
                 service_account=RUNNER_SERVICE_ACCOUNT,
                 policy_statements=bucket_prefix_statements(
-                    args.datasets_bucket_arn,
+                    args.datasets.arn,
                     "datasets",
-                    args.buckets_kms_key_arn,
+                    args.datasets.kms_key_arn,
                     actions=("s3:GetObject",),
                     sid="Datasets",
                 ),

@@ -7,41 +7,50 @@ role scoped to the model's own prefix of the predictions and reports buckets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 
+from infra.config import ModelSettings
 from infra.drift_monitor import DriftMonitor, DriftMonitorArgs
 from infra.model_service import ModelService, ModelServiceArgs, ServingResources
 from infra.shared_services import SharedServices
 from infra.training_schedule import TrainingSchedule, TrainingScheduleArgs
-
-
-@dataclass(frozen=True)
-class ModelPlan:
-    """One model's settings in this stack: the catalogue entry's defaults with the stack's overrides."""
-
-    name: str
-    pipeline_parameters: dict[str, Any]
-    """Parameters of the scheduled runs (the drift job's retrain runs get the same)."""
-    training_image: pulumi.Input[str]
-    """What the pipeline's steps run in: the CUDA variant when the model trains on the GPU pool."""
-    training_schedule: str
-    drift_schedule: str
-    serving: ServingResources
-    min_replicas: int
-    max_replicas: int
-    drift_settings: dict[str, pulumi.Input[str]] = field(default_factory=dict)
-    retrain_on_drift: bool = False
+from pipelines.paths import render_with_image
+from workloads.catalogue_entry import CatalogueEntry
 
 
 @dataclass(frozen=True)
 class ModelArgs:
-    plan: ModelPlan
+    entry: CatalogueEntry
+    """The model's catalogue entry: its defaults (schedules, serving size, retraining on drift)."""
+    settings: ModelSettings
+    """What the stack says for this model: overrides of the entry's defaults."""
     shared: SharedServices
-    pipeline_yaml: pulumi.Input[str]
-    """The compiled training pipeline with the training image substituted."""
+    compiled_pipeline: str
+    """The compiled training pipeline (`pipelines/compiled/<model>.yaml`), before the training image is
+    substituted into it."""
+
+
+def pipeline_parameters(settings: ModelSettings, shared: SharedServices) -> dict[str, Any]:
+    """Parameters of the scheduled runs, which the drift job's retrain runs get too: the cluster's
+    datasets store (a step pod has no other) and the stack's promotion setting."""
+    return {"dataset_store": shared.datasets.store, "auto_promote": settings.auto_promote}
+
+
+def drift_settings(
+    entry: CatalogueEntry, shared: SharedServices, parameters: dict[str, Any]
+) -> dict[str, pulumi.Input[str]]:
+    """The drift job's retrain switch: off, or a run of the model's pipeline submitted to the KFP API."""
+    if not entry.retrain_on_drift:
+        return {"MLOPS_DRIFT_RETRAIN": "off"}
+    return {
+        "MLOPS_DRIFT_RETRAIN": "kfp",
+        "MLOPS_KFP_HOST": shared.pipelines.api_url,
+        "MLOPS_TRAINING_IMAGE": shared.images.training_for(entry.gpu),
+        "MLOPS_DRIFT_RETRAIN_ARGUMENTS": pulumi.Output.json_dumps(parameters),
+    }
 
 
 class Model(pulumi.ComponentResource):
@@ -52,46 +61,61 @@ class Model(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ModelArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:platform:Model", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        plan, shared = args.plan, args.shared
         # The catalogue name is the registered-model name: the pipeline registers it, serving loads it.
-        self.registered_model_name = plan.name
-
-        TrainingSchedule(
-            f"{name}-training",
-            TrainingScheduleArgs(
-                model=plan.name,
-                pipeline_yaml=args.pipeline_yaml,
-                cron=plan.training_schedule,
-                image=shared.training_image,
-                api_url=shared.pipelines_api_url,
-                namespace=shared.pipelines_namespace,
-                parameters=plan.pipeline_parameters,
-                waits_for=shared.training_prerequisites,
-            ),
-            opts=child,
-        )
-        service = ModelService(
-            f"{name}-serving",
-            ModelServiceArgs(
-                model=plan.name,
-                shared=shared,
-                resources=plan.serving,
-                min_replicas=plan.min_replicas,
-                max_replicas=plan.max_replicas,
-            ),
-            opts=child,
-        )
-        DriftMonitor(
-            f"{name}-drift",
-            DriftMonitorArgs(
-                model=plan.name,
-                shared=shared,
-                schedule=plan.drift_schedule,
-                settings=plan.drift_settings,
-                may_retrain=plan.retrain_on_drift,
-            ),
-            opts=child,
-        )
+        self.registered_model_name = args.entry.name
+        parameters = pipeline_parameters(args.settings, args.shared)
+        self._create_training_schedule(name, args, parameters)
+        service = self._create_service(name, args)
+        self._create_drift_monitor(name, args, parameters)
         self.service_url = service.url
         self.register_outputs({"registeredModel": self.registered_model_name, "serviceUrl": self.service_url})
+
+    def _create_training_schedule(self, name: str, args: ModelArgs, parameters: dict[str, Any]) -> TrainingSchedule:
+        entry, shared = args.entry, args.shared
+        # The pipeline's steps run in the CUDA variant when the model trains on the GPU pool.
+        pipeline_yaml = pulumi.Output.from_input(shared.images.training_for(entry.gpu)).apply(
+            lambda ref: render_with_image(args.compiled_pipeline, ref)
+        )
+        return TrainingSchedule(
+            f"{name}-training",
+            TrainingScheduleArgs(
+                model=entry.name,
+                pipeline_yaml=pipeline_yaml,
+                cron=args.settings.training_schedule or entry.training_schedule,
+                image=shared.images.training,
+                pipelines=shared.pipelines,
+                parameters=parameters,
+                waits_for=(shared.datasets,),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _create_service(self, name: str, args: ModelArgs) -> ModelService:
+        entry, settings = args.entry, args.settings
+        return ModelService(
+            f"{name}-serving",
+            ModelServiceArgs(
+                entry=entry,
+                shared=args.shared,
+                resources=ServingResources(
+                    cpu=entry.serving_cpu, memory=entry.serving_memory, gpu_pool=settings.gpu_pool
+                ),
+                min_replicas=settings.min_replicas,
+                max_replicas=settings.max_replicas,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _create_drift_monitor(self, name: str, args: ModelArgs, parameters: dict[str, Any]) -> DriftMonitor:
+        entry = args.entry
+        return DriftMonitor(
+            f"{name}-drift",
+            DriftMonitorArgs(
+                entry=entry,
+                shared=args.shared,
+                schedule=args.settings.drift_schedule or entry.drift_schedule,
+                settings=drift_settings(entry, args.shared, parameters),
+                may_retrain=entry.retrain_on_drift,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )

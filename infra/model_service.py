@@ -31,7 +31,7 @@ from infra.network_rules import (
 )
 from infra.shared_services import SharedServices, catalogue_entry_variable, model_labels, tracking_client_environment
 from infra.workload_role import WorkloadRoleArgs, service_account_with_role
-from workloads import catalogue
+from workloads.catalogue_entry import CatalogueEntry
 
 PORT = 3000
 # A model's pods turn ready only once the registry names a production version, and on a new
@@ -73,7 +73,8 @@ class ServingResources:
 
 @dataclass(frozen=True)
 class ModelServiceArgs:
-    model: str
+    entry: CatalogueEntry
+    """The model's catalogue entry; its name is the registered model the service loads."""
     shared: SharedServices
     resources: ServingResources
     min_replicas: int
@@ -90,12 +91,12 @@ class ModelService(pulumi.ComponentResource):
     def __init__(self, name: str, args: ModelServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:serving:ModelService", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        model, shared = args.model, args.shared
+        model, shared = args.entry.name, args.shared
         app = f"serve-{model}"
-        labels = model_labels(app, catalogue.get(model))
+        labels = model_labels(app, args.entry)
         # Its own prefix of the predictions bucket, write only: the prediction log.
         logs_predictions = bucket_prefix_statements(
-            shared.predictions_bucket_arn, model, shared.buckets_kms_key_arn, actions=("s3:PutObject",)
+            shared.predictions.arn, model, shared.predictions.kms_key_arn, actions=("s3:PutObject",)
         )
         service_account_with_role(
             name,
@@ -121,12 +122,10 @@ class ModelService(pulumi.ComponentResource):
     def _environment(args: ModelServiceArgs) -> list[k8s.core.v1.EnvVarArgs]:
         return [
             *tracking_client_environment(args.shared),
-            k8s.core.v1.EnvVarArgs(name="MLOPS_MODEL", value=args.model),
-            catalogue_entry_variable(catalogue.get(args.model)),
+            k8s.core.v1.EnvVarArgs(name="MLOPS_MODEL", value=args.entry.name),
+            catalogue_entry_variable(args.entry),
             k8s.core.v1.EnvVarArgs(name="MLOPS_MODEL_ALIAS", value=args.alias),
-            k8s.core.v1.EnvVarArgs(
-                name="MLOPS_PREDICTIONS_STORE", value=pulumi.Output.concat("s3://", args.shared.predictions_bucket_name)
-            ),
+            k8s.core.v1.EnvVarArgs(name="MLOPS_PREDICTIONS_STORE", value=args.shared.predictions.s3_uri()),
             k8s.core.v1.EnvVarArgs(name="BENTOML_HOME", value="/tmp/bentoml"),
             # One intra-op thread per CPU of the limit: more threads than cores only thrash.
             k8s.core.v1.EnvVarArgs(name="MLOPS_TORCH_THREADS", value=str(torch_threads(args.resources.cpu))),
@@ -137,7 +136,7 @@ class ModelService(pulumi.ComponentResource):
     ) -> k8s.apps.v1.Deployment:
         service = WorkloadContainer(
             name="service",
-            image=args.shared.serving_image,
+            image=args.shared.images.serving,
             http_port=PORT,
             env=self._environment(args),
             compute=args.resources.compute(),
@@ -231,7 +230,7 @@ class ModelService(pulumi.ComponentResource):
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
                 policy_types=["Ingress", "Egress"],
                 ingress=[from_platform],
-                egress=[dns_egress(), tracking_egress(args.shared.tracking_namespace), https_egress()],
+                egress=[dns_egress(), tracking_egress(args.shared.tracking.namespace), https_egress()],
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
 
 import pulumi
 import pulumi_aws as aws
@@ -11,20 +11,17 @@ import pulumi_random as random
 
 from infra.cluster import Cluster, ClusterArgs
 from infra.cluster_addons import ClusterAddons, ClusterAddonsArgs
-from infra.config import ModelSettings, PlatformConfig
+from infra.config import DatabaseConfig, PlatformConfig
 from infra.container_image import ContainerImage, ContainerImageArgs, ImageSpec
-from infra.database import Database, DatabaseArgs
+from infra.database import Database, DatabaseArgs, Engine
 from infra.dataset_seed import DatasetSeed, DatasetSeedArgs
 from infra.encryption import EncryptionKeys, EncryptionKeysArgs
-from infra.kubeflow_pipelines import NAMESPACE as PIPELINES_NAMESPACE
 from infra.kubeflow_pipelines import KubeflowPipelines, KubeflowPipelinesArgs
-from infra.model import Model, ModelArgs, ModelPlan
-from infra.model_service import ServingResources
+from infra.model import Model, ModelArgs
 from infra.network import Network, NetworkArgs
 from infra.pod_security import namespace_labels
 from infra.secure_bucket import SecureBucket, SecureBucketArgs
-from infra.shared_services import SharedServices
-from infra.tracking_server import NAMESPACE as TRACKING_NAMESPACE
+from infra.shared_services import SharedServices, TrackingClient, WorkloadImages
 from infra.tracking_server import TrackingServer, TrackingServerArgs
 from infra.webhook_order import after_controllers
 from pipelines.paths import (
@@ -32,7 +29,6 @@ from pipelines.paths import (
     TRAINING_DOCKERFILE,
     TRAINING_IMAGE_SOURCES,
     compiled_pipeline_path,
-    render_with_image,
 )
 from workloads import catalogue
 
@@ -157,54 +153,78 @@ class Platform(pulumi.ComponentResource):
     models: dict[str, Model]
     datasets_store: pulumi.Output[str]
     """`s3://<datasets bucket>/datasets`: what the training runs read (`--store` of a `--host` run)."""
-    training_image: pulumi.Output[str] | None
+    training_image: pulumi.Input[str] | None
     """The CPU training image by digest (`--image` of a `--host` run); None when no model is enabled."""
-    gpu_training_image: pulumi.Output[str] | None
+    gpu_training_image: pulumi.Input[str] | None
     """Its CUDA variant, for models that train on the GPU pool; None when the stack has none."""
 
     def __init__(self, name: str, config: PlatformConfig, opts: pulumi.ResourceOptions | None = None) -> None:
-        # One explicit provider for the stack's region and tags; children inherit it from here.
-        provider = aws.Provider(
-            f"{name}-aws",
-            region=config.region,
-            default_tags=aws.ProviderDefaultTagsArgs(tags=default_tags(config)),
+        super().__init__("mlops:platform:Platform", name, None, with_aws_provider(name, config, opts))
+        self.keys = self._create_keys(name, config)
+        self.network = self._create_network(name, config)
+        self.cluster = self._create_cluster(name, config)
+        addons = self._create_addons(name, config)
+        # Everything on the cluster goes through its provider, and what the add-ons' webhooks and
+        # controllers handle waits for them (infra/webhook_order.py).
+        on_cluster = pulumi.ResourceOptions(
+            parent=self,
+            providers={"kubernetes": self.cluster.provider},
+            transformations=[after_controllers([addons])],
         )
-        super().__init__(
-            "mlops:platform:Platform",
-            name,
-            None,
-            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers={"aws": provider})),
-        )
-        child = pulumi.ResourceOptions(parent=self)
-        cluster_name = config.name_prefix
-        prod = config.is_production
-        log_retention_days = 365 if prod else 90
+        self.buckets = {purpose: self._create_bucket(name, purpose, config) for purpose in BUCKET_PURPOSES}
+        self.tracking_database = self._create_tracking_database(name, config)
+        self.pipelines_database = self._create_pipelines_database(name, config)
+        self.tracking = self._create_tracking(name, config, on_cluster)
+        self.pipelines = self._create_pipelines(name, config, addons, on_cluster)
+        self.datasets_store = self.buckets["datasets"].s3_uri(DATASETS_PREFIX)
 
-        self.keys = EncryptionKeys(
+        entries = {model_name: catalogue.get(model_name) for model_name in sorted(config.models)}
+        images = self._create_workload_images(name, config, entries) if entries else None
+        self.training_image = images.training if images else None
+        self.gpu_training_image = images.gpu_training if images else None
+        self.models = self._create_models(name, config, entries, images, on_cluster) if images else {}
+
+        self.register_outputs(
+            {
+                "clusterName": self.cluster.name,
+                "buckets": {purpose: bucket.name for purpose, bucket in self.buckets.items()},
+                "trackingUrl": self.tracking.internal_url,
+                "pipelinesApiUrl": self.pipelines.api_url,
+                "datasetsStore": self.datasets_store,
+                "models": {model_name: model.service_url for model_name, model in self.models.items()},
+            }
+        )
+
+    def _create_keys(self, name: str, config: PlatformConfig) -> EncryptionKeys:
+        return EncryptionKeys(
             f"{name}-keys",
             EncryptionKeysArgs(
                 alias_prefix=config.name_prefix,
-                deletion_window_days=30 if prod else 7,
+                deletion_window_days=30 if config.is_production else 7,
                 retain_on_delete=config.data_survives_destroy,
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        self.network = Network(
+
+    def _create_network(self, name: str, config: PlatformConfig) -> Network:
+        return Network(
             f"{name}-network",
             NetworkArgs(
                 cidr=config.vpc_cidr,
                 availability_zone_count=config.availability_zone_count,
                 nat_gateway_per_az=config.nat_gateways == "perAz",
-                cluster_name=cluster_name,
+                cluster_name=config.name_prefix,
                 region=config.region,
-                flow_log_retention_days=log_retention_days,
+                flow_log_retention_days=log_retention_days(config),
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        self.cluster = Cluster(
+
+    def _create_cluster(self, name: str, config: PlatformConfig) -> Cluster:
+        return Cluster(
             f"{name}-eks",
             ClusterArgs(
-                cluster_name=cluster_name,
+                cluster_name=config.name_prefix,
                 kubernetes_version=config.kubernetes_version,
                 network=self.network,
                 secrets_key=self.keys.eks_secrets,
@@ -213,11 +233,13 @@ class Platform(pulumi.ComponentResource):
                 admin_role_arns=list(config.cluster_admin_role_arns),
                 system_pool=config.system_node_pool,
                 gpu_pools=list(config.gpu_node_pools),
-                log_retention_days=log_retention_days,
+                log_retention_days=log_retention_days(config),
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        addons = ClusterAddons(
+
+    def _create_addons(self, name: str, config: PlatformConfig) -> ClusterAddons:
+        return ClusterAddons(
             f"{name}-addons",
             ClusterAddonsArgs(
                 cluster=self.cluster,
@@ -227,122 +249,104 @@ class Platform(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider}),
         )
-        # Everything on the cluster goes through its provider, and what the add-ons' webhooks and
-        # controllers handle waits for them (infra/webhook_order.py).
-        self._on_cluster = pulumi.ResourceOptions(
-            parent=self,
-            providers={"kubernetes": self.cluster.provider},
-            transformations=[after_controllers([addons])],
-        )
 
-        self.buckets = {
-            purpose: SecureBucket(
-                f"{name}-{purpose}",
-                SecureBucketArgs(
-                    purpose=purpose,
-                    kms_key_arn=self.keys.buckets.arn,
-                    noncurrent_version_retention_days=config.noncurrent_version_retention_days,
-                    # Where the databases keep a final snapshot, the buckets keep their objects too.
-                    force_destroy=not config.data_survives_destroy,
-                    current_version_expiration_days=config.prediction_retention_days
-                    if purpose == "predictions"
-                    else None,
-                ),
-                opts=child,
-            )
-            for purpose in BUCKET_PURPOSES
-        }
-
-        database_common = {
-            "vpc_id": self.network.vpc_id,
-            "subnet_ids": list(self.network.private_subnet_ids),
-            "allowed_security_group_id": self.cluster.security_group_id,
-            "kms_key_arn": self.keys.databases.arn,
-            "multi_az": config.database_multi_az,
-            "deletion_protection": config.database_deletion_protection,
-            "backup_retention_days": config.database_backup_retention_days,
-            "final_snapshot": config.data_survives_destroy,
-        }
-        self.tracking_database = Database(
-            f"{name}-tracking",
-            DatabaseArgs(
-                engine="postgres",
-                database_name="mlflow",
-                master_username="mlflow",
-                size=config.postgres,
-                **database_common,
+    def _create_bucket(self, name: str, purpose: str, config: PlatformConfig) -> SecureBucket:
+        return SecureBucket(
+            f"{name}-{purpose}",
+            SecureBucketArgs(
+                purpose=purpose,
+                kms_key_arn=self.keys.buckets.arn,
+                noncurrent_version_retention_days=config.noncurrent_version_retention_days,
+                # Where the databases keep a final snapshot, the buckets keep their objects too.
+                force_destroy=not config.data_survives_destroy,
+                current_version_expiration_days=config.prediction_retention_days if purpose == "predictions" else None,
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
+
+    def _database_args(
+        self,
+        config: PlatformConfig,
+        engine: Engine,
+        size: DatabaseConfig,
+        database_name: str,
+        master_username: str,
+        master_password: pulumi.Output[str] | None = None,
+        native_password_auth: bool = False,
+    ) -> DatabaseArgs:
+        """Both databases: in the private subnets, reachable from the cluster only, protected per stack."""
+        return DatabaseArgs(
+            engine=engine,
+            database_name=database_name,
+            master_username=master_username,
+            size=size,
+            vpc_id=self.network.vpc_id,
+            subnet_ids=list(self.network.private_subnet_ids),
+            allowed_security_group_id=self.cluster.security_group_id,
+            kms_key_arn=self.keys.databases.arn,
+            multi_az=config.database_multi_az,
+            deletion_protection=config.database_deletion_protection,
+            backup_retention_days=config.database_backup_retention_days,
+            final_snapshot=config.data_survives_destroy,
+            master_password=master_password,
+            native_password_auth=native_password_auth,
+        )
+
+    def _create_tracking_database(self, name: str, config: PlatformConfig) -> Database:
+        return Database(
+            f"{name}-tracking",
+            self._database_args(config, "postgres", config.postgres, database_name="mlflow", master_username="mlflow"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _create_pipelines_database(self, name: str, config: PlatformConfig) -> Database:
+        child = pulumi.ResourceOptions(parent=self)
         # KFP reads its database password from a Kubernetes Secret and cannot follow an RDS rotation,
         # so this one is a generated Pulumi secret (encrypted in state) rather than RDS-managed.
-        pipelines_database_password = random.RandomPassword(
-            f"{name}-pipelines-db-password", length=32, special=False, opts=child
+        password = random.RandomPassword(f"{name}-pipelines-db-password", length=32, special=False, opts=child)
+        args = self._database_args(
+            config,
+            "mysql",
+            config.mysql,
+            database_name="mlpipeline",
+            master_username="kfp",
+            master_password=password.result,
+            # KFP's metadata server (MLMD 1.14) speaks only mysql_native_password: infra/database.py.
+            native_password_auth=True,
         )
-        self.pipelines_database = Database(
-            f"{name}-pipelines",
-            DatabaseArgs(
-                engine="mysql",
-                database_name="mlpipeline",
-                master_username="kfp",
-                size=config.mysql,
-                master_password=pipelines_database_password.result,
-                # KFP's metadata server (MLMD 1.14) speaks only mysql_native_password: infra/database.py.
-                native_password_auth=True,
-                **database_common,
-            ),
-            opts=child,
-        )
-        tracking_image = self._image(name, TRACKING_SERVER_IMAGE, config)
-        self.tracking = TrackingServer(
+        return Database(f"{name}-pipelines", args, opts=child)
+
+    def _create_tracking(self, name: str, config: PlatformConfig, on_cluster: pulumi.ResourceOptions) -> TrackingServer:
+        return TrackingServer(
             f"{name}-tracking",
             TrackingServerArgs(
-                image=tracking_image.ref,
+                image=self._image(name, TRACKING_SERVER_IMAGE, config).ref,
                 identity=self.cluster.identity,
                 region=config.region,
                 vpc_cidr=config.vpc_cidr,
-                artifacts_bucket_name=self.buckets["artifacts"].name,
-                artifacts_bucket_arn=self.buckets["artifacts"].arn,
-                buckets_kms_key_arn=self.keys.buckets.arn,
-                database_address=self.tracking_database.address,
-                database_port=self.tracking_database.port,
-                database_name="mlflow",
-                database_secret_arn=self.tracking_database.master_user_secret_arn,
-                databases_kms_key_arn=self.keys.databases.arn,
+                artifacts=self.buckets["artifacts"],
+                database=self.tracking_database,
                 replicas=config.tracking.replicas,
                 internal_ingress=config.tracking.internal_ingress,
-                disruption_budget=prod,
+                disruption_budget=config.is_production,
             ),
-            opts=self._on_cluster,
+            opts=on_cluster,
         )
 
-        self.pipelines = KubeflowPipelines(
+    def _create_pipelines(
+        self, name: str, config: PlatformConfig, addons: ClusterAddons, on_cluster: pulumi.ResourceOptions
+    ) -> KubeflowPipelines:
+        return KubeflowPipelines(
             f"{name}-pipelines",
             KubeflowPipelinesArgs(
                 region=config.region,
-                artifacts_bucket_name=self.buckets["artifacts"].name,
-                artifacts_bucket_arn=self.buckets["artifacts"].arn,
-                buckets_kms_key_arn=self.keys.buckets.arn,
-                database_address=self.pipelines_database.address,
-                database_port=self.pipelines_database.port,
-                database_username="kfp",
-                database_password=pipelines_database_password.result,
+                artifacts=self.buckets["artifacts"],
+                datasets=self.buckets["datasets"],
+                database=self.pipelines_database,
                 identity=self.cluster.identity,
-                datasets_bucket_arn=self.buckets["datasets"].arn,
                 install_after=(addons,),
             ),
-            opts=self._on_cluster,
-        )
-
-        self.datasets_store = pulumi.Output.concat("s3://", self.buckets["datasets"].name, f"/{DATASETS_PREFIX}")
-        self.training_image = self.gpu_training_image = None
-        self.models = self._models(name, config)
-
-        self.register_outputs(
-            {
-                "clusterName": self.cluster.name,
-                "buckets": {purpose: bucket.name for purpose, bucket in self.buckets.items()},
-            }
+            opts=on_cluster,
         )
 
     def _image(self, name: str, spec: ImageSpec, config: PlatformConfig) -> ContainerImage:
@@ -361,27 +365,77 @@ class Platform(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _models(self, name: str, config: PlatformConfig) -> dict[str, Model]:
+    def _create_workload_images(
+        self, name: str, config: PlatformConfig, entries: dict[str, catalogue.CatalogueEntry]
+    ) -> WorkloadImages:
+        """The models' images; the CUDA training variant only where a model trains on the GPU pool."""
+        trains_on_gpu = any(entry.gpu for entry in entries.values())
+        return WorkloadImages(
+            serving=self._image(name, SERVING_IMAGE, config).ref,
+            drift=self._image(name, DRIFT_IMAGE, config).ref,
+            training=self._image(name, TRAINING_IMAGE, config).ref,
+            gpu_training=self._image(name, TRAINING_GPU_IMAGE, config).ref if trains_on_gpu else None,
+        )
+
+    def _create_models(
+        self,
+        name: str,
+        config: PlatformConfig,
+        entries: dict[str, catalogue.CatalogueEntry],
+        images: WorkloadImages,
+        on_cluster: pulumi.ResourceOptions,
+    ) -> dict[str, Model]:
         """One Model per catalogue entry the stack enables, and what they share."""
-        if not config.models:
-            return {}
-        on_cluster = self._on_cluster
         namespace = k8s.core.v1.Namespace(
             f"{name}-models-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=MODELS_NAMESPACE, labels=namespace_labels()),
             opts=on_cluster,
         )
-        # Clients of the tracking server in other namespaces get its credentials through their own Secret.
+        self._create_tracking_clients(name, namespace, on_cluster)
+        shared = SharedServices(
+            identity=self.cluster.identity,
+            region=config.region,
+            namespace=MODELS_NAMESPACE,
+            tracking=TrackingClient(
+                url=self.tracking.internal_url,
+                namespace=self.tracking.namespace,
+                credentials_secret=TRACKING_CLIENT_SECRET,
+            ),
+            pipelines=self.pipelines,
+            datasets=self._create_dataset_seed(name, config, entries.values(), images.training, on_cluster),
+            predictions=self.buckets["predictions"],
+            reports=self.buckets["reports"],
+            images=images,
+        )
+        in_models_namespace = pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[namespace]))
+        return {
+            model_name: Model(
+                f"{name}-model-{model_name}",
+                ModelArgs(
+                    entry=entry,
+                    settings=config.models[model_name],
+                    shared=shared,
+                    compiled_pipeline=compiled_pipeline_path(model_name).read_text(),
+                ),
+                opts=in_models_namespace,
+            )
+            for model_name, entry in entries.items()
+        }
+
+    def _create_tracking_clients(
+        self, name: str, models_namespace: k8s.core.v1.Namespace, on_cluster: pulumi.ResourceOptions
+    ) -> None:
+        """Clients of the tracking server in other namespaces get its credentials through their own Secret."""
         k8s.core.v1.Secret(
             f"{name}-models-tracking-client",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=TRACKING_CLIENT_SECRET, namespace=MODELS_NAMESPACE),
             type="Opaque",
             string_data={"username": self.tracking.admin_username, "password": self.tracking.admin_password},
-            opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[namespace])),
+            opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[models_namespace])),
         )
         k8s.core.v1.Secret(
             f"{name}-pipelines-tracking-client",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=TRACKING_SECRET_NAME, namespace=PIPELINES_NAMESPACE),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=TRACKING_SECRET_NAME, namespace=self.pipelines.namespace),
             type="Opaque",
             string_data={
                 "tracking_uri": self.tracking.internal_url,
@@ -390,93 +444,41 @@ class Platform(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[self.pipelines])),
         )
-        training_image = self._image(name, TRAINING_IMAGE, config)
-        entries = {model_name: catalogue.get(model_name) for model_name in sorted(config.models)}
-        gpu_training_image = (
-            self._image(name, TRAINING_GPU_IMAGE, config).ref if any(entry.gpu for entry in entries.values()) else None
-        )
-        dataset_store = self.datasets_store
-        self.training_image = training_image.ref
-        dataset_seed = DatasetSeed(
+
+    def _create_dataset_seed(
+        self,
+        name: str,
+        config: PlatformConfig,
+        entries: Iterable[catalogue.CatalogueEntry],
+        training_image: pulumi.Input[str],
+        on_cluster: pulumi.ResourceOptions,
+    ) -> DatasetSeed:
+        """Runs in the pipelines' namespace, once KFP is there, with the training image's dataset code."""
+        return DatasetSeed(
             f"{name}-dataset-seed",
             DatasetSeedArgs(
-                datasets=sorted({entry.dataset for entry in entries.values()}),
-                store=dataset_store,
-                store_prefix=DATASETS_PREFIX,
-                bucket_arn=self.buckets["datasets"].arn,
-                kms_key_arn=self.keys.buckets.arn,
-                image=training_image.ref,
-                namespace=PIPELINES_NAMESPACE,
+                datasets=sorted({entry.dataset for entry in entries}),
+                bucket=self.buckets["datasets"],
+                prefix=DATASETS_PREFIX,
+                image=training_image,
+                namespace=self.pipelines.namespace,
                 identity=self.cluster.identity,
                 region=config.region,
             ),
             opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[self.pipelines])),
         )
-        self.gpu_training_image = gpu_training_image
-        shared = SharedServices(
-            identity=self.cluster.identity,
-            region=config.region,
-            namespace=MODELS_NAMESPACE,
-            tracking_url=self.tracking.internal_url,
-            tracking_namespace=TRACKING_NAMESPACE,
-            tracking_credentials_secret=TRACKING_CLIENT_SECRET,
-            pipelines_api_url=self.pipelines.api_url,
-            pipelines_namespace=PIPELINES_NAMESPACE,
-            training_prerequisites=(self.pipelines, dataset_seed),
-            predictions_bucket_name=self.buckets["predictions"].name,
-            predictions_bucket_arn=self.buckets["predictions"].arn,
-            reports_bucket_name=self.buckets["reports"].name,
-            reports_bucket_arn=self.buckets["reports"].arn,
-            buckets_kms_key_arn=self.keys.buckets.arn,
-            serving_image=self._image(name, SERVING_IMAGE, config).ref,
-            drift_image=self._image(name, DRIFT_IMAGE, config).ref,
-            training_image=training_image.ref,
-            gpu_training_image=gpu_training_image,
-        )
-        models: dict[str, Model] = {}
-        for model_name, entry in entries.items():
-            plan = model_plan(entry, config.models[model_name], shared, dataset_store)
-            compiled = compiled_pipeline_path(model_name).read_text()
-            models[model_name] = Model(
-                f"{name}-model-{model_name}",
-                ModelArgs(
-                    plan=plan,
-                    shared=shared,
-                    pipeline_yaml=pulumi.Output.from_input(plan.training_image).apply(
-                        lambda ref, text=compiled: render_with_image(text, ref)
-                    ),
-                ),
-                opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[namespace])),
-            )
-        return models
 
 
-def model_plan(
-    entry: catalogue.CatalogueEntry,
-    settings: ModelSettings,
-    shared: SharedServices,
-    dataset_store: pulumi.Output[str],
-) -> ModelPlan:
-    """The catalogue entry's defaults, overridden by what the stack says for this model."""
-    training_image = shared.training_image_for(entry.gpu)
-    # The scheduled runs and the drift job's retrain runs get the same parameters: the cluster's
-    # datasets store (a step pod has no other) and the stack's promotion setting.
-    pipeline_parameters: dict[str, Any] = {"dataset_store": dataset_store, "auto_promote": settings.auto_promote}
-    retrain: dict[str, pulumi.Input[str]] = {
-        "MLOPS_DRIFT_RETRAIN": "kfp",
-        "MLOPS_KFP_HOST": shared.pipelines_api_url,
-        "MLOPS_TRAINING_IMAGE": training_image,
-        "MLOPS_DRIFT_RETRAIN_ARGUMENTS": pulumi.Output.json_dumps(pipeline_parameters),
-    }
-    return ModelPlan(
-        name=entry.name,
-        pipeline_parameters=pipeline_parameters,
-        training_image=training_image,
-        training_schedule=settings.training_schedule or entry.training_schedule,
-        drift_schedule=settings.drift_schedule or entry.drift_schedule,
-        serving=ServingResources(cpu=entry.serving_cpu, memory=entry.serving_memory, gpu_pool=settings.gpu_pool),
-        min_replicas=settings.min_replicas,
-        max_replicas=settings.max_replicas,
-        drift_settings=retrain if entry.retrain_on_drift else {"MLOPS_DRIFT_RETRAIN": "off"},
-        retrain_on_drift=entry.retrain_on_drift,
+def log_retention_days(config: PlatformConfig) -> int:
+    """Control-plane and flow logs: a year in production, 90 days elsewhere."""
+    return 365 if config.is_production else 90
+
+
+def with_aws_provider(name: str, config: PlatformConfig, opts: pulumi.ResourceOptions | None) -> pulumi.ResourceOptions:
+    """One explicit provider for the stack's region and tags; the platform's children inherit it."""
+    provider = aws.Provider(
+        f"{name}-aws",
+        region=config.region,
+        default_tags=aws.ProviderDefaultTagsArgs(tags=default_tags(config)),
     )
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(providers={"aws": provider}))

@@ -31,6 +31,8 @@ class SecureBucket(pulumi.ComponentResource):
     bucket: aws.s3.Bucket
     name: pulumi.Output[str]
     arn: pulumi.Output[str]
+    kms_key_arn: pulumi.Input[str]
+    """The key its objects are encrypted with: whoever reads or writes them needs it too."""
 
     def __init__(self, name: str, args: SecureBucketArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:storage:SecureBucket", name, None, opts)
@@ -86,7 +88,14 @@ class SecureBucket(pulumi.ComponentResource):
 
         self.name = self.bucket.bucket
         self.arn = self.bucket.arn
-        self.register_outputs({"name": self.name, "arn": self.arn})
+        self.kms_key_arn = args.kms_key_arn
+        self.register_outputs({"name": self.name, "arn": self.arn, "kmsKeyArn": self.kms_key_arn})
+
+    def s3_uri(self, prefix: str = "") -> pulumi.Output[str]:
+        """`s3://<bucket>` or `s3://<bucket>/<prefix>`: how workloads are told where to read and write."""
+        if not prefix:
+            return pulumi.Output.concat("s3://", self.name)
+        return pulumi.Output.concat("s3://", self.name, f"/{prefix}")
 
     @staticmethod
     def _lifecycle_rules(args: SecureBucketArgs) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:

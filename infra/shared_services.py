@@ -1,6 +1,9 @@
 """What every model's workloads share: cluster identity, buckets, images, tracking and pipelines.
 
-One object instead of the same dozen fields on every per-model component's arguments.
+One object instead of the same dozen fields on every per-model component's arguments. Its parts are
+the platform's own components (the buckets, Kubeflow Pipelines, the dataset seed), handed over as
+they are, the way pulumi-eks hands over its cluster: a component reads `shared.predictions.arn`
+where it needs it, and nothing is copied into fields on the way.
 """
 
 from __future__ import annotations
@@ -10,9 +13,43 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.dataset_seed import DatasetSeed
 from infra.hardened_workload import aws_runtime_environment
+from infra.kubeflow_pipelines import KubeflowPipelines
+from infra.secure_bucket import SecureBucket
 from infra.workload_role import ClusterIdentity
 from workloads.catalogue_entry import ENTRY_VARIABLE, CatalogueEntry, entry_to_json
+
+
+@dataclass(frozen=True)
+class TrackingClient:
+    """How pods outside the tracking server's namespace reach it."""
+
+    url: pulumi.Input[str]
+    namespace: str
+    """The server's namespace: the clients' NetworkPolicies admit egress to it."""
+    credentials_secret: str
+    """A Secret in the clients' own namespace, with the keys `username` and `password`."""
+
+
+@dataclass(frozen=True)
+class WorkloadImages:
+    """The images the models' workloads run, by digest (`repo@sha256:...`)."""
+
+    serving: pulumi.Input[str]
+    drift: pulumi.Input[str]
+    training: pulumi.Input[str]
+    """Training image with torch's CPU build; also runs the schedule sync Jobs and the dataset seed."""
+    gpu_training: pulumi.Input[str] | None = None
+    """Training image with torch's CUDA build; built only when a model of the stack trains on GPU."""
+
+    def training_for(self, gpu: bool) -> pulumi.Input[str]:
+        """The image a model's pipeline steps run in."""
+        if not gpu:
+            return self.training
+        if self.gpu_training is None:
+            raise ValueError("a model trains on the GPU pool but the stack built no GPU training image")
+        return self.gpu_training
 
 
 @dataclass(frozen=True)
@@ -23,33 +60,16 @@ class SharedServices:
     region: str
     namespace: str
     """Namespace of the model services and drift jobs."""
-    tracking_url: pulumi.Input[str]
-    tracking_namespace: str
-    tracking_credentials_secret: str
-    pipelines_api_url: str
-    pipelines_namespace: str
-    training_prerequisites: tuple[pulumi.Resource, ...]
-    """What a first training run needs, which the schedule sync Jobs wait for: the Kubeflow
-    Pipelines install (its API) and the seeded datasets (what the run fetches)."""
-    predictions_bucket_name: pulumi.Input[str]
-    predictions_bucket_arn: pulumi.Input[str]
-    reports_bucket_name: pulumi.Input[str]
-    reports_bucket_arn: pulumi.Input[str]
-    buckets_kms_key_arn: pulumi.Input[str]
-    serving_image: pulumi.Input[str]
-    drift_image: pulumi.Input[str]
-    training_image: pulumi.Input[str]
-    """Training image with torch's CPU build; also runs the schedule sync Jobs."""
-    gpu_training_image: pulumi.Input[str] | None = None
-    """Training image with torch's CUDA build; built only when a model of the stack trains on GPU."""
-
-    def training_image_for(self, gpu: bool) -> pulumi.Input[str]:
-        """The image a model's pipeline steps run in."""
-        if not gpu:
-            return self.training_image
-        if self.gpu_training_image is None:
-            raise ValueError("a model trains on the GPU pool but the stack built no GPU training image")
-        return self.gpu_training_image
+    tracking: TrackingClient
+    pipelines: KubeflowPipelines
+    """Where the training schedules upload their pipelines and the drift jobs submit retraining runs."""
+    datasets: DatasetSeed
+    """The datasets store the training runs read, with its first version of each dataset written."""
+    predictions: SecureBucket
+    """Each model's service writes its prediction log under the model's prefix; its drift job reads it."""
+    reports: SecureBucket
+    """Each model's drift job writes its reports under the model's prefix."""
+    images: WorkloadImages
 
 
 def tracking_client_environment(shared: SharedServices) -> list[k8s.core.v1.EnvVarArgs]:
@@ -57,11 +77,11 @@ def tracking_client_environment(shared: SharedServices) -> list[k8s.core.v1.EnvV
 
     def from_secret(key: str) -> k8s.core.v1.EnvVarSourceArgs:
         return k8s.core.v1.EnvVarSourceArgs(
-            secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=shared.tracking_credentials_secret, key=key)
+            secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=shared.tracking.credentials_secret, key=key)
         )
 
     return [
-        k8s.core.v1.EnvVarArgs(name="MLFLOW_TRACKING_URI", value=shared.tracking_url),
+        k8s.core.v1.EnvVarArgs(name="MLFLOW_TRACKING_URI", value=shared.tracking.url),
         k8s.core.v1.EnvVarArgs(name="MLFLOW_TRACKING_USERNAME", value_from=from_secret("username")),
         k8s.core.v1.EnvVarArgs(name="MLFLOW_TRACKING_PASSWORD", value_from=from_secret("password")),
         *aws_runtime_environment(shared.region),

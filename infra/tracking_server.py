@@ -13,6 +13,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from infra.database import Database
 from infra.hardened_workload import (
     HTTP_PORT_NAME,
     Compute,
@@ -28,6 +29,7 @@ from infra.hardened_workload import (
 from infra.iam_policies import bucket_prefix_statements
 from infra.network_rules import IRSA_TOKEN_SKIP, dns_egress, https_egress, platform_namespaces
 from infra.pod_security import namespace_labels
+from infra.secure_bucket import SecureBucket
 from infra.workload_role import ClusterIdentity, WorkloadRoleArgs, service_account_with_role
 
 NAMESPACE = "mlflow"
@@ -59,15 +61,10 @@ class TrackingServerArgs:
     region: str
     vpc_cidr: str
     """Where the database and (when enabled) the internal load balancer's addresses come from."""
-    artifacts_bucket_name: pulumi.Input[str]
-    artifacts_bucket_arn: pulumi.Input[str]
-    buckets_kms_key_arn: pulumi.Input[str]
-    database_address: pulumi.Input[str]
-    database_port: pulumi.Input[int]
-    database_name: str
-    database_secret_arn: pulumi.Input[str]
-    """RDS-managed secret holding the current username and password."""
-    databases_kms_key_arn: pulumi.Input[str]
+    artifacts: SecureBucket
+    """Its `mlflow/` prefix holds the artifacts (the server proxies every upload and download)."""
+    database: Database
+    """The PostgreSQL backend store, whose RDS-managed secret holds the current username and password."""
     replicas: int
     internal_ingress: bool
     disruption_budget: bool
@@ -77,18 +74,18 @@ class TrackingServerArgs:
 def artifacts_policy(args: TrackingServerArgs) -> list[dict]:
     """Only the `mlflow/` prefix of the artifacts bucket, its key, and the database's secret."""
     return [
-        *bucket_prefix_statements(args.artifacts_bucket_arn, ARTIFACTS_PREFIX, args.buckets_kms_key_arn),
+        *bucket_prefix_statements(args.artifacts.arn, ARTIFACTS_PREFIX, args.artifacts.kms_key_arn),
         {
             "Sid": "ReadDatabaseSecret",
             "Effect": "Allow",
             "Action": "secretsmanager:GetSecretValue",
-            "Resource": args.database_secret_arn,
+            "Resource": args.database.master_user_secret_arn,
         },
         {
             "Sid": "DecryptDatabaseSecret",
             "Effect": "Allow",
             "Action": "kms:Decrypt",
-            "Resource": args.databases_kms_key_arn,
+            "Resource": args.database.kms_key_arn,
         },
     ]
 
@@ -108,6 +105,7 @@ def credentials_mount() -> k8s.core.v1.VolumeMountArgs:
 class TrackingServer(pulumi.ComponentResource):
     """Namespace, IRSA role, credentials Secret, migration Job, Deployment, Service and guards."""
 
+    namespace: str
     internal_url: pulumi.Output[str]
     credentials_secret_name: pulumi.Output[str]
     admin_username: str
@@ -143,6 +141,7 @@ class TrackingServer(pulumi.ComponentResource):
         if args.internal_ingress:
             self._create_internal_ingress(name, service, in_namespace)
 
+        self.namespace = NAMESPACE
         self.admin_username = "admin"
         self.admin_password = pulumi.Output.secret(admin_password.result)
         self.internal_url = pulumi.Output.concat(
@@ -260,14 +259,13 @@ class TrackingServer(pulumi.ComponentResource):
         allowed_hosts = [f"{host}{suffix}" for host in cluster_hosts for suffix in ("", f":{PORT}")]
         if args.internal_ingress:
             allowed_hosts.append(f"*.{args.region}.elb.amazonaws.com")
+        database = args.database
         plain = {
-            "MLFLOW_DATABASE_HOST": args.database_address,
-            "MLFLOW_DATABASE_PORT": pulumi.Output.from_input(args.database_port).apply(str),
-            "MLFLOW_DATABASE_NAME": args.database_name,
-            "MLFLOW_DATABASE_SECRET_ARN": args.database_secret_arn,
-            "MLFLOW_ARTIFACTS_DESTINATION": pulumi.Output.concat(
-                "s3://", args.artifacts_bucket_name, f"/{ARTIFACTS_PREFIX}"
-            ),
+            "MLFLOW_DATABASE_HOST": database.address,
+            "MLFLOW_DATABASE_PORT": database.port.apply(str),
+            "MLFLOW_DATABASE_NAME": database.database_name,
+            "MLFLOW_DATABASE_SECRET_ARN": database.master_user_secret_arn,
+            "MLFLOW_ARTIFACTS_DESTINATION": args.artifacts.s3_uri(ARTIFACTS_PREFIX),
             "MLFLOW_ALLOWED_HOSTS": ",".join(allowed_hosts),
             "MLFLOW_HOST": "0.0.0.0",
             "MLFLOW_PORT": str(PORT),

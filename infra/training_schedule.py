@@ -16,6 +16,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.hardened_workload import Compute, JobLimits, WorkloadContainer, WorkloadPod, job_spec
+from infra.kubeflow_pipelines import KubeflowPipelines
 from infra.network_rules import dns_egress, egress_only, pipelines_api_egress
 from pipelines.paths import content_hash
 
@@ -31,14 +32,14 @@ class TrainingScheduleArgs:
     """Five-field cron, UTC."""
     image: pulumi.Input[str]
     """Image with the `pipelines` package (the training image)."""
-    api_url: str
-    namespace: str
+    pipelines: KubeflowPipelines
+    """The install whose API the sync Job calls, from its namespace. The Job waits for all of it: on a
+    first `pulumi up` the API does not exist before, and the Job would use up its retries."""
     parameters: dict[str, Any] = field(default_factory=dict)
     """Run parameters of the recurring run (values may be Outputs, e.g. a bucket name)."""
     waits_for: Sequence[pulumi.Resource] = ()
-    """What must be up before the sync Job runs: the Kubeflow Pipelines install (on a first `pulumi
-    up` its API does not exist before, and the Job would use up its retries) and the dataset seed
-    (the run the Job may start at once fetches from it)."""
+    """What else must be up before the sync Job runs: the dataset seed (the run the Job may start at
+    once fetches from it)."""
 
 
 def pipeline_version(pipeline_yaml: str, parameters: dict[str, Any], cron: str) -> str:
@@ -58,7 +59,7 @@ class TrainingSchedule(pulumi.ComponentResource):
             lambda values: pipeline_version(str(values[0]), json.loads(str(values[1])), args.cron)
         )
         labels = {"app.kubernetes.io/name": "training-schedule", "mlops.platform/model": args.model}
-        namespace = args.namespace
+        namespace = args.pipelines.namespace
 
         pipeline = k8s.core.v1.ConfigMap(
             f"{name}-pipeline",
@@ -86,7 +87,7 @@ class TrainingSchedule(pulumi.ComponentResource):
             labels,
             pipeline,
             parameters,
-            pulumi.ResourceOptions(parent=self, depends_on=[pipeline, network_policy, *args.waits_for]),
+            pulumi.ResourceOptions(parent=self, depends_on=[pipeline, network_policy, args.pipelines, *args.waits_for]),
         )
         self.register_outputs({"version": self.version})
 
@@ -105,7 +106,7 @@ class TrainingSchedule(pulumi.ComponentResource):
             image=args.image,
             command=["python", "-m", "pipelines.schedule"],
             args=[
-                *("--host", args.api_url, "--model", args.model),
+                *("--host", args.pipelines.api_url, "--model", args.model),
                 *("--package", f"{PIPELINE_DIR}/pipeline.yaml", "--version", self.version),
                 *("--cron", args.cron, "--parameters", parameters),
             ],
@@ -122,7 +123,7 @@ class TrainingSchedule(pulumi.ComponentResource):
             f"{name}-sync",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=pulumi.Output.concat("schedule-", args.model, "-", self.version),
-                namespace=args.namespace,
+                namespace=args.pipelines.namespace,
                 labels=labels,
             ),
             spec=job_spec(labels, pod, JobLimits(retries=4, deadline_seconds=600)),
