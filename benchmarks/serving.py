@@ -28,7 +28,7 @@ runs one forward per request, as many at a time as requests arrive (up to C). Wh
 two cores shared with other jobs, a two-thread forward stalls whenever another process takes one core
 (OpenMP threads wait for each other), which measured 5-10x slower per image than one thread.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/serving.py [--seconds 15] [--soak-seconds 60] [--concurrency 8]
+    .venv/bin/python benchmarks/serving.py [--seconds 15] [--soak-seconds 60] [--concurrency 8]
 
 Flask and gunicorn come with the `tracking` extra (MLflow depends on both); nothing else is needed.
 """
@@ -53,8 +53,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from workloads.catalogue import CatalogueEntry, TrainingParameters
-from workloads.serving.local import LocalModelService
+# Run as a script, only benchmarks/ is on the path: the checkout's packages come from its root.
+REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPOSITORY_ROOT))
+
+from workloads.catalogue import CatalogueEntry, TrainingParameters  # noqa: E402
+from workloads.serving.local import LocalModelService  # noqa: E402
 
 RESNET_ENTRY = CatalogueEntry(
     name="resnet18-bench",
@@ -260,7 +264,6 @@ def tree_rss_mib(pid: int) -> float:
 def start_flask(
     model: str, version: str, threads: int, concurrency: int, environment: dict[str, str]
 ) -> tuple[subprocess.Popen[bytes], str]:
-    from workloads.serving.local import REPOSITORY_ROOT
     from workloads.tracking.local import free_loopback_port
 
     port = free_loopback_port()
@@ -444,7 +447,7 @@ def main() -> None:
     parser.add_argument("--skip-digits", action="store_true")
     arguments = parser.parse_args()
 
-    from tests.serving.registered_models import digits_data, register_module, train_digits
+    from benchmarks.registered_models import digits_data, register_module, train_digits
     from workloads import features
     from workloads.tracking.local import start_local_tracking
     from workloads.tracking.registry import set_alias

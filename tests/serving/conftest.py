@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.serving.registered_models import DigitsData, digits_data, register_module, train_digits
+from benchmarks.registered_models import DigitsData, digits_data, register_module, train_digits
 from tests.workloads.conftest import FAST_CLIENT_ENVIRONMENT, embedded_tracking_server, s3_server  # noqa: F401
 from workloads import features
 from workloads.serving.local import LocalModelService, start_local_service
