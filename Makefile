@@ -14,7 +14,7 @@ CHECKOV_INSTALLED := $(CHECKOV_VENV)/.installed
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	@# The CPU wheel first: an unpinned torch would pull a multi-GB CUDA build (see DESIGN.md).
+	@# The CPU wheel first: an unpinned torch would pull a multi-GB CUDA build (ARCHITECTURE.md, "Dependencies").
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
 	@# The policy pack's SDK pins protobuf ~=5.29 and kfp needs >= 6.31: no resolver satisfies both, and
