@@ -36,10 +36,13 @@ Dataset drift = at least one signal family rejects "same distribution as the ref
     confidence        KS test; decides only when the softmax is not compared (it is the softmax's
                       largest value, which the softmax family already tests)
 
-Each active family gets the level alpha / F (MLOPS_DRIFT_P_VALUE = 0.05 over F families, Bonferroni;
-for "does any family reject" Holm's procedure decides the same), so the chance that a window without
-drift raises the alarm is at most alpha at every window size, whatever the dependence between the
-families. The families that rejected are `deciding_signals`. Why not the share of drifted features
+The families share alpha (MLOPS_DRIFT_P_VALUE = 0.05) by weighted Bonferroni: one share each, two
+for the softmax, which takes the share of the confidence it replaces (`FAMILY_SHARES`). With the
+softmax: 0.01 each for image statistics, embedding and class, 0.02 for the softmax; without it, 0.0125
+for each of the four. The levels sum to alpha, so the chance that a window without drift raises the
+alarm is at most alpha at every window size, whatever the dependence between the families (for
+"does any family reject", Holm's procedure decides the same). The families that rejected are
+`deciding_signals`. Why not the share of drifted features
 (the previous rule: dataset drift when >= 30 % of 18 features drift): a shift that shows in one
 signal only — the class mix moving, which the class test alone sees at once — was outvoted by the
 17 others; `benchmarks/drift_power.py` measures both against BBSD (README, drift section).
@@ -129,6 +132,10 @@ IMAGE_STATISTICS, EMBEDDING, CLASS, SOFTMAX, CONFIDENCE = (
     "confidence",
 )
 SIGNAL_FAMILIES = (IMAGE_STATISTICS, EMBEDDING, CLASS, SOFTMAX, CONFIDENCE)
+FAMILY_SHARES = {SOFTMAX: 2.0}
+"""Shares of alpha (default 1 each): the softmax family takes its own and the confidence family's,
+which it replaces (the confidence is its largest output) — BBSD, the paper's best detector, gets
+the largest level (benchmarks/drift_power.py, README drift section: fewer cells behind BBSD)."""
 
 
 @dataclass(frozen=True)
@@ -185,7 +192,7 @@ class SignalTest:
     p_value: float
     """min over the family's columns that reach their effect floor of (columns x p), capped at 1."""
     level: float
-    """alpha / number of deciding families."""
+    """alpha x the family's share of it (`FAMILY_SHARES`)."""
     rejected: bool
     columns: int
     deciding_column: str | None
@@ -445,8 +452,8 @@ class SignalPlan:
 
     families: dict[str, list[str]]
     """Deciding family -> its columns (the embedding family: the embedding's name)."""
-    level: float
-    """alpha / number of deciding families (Bonferroni; Holm decides the same for "any rejects")."""
+    levels: dict[str, float]
+    """Deciding family -> its level: alpha x its share (weighted Bonferroni, `FAMILY_SHARES`)."""
     shown: list[str]
     """Columns Evidently tests and shows: every deciding column, and the confidence even when covered."""
     counts: dict[str, tuple[int, int]]
@@ -457,9 +464,12 @@ class SignalPlan:
         return next((family for family, columns in self.families.items() if column in columns), CONFIDENCE)
 
     def column_level(self, column: str) -> float:
-        """The per-test level: the family's level, Bonferroni-split over its columns."""
+        """The per-test level: the family's level, Bonferroni-split over its columns (a column shown
+        but covered by another family: the smallest family level, for the report's verdict)."""
         family = self.family_of(column)
-        return self.level / len(self.families[family]) if family in self.families else self.level
+        if family not in self.families:
+            return min(self.levels.values(), default=0.0)
+        return self.levels[family] / len(self.families[family])
 
 
 def _rows(frame: pd.DataFrame, column: str) -> int:
@@ -516,8 +526,9 @@ def plan_signals(
         else:
             skipped[CONFIDENCE] = "no confidence in the reference (no validation predictions attached)"
     shown = [name for name in [*columns, *softmax] if name in compared]
-    level = significance / max(len(families), 1)
-    return SignalPlan(families=families, level=level, shown=shown, counts=counts, skipped=skipped)
+    shares = {family: FAMILY_SHARES.get(family, 1.0) for family in families}
+    levels = {family: significance * share / sum(shares.values()) for family, share in shares.items()}
+    return SignalPlan(families=families, levels=levels, shown=shown, counts=counts, skipped=skipped)
 
 
 # ---------------------------------------------------------------------------------- the computation
@@ -648,7 +659,7 @@ def compute_drift(
                 )
             )  # fmt: skip
     signals = [
-        _family_test(family, [result for result in results if result.family == family], plan.level)
+        _family_test(family, [result for result in results if result.family == family], plan.levels[family])
         for family in SIGNAL_FAMILIES
         if any(result.family == family for result in results)
     ]

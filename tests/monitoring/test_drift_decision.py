@@ -72,8 +72,8 @@ def test_a_strong_class_mix_shift_decides_alone() -> None:
     signals = summarise_signals(computation)
     assert signals[CLASS]["rejected"] is True and signals[CLASS]["p_value"] < signals[CLASS]["level"]
     assert signals[IMAGE_STATISTICS]["rejected"] is False
-    # 4 families decide (statistics, embedding, class, softmax): each at 0.05 / 4.
-    assert signals[CLASS]["level"] == pytest.approx(0.0125)
+    # 4 families decide (statistics, embedding, class, softmax); the softmax has 2 shares of 0.05 / 5.
+    assert signals[CLASS]["level"] == pytest.approx(0.01) and signals[SOFTMAX]["level"] == pytest.approx(0.02)
     assert signals[CONFIDENCE] == {
         "skipped": "covered by the softmax family (the confidence is the largest softmax output)"
     }
@@ -98,6 +98,7 @@ def test_without_softmax_columns_the_softmax_family_is_skipped_and_the_confidenc
 
     assert computation.deciding_signals == [CLASS]
     signals = summarise_signals(computation)
+    assert signals[CLASS]["level"] == pytest.approx(0.0125)  # 4 families, one share each
     assert signals[SOFTMAX] == {
         "skipped": "the reference has no softmax columns (a version registered before they were recorded)"
     }
