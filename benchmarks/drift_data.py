@@ -14,12 +14,27 @@ data), validation (the reference's prediction table) and a held-out pool the win
 The weakest magnitudes are chosen near the edge of what a 300-image window can show, so the
 benchmark says where detection starts, not only that strong shifts are caught.
 
+Detection power (`benchmarks/drift_power.py`): the protocol of Rabanser, Guennemann, Lipton, "Failing
+Loudly" (NeurIPS 2019) on both catalogue models (`model_splits`, `PAPER_SHIFTS`, `power_window`):
+
+    gaussian noise  sigma 1 / 10 / 100 grey levels (of 255), clipped
+    image           small / medium / large random affine transforms (rotation, translation, shear,
+                    zoom, flips; the paper's ranges, `IMAGE_TRANSFORMS`), nearest fill
+    knock-out       10 / 50 / 100 % of class 0's images removed from the pool before drawing
+
+each applied to 10 / 50 / 100 % of the window's images (knock-out: of the class's images). Pools:
+digits has no more images than its 1,797, so its pool (30 %, ~540 images) is sampled WITH
+replacement for windows larger than it (1,000 and 10,000 images: duplicates, whose statistics
+understate the window's sampling noise — see the benchmark's docstring); surface-defects is
+generated, so its pool is a fresh seeded draw of 10,002 images and no window repeats an image.
+
 Speed (`benchmarks/drift.py`): prediction logs of any size in the serving layout, built by
 resampling real digit feature rows and jittering them (continuous values, the real columns).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,6 +134,159 @@ def window_images(
     if shift is None:
         return images
     return TRANSFORMS[shift](images, magnitude, generator)
+
+
+# ------------------------------------------------------------------------ detection power (the paper)
+
+SURFACE_POOL_PER_CLASS = 3334
+"""Fresh surface-defect images per class in the power benchmark's pool (10,002: the largest window)."""
+KNOCKOUT_CLASS = 0
+
+
+@dataclass(frozen=True)
+class ModelSplits:
+    """Training (reference statistics, model), validation (reference outputs) and a held-out pool."""
+
+    model: str
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    validation_images: np.ndarray
+    validation_labels: np.ndarray
+    pool_images: np.ndarray
+    pool_labels: np.ndarray
+
+
+def model_splits(model: str, seed: int) -> ModelSplits:
+    """Digits: the three-way split of `digit_splits`. Surface-defects: the catalogue's dataset split
+    as the pipeline splits it (20 % validation) and a pool generated from another seed."""
+    if model == "digits":
+        digits = digit_splits(seed)
+        return ModelSplits(
+            model,
+            digits.train_images,
+            digits.train_labels,
+            digits.validation_images,
+            digits.validation_labels,
+            digits.pool_images,
+            digits.pool_labels,
+        )
+    data = datasets.build(model)
+    train, validation = datasets.stratified_split(data.labels, catalogue.get(model).training.validation_fraction, seed)
+    pool = datasets.build_surface_defects(seed=10_000 + seed, per_class=SURFACE_POOL_PER_CLASS)
+    return ModelSplits(
+        model,
+        data.images[train],
+        data.labels[train],
+        data.images[validation],
+        data.labels[validation],
+        pool.images,
+        pool.labels,
+    )
+
+
+@dataclass(frozen=True)
+class AffineRanges:
+    """Ranges of the random transform, as the paper sets Keras' ImageDataGenerator."""
+
+    rotation: float
+    """degrees, uniform in +-rotation"""
+    shift: float
+    """fraction of the width / height, uniform in +-shift"""
+    shear: float
+    """degrees (Keras' unit), uniform in +-shear"""
+    zoom: float
+    """each axis scaled by a factor uniform in [1 - zoom, 1 + zoom]"""
+    horizontal_flip: bool
+    vertical_flip: bool
+
+
+IMAGE_TRANSFORMS: dict[str, AffineRanges] = {
+    "small": AffineRanges(10.0, 0.05, 0.1, 0.1, False, False),
+    "medium": AffineRanges(40.0, 0.2, 0.2, 0.2, True, False),
+    "large": AffineRanges(90.0, 0.4, 0.3, 0.4, True, True),
+}
+NOISE_SIGMAS: dict[str, float] = {"small": 1.0, "medium": 10.0, "large": 100.0}
+FRACTIONS = (0.1, 0.5, 1.0)
+
+
+@dataclass(frozen=True)
+class PowerShift:
+    family: str
+    """`gaussian_noise`, `image` or `knockout` (`none` for the unshifted windows)."""
+    strength: str
+    """`small` / `medium` / `large` (knock-out: the fraction as text)."""
+    fraction: float
+    """Share of the window's images shifted (knock-out: share of the class's pool images removed)."""
+
+    @property
+    def label(self) -> str:
+        if self.family == "none":
+            return "none"
+        if self.family == "knockout":
+            return f"knockout {self.fraction:.0%}"
+        return f"{self.family.replace('_', ' ')} {self.strength} {self.fraction:.0%}"
+
+
+NO_SHIFT = PowerShift("none", "", 0.0)
+PAPER_SHIFTS: tuple[PowerShift, ...] = (
+    *(PowerShift("gaussian_noise", strength, fraction) for strength in NOISE_SIGMAS for fraction in FRACTIONS),
+    *(PowerShift("image", strength, fraction) for strength in IMAGE_TRANSFORMS for fraction in FRACTIONS),
+    *(PowerShift("knockout", f"{fraction:g}", fraction) for fraction in FRACTIONS),
+)
+
+
+def _affine(image: np.ndarray, ranges: AffineRanges, generator: np.random.Generator) -> np.ndarray:
+    from scipy.ndimage import affine_transform
+
+    height, width = image.shape
+    angle = math.radians(generator.uniform(-ranges.rotation, ranges.rotation))
+    shear = math.radians(generator.uniform(-ranges.shear, ranges.shear))
+    zoom_y, zoom_x = generator.uniform(1 - ranges.zoom, 1 + ranges.zoom, size=2)
+    offset_y = generator.uniform(-ranges.shift, ranges.shift) * height
+    offset_x = generator.uniform(-ranges.shift, ranges.shift) * width
+    rotation = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    shearing = np.array([[1.0, 0.0], [math.sin(shear), math.cos(shear)]])
+    # Output pixel -> input pixel, about the image centre (what a forward transform's inverse does).
+    matrix = rotation @ shearing @ np.diag([zoom_y, zoom_x])
+    centre = np.array([(height - 1) / 2, (width - 1) / 2])
+    offset = centre - matrix @ centre + np.array([offset_y, offset_x])
+    moved = affine_transform(image.astype(np.float64), matrix, offset=offset, order=1, mode="nearest")
+    if ranges.horizontal_flip and generator.random() < 0.5:
+        moved = moved[:, ::-1]
+    if ranges.vertical_flip and generator.random() < 0.5:
+        moved = moved[::-1, :]
+    return moved
+
+
+def transform_images(images: np.ndarray, strength: str, generator: np.random.Generator) -> np.ndarray:
+    ranges = IMAGE_TRANSFORMS[strength]
+    return _to_uint8(np.stack([_affine(image, ranges, generator) for image in images]))
+
+
+def _draw(count: int, size: int, generator: np.random.Generator) -> np.ndarray:
+    """`size` row indices of a pool of `count`: without replacement while the pool is large enough."""
+    return generator.choice(count, size=size, replace=size > count)
+
+
+def power_window(
+    splits: ModelSplits, shift: PowerShift, size: int, generator: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """One window of `size` pool images (and their labels) under `shift`."""
+    rows = np.arange(splits.pool_images.shape[0])
+    if shift.family == "knockout":
+        of_class = np.flatnonzero(splits.pool_labels == KNOCKOUT_CLASS)
+        removed = generator.choice(of_class, size=math.ceil(shift.fraction * of_class.size), replace=False)
+        rows = np.setdiff1d(rows, removed)
+    picked = rows[_draw(rows.size, size, generator)]
+    images, labels = splits.pool_images[picked].copy(), splits.pool_labels[picked]
+    if shift.family in ("none", "knockout"):
+        return images, labels
+    chosen = generator.choice(size, size=math.ceil(shift.fraction * size), replace=False)
+    if shift.family == "gaussian_noise":
+        images[chosen] = add_noise(images[chosen], NOISE_SIGMAS[shift.strength], generator)
+    else:
+        images[chosen] = transform_images(images[chosen], shift.strength, generator)
+    return images, labels
 
 
 # --------------------------------------------------------------------------------- large logs (speed)
