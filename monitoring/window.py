@@ -66,7 +66,9 @@ def load_window(store: Store, model: str, day: str) -> Window:
         schema = pq.read_schema(source)
         if not isinstance(source, str):
             source.seek(0)
-        columns = [name for name in wanted if name in schema.names]
+        # The model's softmax vector, where the log has it (files written before it have none).
+        softmax = [name for name in schema.names if name.startswith(features.SOFTMAX_PREFIX)]
+        columns = [name for name in wanted if name in schema.names] + softmax
         missing = [name for name in features.FEATURE_COLUMNS if name not in schema.names]
         if missing:
             raise ValueError(f"{store.uri_of(key)} lacks feature columns {', '.join(missing[:5])}")
@@ -113,4 +115,10 @@ def sample_window(
     frame[CONFIDENCE_COLUMN] = (
         sample[CONFIDENCE_COLUMN].astype("float64") if CONFIDENCE_COLUMN in sample.columns else np.nan
     )
+    softmax = [name for name in sample.columns if str(name).startswith(features.SOFTMAX_PREFIX)]
+    # Only a complete vector on every sampled row is compared (BBSD); rows from logs written before
+    # it was recorded leave it out, and the decision falls back to the confidence.
+    if softmax and not sample[softmax].isna().to_numpy().any():
+        for name in softmax:
+            frame[name] = sample[name].astype("float64")
     return frame
