@@ -54,21 +54,12 @@ SHIFTS: dict[str, tuple[float, float, float]] = {
 MIX_CLASSES = (0, 1)
 
 
-@dataclass(frozen=True)
-class DigitSplits:
-    train_images: np.ndarray
-    train_labels: np.ndarray
-    validation_images: np.ndarray
-    validation_labels: np.ndarray
-    pool_images: np.ndarray
-    pool_labels: np.ndarray
-
-
-def digit_splits(seed: int = 0, pool_fraction: float = 0.3) -> DigitSplits:
+def digit_splits(seed: int = 0, pool_fraction: float = 0.3) -> ModelSplits:
     data = datasets.build("digits")
     rest, pool = datasets.stratified_split(data.labels, pool_fraction, seed)
     train, validation = datasets.stratified_split(data.labels[rest], 0.2, seed)
-    return DigitSplits(
+    return ModelSplits(
+        model="digits",
         train_images=data.images[rest][train],
         train_labels=data.labels[rest][train],
         validation_images=data.images[rest][validation],
@@ -116,7 +107,7 @@ TRANSFORMS: dict[str, Callable[[np.ndarray, float, np.random.Generator], np.ndar
 
 
 def window_images(
-    splits: DigitSplits, shift: str | None, magnitude: float, size: int, generator: np.random.Generator
+    splits: ModelSplits, shift: str | None, magnitude: float, size: int, generator: np.random.Generator
 ) -> np.ndarray:
     """One window of `size` pool images (without replacement), shifted by `shift` at `magnitude`."""
     pool = splits.pool_images
