@@ -55,7 +55,8 @@ class WebhookReceiver:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, *_: object) -> None:  # alerts are reported by on_message, not access logs
+            def log_message(self, format: str, *args: object) -> None:
+                # alerts are reported by on_message, not access logs
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -55,7 +55,6 @@ def window_prefix(model: str, day: str) -> str:
 
 def load_window(store: Store, model: str, day: str) -> Window:
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     keys = store.list(window_prefix(model, day), ".parquet")
@@ -79,7 +78,7 @@ def load_window(store: Store, model: str, day: str) -> Window:
         return Window(model=model, day=day, files=keys, rows=0)
     table = pa.concat_tables(tables, promote_options="default")
     if VERSION_COLUMN in table.column_names:
-        counted = pc.value_counts(table[VERSION_COLUMN].cast(pa.string()))
+        counted = table[VERSION_COLUMN].cast(pa.string()).value_counts()
         counts = Counter({str(item["values"]): int(item["counts"]) for item in counted.to_pylist()})
     else:
         counts = Counter({"unknown": table.num_rows})
@@ -97,7 +96,8 @@ def sample_window(
 
     table = window.table
     if version is not None and VERSION_COLUMN in table.column_names:
-        mask = pc.equal(table[VERSION_COLUMN].cast(pa.string()), version)
+        # pyarrow.compute's kernels are generated at import; its stubs do not list them.
+        mask = cast(Any, pc).equal(table[VERSION_COLUMN].cast(pa.string()), version)
         candidates = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
     else:
         candidates = np.arange(table.num_rows)
