@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 
-REQUIRE_PROMTOOL = os.environ.get("MLOPS_REQUIRE_PROMTOOL") == "1"
-
 
 def promtool() -> str:
     """The promtool executable (MLOPS_PROMTOOL, else the PATH's); skips or fails the test without one."""
@@ -24,7 +22,7 @@ def promtool() -> str:
     if found:
         return found
     message = "promtool not found: `apt-get install prometheus` provides it (.ci/services installs it as root)"
-    if REQUIRE_PROMTOOL:
+    if os.environ.get("MLOPS_REQUIRE_PROMTOOL") == "1":
         pytest.fail(f"{message}; MLOPS_REQUIRE_PROMTOOL=1 (make unit) requires it")
     pytest.skip(f"{message}; `make test` requires it")
 
