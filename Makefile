@@ -32,7 +32,7 @@ $(CHECKOV_INSTALLED): .ci/checkov-requirements.txt
 
 checkov: $(CHECKOV_INSTALLED)
 
-# PostgreSQL for the tracking tests (needs root; see .ci/services).
+# PostgreSQL for the tracking tests and promtool for the alerting rules (needs root; see .ci/services).
 services:
 	bash .ci/services
 
@@ -42,9 +42,10 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(BIN)/pyright
 
-# tests/ci scans the rendered manifests with checkov; here a missing checkov fails instead of skipping.
+# tests/ci scans the rendered manifests with checkov and tests/observability runs promtool on the
+# alerting rules; here a missing checkov or promtool fails instead of skipping.
 unit: $(INSTALLED) $(CHECKOV_INSTALLED)
-	MLOPS_REQUIRE_CHECKOV=1 MLOPS_CHECKOV=$(CHECKOV_VENV)/bin/checkov $(BIN)/pytest
+	MLOPS_REQUIRE_CHECKOV=1 MLOPS_CHECKOV=$(CHECKOV_VENV)/bin/checkov MLOPS_REQUIRE_PROMTOOL=1 $(BIN)/pytest
 
 test: $(INSTALLED) services lint typecheck unit
 

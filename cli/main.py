@@ -14,6 +14,7 @@ from cli import (
     kfp_commands,
     local_commands,
     model_commands,
+    observability_commands,
     pipeline_commands,
     plan_commands,
     preflight,
@@ -36,6 +37,7 @@ app.add_typer(pipeline_commands.app, name="pipeline")
 app.add_typer(drift_commands.app, name="drift")
 app.add_typer(model_commands.app, name="model")
 app.add_typer(kfp_commands.app, name="kfp")
+app.add_typer(observability_commands.app, name="observability")
 # Registry commands sit at the top level: `mlops models`, `mlops promote`, `mlops rollback`.
 app.add_typer(registry_commands.app)
 app.add_typer(serve_commands.app)  # `mlops serve MODEL`

@@ -14,9 +14,10 @@ reads it once at start, and a change of the entry then changes the pod's spec, s
 that model's pods, and only that model's; a ConfigMap would change under running pods unseen.
 
 Only the model's definition travels (`WORKLOAD_FIELDS`: what it is, its data, how it is trained and
-judged). Its deployment fields (sizes, schedules, retrain switch, description, tags) are applied by
-the infrastructure and read by no workload; an entry decoded here has their defaults. So editing a
-schedule or a description does not recompile the pipeline nor restart the model's pods.
+judged). Its deployment fields (sizes, schedules, retrain switch, service level, description, tags)
+are applied by the infrastructure and read by no workload; an entry decoded here has their defaults.
+So editing a schedule, an SLO or a description does not recompile the pipeline nor restart the
+model's pods.
 Standard library only: the Pulumi program imports it.
 """
 
@@ -81,6 +82,42 @@ class TrainingParameters:
 
 
 @dataclass(frozen=True)
+class ServiceLevel:
+    """The model service's objectives, from which `observability` derives its alerting rules.
+
+    Deployment metadata like the schedules: no workload reads it, so it is not in `WORKLOAD_FIELDS`.
+    """
+
+    availability: float = 0.99
+    """Share of the model's requests over 30 days not answered with a 5xx (Flagger's default success
+    rate is >= 99 %). At most 0.9999; at least 0.95, because the fast-burn page fires at 14.4 times the
+    error budget, which below ~0.931 would take more than 100 % errors."""
+    latency_p99_ms: int | None = None
+    """99 % of successful requests answer within this; None: the model's adaptive-batching latency
+    budget (`workloads.serving.settings.default_batch_limits`), the point where the service sheds
+    requests instead of answering slowly. Must be a bucket of BentoML's duration histogram."""
+    traffic_expected: bool = True
+    """Alert when the service answers no request for `no_traffic_hours` (off for batch-only models)."""
+    no_traffic_hours: int = 6
+    """How long without a single request counts as an outage upstream (a client, a gateway)."""
+    drift_max_age_hours: int = 26
+    """The drift job must have succeeded within this: its daily schedule plus two hours to run."""
+
+    def __post_init__(self) -> None:
+        # Every out-of-range setting in one message: an entry is fixed in one edit, not one per run.
+        latency = self.latency_p99_ms
+        checks = (
+            ("availability", self.availability, "[0.95, 0.9999]", 0.95 <= self.availability <= 0.9999),
+            ("latency_p99_ms", latency, "None or [1, 600000]", latency is None or 1 <= latency <= 600_000),
+            ("no_traffic_hours", self.no_traffic_hours, "[1, 168]", 1 <= self.no_traffic_hours <= 168),
+            ("drift_max_age_hours", self.drift_max_age_hours, "[1, 720]", 1 <= self.drift_max_age_hours <= 720),
+        )
+        problems = [f"{name} must be in {allowed}, got {value}" for name, value, allowed, valid in checks if not valid]
+        if problems:
+            raise CatalogueError("service level: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
 class CatalogueEntry:
     """Everything the platform needs to know about one model."""
 
@@ -116,6 +153,8 @@ class CatalogueEntry:
     """When its drift job runs (five-field cron, UTC); a stack may override it."""
     retrain_on_drift: bool = False
     """Submit the training pipeline when the drift job finds dataset drift (once per cooldown)."""
+    service_level: ServiceLevel = field(default_factory=ServiceLevel)
+    """Objectives of the model service and its drift job (`observability` alerts on them)."""
     description: str = ""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Free-form labels (owner, team)."""

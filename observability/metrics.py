@@ -1,0 +1,60 @@
+"""The metric names the rules query, and where each one comes from.
+
+The model service's own names are checked against a real `bentoml serve` of a catalogue model
+(tests/serving/test_alert_metric_names.py scrapes its /metrics). kube-state-metrics runs only in a
+cluster, so its names are recorded here as facts, each with the upstream page and release that
+documents it, and excluded from that scrape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# BentoML 1.4.40 registers these in `bentoml/_internal/server/http/instruments.py` under the
+# `bentoml_service` namespace (the service's HTTP app); a histogram is exported as its three series.
+REQUESTS_TOTAL = "bentoml_service_request_total"
+"""Counter of answered HTTP requests; labels `endpoint`, `http_response_code`, `service_name`, `service_version`."""
+REQUEST_DURATION_BUCKET = "bentoml_service_request_duration_seconds_bucket"
+"""Cumulative buckets (`le`) of the request duration histogram, same labels as REQUESTS_TOTAL."""
+REQUEST_DURATION_COUNT = "bentoml_service_request_duration_seconds_count"
+"""Number of observations of the request duration histogram."""
+SERVICE_METRICS = (REQUESTS_TOTAL, REQUEST_DURATION_BUCKET, REQUEST_DURATION_COUNT)
+"""Every name the rules read from the model service's /metrics."""
+
+DURATION_BUCKETS_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 180.0)
+"""Upper bounds of BentoML's request duration histogram (its DEFAULT_BUCKET in 1.4.40,
+`bentoml/_internal/utils/metrics.py`; the service configures none). A latency objective must be one
+of them: the SLI counts the requests in the bucket at the threshold, and Prometheus cannot split one."""
+
+
+@dataclass(frozen=True)
+class RecordedMetric:
+    """A metric name taken from upstream documentation rather than from a scrape."""
+
+    name: str
+    source: str
+    """The upstream page that lists it (read at `revision`)."""
+    revision: str
+    """Which version of that page was read, and what it says about the metric."""
+
+
+# Read in the kube-state-metrics repository; the CHANGELOG of v2.5.0 (2022-06-03) adds
+# kube_cronjob_status_last_successful_time (PR #1732), so the rules need kube-state-metrics >= 2.5.
+_KSM = "https://github.com/kubernetes/kube-state-metrics/blob/{commit}/docs/metrics/workload/{page}"
+_DEPLOYMENTS = _KSM.format(commit="06d14813741ca10fb225c3d07aff6347f373e054", page="deployment-metrics.md")
+_CRONJOBS = _KSM.format(commit="112ec602096988b0d011639d609168d2f4512424", page="cronjob-metrics.md")
+
+DEPLOYMENT_SPEC_REPLICAS = RecordedMetric(
+    "kube_deployment_spec_replicas", _DEPLOYMENTS, "gauge, STABLE: desired pods (the autoscaler's choice)"
+)
+DEPLOYMENT_AVAILABLE_REPLICAS = RecordedMetric(
+    "kube_deployment_status_replicas_available", _DEPLOYMENTS, "gauge, STABLE: available replicas"
+)
+CRONJOB_CREATED = RecordedMetric("kube_cronjob_created", _CRONJOBS, "gauge, STABLE: creation time (Unix seconds)")
+CRONJOB_LAST_SUCCESS = RecordedMetric(
+    "kube_cronjob_status_last_successful_time",
+    _CRONJOBS,
+    "gauge, STABLE there, added in v2.5.0: when a Job last succeeded (no sample until one has)",
+)
+KUBE_STATE_METRICS = (DEPLOYMENT_SPEC_REPLICAS, DEPLOYMENT_AVAILABLE_REPLICAS, CRONJOB_CREATED, CRONJOB_LAST_SUCCESS)
+"""Every name the rules read from kube-state-metrics; labels `namespace` and `deployment` or `cronjob`."""

@@ -1,0 +1,47 @@
+"""Which series belong to one model: the label matchers every rule of its group uses.
+
+The names follow the infrastructure: the model service is the Deployment and Service
+`serve-<model>` (infra/model_service.py) and the drift job the CronJob `drift-<model>`
+(infra/drift_monitor.py); tests/observability/test_targets.py checks both in the offline plan.
+The service's own series are selected by `job`: a prometheus-operator ServiceMonitor without
+`jobLabel` names the job after the Kubernetes Service (every BentoML service is called
+`image-classifier`, so BentoML's `service_name` label cannot tell the models apart).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MODEL_ROUTES = ("/classify_image", "/classify_array")
+"""The service's model endpoints (workloads/serving/service.py). BentoML counts every path but
+/metrics, so probes of /readyz (503 while no version is loaded) and /livez must be left out."""
+
+
+@dataclass(frozen=True)
+class ModelTargets:
+    model: str
+    namespace: str | None = None
+    """Restrict every selector to this namespace; None matches the model's objects in any."""
+
+    @property
+    def deployment(self) -> str:
+        return f"serve-{self.model}"
+
+    @property
+    def cronjob(self) -> str:
+        return f"drift-{self.model}"
+
+    def requests(self, *extra: str) -> str:
+        """Matchers of the model's requests (routes only), plus `extra` ones such as `le="1.0"`."""
+        routes = "|".join(MODEL_ROUTES)
+        return self._matchers(f'job="{self.deployment}"', f'endpoint=~"{routes}"', *extra)
+
+    def deployment_objects(self) -> str:
+        return self._matchers(f'deployment="{self.deployment}"')
+
+    def cronjob_objects(self) -> str:
+        return self._matchers(f'cronjob="{self.cronjob}"')
+
+    def _matchers(self, *matchers: str) -> str:
+        scoped = (*matchers, f'namespace="{self.namespace}"') if self.namespace else matchers
+        return "{" + ",".join(scoped) + "}"
