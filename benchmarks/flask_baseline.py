@@ -20,13 +20,17 @@ from flask import Flask, jsonify, request
 
 from workloads.serving.inputs import InvalidRequestError, decode_image_file, model_inputs
 from workloads.serving.model_source import load_version
-from workloads.serving.settings import resolve_entry
+from workloads.serving.settings import load_settings
+
+MODEL_VERSION_VARIABLE = "MLOPS_MODEL_VERSION"
+"""The registered version the baseline serves (it follows no alias)."""
 
 
 def create_app() -> Flask:
-    torch.set_num_threads(int(os.environ.get("MLOPS_TORCH_THREADS", "1")))
-    entry = resolve_entry(os.environ["MLOPS_MODEL"], os.environ.get("MLOPS_SERVING_EXTRA_ENTRY", ""))
-    loaded = load_version(entry.name, os.environ["MLOPS_MODEL_VERSION"])
+    settings = load_settings()  # the service's variables: the same model, entry and torch threads
+    torch.set_num_threads(settings.torch_threads)
+    entry = settings.entry
+    loaded = load_version(entry.name, os.environ[MODEL_VERSION_VARIABLE])
     app = Flask(__name__)
 
     @app.post("/classify_image")

@@ -41,6 +41,8 @@ sys.path.insert(0, str(REPOSITORY_ROOT))
 
 from pipelines.steps import TIMINGS_ENVIRONMENT_VARIABLE  # noqa: E402
 from workloads import catalogue, datasets  # noqa: E402
+from workloads.settings import TrackingClientVariables  # noqa: E402
+from workloads.training import THREADS_ENVIRONMENT_VARIABLE  # noqa: E402  (torch: the timed runs are children)
 
 PLAIN_SCRIPT = """
 import sys, time, json
@@ -180,9 +182,9 @@ def main() -> None:
 
     environment = dict(os.environ)
     environment["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPOSITORY_ROOT), environment.get("PYTHONPATH")) if p)
-    environment.setdefault("MLOPS_TORCH_THREADS", "1")
+    environment.setdefault(THREADS_ENVIRONMENT_VARIABLE, "1")
     server = None
-    if not environment.get("MLFLOW_TRACKING_URI"):
+    if not environment.get(TrackingClientVariables.URI):
         from workloads.tracking.local import start_local_tracking
 
         server = start_local_tracking(Path(tempfile.mkdtemp(prefix="bench-tracking-")))
@@ -207,7 +209,7 @@ def main() -> None:
     pipeline_wall, plain_wall = float(chosen["wall"]), float(chosen_plain["wall"])
     plain_steps = {str(r["step"]): float(r["end"]) - float(r["start"]) for r in chosen_plain["steps"]}
     print(
-        f"model {arguments.model}, {epochs} epochs, torch threads {environment['MLOPS_TORCH_THREADS']}, "
+        f"model {arguments.model}, {epochs} epochs, torch threads {environment[THREADS_ENVIRONMENT_VARIABLE]}, "
         f"fastest of {arguments.repeats} run(s) per side; load average {load_at_start:.1f} at the start, "
         f"{os.getloadavg()[0]:.1f} at the end"
     )

@@ -57,8 +57,10 @@ from torch import nn
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY_ROOT))
 
+from benchmarks.flask_baseline import MODEL_VERSION_VARIABLE  # noqa: E402
 from workloads.catalogue import CatalogueEntry, TrainingParameters  # noqa: E402
 from workloads.serving.local import LocalModelService  # noqa: E402
+from workloads.serving.settings import ServingVariables  # noqa: E402
 
 RESNET_ENTRY = CatalogueEntry(
     name="resnet18-bench",
@@ -286,9 +288,9 @@ def start_flask(
         env={
             **os.environ,
             **environment,
-            "MLOPS_MODEL": model,
-            "MLOPS_MODEL_VERSION": version,
-            "MLOPS_TORCH_THREADS": str(threads),
+            ServingVariables.MODEL: model,
+            MODEL_VERSION_VARIABLE: version,
+            ServingVariables.TORCH_THREADS: str(threads),
             "PYTHONPATH": str(REPOSITORY_ROOT),
         },
         cwd=str(REPOSITORY_ROOT),
@@ -342,15 +344,15 @@ def benchmark_model(
     streams = max(1, (os.cpu_count() or 1) // threads)
     service_env = {
         **environment,
-        "MLOPS_TORCH_THREADS": str(threads),
-        "MLOPS_CONCURRENT_BATCHES": str(streams),
-        "MLOPS_PREDICTIONS_STORE": str(store),
+        ServingVariables.TORCH_THREADS: str(threads),
+        ServingVariables.CONCURRENT_BATCHES: str(streams),
+        ServingVariables.PREDICTIONS_STORE: str(store),
         # Its own BentoML home: each `bentoml serve` empties $BENTOML_HOME/prometheus_multiproc_dir.
         "BENTOML_HOME": str(store.parent / "bentoml-home"),
     }
     if extra_entry:
-        service_env["MLOPS_SERVING_EXTRA_ENTRY"] = extra_entry
-    settings = load_settings({**service_env, "MLOPS_MODEL": name})
+        service_env[ServingVariables.EXTRA_ENTRY] = extra_entry
+    settings = load_settings({**service_env, ServingVariables.MODEL: name})
     results: dict[str, Measurement] = {}
     print(
         f"\n{name} v{version}: torch threads {threads}, concurrent batches {streams}, max batch "

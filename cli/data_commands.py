@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
-USAGE_ERROR_EXIT_CODE = 2
+from cli.errors import fail
 
 app = typer.Typer(no_args_is_help=True, help="Versioned datasets: snapshot, list, verify.")
 
@@ -17,11 +17,6 @@ StoreOption = Annotated[
         help="folder, file://PATH or s3://BUCKET/PREFIX (default: $MLOPS_DATASET_STORE, else .mlops/datasets)",
     ),
 ]
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(USAGE_ERROR_EXIT_CODE)
 
 
 @app.command("snapshot")
@@ -37,7 +32,7 @@ def snapshot(
     try:
         published = datasets.snapshot(dataset, store, version=version, seed=seed)
     except datasets.DatasetError as error:
-        _fail(str(error))
+        fail(str(error))
     typer.echo(f"{published.dataset} {published.version} sha256={published.digest} at {published.uri}", err=True)
     typer.echo(published.version)
 
@@ -51,11 +46,11 @@ def list_versions(
     from workloads import datasets
 
     if dataset not in datasets.BUILDERS:
-        _fail(f"unknown dataset {dataset!r}: known datasets are {', '.join(datasets.BUILDERS)}")
+        fail(f"unknown dataset {dataset!r}: known datasets are {', '.join(datasets.BUILDERS)}")
     try:
         versions = datasets.list_versions(dataset, store)
     except datasets.DatasetError as error:
-        _fail(str(error))
+        fail(str(error))
     for name in versions:
         typer.echo(name)
 
@@ -75,7 +70,7 @@ def verify(
         try:
             folder = datasets.fetch(dataset, version, store, scratch)
         except datasets.DatasetError as error:
-            _fail(str(error))
+            fail(str(error))
         manifest = (folder / datasets.MANIFEST).read_text(encoding="utf-8")
     import json
 

@@ -25,6 +25,7 @@ from typing import Annotated
 import typer
 import yaml
 
+from cli.errors import RUN_FAILED_EXIT_CODE, fail
 from infra.kubeflow_install import DESCRIPTION_FILE, OVERLAY, REPOSITORY_ROOT, describe
 
 app = typer.Typer(help="Kubeflow Pipelines install: what the overlay creates.", no_args_is_help=True)
@@ -102,13 +103,11 @@ def describe_command(
     """Render the KFP overlay and write what it creates to rendered.json beside it."""
     for source in (kfp_source, argo_source):
         if source is not None and not source.is_dir():
-            typer.echo(f"error: {source} is not a directory", err=True)
-            raise typer.Exit(2)
+            fail(f"{source} is not a directory")
     try:
         objects, versions = render_overlay(kfp_source, argo_source, kustomize)
     except (RuntimeError, OSError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
+        fail(str(error), code=RUN_FAILED_EXIT_CODE)
     document = describe(objects, REPOSITORY_ROOT / OVERLAY, versions)
     target = REPOSITORY_ROOT / OVERLAY / DESCRIPTION_FILE
     target.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")

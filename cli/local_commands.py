@@ -11,6 +11,9 @@ from typing import Annotated
 
 import typer
 
+from cli.errors import INTERRUPTED_EXIT_CODE, RUN_FAILED_EXIT_CODE, fail
+from workloads.settings import TrackingClientVariables
+
 app = typer.Typer(no_args_is_help=True, help="Run platform services on this machine.")
 
 
@@ -43,8 +46,7 @@ def tracking(
             s3_endpoint_url=s3_endpoint_url,
         )
     except LocalTrackingError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
+        fail(str(error), code=RUN_FAILED_EXIT_CODE)
     password_file = state_directory / "admin-password"
     typer.echo(f"MLflow tracking server: {server.url}  (log: {server.log_path})")
     if server.password_created:
@@ -52,8 +54,8 @@ def tracking(
     else:
         typer.echo(f"admin password: see {password_file}")
     typer.echo(
-        f"export MLFLOW_TRACKING_URI={server.url} MLFLOW_TRACKING_USERNAME={server.username} "
-        f'MLFLOW_TRACKING_PASSWORD="$(cat {password_file})"'
+        f"export {TrackingClientVariables.URI}={server.url} {TrackingClientVariables.USERNAME}={server.username} "
+        f'{TrackingClientVariables.PASSWORD}="$(cat {password_file})"'
     )
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
@@ -65,8 +67,7 @@ def tracking(
     finally:
         server.stop()
     if server.process.returncode not in (0, -signal.SIGTERM, None):
-        typer.echo(f"tracking server exited with status {server.process.returncode}", err=True)
-        raise typer.Exit(1)
+        fail(f"exited with status {server.process.returncode}", code=RUN_FAILED_EXIT_CODE, label="tracking server")
 
 
 ModelsOption = Annotated[
@@ -97,19 +98,16 @@ def up(
     from workloads import catalogue
 
     if epochs is not None and epochs < 1:
-        typer.echo(f"error: --epochs must be >= 1, got {epochs}", err=True)
-        raise typer.Exit(2)
+        fail(f"--epochs must be >= 1, got {epochs}")
     chosen = list(dict.fromkeys(models)) if models else list(catalogue.names())
     for option, port, count in (("--tracking-port", tracking_port, 1), ("--service-port", service_port, len(chosen))):
         if port and not 1 <= port <= 65536 - count:
-            typer.echo(f"error: {option} must be 0 (any free port) or 1-{65536 - count}, got {port}", err=True)
-            raise typer.Exit(2)
+            fail(f"{option} must be 0 (any free port) or 1-{65536 - count}, got {port}")
     for model in chosen:
         try:
             catalogue.get(model)
         except catalogue.UnknownModelError as error:
-            typer.echo(f"error: {error}", err=True)
-            raise typer.Exit(2) from None
+            fail(str(error))
     options = LoopOptions(
         models=tuple(chosen),
         state_directory=state_directory,
@@ -123,20 +121,13 @@ def up(
     echo = functools.partial(typer.echo, file=sys.stdout)
     try:
         result = run_loop(options, echo)
-    except LoopError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
-    except OSError as error:  # e.g. a state directory that cannot be written
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
+    except (LoopError, OSError) as error:  # OSError: e.g. a state directory that cannot be written
+        fail(str(error), code=RUN_FAILED_EXIT_CODE)
     except KeyboardInterrupt:
-        typer.echo("interrupted: stopped what the loop had started", err=True)
-        raise typer.Exit(130) from None
+        fail("stopped what the loop had started", code=INTERRUPTED_EXIT_CODE, label="interrupted")
     typer.echo(describe(result))
     if result.problems:
-        for problem in result.problems:
-            typer.echo(f"error: {problem}", err=True)
-        raise typer.Exit(1)
+        fail(*result.problems, code=RUN_FAILED_EXIT_CODE)
 
 
 @app.command("down")
@@ -149,8 +140,7 @@ def down(
     try:
         stopped = stop_kept(state_directory.resolve())
     except ValueError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
+        fail(str(error), code=RUN_FAILED_EXIT_CODE)
     if not stopped:
         typer.echo(f"nothing to stop: no kept platform is running for {state_directory}")
         return

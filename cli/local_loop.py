@@ -36,6 +36,7 @@ from typing import Any
 
 from cli import local_state, local_traffic
 from workloads import catalogue
+from workloads.settings import TrackingClientVariables
 
 DEFAULT_STATE_DIRECTORY = Path(".mlops")
 SERVICE_READY_TIMEOUT_SECONDS = 300.0
@@ -190,7 +191,7 @@ class LocalLoop:
                 kept = result.kept = True
             return result
         except MlflowException as error:
-            uri = os.environ.get("MLFLOW_TRACKING_URI")
+            uri = os.environ.get(TrackingClientVariables.URI)
             raise LoopError(f"the tracking server at {uri} failed a request: {error.message}") from None
         except DatasetError as error:
             raise LoopError(str(error)) from None
@@ -268,13 +269,14 @@ class LocalLoop:
 
     def start_services(self) -> None:
         from workloads.serving.local import LocalServiceError, start_local_service
+        from workloads.serving.settings import ServingVariables
 
         self.progress.step("serving: one BentoML service per model, loading models:/NAME@production")
         environment = {
             **self.tracking.client_environment(),
-            "MLOPS_PREDICTIONS_STORE": str(self.predictions),
-            "MLOPS_LOG_FLUSH_SECONDS": "1",  # the loop waits for the log: write it promptly
-            "MLOPS_ALIAS_POLL_SECONDS": "5",
+            ServingVariables.PREDICTIONS_STORE: str(self.predictions),
+            ServingVariables.LOG_FLUSH_SECONDS: "1",  # the loop waits for the log: write it promptly
+            ServingVariables.ALIAS_POLL_SECONDS: "5",
         }
         for offset, entry in enumerate(self.entries):
             port = self.options.service_port + offset if self.options.service_port else None

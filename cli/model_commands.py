@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-USAGE_ERROR_EXIT_CODE = 2
+from cli.errors import fail
 
 app = typer.Typer(no_args_is_help=True, help="Models: add one to the catalogue.")
 
@@ -26,8 +26,7 @@ def new(
     try:
         result = scaffold(name, template, stacks or ["dev"])
     except ScaffoldError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(USAGE_ERROR_EXIT_CODE) from None
+        fail(str(error))
     typer.echo(f"added {result.name} (a copy of {template}); changed:")
     for path in result.changed:
         typer.echo(f"  {path}")

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
-USAGE_ERROR_EXIT_CODE = 2
-RUN_FAILED_EXIT_CODE = 1
+from cli.errors import RUN_FAILED_EXIT_CODE, fail
+from workloads.settings import TrackingClientVariables
 
 app = typer.Typer(no_args_is_help=True, help="Training pipelines (Kubeflow Pipelines v2).")
-
-
-def _fail(message: str, code: int = USAGE_ERROR_EXIT_CODE) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def _entry(model: str) -> Any:
@@ -25,7 +20,7 @@ def _entry(model: str) -> Any:
     try:
         return catalogue.get(model)
     except catalogue.UnknownModelError as error:
-        _fail(str(error))
+        fail(str(error))
 
 
 @app.command("compile")
@@ -55,11 +50,11 @@ def _pipeline_arguments(
     arguments: dict[str, Any] = {"dataset_version": dataset_version, "auto_promote": auto_promote}
     if epochs is not None:
         if epochs < 1:
-            _fail(f"--epochs must be >= 1, got {epochs}")
+            fail(f"--epochs must be >= 1, got {epochs}")
         arguments["epochs"] = epochs
     if threshold is not None:
         if not 0 <= threshold <= 1:
-            _fail(f"--threshold must be in [0, 1], got {threshold}")
+            fail(f"--threshold must be in [0, 1], got {threshold}")
         arguments["quality_threshold"] = threshold
     if store:
         arguments["dataset_store"] = store
@@ -78,25 +73,27 @@ def _run_local(entry: Any, arguments: dict[str, Any], store: str | None, pipelin
             datasets.snapshot(entry.dataset, opened)
         resolved = datasets.resolve_version(entry.dataset, version, opened)
     except datasets.DatasetError as error:
-        _fail(str(error))
+        fail(str(error))
     # The steps run as subprocesses (possibly elsewhere): give them the store's absolute form.
     arguments = {**arguments, "dataset_store": opened.uri, "dataset_version": resolved}
 
     server = None
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
+    if not os.environ.get(TrackingClientVariables.URI):
         from workloads.tracking.local import LocalTrackingError, start_local_tracking
 
-        typer.echo("MLFLOW_TRACKING_URI not set: starting a local tracking server (.mlops/tracking)...", err=True)
+        typer.echo(
+            f"{TrackingClientVariables.URI} not set: starting a local tracking server (.mlops/tracking)...", err=True
+        )
         try:
             server = start_local_tracking()
         except LocalTrackingError as error:
-            _fail(str(error), RUN_FAILED_EXIT_CODE)
+            fail(str(error), code=RUN_FAILED_EXIT_CODE)
         os.environ.update(server.client_environment())
         typer.echo(f"tracking server: {server.url}", err=True)
     try:
         result = run_local(entry.name, pipeline_root=pipeline_root, **arguments)
     except PipelineRunError as error:
-        _fail(str(error), RUN_FAILED_EXIT_CODE)
+        fail(str(error), code=RUN_FAILED_EXIT_CODE)
     finally:
         if server is not None:
             server.stop()
@@ -132,7 +129,7 @@ def run(
     local server started for the run) or --host URL (submit to Kubeflow Pipelines)."""
     entry = _entry(model)
     if local == (host is not None):
-        _fail("choose exactly one of --local or --host URL")
+        fail("choose exactly one of --local or --host URL")
     arguments = _pipeline_arguments(epochs, threshold, auto_promote, dataset_version, store)
     if local:
         _run_local(entry, arguments, store, pipeline_root)
@@ -142,7 +139,7 @@ def run(
     try:
         submitted = submit(entry.name, str(host), image=image, arguments=arguments, namespace=namespace)
     except SubmissionError as error:
-        _fail(str(error))
+        fail(str(error))
     typer.echo(
         f"submitted {entry.name} to {submitted.host}: run {submitted.run_id} (experiment {submitted.experiment})"
     )

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from cli.errors import fail
 from cli.manifests import write_manifests
 from cli.plan_diff import PlanDiffError, diff_against_ref, format_diff
 from infra.config import ConfigError
@@ -40,8 +41,7 @@ def show(
     try:
         plan = render_stack(stack)
     except (StackNotFound, ConfigError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(error))
     document = to_json(plan)
     if out is None:
         typer.echo(document, nl=False)
@@ -72,8 +72,7 @@ def diff(
     try:
         result = diff_against_ref(stack, base, project_root=repo.resolve())
     except PlanDiffError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(error))
     typer.echo(format_diff(result), nl=False)
     if exit_code and result.has_changes:
         raise typer.Exit(1)
@@ -91,7 +90,6 @@ def render(
     try:
         plan = render_stack(stack)
     except (StackNotFound, ConfigError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(error))
     written = write_manifests(plan, out)
     typer.echo(f"stack {stack}: {len(written)} Kubernetes manifests -> {out}", err=True)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 
-USAGE_ERROR_EXIT_CODE = 2
+from cli.errors import fail
+from workloads.settings import TrackingClientVariables
+
 # The registry columns show at most this many metrics per version, to keep one line per version.
 SHOWN_METRICS = 3
 
@@ -23,16 +25,11 @@ T = TypeVar("T")
 app = typer.Typer(no_args_is_help=True)
 
 
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(USAGE_ERROR_EXIT_CODE)
-
-
 def _require_tracking_uri() -> None:
     # Without it MLflow silently falls back to a new ./mlflow.db, which would show an empty registry.
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
-        _fail(
-            "MLFLOW_TRACKING_URI is not set; point it at the tracking server "
+    if not os.environ.get(TrackingClientVariables.URI):
+        fail(
+            f"{TrackingClientVariables.URI} is not set; point it at the tracking server "
             "(`mlops local tracking` prints the URL and credentials)"
         )
 
@@ -47,10 +44,10 @@ def _run_registry_call(call: Callable[[], T]) -> T:
     try:
         return call()
     except RegistryError as error:
-        _fail(str(error))
+        fail(str(error))
     except MlflowException as error:
         first_line = str(error.message).strip().splitlines()[0] if error.message else error.error_code
-        _fail(f"tracking server {os.environ['MLFLOW_TRACKING_URI']}: {first_line}")
+        fail(f"tracking server {os.environ[TrackingClientVariables.URI]}: {first_line}")
 
 
 @app.command("models")
@@ -87,9 +84,7 @@ def promote(
     model: Annotated[str, typer.Argument(help="registered model name (the catalogue name)")],
     version: Annotated[str, typer.Argument(help="version number, e.g. 3")],
     to: Annotated[str, typer.Option("--to", help="alias to move: staging or production")] = "production",
-    force: Annotated[
-        bool, typer.Option("--force", help="promote even if the quality gate did not pass")
-    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="promote even if the quality gate did not pass")] = False,
 ) -> None:
     """Point an alias at a version (refuses versions that failed the quality gate unless --force)."""
     from workloads.tracking import registry

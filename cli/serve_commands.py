@@ -10,18 +10,14 @@ end with one line on stderr and exit status 2.
 from __future__ import annotations
 
 import os
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
-USAGE_ERROR_EXIT_CODE = 2
+from cli.errors import fail
+from workloads.settings import TrackingClientVariables
 
 app = typer.Typer(no_args_is_help=True)
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(USAGE_ERROR_EXIT_CODE)
 
 
 def _epilog() -> str:
@@ -44,22 +40,22 @@ def serve(
 ) -> None:
     """Serve MODEL's `production` version (or --alias) over HTTP; follows the alias as it moves."""
     from workloads.serving.local import bentoml_command, service_environment
-    from workloads.serving.settings import SettingsError, resolve_entry
+    from workloads.serving.settings import ServingVariables, SettingsError, resolve_entry
 
     try:
-        resolve_entry(model, os.environ.get("MLOPS_SERVING_EXTRA_ENTRY", "").strip())
+        resolve_entry(model, os.environ.get(ServingVariables.EXTRA_ENTRY, "").strip())
     except SettingsError as error:
-        _fail(str(error).removeprefix("MLOPS_MODEL: "))
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
-        _fail(
-            "MLFLOW_TRACKING_URI is not set; point it at the tracking server "
+        fail(str(error).removeprefix(f"{ServingVariables.MODEL}: "))
+    if not os.environ.get(TrackingClientVariables.URI):
+        fail(
+            f"{TrackingClientVariables.URI} is not set; point it at the tracking server "
             "(`mlops local tracking` prints the URL and credentials)"
         )
     overrides = {}
     if alias:
-        overrides["MLOPS_MODEL_ALIAS"] = alias
+        overrides[ServingVariables.MODEL_ALIAS] = alias
     if predictions_store:
-        overrides["MLOPS_PREDICTIONS_STORE"] = predictions_store
+        overrides[ServingVariables.PREDICTIONS_STORE] = predictions_store
     environment = service_environment(model, overrides)
     command = bentoml_command(port, host)
     typer.echo(f"serving {model} on http://{host}:{port} (readiness: /readyz, metrics: /metrics)", err=True)

@@ -24,6 +24,7 @@ from infra.network_rules import (
 )
 from infra.shared_services import SharedServices, catalogue_entry_variable, model_labels, tracking_client_environment
 from infra.workload_role import WorkloadRoleArgs, service_account_with_role
+from monitoring.settings import DriftVariables
 from workloads.catalogue_entry import CatalogueEntry
 
 ALERTS_SECRET = "drift-alerts"
@@ -94,9 +95,9 @@ class DriftMonitor(pulumi.ComponentResource):
         return [
             *tracking_client_environment(args.shared),
             catalogue_entry_variable(args.entry),
-            k8s.core.v1.EnvVarArgs(name="MLOPS_PREDICTIONS_STORE", value=args.shared.predictions.s3_uri()),
-            k8s.core.v1.EnvVarArgs(name="MLOPS_REPORTS_STORE", value=args.shared.reports.s3_uri()),
-            k8s.core.v1.EnvVarArgs(name="MLOPS_DRIFT_WEBHOOK_URL", value_from=webhook_url),
+            k8s.core.v1.EnvVarArgs(name=DriftVariables.PREDICTIONS_STORE, value=args.shared.predictions.s3_uri()),
+            k8s.core.v1.EnvVarArgs(name=DriftVariables.REPORTS_STORE, value=args.shared.reports.s3_uri()),
+            k8s.core.v1.EnvVarArgs(name=DriftVariables.WEBHOOK_URL, value_from=webhook_url),
             *(k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in sorted(args.settings.items())),
         ]
 

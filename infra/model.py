@@ -17,6 +17,7 @@ from infra.drift_monitor import DriftMonitor, DriftMonitorArgs
 from infra.model_service import ModelService, ModelServiceArgs, ServingResources
 from infra.shared_services import SharedServices
 from infra.training_schedule import TrainingSchedule, TrainingScheduleArgs
+from monitoring.settings import DriftVariables
 from pipelines.paths import render_with_image
 from workloads.catalogue_entry import CatalogueEntry
 
@@ -44,12 +45,12 @@ def drift_settings(
 ) -> dict[str, pulumi.Input[str]]:
     """The drift job's retrain switch: off, or a run of the model's pipeline submitted to the KFP API."""
     if not entry.retrain_on_drift:
-        return {"MLOPS_DRIFT_RETRAIN": "off"}
+        return {DriftVariables.RETRAIN: "off"}
     return {
-        "MLOPS_DRIFT_RETRAIN": "kfp",
-        "MLOPS_KFP_HOST": shared.pipelines.api_url,
-        "MLOPS_TRAINING_IMAGE": shared.images.training_for(entry.gpu),
-        "MLOPS_DRIFT_RETRAIN_ARGUMENTS": pulumi.Output.json_dumps(parameters),
+        DriftVariables.RETRAIN: "kfp",
+        DriftVariables.KFP_HOST: shared.pipelines.api_url,
+        DriftVariables.TRAINING_IMAGE: shared.images.training_for(entry.gpu),
+        DriftVariables.RETRAIN_ARGUMENTS: pulumi.Output.json_dumps(parameters),
     }
 
 

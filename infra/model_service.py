@@ -32,6 +32,7 @@ from infra.network_rules import (
 from infra.shared_services import SharedServices, catalogue_entry_variable, model_labels, tracking_client_environment
 from infra.workload_role import WorkloadRoleArgs, service_account_with_role
 from workloads.catalogue_entry import CatalogueEntry
+from workloads.serving.settings import ServingVariables
 
 PORT = 3000
 # A model's pods turn ready only once the registry names a production version, and on a new
@@ -122,13 +123,13 @@ class ModelService(pulumi.ComponentResource):
     def _environment(args: ModelServiceArgs) -> list[k8s.core.v1.EnvVarArgs]:
         return [
             *tracking_client_environment(args.shared),
-            k8s.core.v1.EnvVarArgs(name="MLOPS_MODEL", value=args.entry.name),
+            k8s.core.v1.EnvVarArgs(name=ServingVariables.MODEL, value=args.entry.name),
             catalogue_entry_variable(args.entry),
-            k8s.core.v1.EnvVarArgs(name="MLOPS_MODEL_ALIAS", value=args.alias),
-            k8s.core.v1.EnvVarArgs(name="MLOPS_PREDICTIONS_STORE", value=args.shared.predictions.s3_uri()),
+            k8s.core.v1.EnvVarArgs(name=ServingVariables.MODEL_ALIAS, value=args.alias),
+            k8s.core.v1.EnvVarArgs(name=ServingVariables.PREDICTIONS_STORE, value=args.shared.predictions.s3_uri()),
             k8s.core.v1.EnvVarArgs(name="BENTOML_HOME", value="/tmp/bentoml"),
             # One intra-op thread per CPU of the limit: more threads than cores only thrash.
-            k8s.core.v1.EnvVarArgs(name="MLOPS_TORCH_THREADS", value=str(torch_threads(args.resources.cpu))),
+            k8s.core.v1.EnvVarArgs(name=ServingVariables.TORCH_THREADS, value=str(torch_threads(args.resources.cpu))),
         ]
 
     def _create_deployment(

@@ -45,6 +45,7 @@ TRACKING_SERVER_IMAGE = ImageSpec(
     dockerfile="workloads/tracking/Dockerfile",
     sources=(
         "workloads/__init__.py",
+        "workloads/settings.py",
         "workloads/tracking/__init__.py",
         "workloads/tracking/server.py",
         "workloads/tracking/mlflow_entrypoint.py",
@@ -63,6 +64,7 @@ SERVING_IMAGE = ImageSpec(
         "workloads/catalogue_entry.py",
         "workloads/features.py",
         "workloads/models",
+        "workloads/settings.py",
         "workloads/serving/__init__.py",
         "workloads/serving/service.py",
         "workloads/serving/settings.py",
@@ -100,6 +102,7 @@ DRIFT_IMAGE = ImageSpec(
         "workloads/datasets.py",
         "workloads/features.py",
         "workloads/reference.py",
+        "workloads/settings.py",
         "workloads/training.py",
         "workloads/tracking/__init__.py",
         "workloads/tracking/instrument.py",

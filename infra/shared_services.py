@@ -19,6 +19,7 @@ from infra.kubeflow_pipelines import KubeflowPipelines
 from infra.secure_bucket import SecureBucket
 from infra.workload_role import ClusterIdentity
 from workloads.catalogue_entry import ENTRY_VARIABLE, CatalogueEntry, entry_to_json
+from workloads.settings import TrackingClientVariables
 
 
 @dataclass(frozen=True)
@@ -81,9 +82,9 @@ def tracking_client_environment(shared: SharedServices) -> list[k8s.core.v1.EnvV
         )
 
     return [
-        k8s.core.v1.EnvVarArgs(name="MLFLOW_TRACKING_URI", value=shared.tracking.url),
-        k8s.core.v1.EnvVarArgs(name="MLFLOW_TRACKING_USERNAME", value_from=from_secret("username")),
-        k8s.core.v1.EnvVarArgs(name="MLFLOW_TRACKING_PASSWORD", value_from=from_secret("password")),
+        k8s.core.v1.EnvVarArgs(name=TrackingClientVariables.URI, value=shared.tracking.url),
+        k8s.core.v1.EnvVarArgs(name=TrackingClientVariables.USERNAME, value_from=from_secret("username")),
+        k8s.core.v1.EnvVarArgs(name=TrackingClientVariables.PASSWORD, value_from=from_secret("password")),
         *aws_runtime_environment(shared.region),
     ]
 

@@ -31,6 +31,9 @@ from infra.network_rules import IRSA_TOKEN_SKIP, dns_egress, https_egress, platf
 from infra.pod_security import namespace_labels
 from infra.secure_bucket import SecureBucket
 from infra.workload_role import ClusterIdentity, WorkloadRoleArgs, service_account_with_role
+from workloads.settings import FILE_SUFFIX
+from workloads.tracking.database_secret import DatabaseVariables
+from workloads.tracking.server import TrackingServerVariables
 
 NAMESPACE = "mlflow"
 APP_NAME = "mlflow"
@@ -261,17 +264,17 @@ class TrackingServer(pulumi.ComponentResource):
             allowed_hosts.append(f"*.{args.region}.elb.amazonaws.com")
         database = args.database
         plain = {
-            "MLFLOW_DATABASE_HOST": database.address,
-            "MLFLOW_DATABASE_PORT": database.port.apply(str),
-            "MLFLOW_DATABASE_NAME": database.database_name,
-            "MLFLOW_DATABASE_SECRET_ARN": database.master_user_secret_arn,
-            "MLFLOW_ARTIFACTS_DESTINATION": args.artifacts.s3_uri(ARTIFACTS_PREFIX),
-            "MLFLOW_ALLOWED_HOSTS": ",".join(allowed_hosts),
-            "MLFLOW_HOST": "0.0.0.0",
-            "MLFLOW_PORT": str(PORT),
-            "MLFLOW_AUTH_ADMIN_USERNAME_FILE": f"{CREDENTIALS_DIR}/username",
-            "MLFLOW_AUTH_ADMIN_PASSWORD_FILE": f"{CREDENTIALS_DIR}/password",
-            "MLFLOW_FLASK_SERVER_SECRET_KEY_FILE": f"{CREDENTIALS_DIR}/flask-secret-key",
+            DatabaseVariables.HOST: database.address,
+            DatabaseVariables.PORT: database.port.apply(str),
+            DatabaseVariables.NAME: database.database_name,
+            DatabaseVariables.SECRET_ARN: database.master_user_secret_arn,
+            TrackingServerVariables.ARTIFACTS_DESTINATION: args.artifacts.s3_uri(ARTIFACTS_PREFIX),
+            TrackingServerVariables.ALLOWED_HOSTS: ",".join(allowed_hosts),
+            TrackingServerVariables.HOST: "0.0.0.0",
+            TrackingServerVariables.PORT: str(PORT),
+            TrackingServerVariables.ADMIN_USERNAME + FILE_SUFFIX: f"{CREDENTIALS_DIR}/username",
+            TrackingServerVariables.ADMIN_PASSWORD + FILE_SUFFIX: f"{CREDENTIALS_DIR}/password",
+            TrackingServerVariables.FLASK_SECRET_KEY + FILE_SUFFIX: f"{CREDENTIALS_DIR}/flask-secret-key",
         }
         settings = [k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in plain.items()]
         return [*settings, *aws_runtime_environment(args.region)]

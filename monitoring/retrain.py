@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from monitoring.settings import DriftVariables
+
 
 class RetrainSubmitter(Protocol):
     def __call__(self, model: str, arguments: Mapping[str, Any]) -> str:
@@ -57,6 +59,6 @@ def submitter_for(mode: str, kfp_host: str | None) -> RetrainSubmitter | None:
         return LocalPipelineSubmitter()
     if mode == "kfp":
         if not kfp_host:
-            raise ValueError("MLOPS_DRIFT_RETRAIN=kfp needs MLOPS_KFP_HOST")
+            raise ValueError(f"{DriftVariables.RETRAIN}=kfp needs {DriftVariables.KFP_HOST}")
         return KubeflowSubmitter(host=kfp_host)
     return None

@@ -1,141 +1,179 @@
 """Configuration of the drift job, read once from environment variables.
 
-The CronJob (infra), `make demo` (the local loop) and the tests set the same variables; nothing is
-read from a file. `VARIABLES` lists every variable with its default and meaning (`--help` prints it).
-A mistake raises `SettingsError` naming the variable and what was expected, before any data is read.
+The CronJob (infra), `make demo` (the local loop) and the tests set the same variables, named in
+`DriftVariables`; nothing is read from a file. `DriftSettings` declares each one (default, range,
+meaning) and `--help` prints what it generates (`variables_help`). A mistake raises `SettingsError`
+naming the variable and what was expected, before any data is read.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Self, get_args
+
+from pydantic import BeforeValidator, Field, model_validator
+
+from pipelines.remote import IMAGE_ENVIRONMENT_VARIABLE
+from workloads.settings import HELP_WIDTH, Stripped, TrackingClientSettings, variable_extra
 
 DEFAULT_PREDICTIONS_STORE = str(Path(".mlops") / "predictions")
 DEFAULT_REPORTS_STORE = str(Path(".mlops") / "reports")
-RETRAIN_MODES = ("off", "local", "kfp")
+RetrainMode = Literal["off", "local", "kfp"]
+RETRAIN_MODES: tuple[str, ...] = get_args(RetrainMode)
 
-VARIABLES: Mapping[str, tuple[str, str]] = {
-    "MLFLOW_TRACKING_URI": ("(required)", "tracking server: registry (reference tables) and the monitoring experiment"),
-    "MLFLOW_TRACKING_USERNAME": ("(none)", "tracking server user (basic auth)"),
-    "MLFLOW_TRACKING_PASSWORD": ("(none)", "tracking server password"),
-    "MLOPS_PREDICTIONS_STORE": (
-        DEFAULT_PREDICTIONS_STORE,
-        "prediction log root: a folder or s3://bucket[/prefix] (reads <store>/<model>/date=YYYY-MM-DD/*.parquet)",
-    ),
-    "MLOPS_REPORTS_STORE": (
-        DEFAULT_REPORTS_STORE,
-        "reports root: a folder or s3://bucket[/prefix] (writes <store>/<model>/date=.../report.html, "
-        "summary.json; keeps the alert/retrain cooldown state in <store>/<model>/alert-state.json)",
-    ),
-    "MLOPS_REPORTS_URL": ("(none)", "public base URL of the reports store, used for links in alerts"),
-    "AWS_ENDPOINT_URL_S3": ("(AWS)", "another S3 API (MinIO, moto) for both stores"),
-    "MLOPS_DRIFT_WEBHOOK_URL": ("(none)", 'Slack-compatible incoming webhook: POST {"text": ...}'),
-    "MLOPS_DRIFT_SNS_TOPIC_ARN": ("(none)", "SNS topic to publish alerts to (boto3; AWS_ENDPOINT_URL_SNS honoured)"),
-    "MLOPS_DRIFT_COOLDOWN_HOURS": ("24", "one alert per model and kind, and one retrain, within this many hours"),
-    "MLOPS_DRIFT_RETRAIN": ("off", "retrain trigger on dataset drift: off | local (kfp.local here) | kfp (cluster)"),
-    "MLOPS_KFP_HOST": ("(none)", "KFP API endpoint for MLOPS_DRIFT_RETRAIN=kfp"),
-    "MLOPS_TRAINING_IMAGE": ("(none)", "training image (by digest) for MLOPS_DRIFT_RETRAIN=kfp"),
-    "MLOPS_DRIFT_RETRAIN_ARGUMENTS": (
-        "{}",
-        'JSON object of pipeline parameters for the retrain run, e.g. {"epochs": 3}',
-    ),
-    "MLOPS_DRIFT_P_VALUE": (
-        "0.05",
-        "family-wise significance level: the false-alarm rate of the dataset-drift decision, split over the "
-        "signal families (Bonferroni) and within each over its columns (see monitoring.drift)",
-    ),
-    "MLOPS_DRIFT_NUMERICAL_THRESHOLD": (
-        "0.1",
-        "effect floor of a numerical column (softmax outputs too): normalised Wasserstein distance",
-    ),
-    "MLOPS_DRIFT_CATEGORICAL_THRESHOLD": ("0.1", "effect floor of the class mix: Jensen-Shannon distance"),
-    "MLOPS_DRIFT_EMBEDDING_THRESHOLD": (
-        "0.55",
-        "effect floor of the embedding: ROC AUC of a reference-vs-current classifier",
-    ),
-    "MLOPS_DRIFT_SAMPLE_SIZE": ("20000", "rows sampled from the window and from the reference (see monitoring.drift)"),
-    "MLOPS_DRIFT_SEED": ("0", "seed of the row sampling (reproducible reports)"),
-}
+
+class DriftVariables:
+    """The drift job's environment variables (the MLflow client's are `TrackingClientVariables`)."""
+
+    PREDICTIONS_STORE = "MLOPS_PREDICTIONS_STORE"
+    REPORTS_STORE = "MLOPS_REPORTS_STORE"
+    REPORTS_URL = "MLOPS_REPORTS_URL"
+    S3_ENDPOINT_URL = "AWS_ENDPOINT_URL_S3"
+    WEBHOOK_URL = "MLOPS_DRIFT_WEBHOOK_URL"
+    SNS_TOPIC_ARN = "MLOPS_DRIFT_SNS_TOPIC_ARN"
+    COOLDOWN_HOURS = "MLOPS_DRIFT_COOLDOWN_HOURS"
+    RETRAIN = "MLOPS_DRIFT_RETRAIN"
+    KFP_HOST = "MLOPS_KFP_HOST"
+    TRAINING_IMAGE = IMAGE_ENVIRONMENT_VARIABLE  # read where the run is submitted (pipelines.remote)
+    RETRAIN_ARGUMENTS = "MLOPS_DRIFT_RETRAIN_ARGUMENTS"
+    P_VALUE = "MLOPS_DRIFT_P_VALUE"
+    NUMERICAL_THRESHOLD = "MLOPS_DRIFT_NUMERICAL_THRESHOLD"
+    CATEGORICAL_THRESHOLD = "MLOPS_DRIFT_CATEGORICAL_THRESHOLD"
+    EMBEDDING_THRESHOLD = "MLOPS_DRIFT_EMBEDDING_THRESHOLD"
+    SAMPLE_SIZE = "MLOPS_DRIFT_SAMPLE_SIZE"
+    SEED = "MLOPS_DRIFT_SEED"
 
 
 class SettingsError(ValueError):
     """A drift-job variable is invalid; the message names it."""
 
 
-def _number(environment: Mapping[str, str], name: str, kind: type, low: float, high: float) -> Any:
-    raw = environment.get(name, "").strip() or VARIABLES[name][0]
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r}: expected a {kind.__name__}") from None
-    if not low <= value <= high:
-        raise SettingsError(f"{name}={raw!r}: expected a value in [{low}, {high}]")
-    return value
+def _lowercase(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
 
 
-def _optional(environment: Mapping[str, str], name: str) -> str | None:
-    return environment.get(name, "").strip() or None
+class DriftSettings(TrackingClientSettings):
+    """Everything the drift job reads from the environment: one field per variable."""
+
+    error_class = SettingsError
+
+    predictions_store: Stripped = Field(
+        default=DEFAULT_PREDICTIONS_STORE,
+        validation_alias=DriftVariables.PREDICTIONS_STORE,
+        description="prediction log root: a folder or s3://bucket[/prefix] "
+        "(reads <store>/<model>/date=YYYY-MM-DD/*.parquet)",
+    )
+    reports_store: Stripped = Field(
+        default=DEFAULT_REPORTS_STORE,
+        validation_alias=DriftVariables.REPORTS_STORE,
+        description="reports root: a folder or s3://bucket[/prefix] (writes <store>/<model>/date=.../report.html, "
+        "summary.json; keeps the alert/retrain cooldown state in <store>/<model>/alert-state.json)",
+    )
+    reports_url: Stripped | None = Field(
+        default=None,
+        validation_alias=DriftVariables.REPORTS_URL,
+        description="public base URL of the reports store, used for links in alerts",
+    )
+    s3_endpoint_url: Stripped | None = Field(
+        default=None,
+        validation_alias=DriftVariables.S3_ENDPOINT_URL,
+        description="another S3 API (MinIO, moto) for both stores; boto3 reads it",
+        json_schema_extra=variable_extra(default_text="AWS"),
+    )
+    webhook_url: Stripped | None = Field(
+        default=None,
+        validation_alias=DriftVariables.WEBHOOK_URL,
+        description='Slack-compatible incoming webhook: POST {"text": ...}',
+    )
+    sns_topic_arn: Stripped | None = Field(
+        default=None,
+        validation_alias=DriftVariables.SNS_TOPIC_ARN,
+        description="SNS topic to publish alerts to (boto3; AWS_ENDPOINT_URL_SNS honoured)",
+    )
+    cooldown_hours: float = Field(
+        default=24.0,
+        ge=0,
+        le=24 * 365,
+        validation_alias=DriftVariables.COOLDOWN_HOURS,
+        description="one alert per model and kind, and one retrain, within this many hours",
+    )
+    retrain: Annotated[RetrainMode, BeforeValidator(_lowercase)] = Field(
+        default="off",
+        validation_alias=DriftVariables.RETRAIN,
+        description="retrain trigger on dataset drift: off, local (kfp.local here) or kfp (the cluster)",
+    )
+    kfp_host: Stripped | None = Field(
+        default=None,
+        validation_alias=DriftVariables.KFP_HOST,
+        description="KFP API endpoint for MLOPS_DRIFT_RETRAIN=kfp",
+    )
+    training_image: Stripped | None = Field(
+        default=None,
+        validation_alias=DriftVariables.TRAINING_IMAGE,
+        description="training image (by digest) for MLOPS_DRIFT_RETRAIN=kfp",
+    )
+    retrain_arguments: dict[str, Any] = Field(
+        default_factory=dict,
+        validation_alias=DriftVariables.RETRAIN_ARGUMENTS,
+        description='JSON object of pipeline parameters for the retrain run, e.g. {"epochs": 3}',
+        json_schema_extra=variable_extra(expected="a JSON object of pipeline parameters"),
+    )
+    p_value: float = Field(
+        default=0.05,
+        ge=1e-9,
+        le=0.5,
+        validation_alias=DriftVariables.P_VALUE,
+        description="family-wise significance level: the false-alarm rate of the dataset-drift decision, split "
+        "over the signal families (Bonferroni) and within each over its columns (see monitoring.drift)",
+    )
+    numerical_threshold: float = Field(
+        default=0.1,
+        ge=0.0,
+        le=100.0,
+        validation_alias=DriftVariables.NUMERICAL_THRESHOLD,
+        description="effect floor of a numerical column (softmax outputs too): normalised Wasserstein distance",
+    )
+    categorical_threshold: float = Field(
+        default=0.1,
+        ge=0.0,
+        le=1.0,
+        validation_alias=DriftVariables.CATEGORICAL_THRESHOLD,
+        description="effect floor of the class mix: Jensen-Shannon distance",
+    )
+    embedding_threshold: float = Field(
+        default=0.55,
+        ge=0.5,
+        le=1.0,
+        validation_alias=DriftVariables.EMBEDDING_THRESHOLD,
+        description="effect floor of the embedding: ROC AUC of a reference-vs-current classifier",
+    )
+    sample_size: int = Field(
+        default=20_000,
+        ge=100,
+        le=10_000_000,
+        validation_alias=DriftVariables.SAMPLE_SIZE,
+        description="rows sampled from the window and from the reference (see monitoring.drift)",
+    )
+    seed: int = Field(
+        default=0,
+        ge=0,
+        le=2**31 - 1,
+        validation_alias=DriftVariables.SEED,
+        description="seed of the row sampling (reproducible reports)",
+    )
+
+    @model_validator(mode="after")
+    def _kfp_needs_a_host(self) -> Self:
+        if self.retrain == "kfp" and not self.kfp_host:
+            raise SettingsError(f"{DriftVariables.RETRAIN}=kfp needs {DriftVariables.KFP_HOST} (the KFP API endpoint)")
+        return self
 
 
-@dataclass(frozen=True)
-class DriftSettings:
-    predictions_store: str = DEFAULT_PREDICTIONS_STORE
-    reports_store: str = DEFAULT_REPORTS_STORE
-    reports_url: str | None = None
-    webhook_url: str | None = None
-    sns_topic_arn: str | None = None
-    cooldown_hours: float = 24.0
-    retrain: str = "off"
-    kfp_host: str | None = None
-    retrain_arguments: Mapping[str, Any] = field(default_factory=dict)
-    numerical_threshold: float = 0.1
-    categorical_threshold: float = 0.1
-    p_value: float = 0.05
-    embedding_threshold: float = 0.55
-    sample_size: int = 20_000
-    seed: int = 0
-
-    @classmethod
-    def from_environment(cls, environment: Mapping[str, str] | None = None) -> DriftSettings:
-        env = os.environ if environment is None else environment
-        retrain = (env.get("MLOPS_DRIFT_RETRAIN", "").strip() or "off").lower()
-        if retrain not in RETRAIN_MODES:
-            raise SettingsError(f"MLOPS_DRIFT_RETRAIN={retrain!r}: expected one of {', '.join(RETRAIN_MODES)}")
-        raw_arguments = env.get("MLOPS_DRIFT_RETRAIN_ARGUMENTS", "").strip() or "{}"
-        try:
-            arguments = json.loads(raw_arguments)
-        except json.JSONDecodeError as error:
-            raise SettingsError(f"MLOPS_DRIFT_RETRAIN_ARGUMENTS is not JSON: {error}") from None
-        if not isinstance(arguments, dict):
-            raise SettingsError("MLOPS_DRIFT_RETRAIN_ARGUMENTS must be a JSON object of pipeline parameters")
-        kfp_host = _optional(env, "MLOPS_KFP_HOST")
-        if retrain == "kfp" and not kfp_host:
-            raise SettingsError("MLOPS_DRIFT_RETRAIN=kfp needs MLOPS_KFP_HOST (the KFP API endpoint)")
-        return cls(
-            predictions_store=_optional(env, "MLOPS_PREDICTIONS_STORE") or DEFAULT_PREDICTIONS_STORE,
-            reports_store=_optional(env, "MLOPS_REPORTS_STORE") or DEFAULT_REPORTS_STORE,
-            reports_url=_optional(env, "MLOPS_REPORTS_URL"),
-            webhook_url=_optional(env, "MLOPS_DRIFT_WEBHOOK_URL"),
-            sns_topic_arn=_optional(env, "MLOPS_DRIFT_SNS_TOPIC_ARN"),
-            cooldown_hours=_number(env, "MLOPS_DRIFT_COOLDOWN_HOURS", float, 0, 24 * 365),
-            retrain=retrain,
-            kfp_host=kfp_host,
-            retrain_arguments=arguments,
-            numerical_threshold=_number(env, "MLOPS_DRIFT_NUMERICAL_THRESHOLD", float, 0.0, 100.0),
-            categorical_threshold=_number(env, "MLOPS_DRIFT_CATEGORICAL_THRESHOLD", float, 0.0, 1.0),
-            p_value=_number(env, "MLOPS_DRIFT_P_VALUE", float, 1e-9, 0.5),
-            embedding_threshold=_number(env, "MLOPS_DRIFT_EMBEDDING_THRESHOLD", float, 0.5, 1.0),
-            sample_size=_number(env, "MLOPS_DRIFT_SAMPLE_SIZE", int, 100, 10_000_000),
-            seed=_number(env, "MLOPS_DRIFT_SEED", int, 0, 2**31 - 1),
-        )
+VARIABLES: Mapping[str, tuple[str, str]] = DriftSettings.variables()
+"""Every variable → (its default as text, its meaning), generated from `DriftSettings`."""
 
 
 def variables_help() -> str:
-    width = max(len(name) for name in VARIABLES)
-    return "\n".join(
-        f"  {name:<{width}}  {meaning} (default: {default})" for name, (default, meaning) in VARIABLES.items()
-    )
+    """The variables, one indented line each (the job's `--help` epilog)."""
+    return DriftSettings.variables_help(indent="  ", width=HELP_WIDTH)

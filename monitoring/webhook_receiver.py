@@ -4,8 +4,10 @@ The local loop (`mlops local up`) points MLOPS_DRIFT_WEBHOOK_URL at it and print
 arrives; the tests use it to count the alerts a job sent. It accepts `POST {"text": ...}` like the
 webhooks the cluster's drift jobs post to, and answers 200 `ok`.
 
+    from monitoring.settings import DriftVariables
+
     with WebhookReceiver(on_message=print) as receiver:
-        os.environ["MLOPS_DRIFT_WEBHOOK_URL"] = receiver.url
+        os.environ[DriftVariables.WEBHOOK_URL] = receiver.url
         ...
         receiver.texts()
 """

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from pipelines.paths import REPOSITORY_ROOT, pipeline_name
+from workloads.settings import TrackingClientVariables
 
 DEFAULT_PIPELINE_ROOT = Path(".mlops") / "pipelines"
 NOT_REGISTERED_PREFIX = "NOT REGISTERED"
@@ -123,9 +124,10 @@ def run_local(
     unknown = sorted(set(arguments) - set(pipeline.component_spec.inputs or {}))
     if unknown:
         raise ValueError(f"unknown pipeline parameter(s) {', '.join(unknown)} for {pipeline_name(model)}")
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
+    if not os.environ.get(TrackingClientVariables.URI):
         raise PipelineRunError(
-            "MLFLOW_TRACKING_URI is not set: the train, evaluate and register steps need a tracking server", None
+            f"{TrackingClientVariables.URI} is not set: the train, evaluate and register steps need a tracking server",
+            None,
         )
     root = (pipeline_root or DEFAULT_PIPELINE_ROOT).resolve()
     root.mkdir(parents=True, exist_ok=True)

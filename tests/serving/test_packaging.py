@@ -54,6 +54,7 @@ def test_bentoml_build_produces_a_bento_offline(tmp_path: Path) -> None:
     ):
         assert (bento / "src" / "workloads" / "serving" / module).exists()
     assert (bento / "src" / "workloads" / "features.py").exists()
+    assert (bento / "src" / "workloads" / "settings.py").exists()  # the settings mechanism the service reads with
     assert (bento / "env" / "docker" / "Dockerfile").exists()
 
 

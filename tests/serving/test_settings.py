@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from workloads.serving.settings import SettingsError, default_batch_limits, load_settings
+from workloads.serving.settings import (
+    ServingSettings,
+    ServingVariables,
+    SettingsError,
+    default_batch_limits,
+    describe_variables,
+    load_settings,
+)
 
 
 def test_defaults_fit_the_model() -> None:
@@ -27,17 +36,40 @@ def test_large_inputs_get_small_batches_and_a_longer_budget() -> None:
 @pytest.mark.parametrize(
     ("environment", "message"),
     [
-        ({}, "MLOPS_MODEL is not set"),
+        ({}, r"MLOPS_MODEL is required \(e\.g\. digits\)"),
         ({"MLOPS_MODEL": "nope"}, "unknown model 'nope'"),
-        ({"MLOPS_MODEL": "digits", "MLOPS_MAX_BATCH_SIZE": "many"}, "MLOPS_MAX_BATCH_SIZE must be an integer"),
-        ({"MLOPS_MODEL": "digits", "MLOPS_ALIAS_POLL_SECONDS": "0"}, "MLOPS_ALIAS_POLL_SECONDS must be"),
-        ({"MLOPS_MODEL": "digits", "MLOPS_CONCURRENT_BATCHES": "0"}, "MLOPS_CONCURRENT_BATCHES must be an integer"),
+        ({"MLOPS_MODEL": "digits", "MLOPS_MAX_BATCH_SIZE": "many"}, "MLOPS_MAX_BATCH_SIZE='many': expected an integer"),
+        (
+            {"MLOPS_MODEL": "digits", "MLOPS_ALIAS_POLL_SECONDS": "0"},
+            "MLOPS_ALIAS_POLL_SECONDS='0': expected a number > 0",
+        ),
+        (
+            {"MLOPS_MODEL": "digits", "MLOPS_CONCURRENT_BATCHES": "0"},
+            "MLOPS_CONCURRENT_BATCHES='0': expected an integer >= 1",
+        ),
         (
             {"MLOPS_MODEL": "digits", "MLOPS_MAX_PAYLOAD_BYTES": "10"},
-            "MLOPS_MAX_PAYLOAD_BYTES must be an integer >= 1024",
+            "MLOPS_MAX_PAYLOAD_BYTES='10': expected an integer >= 1024",
         ),
     ],
 )
 def test_mistakes_name_the_variable(environment: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         load_settings(environment)
+
+
+def test_the_readme_table_is_the_generated_one() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    table = ServingSettings.variables_table()
+    assert table in readme, f"README.md: replace the serving variables table with\n{table}"
+
+
+def test_help_lists_every_field_and_a_bad_value_names_its_variable() -> None:
+    help_lines = describe_variables().splitlines()
+    assert [line.split()[0] for line in help_lines] == [
+        field.validation_alias for field in ServingSettings.model_fields.values()
+    ]
+    for name, field in ServingSettings.model_fields.items():
+        if field.annotation in (int, float) or name.startswith("requested_"):
+            with pytest.raises(SettingsError, match=f"^{field.validation_alias}='-5': expected "):
+                load_settings({ServingVariables.MODEL: "digits", str(field.validation_alias): "-5"})

@@ -64,7 +64,7 @@ def test_a_secret_that_is_no_credentials_document_is_one_clear_error(secret_arn:
 
 
 def test_a_port_that_is_no_number_is_refused() -> None:
-    with pytest.raises(DatabaseSecretError, match="MLFLOW_DATABASE_PORT: expected a port number, got 'db'"):
+    with pytest.raises(DatabaseSecretError, match="MLFLOW_DATABASE_PORT='db': expected a port number"):
         backend_uri_from_secret(
             {"MLFLOW_DATABASE_SECRET_ARN": "arn", "MLFLOW_DATABASE_HOST": "h", "MLFLOW_DATABASE_PORT": "db"}
         )

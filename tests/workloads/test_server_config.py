@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 
 from workloads.tracking.app import APP_FACTORY
+from workloads.tracking.database_secret import DatabaseSecretSettings
 from workloads.tracking.mlflow_entrypoint import serve_platform_app
 from workloads.tracking.server import (
     MLFLOW_ENTRYPOINT,
     MLFLOW_LEGACY_DEFAULT_PASSWORD,
     TrackingConfigError,
+    TrackingServerConfig,
     build_migrate_command,
     build_server_command,
     config_from_environment,
@@ -85,12 +87,12 @@ def test_defaults_bind_loopback_and_keep_mlflows_host_check() -> None:
         ({"MLFLOW_BACKEND_STORE_URI": ""}, "MLFLOW_BACKEND_STORE_URI is required"),
         ({"MLFLOW_BACKEND_STORE_URI": "mlflow.db"}, "expected a SQLAlchemy URI"),
         ({"MLFLOW_ARTIFACTS_DESTINATION": ""}, "MLFLOW_ARTIFACTS_DESTINATION is required"),
-        ({"MLFLOW_AUTH_ADMIN_PASSWORD": ""}, "is required and must not be empty"),
+        ({"MLFLOW_AUTH_ADMIN_PASSWORD": ""}, r"^MLFLOW_AUTH_ADMIN_PASSWORD \(or \w+_FILE\) is required"),
         ({"MLFLOW_AUTH_ADMIN_PASSWORD": MLFLOW_LEGACY_DEFAULT_PASSWORD}, "publicly known default password"),
         ({"MLFLOW_AUTH_ADMIN_PASSWORD": "short"}, "at least 12 characters"),
         ({"MLFLOW_FLASK_SERVER_SECRET_KEY": ""}, "MLFLOW_FLASK_SERVER_SECRET_KEY"),
-        ({"MLFLOW_PORT": "http"}, "MLFLOW_PORT: expected a positive integer, got 'http'"),
-        ({"MLFLOW_WORKERS": "0"}, "MLFLOW_WORKERS: expected a positive integer"),
+        ({"MLFLOW_PORT": "http"}, "MLFLOW_PORT='http': expected an integer >= 1"),
+        ({"MLFLOW_WORKERS": "0"}, "MLFLOW_WORKERS='0': expected an integer >= 1"),
         ({"MLFLOW_AUTH_DEFAULT_PERMISSION": "ADMIN"}, "expected one of READ, EDIT, MANAGE, NO_PERMISSIONS"),
         ({"MLFLOW_AUTH_CACHE_TTL_SECONDS": "-1"}, "expected an integer >= 0"),
     ],
@@ -176,6 +178,9 @@ def test_entrypoint_help_documents_every_variable() -> None:
         "MLFLOW_ALLOWED_HOSTS",
         "MLFLOW_AUTH_ADMIN_PASSWORD_FILE",
         "MLFLOW_FLASK_SERVER_SECRET_KEY",
+        "MLFLOW_DATABASE_SECRET_ARN",
         "--skip-migrate",
     ):
         assert variable in result.stdout
+    listed = {line.split()[0] for line in result.stdout.splitlines() if line.startswith("  MLFLOW_")}
+    assert listed == {*TrackingServerConfig.variables(), *DatabaseSecretSettings.variables()}

@@ -4,8 +4,9 @@ Used by `mlops serve`, the local loop and the tests; the process is exactly what
 (`bentoml serve workloads.serving.service:ImageClassifier`), configured by the same variables.
 
     from workloads.serving.local import start_local_service
+    from workloads.settings import TrackingClientVariables
 
-    with start_local_service("digits", environment={"MLFLOW_TRACKING_URI": url}) as service:
+    with start_local_service("digits", environment={TrackingClientVariables.URI: url}) as service:
         service.wait_until_ready()
         requests.post(f"{service.url}/classify_array", json={"image": pixels})
 """
@@ -24,6 +25,7 @@ from pathlib import Path
 from types import TracebackType
 
 from workloads.process_group import stop_process_group
+from workloads.serving.settings import ServingVariables
 from workloads.tracking.local import free_loopback_port
 
 SERVICE_TARGET = "workloads.serving.service:ImageClassifier"
@@ -55,7 +57,7 @@ def service_environment(model: str, environment: Mapping[str, str] | None = None
     """The caller's environment plus MLOPS_MODEL and the repository on PYTHONPATH."""
     merged = dict(os.environ)
     merged.update(environment or {})
-    merged["MLOPS_MODEL"] = model
+    merged[ServingVariables.MODEL] = model
     merged["PYTHONPATH"] = os.pathsep.join(
         part for part in (str(REPOSITORY_ROOT), merged.get("PYTHONPATH", "")) if part
     )

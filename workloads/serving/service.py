@@ -17,7 +17,7 @@ One BentoML service, one worker process: the HTTP routes and the model live in t
 `/readyz` is 503 until a version is loaded (`__is_ready__`); `/livez` stays 200; `/metrics` is
 BentoML's Prometheus endpoint (request counts and latencies per route) plus
 `mlops_serving_batch_images`, the sizes of the batches the dispatcher formed. Configuration:
-environment variables only, see `settings.VARIABLES`.
+environment variables only, see `settings.ServingSettings`.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp
 
 from workloads.tracking.credentials_hook import install_credentials_hook, log_database_events_to_stderr
 from workloads.tracking.readiness import DatabaseReadiness, ReadinessRoute
+from workloads.tracking.server import TrackingServerVariables
 
 # What `mlflow server --app-name basic-auth` serves; mlflow_entrypoint.py points it here instead.
 APP_FACTORY = "workloads.tracking.app:create_app"
@@ -30,4 +31,4 @@ def create_app() -> ASGIApp:
     # Under uvicorn (MLflow sets _MLFLOW_SGI_NAME for its workers) this is MLflow's FastAPI app.
     mlflow_app: ASGIApp = create_basic_auth_app()  # type: ignore[assignment]
     # server.py always passes the backend-store URI in the environment, also when it built it from the secret.
-    return ReadinessRoute(mlflow_app, DatabaseReadiness.for_uri(os.environ["MLFLOW_BACKEND_STORE_URI"]))
+    return ReadinessRoute(mlflow_app, DatabaseReadiness.for_uri(os.environ[TrackingServerVariables.BACKEND_STORE_URI]))

@@ -25,6 +25,7 @@ from workloads.tracking.database_secret import (
     DatabaseCredentials,
     DatabaseSecretError,
     DatabaseSecretSettings,
+    configured_secret,
     read_credentials,
 )
 
@@ -105,7 +106,7 @@ def log_database_events_to_stderr() -> None:
 def install_credentials_hook(environ: Mapping[str, str]) -> CredentialsHook | None:
     """Install the listener for the MLFLOW_DATABASE_* secret (once per process); None if not configured."""
     global _installed
-    settings = DatabaseSecretSettings.from_environment(environ)
+    settings = configured_secret(environ)
     if settings is None:
         return None
     if _installed is None:

@@ -7,11 +7,7 @@ but no password, so the password is in no command line, no environment and no ge
 each process supplies it when it opens a connection, and re-reads the secret when the database
 rejects it (credentials_hook.py), so a rotation needs no restart.
 
-Environment (used only when MLFLOW_BACKEND_STORE_URI is not set):
-  MLFLOW_DATABASE_SECRET_ARN   ARN of the secret (JSON with `username` and `password`)
-  MLFLOW_DATABASE_HOST         database host name
-  MLFLOW_DATABASE_PORT         [5432]
-  MLFLOW_DATABASE_NAME         [mlflow]
+The variables (used only when MLFLOW_BACKEND_STORE_URI is not set) are `DatabaseSecretSettings`' fields.
 """
 
 from __future__ import annotations
@@ -19,8 +15,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 from urllib.parse import quote
+
+from pydantic import Field, model_validator
+
+from workloads.settings import Stripped, WorkloadSettings, variable_extra
 
 DEFAULT_PORT = 5432
 DEFAULT_NAME = "mlflow"
@@ -42,29 +42,43 @@ class DatabaseCredentials:
     password: str = field(repr=False)
 
 
-@dataclass(frozen=True)
-class DatabaseSecretSettings:
+class DatabaseVariables:
+    """Where the tracking server finds its database's RDS-managed secret (infra/tracking_server.py sets them)."""
+
+    SECRET_ARN = "MLFLOW_DATABASE_SECRET_ARN"
+    HOST = "MLFLOW_DATABASE_HOST"
+    PORT = "MLFLOW_DATABASE_PORT"
+    NAME = "MLFLOW_DATABASE_NAME"
+
+
+class DatabaseSecretSettings(WorkloadSettings):
     """Where the secret is and which database it opens."""
 
-    secret_arn: str
-    host: str
-    port: int = DEFAULT_PORT
-    name: str = DEFAULT_NAME
+    error_class = DatabaseSecretError
 
-    @classmethod
-    def from_environment(cls, environ: Mapping[str, str]) -> DatabaseSecretSettings | None:
-        """The MLFLOW_DATABASE_* settings, or None when no secret is configured."""
-        secret_arn = environ.get("MLFLOW_DATABASE_SECRET_ARN", "").strip()
-        if not secret_arn:
-            return None
-        host = environ.get("MLFLOW_DATABASE_HOST", "").strip()
-        if not host:
-            raise DatabaseSecretError("MLFLOW_DATABASE_HOST is required with MLFLOW_DATABASE_SECRET_ARN")
-        port = environ.get("MLFLOW_DATABASE_PORT", str(DEFAULT_PORT)).strip()
-        if not port.isdigit():
-            raise DatabaseSecretError(f"MLFLOW_DATABASE_PORT: expected a port number, got {port!r}")
-        name = environ.get("MLFLOW_DATABASE_NAME", DEFAULT_NAME).strip() or DEFAULT_NAME
-        return cls(secret_arn=secret_arn, host=host, port=int(port), name=name)
+    secret_arn: Stripped = Field(
+        default="",
+        validation_alias=DatabaseVariables.SECRET_ARN,
+        description="ARN of the database's secret (JSON with `username` and `password`)",
+    )
+    host: Stripped = Field(
+        default="", validation_alias=DatabaseVariables.HOST, description="database host name (required with the secret)"
+    )
+    port: int = Field(
+        default=DEFAULT_PORT,
+        ge=1,
+        le=65535,
+        validation_alias=DatabaseVariables.PORT,
+        description="database port",
+        json_schema_extra=variable_extra(expected="a port number"),
+    )
+    name: Stripped = Field(default=DEFAULT_NAME, validation_alias=DatabaseVariables.NAME, description="database name")
+
+    @model_validator(mode="after")
+    def _host_with_the_secret(self) -> Self:
+        if self.secret_arn and not self.host:
+            raise DatabaseSecretError(f"{DatabaseVariables.HOST} is required with {DatabaseVariables.SECRET_ARN}")
+        return self
 
     def backend_uri(self, username: str) -> str:
         """`postgresql://user@host:port/name?sslmode=require`: no password (see the module docstring)."""
@@ -105,13 +119,19 @@ def read_credentials(secret_arn: str) -> DatabaseCredentials:
     return DatabaseCredentials(username=username, password=password)
 
 
+def configured_secret(environ: Mapping[str, str]) -> DatabaseSecretSettings | None:
+    """The MLFLOW_DATABASE_* settings, or None when no secret is configured."""
+    settings = DatabaseSecretSettings.from_environment(environ)
+    return settings if settings.secret_arn else None
+
+
 def backend_uri_from_secret(environ: Mapping[str, str]) -> str | None:
     """The password-less backend-store URI for the configured secret, or None when not configured.
 
     Reads the secret once, for the user name, and so that a missing or malformed secret stops the
     server at start with one message rather than failing every later connection.
     """
-    settings = DatabaseSecretSettings.from_environment(environ)
+    settings = configured_secret(environ)
     if settings is None:
         return None
     return settings.backend_uri(read_credentials(settings.secret_arn).username)

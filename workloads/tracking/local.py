@@ -30,6 +30,8 @@ from pathlib import Path
 from types import TracebackType
 
 from workloads.process_group import stop_process_group
+from workloads.settings import FILE_SUFFIX, TrackingClientVariables
+from workloads.tracking.server import TrackingServerConfig, TrackingServerVariables
 
 DEFAULT_STATE_DIRECTORY = Path(".mlops") / "tracking"
 ADMIN_USERNAME = "admin"
@@ -92,9 +94,9 @@ class LocalTrackingServer:
     def client_environment(self) -> dict[str, str]:
         """Variables that point MLflow clients (MlflowClient, mlflow.*) at this server."""
         return {
-            "MLFLOW_TRACKING_URI": self.url,
-            "MLFLOW_TRACKING_USERNAME": self.username,
-            "MLFLOW_TRACKING_PASSWORD": self.password,
+            TrackingClientVariables.URI: self.url,
+            TrackingClientVariables.USERNAME: self.username,
+            TrackingClientVariables.PASSWORD: self.password,
         }
 
     def answers(self, timeout: float = 10.0) -> bool:
@@ -184,26 +186,22 @@ def start_local_tracking(
     environment.update(extra_environment or {})
     environment.update(
         {
-            "MLFLOW_BACKEND_STORE_URI": backend_store_uri or f"sqlite:///{state / 'mlflow.db'}",
-            "MLFLOW_ARTIFACTS_DESTINATION": artifacts_destination or str(state / "artifacts"),
-            "MLFLOW_AUTH_ADMIN_USERNAME": ADMIN_USERNAME,
-            "MLFLOW_AUTH_ADMIN_PASSWORD": password,
-            "MLFLOW_FLASK_SERVER_SECRET_KEY": load_or_create_secret(state / SECRET_KEY_FILE_NAME)[0],
-            "MLFLOW_HOST": "127.0.0.1",
-            "MLFLOW_PORT": str(chosen_port),
-            "MLFLOW_WORKERS": str(workers),
+            TrackingServerVariables.BACKEND_STORE_URI: backend_store_uri or f"sqlite:///{state / 'mlflow.db'}",
+            TrackingServerVariables.ARTIFACTS_DESTINATION: artifacts_destination or str(state / "artifacts"),
+            TrackingServerVariables.ADMIN_USERNAME: ADMIN_USERNAME,
+            TrackingServerVariables.ADMIN_PASSWORD: password,
+            TrackingServerVariables.FLASK_SECRET_KEY: load_or_create_secret(state / SECRET_KEY_FILE_NAME)[0],
+            TrackingServerVariables.HOST: "127.0.0.1",
+            TrackingServerVariables.PORT: str(chosen_port),
+            TrackingServerVariables.WORKERS: str(workers),
         }
     )
-    for variable in (
-        "MLFLOW_AUTH_ADMIN_PASSWORD_FILE",
-        "MLFLOW_AUTH_ADMIN_USERNAME_FILE",
-        "MLFLOW_FLASK_SERVER_SECRET_KEY_FILE",
-    ):
-        environment.pop(variable, None)
+    for variable in TrackingServerConfig.file_variables():  # a mounted file would win over the values above
+        environment.pop(variable + FILE_SUFFIX, None)
     if database_from_secret:
-        del environment["MLFLOW_BACKEND_STORE_URI"]
+        del environment[TrackingServerVariables.BACKEND_STORE_URI]
     if s3_endpoint_url:
-        environment["MLFLOW_S3_ENDPOINT_URL"] = s3_endpoint_url
+        environment[TrackingServerVariables.S3_ENDPOINT_URL] = s3_endpoint_url
     # The server must import this repository's `workloads` package wherever the caller's cwd is.
     repository_root = str(Path(__file__).resolve().parents[2])
     environment["PYTHONPATH"] = os.pathsep.join(
