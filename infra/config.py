@@ -201,6 +201,14 @@ class TrackingConfig(_Model):
     internal_ingress: bool = Field(description="Expose the server through an internal ALB (VPC-only).")
 
 
+class MonitoringConfig(_Model):
+    """How much the stack's Prometheus keeps (infra/monitoring_stack.py)."""
+
+    # At least 3 days: the slowest burn-rate alert reads a 3-day window (observability/burn_rate.py).
+    prometheus_retention_days: int = Field(ge=3, le=400, description="Days of samples Prometheus keeps.")
+    prometheus_storage_gib: int = Field(ge=10, le=4096, description="Size of Prometheus' EBS volume.")
+
+
 class ModelSettings(_Model):
     """A catalogue model enabled in this stack, with the stack's overrides of its defaults."""
 
@@ -262,6 +270,7 @@ class PlatformConfig(_Model):
     prediction_retention_days: int = Field(ge=1, le=3650)
     noncurrent_version_retention_days: int = Field(ge=1, le=3650)
     tracking: TrackingConfig
+    monitoring: MonitoringConfig
     models: dict[str, ModelSettings] = Field(description="Catalogue models enabled in this stack.")
     tags: dict[str, str] = Field(default_factory=dict)
 

@@ -14,6 +14,7 @@ import pulumi
 
 from infra.config import ModelSettings
 from infra.drift_monitor import DriftMonitor, DriftMonitorArgs
+from infra.model_monitoring import ModelMonitoring, ModelMonitoringArgs
 from infra.model_service import ModelService, ModelServiceArgs, ServingResources
 from infra.shared_services import SharedServices
 from infra.training_schedule import TrainingSchedule, TrainingScheduleArgs
@@ -55,7 +56,7 @@ def drift_settings(
 
 
 class Model(pulumi.ComponentResource):
-    """A model's TrainingSchedule, ModelService and DriftMonitor."""
+    """A model's TrainingSchedule, ModelService, DriftMonitor and ModelMonitoring."""
 
     registered_model_name: str
     service_url: pulumi.Output[str]
@@ -68,6 +69,12 @@ class Model(pulumi.ComponentResource):
         self._create_training_schedule(name, args, parameters)
         service = self._create_service(name, args)
         self._create_drift_monitor(name, args, parameters)
+        # Its scrape target and service-level rules (infra/model_monitoring.py).
+        ModelMonitoring(
+            f"{name}-monitoring",
+            ModelMonitoringArgs(entry=args.entry, shared=args.shared),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.service_url = service.url
         self.register_outputs({"registeredModel": self.registered_model_name, "serviceUrl": self.service_url})
 

@@ -9,6 +9,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from infra.alert_routing import AlertRouting, AlertRoutingArgs, alertmanager_config
 from infra.cluster import Cluster, ClusterArgs
 from infra.cluster_addons import ClusterAddons, ClusterAddonsArgs
 from infra.config import DatabaseConfig, PlatformConfig
@@ -18,6 +19,7 @@ from infra.dataset_seed import DatasetSeed, DatasetSeedArgs
 from infra.encryption import EncryptionKeys, EncryptionKeysArgs
 from infra.kubeflow_pipelines import KubeflowPipelines, KubeflowPipelinesArgs
 from infra.model import Model, ModelArgs
+from infra.monitoring_stack import MonitoringStack, MonitoringStackArgs
 from infra.network import Network, NetworkArgs
 from infra.pod_security import namespace_labels
 from infra.secure_bucket import SecureBucket, SecureBucketArgs
@@ -153,6 +155,7 @@ class Platform(pulumi.ComponentResource):
     pipelines_database: Database
     tracking: TrackingServer
     pipelines: KubeflowPipelines
+    monitoring: MonitoringStack
     models: dict[str, Model]
     datasets_store: pulumi.Output[str]
     """`s3://<datasets bucket>/datasets`: what the training runs read (`--store` of a `--host` run)."""
@@ -179,6 +182,7 @@ class Platform(pulumi.ComponentResource):
         self.pipelines_database = self._create_pipelines_database(name, config)
         self.tracking = self._create_tracking(name, config, on_cluster)
         self.pipelines = self._create_pipelines(name, config, addons, on_cluster)
+        self.monitoring = self._create_monitoring(name, config, addons, on_cluster)
         self.datasets_store = self.buckets["datasets"].s3_uri(DATASETS_PREFIX)
 
         entries = {model_name: catalogue.get(model_name) for model_name in sorted(config.models)}
@@ -193,6 +197,7 @@ class Platform(pulumi.ComponentResource):
                 "buckets": {purpose: bucket.name for purpose, bucket in self.buckets.items()},
                 "trackingUrl": self.tracking.internal_url,
                 "pipelinesApiUrl": self.pipelines.api_url,
+                "grafanaUrl": self.monitoring.grafana_url,
                 "datasetsStore": self.datasets_store,
                 "models": {model_name: model.service_url for model_name, model in self.models.items()},
             }
@@ -352,6 +357,25 @@ class Platform(pulumi.ComponentResource):
             opts=on_cluster,
         )
 
+    def _create_monitoring(
+        self, name: str, config: PlatformConfig, addons: ClusterAddons, on_cluster: pulumi.ResourceOptions
+    ) -> MonitoringStack:
+        return MonitoringStack(
+            f"{name}-monitoring",
+            MonitoringStackArgs(
+                retention_days=config.monitoring.prometheus_retention_days,
+                storage_gib=config.monitoring.prometheus_storage_gib,
+                models_namespace=MODELS_NAMESPACE,
+                alertmanager_config=alertmanager_config(),
+                vpc_cidr=config.vpc_cidr,
+                # Grafana is reached as the MLflow UI is, in every stack.
+                internal_ingress=config.tracking.internal_ingress,
+                retain_volumes=config.data_survives_destroy,
+                install_after=(addons,),
+            ),
+            opts=on_cluster,
+        )
+
     def _image(self, name: str, spec: ImageSpec, config: PlatformConfig) -> ContainerImage:
         return ContainerImage(
             f"{name}-{spec.name}-image",
@@ -409,6 +433,13 @@ class Platform(pulumi.ComponentResource):
             predictions=self.buckets["predictions"],
             reports=self.buckets["reports"],
             images=images,
+            monitoring=self.monitoring,
+        )
+        # The model alerts' route to the drift alerts' webhook, whose Secret is in this namespace.
+        AlertRouting(
+            f"{name}-alert-routing",
+            AlertRoutingArgs(namespace=MODELS_NAMESPACE, waits_for=(namespace, self.monitoring)),
+            opts=on_cluster,
         )
         in_models_namespace = pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[namespace]))
         return {

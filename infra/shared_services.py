@@ -71,6 +71,8 @@ class SharedServices:
     reports: SecureBucket
     """Each model's drift job writes its reports under the model's prefix."""
     images: WorkloadImages
+    monitoring: pulumi.Resource
+    """The monitoring stack: its release installs the CRDs the models' ServiceMonitors and rules need."""
 
 
 def tracking_client_environment(shared: SharedServices) -> list[k8s.core.v1.EnvVarArgs]:

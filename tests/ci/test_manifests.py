@@ -5,6 +5,7 @@ checkov's Kubernetes checks (offline), apart from skips that carry a written rea
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -14,6 +15,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from jsonschema import Draft202012Validator
 from kubernetes_validate.utils import SchemaNotFoundError, all_versions, major_minor
 from packaging.version import Version
 from typer.testing import CliRunner
@@ -22,6 +24,7 @@ from cli import plan_commands
 from cli.manifests import api_version_and_kind, kubernetes_objects, manifest_filename, write_manifests
 from cli.plan_commands import app
 from infra.offline_plan import PROJECT_ROOT, load_stack_config, render_stack
+from tests.ci.custom_resources import SCHEMAS as CUSTOM_RESOURCE_SCHEMAS
 from tests.offline_plans import STACKS, offline_plan
 
 CHECKOV = Path(os.environ.get("MLOPS_CHECKOV", PROJECT_ROOT / ".venv-checkov" / "bin" / "checkov"))
@@ -172,6 +175,10 @@ def test_manifests_are_valid_for_the_stack_kubernetes_version(stack: str, render
     files = sorted(rendered[stack].glob("*.yaml"))
     for path in files:
         obj = yaml.safe_load(path.read_text())
+        custom = CUSTOM_RESOURCE_SCHEMAS.get((obj["apiVersion"], obj["kind"]))
+        if custom is not None:
+            failures += [f"{path.name}: {problem}" for problem in custom_resource_problems(obj, custom)]
+            continue
         try:
             validated_against = kubernetes_validate.validate(obj, version, strict=True)
         except kubernetes_validate.ValidationError as error:
@@ -182,6 +189,26 @@ def test_manifests_are_valid_for_the_stack_kubernetes_version(stack: str, render
             assert validated_against == version
     assert failures == []
     assert len(files) == len(kubernetes_objects(offline_plan(stack)))
+
+
+def custom_resource_problems(obj: dict[str, Any], schema: dict[str, Any]) -> list[str]:
+    """A custom resource against its CRD's strict subset (tests/ci/custom_resources.py)."""
+    errors = Draft202012Validator(schema).iter_errors(obj)
+    return sorted(f"{error.message} at {'.'.join(map(str, error.path))}" for error in errors)
+
+
+def test_custom_resource_schemas_refuse_unknown_and_mistyped_fields() -> None:
+    (monitor,) = [obj for obj in kubernetes_objects(offline_plan("dev")) if obj["kind"] == "ServiceMonitor"][:1]
+    schema = CUSTOM_RESOURCE_SCHEMAS[(monitor["apiVersion"], "ServiceMonitor")]
+    assert custom_resource_problems(monitor, schema) == []
+    misspelt = copy.deepcopy(monitor)
+    misspelt["spec"]["endpoints"][0]["honourLabels"] = True
+    assert custom_resource_problems(misspelt, schema)
+    mistyped = copy.deepcopy(monitor)
+    mistyped["spec"]["endpoints"][0]["interval"] = "30 seconds"
+    assert custom_resource_problems(mistyped, schema)
+    wrong_version = {**monitor, "apiVersion": "monitoring.coreos.com/v1beta1"}
+    assert custom_resource_problems(wrong_version, schema)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -174,6 +174,7 @@ def test_addons_are_pinned_helm_releases_on_the_cluster_provider(plan: Plan) -> 
         "cluster-autoscaler",
         "metrics-server",
         "aws-load-balancer-controller",
+        "kube-prometheus-stack",  # the monitoring stack (infra/monitoring_stack.py)
     }
     for release in releases.values():
         assert release["version"][0].isdigit()

@@ -1,0 +1,181 @@
+"""Prometheus, Alertmanager and Grafana for one environment: kube-prometheus-stack, pinned.
+
+Why that chart: it installs the prometheus-operator with its CRDs, which is what lets each model
+declare its own scrape target and rules as objects (ServiceMonitor, PrometheusRule,
+infra/model_monitoring.py) beside its other objects, and it bundles kube-state-metrics, whose
+series the replica and drift-job alerts read. The separate `prometheus` chart would need the rules
+and targets in its own values, so a new model would edit the monitoring release.
+
+Version 88.3.0 (operator v0.93.0, Grafana chart 12.10.4, kube-state-metrics chart 8.2.0): the
+newest release whose operator version could be read in source while pinning it (88.4.0 and later
+move to operator v0.93.1). What the values rely on is listed in infra/monitoring_values.py.
+
+Grafana is reached as the MLflow UI is: by port-forward in every stack, and through an internal
+ALB where the stack gives the tracking server one (`tracking.internalIngress`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from infra.cluster_addons import HelmChart
+from infra.monitoring_names import (
+    GRAFANA_ADMIN_PASSWORD_KEY,
+    GRAFANA_ADMIN_SECRET,
+    GRAFANA_ADMIN_USER_KEY,
+    GRAFANA_NAME,
+    GRAFANA_SERVICE_PORT,
+    NAMESPACE,
+    RELEASE_NAME,
+)
+from infra.monitoring_network import monitoring_policies
+from infra.monitoring_values import MonitoringValuesArgs, chart_values
+from infra.pod_security import namespace_labels
+
+KUBE_PROMETHEUS_STACK = HelmChart(
+    "kube-prometheus-stack", "88.3.0", "https://prometheus-community.github.io/helm-charts"
+)
+STORAGE_CLASS = "monitoring-gp3"
+LABELS = {"app.kubernetes.io/name": "monitoring", "app.kubernetes.io/part-of": "mlops-platform"}
+GRAFANA_ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class MonitoringStackArgs:
+    retention_days: int
+    storage_gib: int
+    models_namespace: str
+    """Where the models' ServiceMonitors, PrometheusRules and AlertmanagerConfig are."""
+    alertmanager_config: dict[str, Any]
+    """The top-level Alertmanager configuration (infra/alert_routing.py)."""
+    vpc_cidr: str
+    internal_ingress: bool
+    """Grafana behind an internal ALB, as the tracking server in this stack."""
+    retain_volumes: bool
+    """Keep Prometheus' EBS volume when its claim goes (where `pulumi destroy` keeps the stack's data)."""
+    install_after: tuple[pulumi.Resource, ...] = field(default_factory=tuple)
+    """The add-ons: the load balancer controller's webhook must answer before the chart's Services exist."""
+
+
+class MonitoringStack(pulumi.ComponentResource):
+    """Namespace, storage class, Grafana's admin Secret, the pinned release, NetworkPolicies, Ingress."""
+
+    namespace: str
+    release: k8s.helm.v3.Release
+    grafana_url: str
+    grafana_admin_password: pulumi.Output[str]
+
+    def __init__(self, name: str, args: MonitoringStackArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlops:monitoring:MonitoringStack", name, None, opts)
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels=namespace_labels()),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+        storage_class = self._create_storage_class(name, args)
+        password, admin = self._create_grafana_admin(name, in_namespace)
+        values = chart_values(
+            MonitoringValuesArgs(
+                retention_days=args.retention_days,
+                storage_gib=args.storage_gib,
+                storage_class=STORAGE_CLASS,
+                namespace=NAMESPACE,
+                models_namespace=args.models_namespace,
+                grafana_admin_secret=GRAFANA_ADMIN_SECRET,
+                alertmanager_config=args.alertmanager_config,
+            )
+        )
+        self.release = k8s.helm.v3.Release(
+            f"{name}-release",
+            name=RELEASE_NAME,
+            chart=KUBE_PROMETHEUS_STACK.chart,
+            version=KUBE_PROMETHEUS_STACK.version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=KUBE_PROMETHEUS_STACK.repository),
+            namespace=NAMESPACE,
+            values=values,
+            atomic=True,
+            cleanup_on_fail=True,
+            timeout=900,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, storage_class, admin, *args.install_after]),
+        )
+        for policy, spec in monitoring_policies(args.models_namespace, args.vpc_cidr, args.internal_ingress).items():
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-network-policy-{policy}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=policy, namespace=NAMESPACE, labels=LABELS),
+                spec=spec,
+                opts=in_namespace,
+            )
+        if args.internal_ingress:
+            self._create_grafana_ingress(name, pulumi.ResourceOptions(parent=self, depends_on=[self.release]))
+
+        self.namespace = NAMESPACE
+        self.grafana_url = f"http://{GRAFANA_NAME}.{NAMESPACE}.svc.cluster.local:{GRAFANA_SERVICE_PORT}"
+        self.grafana_admin_password = pulumi.Output.secret(password.result)
+        self.register_outputs({"chart": KUBE_PROMETHEUS_STACK.version, "grafanaUrl": self.grafana_url})
+
+    def _create_storage_class(self, name: str, args: MonitoringStackArgs) -> k8s.storage.v1.StorageClass:
+        """Encrypted gp3 through the EBS CSI driver (a cluster add-on); EKS marks no class as default."""
+        return k8s.storage.v1.StorageClass(
+            f"{name}-storage-class",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=STORAGE_CLASS, labels=LABELS),
+            provisioner="ebs.csi.aws.com",
+            parameters={"type": "gp3", "encrypted": "true"},
+            volume_binding_mode="WaitForFirstConsumer",
+            allow_volume_expansion=True,
+            reclaim_policy="Retain" if args.retain_volumes else "Delete",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _create_grafana_admin(
+        self, name: str, opts: pulumi.ResourceOptions
+    ) -> tuple[random.RandomPassword, k8s.core.v1.Secret]:
+        """Generated here, as the tracking server's admin; the chart reads it through `admin.existingSecret`."""
+        password = random.RandomPassword(
+            f"{name}-grafana-admin-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self)
+        )
+        secret = k8s.core.v1.Secret(
+            f"{name}-grafana-admin",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=GRAFANA_ADMIN_SECRET, namespace=NAMESPACE, labels=LABELS),
+            type="Opaque",
+            string_data={GRAFANA_ADMIN_USER_KEY: GRAFANA_ADMIN, GRAFANA_ADMIN_PASSWORD_KEY: password.result},
+            opts=opts,
+        )
+        return password, secret
+
+    @staticmethod
+    def _create_grafana_ingress(name: str, opts: pulumi.ResourceOptions) -> None:
+        backend = k8s.networking.v1.IngressBackendArgs(
+            service=k8s.networking.v1.IngressServiceBackendArgs(
+                name=GRAFANA_NAME, port=k8s.networking.v1.ServiceBackendPortArgs(number=GRAFANA_SERVICE_PORT)
+            )
+        )
+        every_path = k8s.networking.v1.HTTPIngressPathArgs(path="/", path_type="Prefix", backend=backend)
+        k8s.networking.v1.Ingress(
+            f"{name}-grafana-ingress",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=GRAFANA_NAME,
+                namespace=NAMESPACE,
+                labels=LABELS,
+                annotations={
+                    # As the tracking server's: reachable from the VPC (and peered networks / VPN) only.
+                    "alb.ingress.kubernetes.io/scheme": "internal",
+                    "alb.ingress.kubernetes.io/target-type": "ip",
+                    "alb.ingress.kubernetes.io/healthcheck-path": "/api/health",
+                },
+            ),
+            spec=k8s.networking.v1.IngressSpecArgs(
+                ingress_class_name="alb",
+                rules=[
+                    k8s.networking.v1.IngressRuleArgs(
+                        http=k8s.networking.v1.HTTPIngressRuleValueArgs(paths=[every_path])
+                    )
+                ],
+            ),
+            opts=opts,
+        )
