@@ -23,7 +23,6 @@ environment variables only, see `settings.ServingSettings`.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -36,6 +35,7 @@ from bentoml.exceptions import ServiceUnavailable
 from starlette.responses import JSONResponse
 
 from workloads.catalogue_entry import CatalogueEntry
+from workloads.request_id import new_request_id
 from workloads.serving import request_timeout
 from workloads.serving.inputs import InvalidRequestError, decode_array, decode_image_file, model_inputs
 from workloads.serving.model_source import ModelNotReadyError, ModelSource
@@ -181,7 +181,7 @@ class ImageClassifier:
         except Exception:
             logger.exception("forward pass failed")
             return _error(500, "the model failed on this request; see the server log")
-        request_id = uuid.uuid4().hex
+        request_id = new_request_id()
         probabilities = rows[:, :-1]
         versions = [str(int(version)) for version in rows[:, -1]]
         predicted = probabilities.argmax(axis=1)
