@@ -282,7 +282,9 @@ def _records_to_frame(records: list[_Record]) -> pd.DataFrame:
         [record.timestamp for record in records for _ in range(len(record.predictions))], dtype="datetime64[us, UTC]"
     )
     frame["request_id"] = [record.request_id for record in records for _ in range(len(record.predictions))]
-    frame[IMAGE_INDEX_COLUMN] = np.concatenate([np.arange(len(record.predictions), dtype=np.int64) for record in records])
+    frame[IMAGE_INDEX_COLUMN] = np.concatenate(
+        [np.arange(len(record.predictions), dtype=np.int64) for record in records]
+    )
     # Joined as one block: inserting a column per class would fragment the frame (1,000 classes, 1,000 inserts).
     return pd.concat([frame, _softmax_frame(records)], axis=1)
 
