@@ -149,6 +149,8 @@ class LocalLoop:
         self.state = options.state_directory.resolve()
         self.local = self.state / "local"
         self.predictions, self.reports, self.logs = (self.local / name for name in ("predictions", "reports", "logs"))
+        self.labels = self.local / "labels"
+        """The services' labels store (POST /feedback); its labels name this run's requests."""
         self.progress = Progress(echo, steps=5)
         self.echo = echo
         self.tracking: Any = None
@@ -174,7 +176,7 @@ class LocalLoop:
         for port_offset in range(len(self.entries)):
             if self.options.service_port:
                 _require_free_port(self.options.service_port + port_offset, "--service-port")
-        for folder in (self.predictions, self.reports):  # each run replays its two days afresh
+        for folder in (self.predictions, self.reports, self.labels):  # each run replays its two days afresh
             shutil.rmtree(folder, ignore_errors=True)
         self.logs.mkdir(parents=True, exist_ok=True)
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # progress is ours to print
@@ -275,6 +277,7 @@ class LocalLoop:
         environment = {
             **self.tracking.client_environment(),
             ServingVariables.PREDICTIONS_STORE: str(self.predictions),
+            ServingVariables.LABELS_STORE: str(self.labels),
             ServingVariables.LOG_FLUSH_SECONDS: "1",  # the loop waits for the log: write it promptly
             ServingVariables.ALIAS_POLL_SECONDS: "5",
         }

@@ -12,6 +12,7 @@ from cli import (
     data_commands,
     drift_commands,
     kfp_commands,
+    label_commands,
     local_commands,
     model_commands,
     observability_commands,
@@ -36,6 +37,7 @@ app.add_typer(data_commands.app, name="data")
 app.add_typer(pipeline_commands.app, name="pipeline")
 app.add_typer(drift_commands.app, name="drift")
 app.add_typer(model_commands.app, name="model")
+app.add_typer(label_commands.app, name="labels")
 app.add_typer(kfp_commands.app, name="kfp")
 app.add_typer(observability_commands.app, name="observability")
 # Registry commands sit at the top level: `mlops models`, `mlops promote`, `mlops rollback`.

@@ -76,6 +76,7 @@ def service_environment(registry_environment: dict[str, str], store: Path, **ove
         # sharing a home (two in this session, others on the machine) would erase each other's /metrics.
         "BENTOML_HOME": str(store.parent / "bentoml-home"),
         "MLOPS_PREDICTIONS_STORE": str(store),
+        "MLOPS_LABELS_STORE": str(store.parent / "labels"),
         "MLOPS_ALIAS_POLL_SECONDS": "1",
         "MLOPS_MAX_PAYLOAD_BYTES": str(PAYLOAD_LIMIT),
         "MLOPS_LOG_FLUSH_SECONDS": "1",

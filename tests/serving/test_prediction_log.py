@@ -98,6 +98,7 @@ def test_sigterm_flushes_every_acknowledged_prediction(
             rows[list(features.FEATURE_COLUMNS)].to_numpy(), features.drift_features(sent).to_numpy(), atol=1e-6
         )
         assert set(rows["model_version"]) == {versions[str(request_id)]}
+        assert rows["image_index"].tolist() == list(range(len(sent)))  # the key feedback names an image by
         # softmax_i is what the response said about class_names[i], to the bit (float64 both ways).
         np.testing.assert_array_equal(rows[SOFTMAX].to_numpy(), answered[str(request_id)])
     np.testing.assert_allclose(logged[SOFTMAX].sum(axis=1), 1.0, atol=1e-5)  # float32 softmax, stored as float64
@@ -171,6 +172,7 @@ def test_features_of_uint8_and_float_requests_written_together(tmp_path: Path) -
     )
     np.testing.assert_allclose(logged[list(features.FEATURE_COLUMNS)].to_numpy(), expected, atol=1e-6)
     assert logged["request_id"].tolist() == ["bytes"] * 3 + ["floats"] * 2
+    assert logged["image_index"].tolist() == [0, 1, 2, 0, 1]
     assert logged["prediction"].tolist() == [0, 1, 2, 3, 4]
     np.testing.assert_array_equal(logged[SOFTMAX].to_numpy(), probabilities_for([0, 1, 2, 3, 4]))
 

@@ -7,7 +7,9 @@ UTC date of each prediction, so a buffer that spans midnight writes one file per
 Columns: `features.FEATURE_COLUMNS` (float64, the same `drift_features` the reference table holds),
 then `prediction` (int64 class index, as in the reference's validation table), `predicted_class`
 (its name), `confidence` (float64), `model_version` (string), `timestamp` (UTC, microseconds),
-`request_id` (string) — together `LOG_COLUMNS` — then the model's whole softmax vector:
+`request_id` (string) — together `LOG_COLUMNS` — then `image_index` (int64, the image's position
+within its request: (`request_id`, `image_index`) names one image, the key ground truth is sent
+for, `workloads.labels`), then the model's whole softmax vector:
 `features.softmax_columns(n_classes)`, `softmax_0` .. `softmax_<n-1>` (float64; column i is model
 output i, the class `class_names[i]`; each row sums to 1 up to float32 rounding). `prediction` is the
 argmax of those columns and `confidence` their maximum, taken from the same array the response's
@@ -16,6 +18,8 @@ argmax of those columns and `confidence` their maximum, taken from the same arra
 Files written before the softmax columns existed hold `LOG_COLUMNS` only, and stay readable:
 `read_prediction_log` gives their rows NaN softmax values when another file has the columns, and no
 softmax columns at all when no file has them (readers skip what needs them: the drift job's BBSD).
+Those files have no `image_index` either (NaN the same way): their images cannot be joined with
+labels, which did not exist when they were written.
 
 Rows are appended before the response is sent and written when `flush_rows` wait, when the buffered
 images reach `flush_image_bytes`, or every `flush_seconds`; `close()` (called on SIGTERM) writes
@@ -52,7 +56,8 @@ logger = logging.getLogger("mlops.serving")
 
 RECORD_COLUMNS = ("prediction", "predicted_class", "confidence", "model_version", "timestamp", "request_id")
 LOG_COLUMNS = features.FEATURE_COLUMNS + RECORD_COLUMNS
-"""The columns every log file has, old or new; the softmax columns follow them (`log_columns`)."""
+"""The columns every log file has, old or new; `image_index` and the softmax columns follow them (`log_columns`)."""
+IMAGE_INDEX_COLUMN = "image_index"
 METADATA_KEY = b"mlops"
 FEATURE_CHUNK_PIXELS = 1 << 22
 """Pixels per `drift_features` call when rows are written (16 MiB of float32): bounds the copy."""
@@ -60,7 +65,7 @@ FEATURE_CHUNK_PIXELS = 1 << 22
 
 def log_columns(n_classes: int) -> list[str]:
     """Every column of a file written for a model with `n_classes` outputs, in file order."""
-    return [*LOG_COLUMNS, *features.softmax_columns(n_classes)]
+    return [*LOG_COLUMNS, IMAGE_INDEX_COLUMN, *features.softmax_columns(n_classes)]
 
 
 class _Record(NamedTuple):
@@ -277,6 +282,9 @@ def _records_to_frame(records: list[_Record]) -> pd.DataFrame:
         [record.timestamp for record in records for _ in range(len(record.predictions))], dtype="datetime64[us, UTC]"
     )
     frame["request_id"] = [record.request_id for record in records for _ in range(len(record.predictions))]
+    frame[IMAGE_INDEX_COLUMN] = np.concatenate(
+        [np.arange(len(record.predictions), dtype=np.int64) for record in records]
+    )
     # Joined as one block: inserting a column per class would fragment the frame (1,000 classes, 1,000 inserts).
     return pd.concat([frame, _softmax_frame(records)], axis=1)
 

@@ -9,7 +9,9 @@ and never reaches a deserialiser:
 * a content type the route does not take (each route declares its own) → 415;
 * an empty body → 400;
 * on a file route, a multipart body that is malformed or holds anything but the one file field → 400
-  (BentoML's own multipart parser would answer 500 for stray non-UTF-8 fields).
+  (BentoML's own multipart parser would answer 500 for stray non-UTF-8 fields);
+* on a JSON-object route, a body that is not JSON, or JSON but not an object → 400 (BentoML would
+  answer with a pydantic error report; the handler then validates the object's contents itself).
 
 Responses are JSON `{"error": "..."}` and never quote the request body.
 """
@@ -17,7 +19,7 @@ Responses are JSON `{"error": "..."}` and never quote the request body.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
 Scope = dict[str, Any]
@@ -82,6 +84,17 @@ async def _multipart_problem(scope: Scope, body: bytes, field: str) -> str | Non
         await form.close()
 
 
+def _json_object_problem(body: bytes) -> str | None:
+    """Why this body is not one JSON object, or None when it is."""
+    try:
+        value = json.loads(body)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
+        return "the request body is not valid JSON"
+    if not isinstance(value, dict):
+        return "the request body must be a JSON object"
+    return None
+
+
 class RequestGuard:
     """Refuse bodies that are too large, pickled, mistyped or empty on the guarded routes."""
 
@@ -91,6 +104,7 @@ class RequestGuard:
         routes: Mapping[str, tuple[str, ...]],
         max_payload_bytes: int,
         file_fields: Mapping[str, str] | None = None,
+        json_object_routes: Collection[str] = (),
     ) -> None:
         self.app = app
         self.routes = dict(routes)
@@ -98,6 +112,8 @@ class RequestGuard:
         self.max_payload_bytes = max_payload_bytes
         self.file_fields = dict(file_fields or {})
         """path → the one multipart file field the route takes."""
+        self.json_object_routes = frozenset(json_object_routes)
+        """Paths whose body must parse as one JSON object (small bodies: parsed twice)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path") not in self.routes:
@@ -146,6 +162,11 @@ class RequestGuard:
         field = self.file_fields.get(scope["path"])
         if field is not None:
             problem = await _multipart_problem(scope, body, field)
+            if problem is not None:
+                await _respond(send, 400, problem)
+                return
+        if scope["path"] in self.json_object_routes:
+            problem = _json_object_problem(body)
             if problem is not None:
                 await _respond(send, 400, problem)
                 return

@@ -14,6 +14,10 @@ One BentoML service, one worker process: the HTTP routes and the model live in t
   budget, in this process: no inter-process hop, no serialisation, and no batchable endpoint on the
   public port (see `_batching_dispatcher` for why the dispatcher is used directly).
 
+* Ground truth: `POST /feedback` takes labels for the images of an answered request (its
+  `request_id`, each image's position in it) and stores them in the labels store
+  (`workloads.labels`); it needs no model, so it answers while the service is not ready.
+
 `/readyz` is 503 until a version is loaded (`__is_ready__`); `/livez` stays 200; `/metrics` is
 BentoML's Prometheus endpoint (request counts and latencies per route) plus
 `mlops_serving_batch_images`, the sizes of the batches the dispatcher formed. Configuration:
@@ -23,8 +27,8 @@ environment variables only, see `settings.ServingSettings`.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Coroutine, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -36,6 +40,10 @@ from bentoml.exceptions import ServiceUnavailable
 from starlette.responses import JSONResponse
 
 from workloads.catalogue_entry import CatalogueEntry
+from workloads.labels.feedback import feedback_records
+from workloads.labels.record import InvalidLabelError
+from workloads.labels.store import LabelStore
+from workloads.request_id import new_request_id
 from workloads.serving import request_timeout
 from workloads.serving.inputs import InvalidRequestError, decode_array, decode_image_file, model_inputs
 from workloads.serving.model_source import ModelNotReadyError, ModelSource
@@ -51,6 +59,7 @@ logger.setLevel(logging.INFO)  # BentoML configures the handlers; our lines (rea
 
 IMAGE_ROUTE = "/classify_image"
 ARRAY_ROUTE = "/classify_array"
+FEEDBACK_ROUTE = "/feedback"
 BATCH_METRIC = "mlops_serving_batch_images"
 
 # Before BentoML builds the app: its per-request timeout would otherwise keep every answered request's
@@ -134,6 +143,7 @@ class ImageClassifier:
             flush_rows=self.settings.log_flush_rows,
             flush_seconds=self.settings.log_flush_seconds,
         )
+        self.labels = LabelStore(self.settings.labels_store)
         # Forward passes get their own threads: request decoding (anyio's default pool) never makes a
         # formed batch wait for a thread.
         self._forward_threads = anyio.CapacityLimiter(self.settings.concurrent_batches)
@@ -161,6 +171,29 @@ class ImageClassifier:
             return _error(error.status, str(error))  # type: ignore[return-value]
         return await self._classify(images, inputs)  # type: ignore[return-value]
 
+    @bentoml.api(route=FEEDBACK_ROUTE)
+    async def feedback(self, body: Any, /) -> dict[str, Any]:
+        """Store ground truth: `{"request_id": "...", "labels": [{"index": 0, "label": "3"}, ...]}` (see
+        `workloads.labels.feedback`). The body arrives whole (positional-only: BentoML's root input),
+        already checked to be one JSON object by `RequestGuard`; nothing is stored unless all of it is valid."""
+        try:
+            records = feedback_records(
+                body,
+                self.entry.name,
+                self.entry.class_names,
+                self.settings.max_images_per_request,
+                datetime.now(tz=UTC),
+            )
+        except InvalidLabelError as error:
+            return _error(error.status, str(error))  # type: ignore[return-value]
+        try:
+            # One file per feedback request, written before answering: an acknowledged label is stored.
+            await anyio.to_thread.run_sync(self.labels.write, records)
+        except Exception:
+            logger.exception("labels store: write failed")
+            return _error(503, "the labels could not be stored (nothing was); retry shortly")  # type: ignore[return-value]
+        return {"model": self.entry.name, "request_id": records[0].request_id, "stored": len(records)}
+
     def _prepare_file(self, image: Path) -> tuple[np.ndarray, np.ndarray]:
         """Read, decode, preprocess: one worker thread per request, off the event loop."""
         images = decode_image_file(image.read_bytes(), self.entry.image_shape, self.settings.max_image_pixels)
@@ -181,7 +214,7 @@ class ImageClassifier:
         except Exception:
             logger.exception("forward pass failed")
             return _error(500, "the model failed on this request; see the server log")
-        request_id = uuid.uuid4().hex
+        request_id = new_request_id()
         probabilities = rows[:, :-1]
         versions = [str(int(version)) for version in rows[:, -1]]
         predicted = probabilities.argmax(axis=1)
@@ -253,7 +286,12 @@ ImageClassifier.add_asgi_middleware(
     # BentoML 1.4 types `middleware_cls` as a Protocol whose `__call__(app, **options)` describes the
     # class's constructor, not its instances; a Starlette-style middleware class is what it takes.
     cast("type[AsgiMiddleware]", RequestGuard),
-    routes={IMAGE_ROUTE: ("multipart/form-data",), ARRAY_ROUTE: ("application/json",)},
+    routes={
+        IMAGE_ROUTE: ("multipart/form-data",),
+        ARRAY_ROUTE: ("application/json",),
+        FEEDBACK_ROUTE: ("application/json",),
+    },
     max_payload_bytes=_PAYLOAD_BYTES,
     file_fields={IMAGE_ROUTE: "image"},
+    json_object_routes=(FEEDBACK_ROUTE,),
 )

@@ -22,6 +22,7 @@ from workloads.catalogue_entry import ENTRY_VARIABLE, CatalogueEntry, CatalogueE
 from workloads.settings import Stripped, TrackingClientSettings, variable_extra
 
 DEFAULT_PREDICTIONS_STORE = str(Path(".mlops") / "predictions")
+DEFAULT_LABELS_STORE = str(Path(".mlops") / "labels")
 DEFAULT_ALIAS = "production"
 
 
@@ -32,6 +33,7 @@ class ServingVariables:
     CATALOGUE_ENTRY = ENTRY_VARIABLE
     MODEL_ALIAS = "MLOPS_MODEL_ALIAS"
     PREDICTIONS_STORE = "MLOPS_PREDICTIONS_STORE"
+    LABELS_STORE = "MLOPS_LABELS_STORE"
     ALIAS_POLL_SECONDS = "MLOPS_ALIAS_POLL_SECONDS"
     MAX_BATCH_SIZE = "MLOPS_MAX_BATCH_SIZE"
     MAX_LATENCY_MS = "MLOPS_MAX_LATENCY_MS"
@@ -117,6 +119,11 @@ class ServingSettings(TrackingClientSettings):
         default=DEFAULT_PREDICTIONS_STORE,
         validation_alias=ServingVariables.PREDICTIONS_STORE,
         description="prediction log: a local folder or s3://bucket/prefix (AWS_ENDPOINT_URL_S3 is honoured)",
+    )
+    labels_store: Stripped = Field(
+        default=DEFAULT_LABELS_STORE,
+        validation_alias=ServingVariables.LABELS_STORE,
+        description="ground truth sent to /feedback: a local folder or s3://bucket/prefix (workloads.labels)",
     )
     alias_poll_seconds: float = Field(
         default=30.0,

@@ -1,0 +1,58 @@
+"""`mlops labels import MODEL FILE`: ground truth from a Label Studio JSON export into the labels store.
+
+The same store the model service's `/feedback` writes (`workloads.labels`): each imported task
+becomes one label of (request_id, index) from its `data`, source `label-studio:<file name>`. A
+malformed file or a class the model does not have stores nothing and exits 2 with one line.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.errors import RUN_FAILED_EXIT_CODE, fail
+
+app = typer.Typer(no_args_is_help=True, help="Ground truth for served predictions: import labels.")
+
+
+@app.command("import")
+def import_labels(
+    model: Annotated[str, typer.Argument(help="catalogue model name, e.g. digits")],
+    export: Annotated[Path, typer.Argument(help="Label Studio JSON export (a list of tasks)", metavar="FILE")],
+    store: Annotated[
+        str | None,
+        typer.Option(
+            help="labels store: folder or s3://BUCKET/PREFIX (default: $MLOPS_LABELS_STORE, else .mlops/labels)"
+        ),
+    ] = None,
+    from_name: Annotated[
+        str | None, typer.Option("--from-name", help="the Choices tag to read, when the project has several")
+    ] = None,
+) -> None:
+    """Import FILE's latest non-cancelled choice per task as MODEL's labels; print what was skipped."""
+    from workloads.catalogue_entry import UnknownModelError, entry_for
+    from workloads.labels.label_studio import LabelStudioError, read_export
+    from workloads.labels.record import InvalidLabelError
+    from workloads.labels.store import LabelStore
+    from workloads.serving.settings import DEFAULT_LABELS_STORE, ServingVariables
+
+    try:
+        entry = entry_for(model)
+    except UnknownModelError as error:
+        fail(str(error))
+    try:
+        parsed = read_export(export, entry.name, entry.class_names, datetime.now(tz=UTC), from_name)
+    except (LabelStudioError, InvalidLabelError) as error:
+        fail(f"{export.name}: {error}; nothing was imported")
+    target = LabelStore(store or os.environ.get(ServingVariables.LABELS_STORE, "").strip() or DEFAULT_LABELS_STORE)
+    try:
+        target.write(parsed.records)
+    except Exception as error:  # an unreachable bucket, a read-only folder: one line, no traceback
+        fail(f"writing to {target.uri} failed: {error}; nothing was imported", code=RUN_FAILED_EXIT_CODE)
+    typer.echo(f"imported {len(parsed.records)} labels for {entry.name} from {export.name} into {target.uri}")
+    for reason, count in sorted(parsed.skipped.items()):
+        typer.echo(f"skipped {count} task{'s' if count != 1 else ''}: {reason}")

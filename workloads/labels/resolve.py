@@ -1,0 +1,31 @@
+"""Which label stands for an image: the last one received.
+
+The store is append-only: a repeated or corrected label is a new row, never an edit. Readers
+resolve here, in one place, keeping per (model, request_id, image_index) the row with the latest
+`received_at`; rows received in the same microsecond resolve by store order (file name, which
+starts with the write time, then row order), so the answer is the same on every read.
+
+Why append-only and resolve-on-read rather than rewriting a stored label: an S3 object cannot be
+edited, only replaced whole, so a rewrite is read-modify-write of a file that other replicas and a
+concurrent `mlops labels import` may be replacing at the same moment — one of them would lose its
+labels. Appends never conflict, a crash mid-way leaves either the whole new file or none, and every
+label ever sent stays there for audit (who said what, when). The price is reading superseded rows,
+which at human labelling rates is small.
+
+Resolution covers the rows read: a label replaced after the end of a read's date range is seen
+with its earlier value. "Received" is the receiving server's clock; two corrections of one image
+sent to two replicas within their clock skew may resolve either way.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from workloads.labels.record import KEY_COLUMNS
+
+
+def resolve_labels(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per image, the one received last; `rows` in store order, resolved sorted by key."""
+    ordered = rows.sort_values("received_at", kind="stable")  # stable: equal times keep store order
+    latest = ordered.drop_duplicates(list(KEY_COLUMNS), keep="last")
+    return latest.sort_values(list(KEY_COLUMNS), kind="stable").reset_index(drop=True)

@@ -1,0 +1,103 @@
+"""The labels store: `<store>/<model>/date=YYYY-MM-DD/<time>-<pid>-<id>.parquet`, beside the prediction log.
+
+`store` is a local folder or `s3://bucket/prefix` (`workloads.object_store`), `MLOPS_LABELS_STORE`
+for the service (default `.mlops/labels`). The date is the UTC day each label was *received*: it is
+known when the label is written, while the day of its prediction is not (a label may arrive before
+its request is in the log). A reader that joins labels to a day of predictions therefore reads the
+labels from that day onwards.
+
+Each write — one feedback request, one import — is its own file, written once and never changed
+(`resolve` says why); the file holds `record.LABEL_COLUMNS`: `model`, `request_id`, `label`,
+`source` (strings), `image_index` (int64), `received_at` (UTC, microseconds).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import cast
+
+import pandas as pd
+
+from workloads.labels.record import LABEL_COLUMNS, LabelRecord
+from workloads.labels.resolve import resolve_labels
+from workloads.object_store import ObjectStore
+
+
+def day_prefix(model: str, day: date) -> str:
+    return f"{model}/date={day.isoformat()}"
+
+
+def records_frame(records: Sequence[LabelRecord]) -> pd.DataFrame:
+    """The records as a labels file's rows, in `LABEL_COLUMNS` order and types."""
+    frame = pd.DataFrame(
+        {
+            "model": pd.Series([record.model for record in records], dtype="object"),
+            "request_id": pd.Series([record.request_id for record in records], dtype="object"),
+            "image_index": pd.Series([record.image_index for record in records], dtype="int64"),
+            "label": pd.Series([record.label for record in records], dtype="object"),
+            "source": pd.Series([record.source for record in records], dtype="object"),
+            "received_at": pd.DatetimeIndex([record.received_at for record in records], dtype="datetime64[us, UTC]"),
+        }
+    )
+    return frame.reindex(columns=list(LABEL_COLUMNS))
+
+
+def _empty_frame() -> pd.DataFrame:
+    return records_frame([])
+
+
+class LabelStore:
+    """Append-only writer and reader of labels under one store URI."""
+
+    def __init__(self, uri: str) -> None:
+        self.objects = ObjectStore(uri)
+
+    @property
+    def uri(self) -> str:
+        return self.objects.uri
+
+    def write(self, records: Sequence[LabelRecord]) -> list[str]:
+        """Store the records: one new file per model and received day; returns the files' URIs."""
+        if not records:
+            return []
+        frame = records_frame(records)
+        days = frame["received_at"].dt.strftime("%Y-%m-%d")
+        written: list[str] = []
+        for group, rows in frame.groupby([frame["model"], days], sort=True):
+            model, day = cast(tuple[str, str], group)
+            key = f"{model}/date={day}/{_file_name()}"
+            written.append(self.objects.write(key, _parquet(rows.reset_index(drop=True))))
+        return written
+
+    def read(self, model: str, start: date, end: date) -> pd.DataFrame:
+        """Every stored row for `model` received from `start` to `end` (inclusive), in store order, unresolved."""
+        frames = []
+        day = start
+        while day <= end:
+            for key in self.objects.list(day_prefix(model, day), ".parquet"):
+                frames.append(pd.read_parquet(io.BytesIO(self.objects.read(key))))
+            day += timedelta(days=1)
+        frames = [frame for frame in frames if len(frame)]
+        if not frames:
+            return _empty_frame()
+        return pd.concat(frames, ignore_index=True).reindex(columns=list(LABEL_COLUMNS))
+
+    def load(self, model: str, start: date, end: date) -> pd.DataFrame:
+        """The labels that stand for `model` over the received days `start`..`end`: one row per image."""
+        return resolve_labels(self.read(model, start, end))
+
+
+def _file_name() -> str:
+    # Time first: files sort in write order, the tie-break `resolve` relies on after received_at.
+    stamp = datetime.now(tz=UTC).strftime("%H%M%S%f")
+    return f"{stamp}-{os.getpid()}-{uuid.uuid4().hex[:12]}.parquet"
+
+
+def _parquet(rows: pd.DataFrame) -> bytes:
+    sink = io.BytesIO()
+    rows.to_parquet(sink, index=False)
+    return sink.getvalue()
