@@ -95,17 +95,21 @@ class ModelService(pulumi.ComponentResource):
         model, shared = args.entry.name, args.shared
         app = f"serve-{model}"
         labels = model_labels(app, args.entry)
-        # Its own prefix of the predictions bucket, write only: the prediction log.
-        logs_predictions = bucket_prefix_statements(
-            shared.predictions.arn, model, shared.predictions.kms_key_arn, actions=("s3:PutObject",)
-        )
+        # Its own prefix of the predictions and labels buckets, write only: the prediction log and
+        # the ground truth sent to /feedback.
+        writes = [
+            *bucket_prefix_statements(
+                shared.predictions.arn, model, shared.predictions.kms_key_arn, ("s3:PutObject",), "Predictions"
+            ),
+            *bucket_prefix_statements(shared.labels.arn, model, shared.labels.kms_key_arn, ("s3:PutObject",), "Labels"),
+        ]
         service_account_with_role(
             name,
             WorkloadRoleArgs(
                 cluster=shared.identity,
                 namespace=shared.namespace,
                 service_account=app,
-                policy_statements=logs_predictions,
+                policy_statements=writes,
             ),
             labels,
             child,
@@ -127,6 +131,7 @@ class ModelService(pulumi.ComponentResource):
             catalogue_entry_variable(args.entry),
             k8s.core.v1.EnvVarArgs(name=ServingVariables.MODEL_ALIAS, value=args.alias),
             k8s.core.v1.EnvVarArgs(name=ServingVariables.PREDICTIONS_STORE, value=args.shared.predictions.s3_uri()),
+            k8s.core.v1.EnvVarArgs(name=ServingVariables.LABELS_STORE, value=args.shared.labels.s3_uri()),
             k8s.core.v1.EnvVarArgs(name="BENTOML_HOME", value="/tmp/bentoml"),
             # One intra-op thread per CPU of the limit: more threads than cores only thrash.
             k8s.core.v1.EnvVarArgs(name=ServingVariables.TORCH_THREADS, value=str(torch_threads(args.resources.cpu))),

@@ -35,7 +35,7 @@ from pipelines.paths import (
 from workloads import catalogue
 
 # What each bucket holds; the names are also the keys of `Platform.buckets`.
-BUCKET_PURPOSES = ("artifacts", "datasets", "predictions", "reports")
+BUCKET_PURPOSES = ("artifacts", "datasets", "predictions", "labels", "reports")
 
 # Workload images built by `pulumi up`: metadata only (paths), infra never imports workload code.
 # Each spec's sources are its build context, exactly (infra/container_image.py): what its Dockerfile
@@ -438,6 +438,7 @@ class Platform(pulumi.ComponentResource):
             pipelines=self.pipelines,
             datasets=self._create_dataset_seed(name, config, entries.values(), images.training, on_cluster),
             predictions=self.buckets["predictions"],
+            labels=self.buckets["labels"],
             reports=self.buckets["reports"],
             images=images,
             monitoring=self.monitoring,

@@ -68,6 +68,10 @@ class SharedServices:
     """The datasets store the training runs read, with its first version of each dataset written."""
     predictions: SecureBucket
     """Each model's service writes its prediction log under the model's prefix; its drift job reads it."""
+    labels: SecureBucket
+    """Ground truth: each model's service writes the labels sent to `/feedback` under the model's
+    prefix. Its own bucket, not a prefix of the predictions bucket: predictions expire after the
+    stack's retention, labels are what the next dataset version is built from."""
     reports: SecureBucket
     """Each model's drift job writes its reports under the model's prefix."""
     images: WorkloadImages

@@ -27,16 +27,31 @@ def test_dev_and_staging_run_the_catalogue_and_prod_a_subset(plans: dict[str, Pl
     assert _models(plans["prod"]) == {"digits"}
 
 
-def test_service_role_may_only_write_its_own_predictions_prefix(plan: Plan) -> None:
+def test_service_role_may_only_write_its_own_predictions_and_labels_prefixes(plan: Plan) -> None:
     for model in _models(plan):
         (policy,) = [
             policy_document(r["inputs"]["policy"])
             for r in of_type(plan, "aws:iam/rolePolicy:RolePolicy")
             if r["name"] == f"mlops-model-{model}-serving-role"
         ]
-        objects = next(s for s in policy["Statement"] if s["Sid"].endswith("ObjectsUnderPrefix"))
-        assert objects["Action"] == ["s3:PutObject"]
-        assert "mlops-predictions-" in objects["Resource"] and objects["Resource"].endswith(f"/{model}/*")
+        objects = {s["Sid"]: s for s in policy["Statement"] if s["Sid"].endswith("ObjectsUnderPrefix")}
+        assert set(objects) == {"PredictionsObjectsUnderPrefix", "LabelsObjectsUnderPrefix"}
+        for sid, bucket in (("Predictions", "mlops-predictions-"), ("Labels", "mlops-labels-")):
+            assert objects[f"{sid}ObjectsUnderPrefix"]["Action"] == ["s3:PutObject"]
+            resource = objects[f"{sid}ObjectsUnderPrefix"]["Resource"]
+            assert bucket in resource and resource.endswith(f"/{model}/*")
+
+
+def test_service_writes_its_labels_where_its_role_may(plan: Plan) -> None:
+    for model in _models(plan):
+        (deployment,) = [
+            r
+            for r in of_type(plan, "kubernetes:apps/v1:Deployment")
+            if r["name"] == f"mlops-model-{model}-serving-deployment"
+        ]
+        (container,) = deployment["inputs"]["spec"]["template"]["spec"]["containers"]
+        environment = {variable["name"]: variable.get("value") for variable in container["env"]}
+        assert environment["MLOPS_LABELS_STORE"].startswith("s3://mlops-labels-")
 
 
 def test_drift_role_reads_predictions_and_writes_reports_of_its_model(plan: Plan) -> None:

@@ -7,7 +7,7 @@ import json
 from infra.offline_plan import SECRET
 from tests.infra.conftest import Plan, inputs_of, of_type, policy_document
 
-BUCKET_PURPOSES = {"artifacts", "datasets", "predictions", "reports"}
+BUCKET_PURPOSES = {"artifacts", "datasets", "predictions", "labels", "reports"}
 
 
 def _per_bucket(plan: Plan, resource_type: str) -> dict[str, dict]:

@@ -13,6 +13,7 @@ import pytest
 from infra import offline_plan
 from infra.config import parse_config
 from infra.offline_plan import load_stack_config, render_stack, to_json
+from infra.platform import BUCKET_PURPOSES
 from tests.infra.conftest import Plan, inputs_of, of_type
 from tests.offline_plans import STACKS
 
@@ -36,7 +37,7 @@ def test_what_each_stack_keeps_is_decided_once() -> None:
 @pytest.mark.parametrize("stack", STACKS)
 def test_buckets_are_emptied_by_destroy_only_where_no_data_is_kept(stack: str, plans: dict[str, Plan]) -> None:
     buckets = inputs_of(plans[stack], "aws:s3/bucket:Bucket")
-    assert len(buckets) == 4
+    assert len(buckets) == len(BUCKET_PURPOSES)
     for bucket in buckets:
         # forceDestroy also removes every noncurrent version and delete marker of the versioned bucket.
         assert bucket["forceDestroy"] is (not KEEPS_DATA[stack])
