@@ -1,48 +1,17 @@
-"""Shared, session-scoped fixtures for the pipeline tests: one tracking server, one dataset store.
+"""The pipeline tests' dataset store: one per session, and a private copy a test may damage.
 
-A tracking server costs ~30 s to start on two cores, so the session shares one; tests that look at
-the registry compare what changed around their own run instead of assuming an empty registry.
+The tracking server is the session's (tests/conftest.py), shared with every other folder: tests that
+look at the registry compare what changed around their own run instead of assuming an empty registry.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from workloads import datasets
-from workloads.tracking.local import LocalTrackingServer, start_local_tracking
-
-# Same spirit as tests/workloads/conftest.py: no test waits minutes on MLflow's default retries.
-FAST_CLIENT_ENVIRONMENT = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
-    # Small models train faster on one thread, and the machine is shared (see workloads.training).
-    "MLOPS_TORCH_THREADS": "1",
-}
-
-
-@pytest.fixture(scope="session")
-def pipeline_tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTrackingServer]:
-    """`mlops local tracking`'s defaults (SQLite + local artifacts), shared by the pipeline tests."""
-    server = start_local_tracking(tmp_path_factory.mktemp("pipeline-tracking") / ".mlops" / "tracking")
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def tracking_environment(
-    pipeline_tracking_server: LocalTrackingServer, monkeypatch: pytest.MonkeyPatch
-) -> LocalTrackingServer:
-    """Point this process and the pipeline's step subprocesses (they inherit it) at the server."""
-    for name, value in {**pipeline_tracking_server.client_environment(), **FAST_CLIENT_ENVIRONMENT}.items():
-        monkeypatch.setenv(name, value)
-    return pipeline_tracking_server
 
 
 @pytest.fixture(scope="session")

@@ -19,8 +19,8 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from cli import registry_commands
-from tests.workloads.conftest import ARTIFACT_BUCKET, point_client_at
-from tests.workloads.services import MotoS3Server
+from tests.workloads.conftest import ARTIFACT_BUCKET
+from tests.workloads.services import MotoS3Server, point_client_at
 from tests.workloads.tiny_model import TinyClassifier, random_batch, training_step
 from workloads.tracking import registry
 from workloads.tracking.instrument import DatasetRef, tracked_run
@@ -57,7 +57,8 @@ class TrainedRun:
     ],
 )
 def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
-    server: LocalTrackingServer = request.getfixturevalue(f"{request.param}_tracking_server")
+    fixture = {"embedded": "tracking_server", "postgres": "postgres_tracking_server"}[request.param]
+    server: LocalTrackingServer = request.getfixturevalue(fixture)
     with pytest.MonkeyPatch.context() as monkeypatch:
         point_client_at(monkeypatch, server)
         yield Backend(name=request.param, server=server)
