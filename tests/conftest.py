@@ -8,14 +8,18 @@ free loopback port; tests isolate themselves by bucket (`MotoS3Server.fresh_buck
 
 What only one folder needs stays in that folder's conftest.py (the PostgreSQL-backed tracking
 server, the serving process, the drift job's stores, the pipelines' dataset store).
+
+Which tests form the fast tier (`make unit-fast`) is decided in tests/fast_tier.py; the hooks are below.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.fast_tier import CROSS_FOLDER, in_fast_tier, refuse_processes_and_plans
 from tests.workloads.services import MotoS3Server, client_environment, point_client_at
 from workloads.tracking.local import LocalTrackingServer, start_local_tracking
 
@@ -55,3 +59,33 @@ def aws_environment(s3_server: MotoS3Server, monkeypatch: pytest.MonkeyPatch) ->
     """Dummy credentials, and every AWS client this process creates pointed at the session's S3 API."""
     s3_server.point_clients(monkeypatch)
     return s3_server
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fast-tier",
+        action="store_true",
+        help="run only the fast tier: tests that start no process and render no whole-stack plan (tests/fast_tier.py)",
+    )
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """A --fast-tier run does not even import the cross-folder tests (tests/e2e, tests/ci)."""
+    if config.getoption("--fast-tier") and collection_path in CROSS_FOLDER:
+        return True
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects: `pytest -m fast` sees the marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    outside: list[pytest.Item] = []
+    for item in items:
+        if in_fast_tier(item):
+            item.add_marker(pytest.mark.fast)
+        else:
+            outside.append(item)
+    if config.getoption("--fast-tier"):
+        if outside:
+            config.hook.pytest_deselected(items=outside)
+            items[:] = [item for item in items if item.get_closest_marker("fast")]
+        refuse_processes_and_plans()

@@ -28,12 +28,12 @@ def _status(url: str, credentials: tuple[str, str] | None) -> int:
 
 @pytest.fixture(
     params=[
-        pytest.param("tracking_server", id="embedded-sqlite"),
-        pytest.param("postgres_tracking_server", id="postgres-s3", marks=pytest.mark.services),
+        pytest.param("embedded", id="embedded-sqlite"),
+        pytest.param("postgres", id="postgres-s3", marks=pytest.mark.services),
     ]
 )
-def server(request: pytest.FixtureRequest) -> LocalTrackingServer:
-    return request.getfixturevalue(request.param)
+def server(request: pytest.FixtureRequest, tracking_server: LocalTrackingServer) -> LocalTrackingServer:
+    return tracking_server if request.param == "embedded" else request.getfixturevalue("postgres_tracking_server")
 
 
 def test_rest_api_requires_credentials(server: LocalTrackingServer) -> None:

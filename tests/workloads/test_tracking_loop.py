@@ -56,9 +56,8 @@ class TrainedRun:
         pytest.param("postgres", id="postgres-s3", marks=pytest.mark.services),
     ],
 )
-def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
-    fixture = {"embedded": "tracking_server", "postgres": "postgres_tracking_server"}[request.param]
-    server: LocalTrackingServer = request.getfixturevalue(fixture)
+def backend(request: pytest.FixtureRequest, tracking_server: LocalTrackingServer) -> Iterator[Backend]:
+    server = tracking_server if request.param == "embedded" else request.getfixturevalue("postgres_tracking_server")
     with pytest.MonkeyPatch.context() as monkeypatch:
         point_client_at(monkeypatch, server)
         yield Backend(name=request.param, server=server)
