@@ -6,8 +6,9 @@ it; tests isolate themselves by their own experiment and registered-model names,
 registry around their own run instead of assuming an empty one. The S3 API is one `moto_server` on a
 free loopback port; tests isolate themselves by bucket (`MotoS3Server.fresh_bucket`).
 
-What only one folder needs stays in that folder's conftest.py (the PostgreSQL-backed tracking
-server, the serving process, the drift job's stores, the pipelines' dataset store).
+The dataset store (`snapshot_store`, `private_store`) is in tests/dataset_store.py. What only one
+folder needs stays in that folder's conftest.py (the PostgreSQL-backed tracking server, the serving
+process, the drift job's stores).
 
 Which tests form the fast tier (`make unit-fast`) is decided in tests/fast_tier.py; the hooks are below.
 """
@@ -19,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.dataset_store import private_store, snapshot_store  # noqa: F401 (fixtures, for every folder)
 from tests.fast_tier import CROSS_FOLDER, in_fast_tier, refuse_processes_and_plans
-from tests.workloads.services import MotoS3Server, client_environment, point_client_at
+from tests.services import MotoS3Server, client_environment, point_client_at
 from workloads.tracking.local import LocalTrackingServer, start_local_tracking
 
 

@@ -14,7 +14,7 @@ import pytest
 from cli.local_traffic import shift_images as shifted
 from monitoring.job import run_job
 from tests.monitoring.conftest import MODEL, RegisteredDigits, write_prediction_log
-from tests.workloads.services import MotoS3Server
+from tests.services import MotoS3Server
 from workloads.tracking.local import LocalTrackingServer
 
 

@@ -19,9 +19,9 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from cli import registry_commands
-from tests.workloads.conftest import ARTIFACT_BUCKET
-from tests.workloads.services import MotoS3Server, point_client_at
-from tests.workloads.tiny_model import TinyClassifier, random_batch, training_step
+from tests.services import MotoS3Server, point_client_at
+from tests.workloads.tracking.conftest import ARTIFACT_BUCKET
+from tests.workloads.tracking.tiny_model import TinyClassifier, random_batch, training_step
 from workloads.tracking import registry
 from workloads.tracking.instrument import DatasetRef, tracked_run
 from workloads.tracking.local import LocalTrackingServer

@@ -9,8 +9,8 @@ import pickle
 import pytest
 import requests
 
-from tests.serving.conftest import PAYLOAD_LIMIT, DigitsVersions, http_status
-from tests.serving.images import png_bytes
+from tests.workloads.serving.conftest import PAYLOAD_LIMIT, DigitsVersions, http_status
+from tests.workloads.serving.images import png_bytes
 from workloads.serving.local import LocalModelService
 
 MARKER = "ECHO-CANARY-7f3a"

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.workloads.services import DUMMY_AWS_ENVIRONMENT, MotoS3Server
+from tests.services import DUMMY_AWS_ENVIRONMENT, MotoS3Server
 from workloads.tracking.local import LocalTrackingServer, start_local_tracking
 
 DEFAULT_POSTGRES_URI = "postgresql://mlops:mlops@127.0.0.1:5432/mlops"

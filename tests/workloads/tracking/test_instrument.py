@@ -10,7 +10,7 @@ import pytest
 import torch
 from mlflow.pytorch import load_model as load_pytorch_model
 
-from tests.workloads.tiny_model import TinyClassifier, random_batch
+from tests.workloads.tracking.tiny_model import TinyClassifier, random_batch
 from workloads.tracking.instrument import (
     InvalidInputExampleError,
     TrackingFlushError,

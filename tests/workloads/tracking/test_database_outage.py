@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.workloads.services import PrivatePostgres, point_client_at
+from tests.services import PrivatePostgres, point_client_at
 from workloads.tracking.instrument import TrackingFlushError, tracked_run
 from workloads.tracking.local import LocalTrackingServer, start_local_tracking
 

@@ -29,7 +29,7 @@ from mlflow.tracking import MlflowClient
 from psycopg import sql
 from sqlalchemy import event
 
-from tests.workloads.services import DUMMY_AWS_ENVIRONMENT, MotoS3Server, PrivatePostgres, point_client_at
+from tests.services import DUMMY_AWS_ENVIRONMENT, MotoS3Server, PrivatePostgres, point_client_at
 from workloads.tracking.credentials_hook import CredentialsHook
 from workloads.tracking.database_credentials import MINIMUM_REFRESH_SECONDS, CredentialsCache
 from workloads.tracking.database_secret import DatabaseCredentials, DatabaseSecretSettings, read_credentials

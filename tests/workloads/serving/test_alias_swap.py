@@ -7,7 +7,7 @@ import time
 
 import requests
 
-from tests.serving.conftest import MODEL, DigitsVersions
+from tests.workloads.serving.conftest import MODEL, DigitsVersions
 from workloads.serving.local import LocalModelService
 from workloads.tracking.registry import promote, rollback
 

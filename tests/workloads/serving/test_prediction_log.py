@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import requests
 
-from tests.serving.conftest import MODEL, DigitsVersions, service_environment
-from tests.serving.images import png_bytes
-from tests.workloads.services import MotoS3Server
+from tests.services import MotoS3Server
+from tests.workloads.serving.conftest import MODEL, DigitsVersions, service_environment
+from tests.workloads.serving.images import png_bytes
 from workloads import catalogue, features
 from workloads.serving.local import start_local_service
 from workloads.serving.model_source import load_version

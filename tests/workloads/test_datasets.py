@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from tests.workloads.services import MotoS3Server
+from tests.services import MotoS3Server
 from workloads import datasets
 
 

@@ -1,6 +1,6 @@
-"""The pipeline tests' dataset store: one per session, and a private copy a test may damage.
+"""The session's dataset store (tests/pipelines, tests/cli), and a private copy a test may damage.
 
-The tracking server is the session's (tests/conftest.py), shared with every other folder: tests that
+Registered for every folder by tests/conftest.py. The tracking server is the session's too: tests that
 look at the registry compare what changed around their own run instead of assuming an empty registry.
 """
 
