@@ -9,7 +9,7 @@ EXTRAS ?= infra,tracking,pipelines,monitoring,dev,serving
 CHECKOV_VENV ?= .venv-checkov
 CHECKOV_INSTALLED := $(CHECKOV_VENV)/.installed
 
-.PHONY: demo plans test install checkov services lint typecheck unit clean
+.PHONY: demo plans test install checkov services lint typecheck unit unit-fast clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,12 @@ unit: $(INSTALLED) $(CHECKOV_INSTALLED)
 	MLOPS_REQUIRE_CHECKOV=1 MLOPS_CHECKOV=$(CHECKOV_VENV)/bin/checkov MLOPS_REQUIRE_PROMTOOL=1 $(BIN)/pytest
 
 test: $(INSTALLED) services lint typecheck unit
+
+# The fast tier while changing code: unit and component tests only, no services, no processes, no
+# whole-stack plans (tests/fast_tier.py decides, by what each test uses); under a minute on two cores.
+# `make unit` (and so `make test`) runs these too, with everything else.
+unit-fast: $(INSTALLED)
+	$(BIN)/pytest --fast-tier -q --durations=10
 
 # The whole loop on this machine (mlops local up): train, gate, promote, serve, replay traffic, drift,
 # alert, retrain; prints where everything is and stops what it started. DEMO_ARGS passes options,

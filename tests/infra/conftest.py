@@ -36,3 +36,14 @@ def policy_document(text: str) -> dict[str, Any]:
     statements = document["Statement"]
     document["Statement"] = statements if isinstance(statements, list) else [statements]
     return document
+
+
+def named(plan: Plan, resource_type: str, name: str) -> dict[str, Any]:
+    """The one resource of `resource_type` called `name` (exactly one must exist)."""
+    (resource,) = [r for r in of_type(plan, resource_type) if r["name"] == name]
+    return resource
+
+
+def role_policy(plan: Plan, name: str) -> dict[str, Any]:
+    """The inline policy document of the IAM role policy called `name`."""
+    return policy_document(named(plan, "aws:iam/rolePolicy:RolePolicy", name)["inputs"]["policy"])

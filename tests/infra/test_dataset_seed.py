@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tests.infra.conftest import Plan, of_type, policy_document
+from tests.infra.conftest import Plan, named, of_type, policy_document
 from workloads import catalogue
-
-
-def _named(plan: Plan, resource_type: str, name: str) -> dict:
-    (resource,) = [r for r in of_type(plan, resource_type) if r["name"] == name]
-    return resource
 
 
 def _enabled_models(plan: Plan) -> set[str]:
@@ -19,7 +14,7 @@ def _enabled_models(plan: Plan) -> set[str]:
 
 def test_the_seed_job_writes_the_datasets_the_schedules_read(plan: Plan) -> None:
     models = _enabled_models(plan)
-    job = _named(plan, "kubernetes:batch/v1:Job", "mlops-dataset-seed-job")["inputs"]
+    job = named(plan, "kubernetes:batch/v1:Job", "mlops-dataset-seed-job")["inputs"]
     (container,) = job["spec"]["template"]["spec"]["containers"]
     assert container["command"] == ["python", "-m", "pipelines.dataset_seed"]
     arguments = container["args"]
@@ -27,7 +22,7 @@ def test_the_seed_job_writes_the_datasets_the_schedules_read(plan: Plan) -> None
     assert arguments[: arguments.index("--store")] == sorted({catalogue.get(model).dataset for model in models})
     assert "/training@sha256:" in container["image"]
     for model in models:
-        sync = _named(plan, "kubernetes:batch/v1:Job", f"mlops-model-{model}-training-sync")
+        sync = named(plan, "kubernetes:batch/v1:Job", f"mlops-model-{model}-training-sync")
         sync_arguments = sync["inputs"]["spec"]["template"]["spec"]["containers"][0]["args"]
         assert json.loads(sync_arguments[sync_arguments.index("--parameters") + 1])["dataset_store"] == store
         assert "mlops-dataset-seed-job" in sync["dependencies"]  # the first run finds its data
@@ -35,19 +30,19 @@ def test_the_seed_job_writes_the_datasets_the_schedules_read(plan: Plan) -> None
 
 def test_the_seed_job_may_only_read_and_add_its_datasets(plan: Plan) -> None:
     datasets = sorted({catalogue.get(model).dataset for model in _enabled_models(plan)})
-    role_policy = _named(plan, "aws:iam/rolePolicy:RolePolicy", "mlops-dataset-seed-role")
+    role_policy = named(plan, "aws:iam/rolePolicy:RolePolicy", "mlops-dataset-seed-role")
     policy = policy_document(role_policy["inputs"]["policy"])
     objects = [s for s in policy["Statement"] if s["Sid"].endswith("ObjectsUnderPrefix")]
     assert len(objects) == len(datasets)
     for statement, dataset in zip(objects, datasets, strict=True):
         assert statement["Action"] == ["s3:GetObject", "s3:PutObject"]  # never delete: versions are immutable
         assert "mlops-datasets-" in statement["Resource"] and statement["Resource"].endswith(f"/datasets/{dataset}/*")
-    trust = policy_document(_named(plan, "aws:iam/role:Role", "mlops-dataset-seed-role")["inputs"]["assumeRolePolicy"])
+    trust = policy_document(named(plan, "aws:iam/role:Role", "mlops-dataset-seed-role")["inputs"]["assumeRolePolicy"])
     assert any("system:serviceaccount:kubeflow:dataset-seed" in json.dumps(s) for s in trust["Statement"])
 
 
 def test_the_seed_job_reaches_only_dns_and_https(plan: Plan) -> None:
-    policy = _named(plan, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "mlops-dataset-seed-network-policy")
+    policy = named(plan, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "mlops-dataset-seed-network-policy")
     spec = policy["inputs"]["spec"]
     assert spec["ingress"] == [] and spec["policyTypes"] == ["Ingress", "Egress"]
     ports = sorted(port["port"] for rule in spec["egress"] for port in rule["ports"])

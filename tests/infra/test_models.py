@@ -11,7 +11,7 @@ from infra.config import PROJECT
 from infra.container_image import source_commit
 from infra.offline_plan import SECRET, render_stack
 from infra.platform import TRAINING_IMAGE
-from tests.infra.conftest import Plan, of_type, policy_document
+from tests.infra.conftest import Plan, named, of_type, role_policy
 from workloads import catalogue
 
 MODEL_TYPE = "mlops:platform:Model"
@@ -29,11 +29,7 @@ def test_dev_and_staging_run_the_catalogue_and_prod_a_subset(plans: dict[str, Pl
 
 def test_service_role_may_only_write_its_own_predictions_and_labels_prefixes(plan: Plan) -> None:
     for model in _models(plan):
-        (policy,) = [
-            policy_document(r["inputs"]["policy"])
-            for r in of_type(plan, "aws:iam/rolePolicy:RolePolicy")
-            if r["name"] == f"mlops-model-{model}-serving-role"
-        ]
+        policy = role_policy(plan, f"mlops-model-{model}-serving-role")
         objects = {s["Sid"]: s for s in policy["Statement"] if s["Sid"].endswith("ObjectsUnderPrefix")}
         assert set(objects) == {"PredictionsObjectsUnderPrefix", "LabelsObjectsUnderPrefix"}
         for sid, bucket in (("Predictions", "mlops-predictions-"), ("Labels", "mlops-labels-")):
@@ -56,11 +52,7 @@ def test_service_writes_its_labels_where_its_role_may(plan: Plan) -> None:
 
 def test_drift_role_reads_predictions_and_writes_reports_of_its_model(plan: Plan) -> None:
     for model in _models(plan):
-        (policy,) = [
-            policy_document(r["inputs"]["policy"])
-            for r in of_type(plan, "aws:iam/rolePolicy:RolePolicy")
-            if r["name"] == f"mlops-model-{model}-drift-role"
-        ]
+        policy = role_policy(plan, f"mlops-model-{model}-drift-role")
         by_sid = {s["Sid"]: s for s in policy["Statement"]}
         assert by_sid["PredictionsObjectsUnderPrefix"]["Action"] == ["s3:GetObject"]
         assert by_sid["ReportsObjectsUnderPrefix"]["Resource"].endswith(f"/{model}/*")
@@ -68,11 +60,7 @@ def test_drift_role_reads_predictions_and_writes_reports_of_its_model(plan: Plan
 
 def test_gpu_serving_only_where_the_stack_asks(plans: dict[str, Plan]) -> None:
     def pod(plan: Plan, model: str) -> dict[str, Any]:
-        (deployment,) = [
-            r["inputs"]
-            for r in of_type(plan, "kubernetes:apps/v1:Deployment")
-            if r["name"] == f"mlops-model-{model}-serving-deployment"
-        ]
+        deployment = named(plan, "kubernetes:apps/v1:Deployment", f"mlops-model-{model}-serving-deployment")["inputs"]
         return deployment["spec"]["template"]["spec"]
 
     staging = pod(plans["staging"], "surface-defects")
@@ -84,33 +72,20 @@ def test_gpu_serving_only_where_the_stack_asks(plans: dict[str, Plan]) -> None:
     assert "tolerations" not in dev
 
 
-def _named(plan: Plan, resource_type: str, name: str) -> dict[str, Any]:
-    (resource,) = [r for r in of_type(plan, resource_type) if r["name"] == name]
-    return resource
-
-
 def _training_image_ref(plan: Plan, model: str) -> str:
     """The image reference in the model's uploaded pipeline (every step runs in the same image)."""
-    text = _named(plan, "kubernetes:core/v1:ConfigMap", f"mlops-model-{model}-training-pipeline")["inputs"]["data"]
+    text = named(plan, "kubernetes:core/v1:ConfigMap", f"mlops-model-{model}-training-pipeline")["inputs"]["data"]
     (image,) = {line.split("image:", 1)[1].strip() for line in text["pipeline.yaml"].splitlines() if "image:" in line}
     return image
 
 
 def test_training_schedule_ships_the_pipeline_with_the_training_image(plan: Plan) -> None:
     for model in _models(plan):
-        (config_map,) = [
-            r["inputs"]
-            for r in of_type(plan, "kubernetes:core/v1:ConfigMap")
-            if r["name"] == f"mlops-model-{model}-training-pipeline"
-        ]
+        config_map = named(plan, "kubernetes:core/v1:ConfigMap", f"mlops-model-{model}-training-pipeline")["inputs"]
         text = config_map["data"]["pipeline.yaml"]
         repository = "training-gpu" if catalogue.get(model).gpu else "training"
         assert "substitute-me" not in text and f"/{repository}@sha256:" in text
-        (job,) = [
-            r["inputs"]
-            for r in of_type(plan, "kubernetes:batch/v1:Job")
-            if r["name"] == f"mlops-model-{model}-training-sync"
-        ]
+        job = named(plan, "kubernetes:batch/v1:Job", f"mlops-model-{model}-training-sync")["inputs"]
         arguments = job["spec"]["template"]["spec"]["containers"][0]["args"]
         assert arguments[arguments.index("--model") + 1] == model
         assert '"dataset_store": "s3://mlops-datasets-' in arguments[arguments.index("--parameters") + 1]
@@ -135,8 +110,8 @@ def test_models_training_on_gpu_get_torchs_cuda_build(plan: Plan) -> None:
 def test_a_first_pulumi_up_does_not_wait_for_models_that_are_not_trained_yet(plan: Plan) -> None:
     """Serving pods are ready only once a production version exists, which no new platform has."""
     for model in _models(plan):
-        deployment = _named(plan, "kubernetes:apps/v1:Deployment", f"mlops-model-{model}-serving-deployment")
-        service = _named(plan, "kubernetes:core/v1:Service", f"mlops-model-{model}-serving-service")
+        deployment = named(plan, "kubernetes:apps/v1:Deployment", f"mlops-model-{model}-serving-deployment")
+        service = named(plan, "kubernetes:core/v1:Service", f"mlops-model-{model}-serving-service")
         for resource in (deployment, service):
             assert resource["inputs"]["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
         rollout = deployment["inputs"]["spec"]["strategy"]["rollingUpdate"]
@@ -150,16 +125,16 @@ def test_a_first_pulumi_up_does_not_wait_for_models_that_are_not_trained_yet(pla
 def test_training_schedule_waits_for_the_pipelines_install(plan: Plan) -> None:
     """On a first `pulumi up` the KFP API exists only once the install is up; the sync Job calls it."""
     for model in _models(plan):
-        job = _named(plan, "kubernetes:batch/v1:Job", f"mlops-model-{model}-training-sync")
+        job = named(plan, "kubernetes:batch/v1:Job", f"mlops-model-{model}-training-sync")
         assert {"mlops-pipelines-install", "mlops-pipelines-database"} <= set(job["dependencies"])
 
 
 def test_drift_retrain_runs_get_the_scheduled_runs_parameters_and_image(plan: Plan) -> None:
     for model in _models(plan):
-        job = _named(plan, "kubernetes:batch/v1:Job", f"mlops-model-{model}-training-sync")["inputs"]
+        job = named(plan, "kubernetes:batch/v1:Job", f"mlops-model-{model}-training-sync")["inputs"]
         arguments = job["spec"]["template"]["spec"]["containers"][0]["args"]
         scheduled = json.loads(arguments[arguments.index("--parameters") + 1])
-        cron_job = _named(plan, "kubernetes:batch/v1:CronJob", f"mlops-model-{model}-drift-cronjob")["inputs"]
+        cron_job = named(plan, "kubernetes:batch/v1:CronJob", f"mlops-model-{model}-drift-cronjob")["inputs"]
         env = {
             e["name"]: e.get("value")
             for e in cron_job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"]
@@ -175,22 +150,14 @@ def test_drift_retrain_runs_get_the_scheduled_runs_parameters_and_image(plan: Pl
 
 def test_auto_promotion_is_scheduled_in_dev_only(plans: dict[str, Plan]) -> None:
     for stack, expected in (("dev", "true"), ("staging", "false"), ("prod", "false")):
-        (job,) = [
-            r["inputs"]
-            for r in of_type(plans[stack], "kubernetes:batch/v1:Job")
-            if r["name"] == "mlops-model-digits-training-sync"
-        ]
+        job = named(plans[stack], "kubernetes:batch/v1:Job", "mlops-model-digits-training-sync")["inputs"]
         arguments = job["spec"]["template"]["spec"]["containers"][0]["args"]
         assert f'"auto_promote": {expected}' in arguments[arguments.index("--parameters") + 1]
 
 
 def test_drift_cronjob_is_guarded(plan: Plan) -> None:
     for model in _models(plan):
-        (cron_job,) = [
-            r["inputs"]
-            for r in of_type(plan, "kubernetes:batch/v1:CronJob")
-            if r["name"] == f"mlops-model-{model}-drift-cronjob"
-        ]
+        cron_job = named(plan, "kubernetes:batch/v1:CronJob", f"mlops-model-{model}-drift-cronjob")["inputs"]
         spec = cron_job["spec"]
         assert spec["concurrencyPolicy"] == "Forbid" and spec["startingDeadlineSeconds"] > 0
         job = spec["jobTemplate"]["spec"]
@@ -220,7 +187,7 @@ def test_bad_model_settings_are_config_errors(models: dict[str, Any], expected: 
 def test_stack_outputs_give_a_host_run_its_store_and_images(plan: Plan) -> None:
     """`mlops pipeline run M --host URL --store $(pulumi stack output datasetsStore) --image ...`."""
     outputs = plan["outputs"]
-    job = _named(plan, "kubernetes:batch/v1:Job", "mlops-model-digits-training-sync")["inputs"]
+    job = named(plan, "kubernetes:batch/v1:Job", "mlops-model-digits-training-sync")["inputs"]
     arguments = job["spec"]["template"]["spec"]["containers"][0]["args"]
     assert outputs["datasetsStore"] == json.loads(arguments[arguments.index("--parameters") + 1])["dataset_store"]
     assert outputs["trainingImage"] == _training_image_ref(plan, "digits")

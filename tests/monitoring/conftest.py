@@ -2,8 +2,8 @@
 training pipeline's own step functions (so it carries the reference tables the pipeline attaches),
 prediction logs written in the serving log's layout, and a webhook receiver over real HTTP.
 
-One tracking server per session (~30 s to start on two cores); every test has its own prediction
-and reports stores, so alert cooldown state never leaks between tests.
+The tracking server is the session's (tests/conftest.py); every test has its own prediction and
+reports stores, so alert cooldown state never leaks between tests.
 """
 
 from __future__ import annotations
@@ -19,15 +19,8 @@ import pytest
 
 from monitoring.webhook_receiver import WebhookReceiver
 from workloads import catalogue, datasets, features
-from workloads.tracking.local import LocalTrackingServer, start_local_tracking
 
 MODEL = "digits"
-FAST_CLIENT_ENVIRONMENT = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
-    "MLOPS_TORCH_THREADS": "1",
-}
 
 
 @dataclass(frozen=True)
@@ -43,17 +36,8 @@ class RegisteredDigits:
 
 
 @pytest.fixture(scope="session")
-def monitoring_tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTrackingServer]:
-    server = start_local_tracking(tmp_path_factory.mktemp("monitoring-tracking") / ".mlops" / "tracking")
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="session")
 def registered_digits(
-    monitoring_tracking_server: LocalTrackingServer, tmp_path_factory: pytest.TempPathFactory
+    tracking_client_environment: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> RegisteredDigits:
     """fetch -> preprocess -> train (2 epochs) -> evaluate -> register, in this process, with the
     pipeline's step functions (the kfp.local run of the same steps is what the retrain test runs)."""
@@ -61,7 +45,7 @@ def registered_digits(
     from workloads.tracking import registry
 
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in {**monitoring_tracking_server.client_environment(), **FAST_CLIENT_ENVIRONMENT}.items():
+        for name, value in tracking_client_environment.items():
             patch.setenv(name, value)
         work = tmp_path_factory.mktemp("monitoring-pipeline")
         store = work / "datasets"
@@ -126,15 +110,6 @@ def registered_digits(
         weights=work / "weights.pt",
         dataset_store=store,
     )
-
-
-@pytest.fixture
-def tracking_environment(
-    monitoring_tracking_server: LocalTrackingServer, monkeypatch: pytest.MonkeyPatch
-) -> LocalTrackingServer:
-    for name, value in {**monitoring_tracking_server.client_environment(), **FAST_CLIENT_ENVIRONMENT}.items():
-        monkeypatch.setenv(name, value)
-    return monitoring_tracking_server
 
 
 def predict(weights: Path, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

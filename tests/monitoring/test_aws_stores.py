@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,34 +14,20 @@ import pytest
 from cli.local_traffic import shift_images as shifted
 from monitoring.job import run_job
 from tests.monitoring.conftest import MODEL, RegisteredDigits, write_prediction_log
-from tests.workloads.services import DUMMY_AWS_ENVIRONMENT, MotoS3Server
+from tests.services import MotoS3Server
 from workloads.tracking.local import LocalTrackingServer
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoS3Server]:
-    server = MotoS3Server.start()
-    try:
-        for name, value in DUMMY_AWS_ENVIRONMENT.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", server.endpoint_url)
-        monkeypatch.setenv("AWS_ENDPOINT_URL_SNS", server.endpoint_url)
-        yield server
-    finally:
-        server.stop()
 
 
 def test_job_reads_and_writes_s3_and_alerts_on_sns(
     tracking_environment: LocalTrackingServer,
     registered_digits: RegisteredDigits,
-    aws: MotoS3Server,
+    aws_environment: MotoS3Server,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    s3 = aws.client()
-    for bucket in ("predictions", "reports"):
-        s3.create_bucket(Bucket=bucket)
-    sns = boto3.client("sns", endpoint_url=aws.endpoint_url, region_name="us-east-1")
-    sqs = boto3.client("sqs", endpoint_url=aws.endpoint_url, region_name="us-east-1")
+    s3 = aws_environment.client()
+    predictions, reports = (aws_environment.fresh_bucket(purpose) for purpose in ("predictions", "reports"))
+    sns = boto3.client("sns", endpoint_url=aws_environment.endpoint_url, region_name="us-east-1")
+    sqs = boto3.client("sqs", endpoint_url=aws_environment.endpoint_url, region_name="us-east-1")
     topic = sns.create_topic(Name="drift-alerts")["TopicArn"]
     queue = sqs.create_queue(QueueName="drift-inbox")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -58,9 +43,9 @@ def test_job_reads_and_writes_s3_and_alerts_on_sns(
             registered_digits.version,
         )
         for path in Path(scratch).rglob("*.parquet"):
-            s3.upload_file(str(path), "predictions", f"live/{path.relative_to(scratch).as_posix()}")
-    monkeypatch.setenv("MLOPS_PREDICTIONS_STORE", "s3://predictions/live")
-    monkeypatch.setenv("MLOPS_REPORTS_STORE", "s3://reports/drift")
+            s3.upload_file(str(path), predictions, f"live/{path.relative_to(scratch).as_posix()}")
+    monkeypatch.setenv("MLOPS_PREDICTIONS_STORE", f"s3://{predictions}/live")
+    monkeypatch.setenv("MLOPS_REPORTS_STORE", f"s3://{reports}/drift")
     monkeypatch.setenv("MLOPS_DRIFT_SNS_TOPIC_ARN", topic)
     monkeypatch.delenv("MLOPS_DRIFT_WEBHOOK_URL", raising=False)
 
@@ -68,16 +53,16 @@ def test_job_reads_and_writes_s3_and_alerts_on_sns(
 
     assert result.status == "drift" and result.exit_code == 0, result.summary
     assert result.summary["rows_in_window"] == 120 and result.summary["files"] == 2
-    keys = {item["Key"] for item in s3.list_objects_v2(Bucket="reports")["Contents"]}
+    keys = {item["Key"] for item in s3.list_objects_v2(Bucket=reports)["Contents"]}
     assert keys == {
         f"drift/{MODEL}/date={day}/report.html",
         f"drift/{MODEL}/date={day}/summary.json",
         f"drift/{MODEL}/alert-state.json",
     }
-    stored = json.loads(s3.get_object(Bucket="reports", Key=f"drift/{MODEL}/date={day}/summary.json")["Body"].read())
+    stored = json.loads(s3.get_object(Bucket=reports, Key=f"drift/{MODEL}/date={day}/summary.json")["Body"].read())
     assert (
         stored["alert"]["channels"] == ["sns"]
-        and stored["report"] == f"s3://reports/drift/{MODEL}/date={day}/report.html"
+        and stored["report"] == f"s3://{reports}/drift/{MODEL}/date={day}/report.html"
     )
     (message,) = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=5).get("Messages", [])
     envelope = json.loads(message["Body"])

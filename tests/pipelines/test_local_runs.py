@@ -55,6 +55,14 @@ def _run(model: str, store: Path, root: Path, **arguments: object):
     return run_local(model, pipeline_root=root, dataset_store=str(store), **arguments)
 
 
+def _promoting_run_against(quality: float, model: str, store: Path, root: Path, **arguments: object):
+    """A stand-in production of `quality`, then a run with automatic promotion on: (stand-in, result)."""
+    stand_in = _stand_in_production(MlflowClient(), model, quality)
+    result = _run(model, store, root, auto_promote=True, **arguments)
+    assert result.registered, result.summary
+    return stand_in, result
+
+
 def _assert_lineage(tags: dict[str, str], model: str) -> None:
     """The version's lineage tags: gate verdict, dataset version and digest, commit, pipeline run, features."""
     assert tags["quality_gate"] == "passed"
@@ -108,11 +116,10 @@ def test_gpu_model_runs_locally_and_is_not_promoted_when_not_better(
     tracking_environment: LocalTrackingServer, snapshot_store: Path, tmp_path: Path
 ) -> None:
     client = MlflowClient()
-    strong = _stand_in_production(client, "surface-defects", 0.999)
+    strong, result = _promoting_run_against(
+        0.999, "surface-defects", snapshot_store, tmp_path, epochs=3, quality_threshold=0.8
+    )
 
-    result = _run("surface-defects", snapshot_store, tmp_path, epochs=3, quality_threshold=0.8, auto_promote=True)
-
-    assert result.registered, result.summary
     version = client.get_model_version("surface-defects", result.version)
     assert float(version.tags["metric.macro_f1"]) >= 0.8  # three classes: chance is 0.33
     _assert_lineage(version.tags, "surface-defects")
@@ -183,11 +190,8 @@ def test_auto_promotion_moves_production_to_a_better_candidate(
     tracking_environment: LocalTrackingServer, snapshot_store: Path, tmp_path: Path
 ) -> None:
     client = MlflowClient()
-    weak = _stand_in_production(client, "digits", 0.5)
+    weak, better = _promoting_run_against(0.5, "digits", snapshot_store, tmp_path, epochs=2, quality_threshold=0.5)
 
-    better = _run("digits", snapshot_store, tmp_path, epochs=2, quality_threshold=0.5, auto_promote=True)
-
-    assert better.registered
     assert _aliases(client, "digits")["production"] == better.version
     assert f"production v{weak} → v{better.version}" in better.summary
     assert registry.rollback("digits").current == weak  # the replaced version was remembered

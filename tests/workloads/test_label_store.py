@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.workloads.services import DUMMY_AWS_ENVIRONMENT, MotoS3Server
+from tests.services import DUMMY_AWS_ENVIRONMENT, MotoS3Server
 from workloads.labels.record import FEEDBACK_SOURCE, LABEL_COLUMNS, LabelRecord, label_studio_source
 from workloads.labels.resolve import resolve_labels
 from workloads.labels.store import LabelStore, records_frame

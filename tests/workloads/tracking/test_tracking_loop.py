@@ -19,9 +19,9 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from cli import registry_commands
-from tests.workloads.conftest import ARTIFACT_BUCKET, point_client_at
-from tests.workloads.services import MotoS3Server
-from tests.workloads.tiny_model import TinyClassifier, random_batch, training_step
+from tests.services import MotoS3Server, point_client_at
+from tests.workloads.tracking.conftest import ARTIFACT_BUCKET
+from tests.workloads.tracking.tiny_model import TinyClassifier, random_batch, training_step
 from workloads.tracking import registry
 from workloads.tracking.instrument import DatasetRef, tracked_run
 from workloads.tracking.local import LocalTrackingServer
@@ -56,8 +56,8 @@ class TrainedRun:
         pytest.param("postgres", id="postgres-s3", marks=pytest.mark.services),
     ],
 )
-def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
-    server: LocalTrackingServer = request.getfixturevalue(f"{request.param}_tracking_server")
+def backend(request: pytest.FixtureRequest, tracking_server: LocalTrackingServer) -> Iterator[Backend]:
+    server = tracking_server if request.param == "embedded" else request.getfixturevalue("postgres_tracking_server")
     with pytest.MonkeyPatch.context() as monkeypatch:
         point_client_at(monkeypatch, server)
         yield Backend(name=request.param, server=server)

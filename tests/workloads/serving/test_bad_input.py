@@ -9,8 +9,8 @@ import pickle
 import pytest
 import requests
 
-from tests.serving.conftest import PAYLOAD_LIMIT, DigitsVersions, http_status
-from tests.serving.images import png_bytes
+from tests.workloads.serving.conftest import PAYLOAD_LIMIT, DigitsVersions, http_status
+from tests.workloads.serving.images import png_bytes
 from workloads.serving.local import LocalModelService
 
 MARKER = "ECHO-CANARY-7f3a"
@@ -22,6 +22,11 @@ def _array_post(url: str, body: object) -> requests.Response:
 
 def _file_post(url: str, data: bytes, name: str = "image.png", media_type: str = "image/png") -> requests.Response:
     return requests.post(f"{url}/classify_image", files={"image": (name, data, media_type)}, timeout=30)
+
+
+def _raw_post(url: str, route: str, data: bytes | str, content_type: str) -> requests.Response:
+    """A body sent as it is, under the content type given (what a careless or hostile client sends)."""
+    return requests.post(f"{url}/{route}", data=data, headers={"Content-Type": content_type}, timeout=30)
 
 
 def _truncated_png(digits_versions: DigitsVersions) -> bytes:
@@ -39,22 +44,14 @@ CASES = {
     ),
     "wrong dtype": (lambda url, d: _array_post(url, {"image": [[0] * 8] * 8, "dtype": "int64"}), 422, "dtype"),
     "non-numbers": (lambda url, d: _array_post(url, {"image": [[MARKER] * 8] * 8}), 422, "only numbers"),
-    "empty body": (
-        lambda url, d: requests.post(f"{url}/classify_array", data=b"", headers={"Content-Type": "application/json"}),
-        400,
-        "empty",
-    ),
+    "empty body": (lambda url, d: _raw_post(url, "classify_array", b"", "application/json"), 400, "empty"),
     "wrong content type": (
-        lambda url, d: requests.post(
-            f"{url}/classify_array", data=MARKER.encode(), headers={"Content-Type": "text/plain"}, timeout=30
-        ),
+        lambda url, d: _raw_post(url, "classify_array", MARKER.encode(), "text/plain"),
         415,
         "unsupported content type",
     ),
     "file sent as json route": (
-        lambda url, d: requests.post(
-            f"{url}/classify_image", data=json.dumps({"image": MARKER}), headers={"Content-Type": "application/json"}
-        ),
+        lambda url, d: _raw_post(url, "classify_image", json.dumps({"image": MARKER}), "application/json"),
         415,
         "multipart/form-data",
     ),
@@ -63,32 +60,21 @@ CASES = {
         413,
         "larger than the limit",
     ),
-    "pickle content type": (
-        lambda url, d: requests.post(
-            f"{url}/classify_array",
-            data=pickle.dumps({"image": MARKER}),
-            headers={"Content-Type": "application/python-pickle"},
-            timeout=30,
-        ),
-        415,
-        "pickle payloads are refused",
-    ),
-    "bentoml pickle content type": (
-        lambda url, d: requests.post(
-            f"{url}/classify_array",
-            data=pickle.dumps({"image": MARKER}),
-            headers={"Content-Type": "application/vnd.bentoml+pickle"},
-            timeout=30,
-        ),
-        415,
-        "pickle payloads are refused",
-    ),
+    **{
+        f"{name} content type": (
+            lambda url, d, media_type=media_type: _raw_post(
+                url, "classify_array", pickle.dumps({"image": MARKER}), media_type
+            ),
+            415,
+            "pickle payloads are refused",
+        )
+        for name, media_type in (
+            ("pickle", "application/python-pickle"),
+            ("bentoml pickle", "application/vnd.bentoml+pickle"),
+        )
+    },
     "malformed json": (
-        lambda url, d: requests.post(
-            f"{url}/classify_array",
-            data=b'{"image": [[' + MARKER.encode(),
-            headers={"Content-Type": "application/json"},
-        ),
+        lambda url, d: _raw_post(url, "classify_array", b'{"image": [[' + MARKER.encode(), "application/json"),
         400,
         "",
     ),
@@ -108,11 +94,11 @@ CASES = {
         "multipart field 'image'",
     ),
     "malformed multipart": (
-        lambda url, d: requests.post(
-            f"{url}/classify_image",
-            data=b"--xyz\r\nContent-Disposition: form-data; name=image\r\n" + MARKER.encode(),
-            headers={"Content-Type": "multipart/form-data; boundary=xyz"},
-            timeout=30,
+        lambda url, d: _raw_post(
+            url,
+            "classify_image",
+            b"--xyz\r\nContent-Disposition: form-data; name=image\r\n" + MARKER.encode(),
+            "multipart/form-data; boundary=xyz",
         ),
         400,
         "",

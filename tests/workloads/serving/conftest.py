@@ -1,12 +1,14 @@
-"""Session-scoped real processes for the serving tests: one tracking server (reused from
-tests/workloads), two trained digits versions in its registry, and one `bentoml serve` of digits.
+"""Session-scoped real processes for the serving tests: two trained digits versions in the registry
+of the session's tracking server (tests/conftest.py), and one `bentoml serve` of digits.
 
-The service is started *before* any version carries the `production` alias, so the readiness test
-can observe the not-ready state of a real process; the fixture then promotes version 1.
+The service is started while *no* version carries the `production` alias (the fixture takes it off,
+should another folder's tests have promoted digits on the shared registry), so the readiness test
+can observe the not-ready state of a real process; the fixture then promotes the first version.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import urllib.error
@@ -18,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
 
 from benchmarks.registered_models import DigitsData, digits_data, register_module, train_digits
-from tests.workloads.conftest import FAST_CLIENT_ENVIRONMENT, embedded_tracking_server, s3_server  # noqa: F401
 from workloads import features
 from workloads.serving.local import LocalModelService, start_local_service
-from workloads.tracking.local import LocalTrackingServer
 from workloads.tracking.registry import set_alias
 
 MODEL = "digits"
@@ -60,13 +62,12 @@ def http_status(url: str, timeout: float = 5.0) -> int | None:
 
 
 @pytest.fixture(scope="session")
-def registry_environment(embedded_tracking_server: LocalTrackingServer) -> Iterator[dict[str, str]]:  # noqa: F811
+def registry_environment(tracking_client_environment: dict[str, str]) -> Iterator[dict[str, str]]:
     """Point this process's MLflow client at the session's tracking server."""
-    environment = {**embedded_tracking_server.client_environment(), **FAST_CLIENT_ENVIRONMENT}
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in environment.items():
+        for name, value in tracking_client_environment.items():
             patch.setenv(name, value)
-        yield environment
+        yield tracking_client_environment
 
 
 def service_environment(registry_environment: dict[str, str], store: Path, **overrides: str) -> dict[str, str]:
@@ -90,6 +91,8 @@ def started_service(
     registry_environment: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LocalModelService]:
     """`bentoml serve` of digits, started while the registry has no production version."""
+    with contextlib.suppress(MlflowException):  # digits not registered yet: nothing to take off
+        MlflowClient().delete_registered_model_alias(MODEL, "production")
     folder = tmp_path_factory.mktemp("serving")
     service = start_local_service(
         MODEL,

@@ -1,10 +1,8 @@
-"""Session-scoped real services for the workload tests.
-
-Starting an MLflow server costs ~30 s on two cores, so each server is started once per session and
-shared; tests isolate themselves by using their own experiment and registered-model names.
+"""The cluster's tracking configuration on loopback: PostgreSQL backend, artifacts proxied to S3.
 
 PostgreSQL is the system cluster started by `.ci/services` (URI in MLOPS_TEST_POSTGRES_URI); every
-session gets a fresh database on it. The S3 API is a `moto_server` on a free loopback port.
+session gets a fresh database on it. The S3 API and the embedded (SQLite) tracking server are the
+session's own (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -15,18 +13,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.workloads.services import DUMMY_AWS_ENVIRONMENT, MotoS3Server
+from tests.services import DUMMY_AWS_ENVIRONMENT, MotoS3Server
 from workloads.tracking.local import LocalTrackingServer, start_local_tracking
 
 DEFAULT_POSTGRES_URI = "postgresql://mlops:mlops@127.0.0.1:5432/mlops"
 ARTIFACT_BUCKET = "mlflow-artifacts"
-# Tests must not wait minutes on MLflow's default retry schedule (7 retries, factor 2) when a
-# server is down on purpose; individual tests tighten these further.
-FAST_CLIENT_ENVIRONMENT = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
-}
 
 
 @pytest.fixture(scope="session")
@@ -50,45 +41,16 @@ def postgres_database_uri() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def s3_server() -> Iterator[MotoS3Server]:
-    """An S3 API on loopback with the artifact bucket created."""
-    server = MotoS3Server.start()
-    try:
-        server.create_bucket(ARTIFACT_BUCKET)
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="session")
 def postgres_tracking_server(
     postgres_database_uri: str, s3_server: MotoS3Server, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LocalTrackingServer]:
     """The cluster's configuration on loopback: PostgreSQL backend, artifacts proxied to S3."""
-    server = start_local_tracking(
+    s3_server.create_bucket(ARTIFACT_BUCKET)
+    with start_local_tracking(
         tmp_path_factory.mktemp("tracking-postgres"),
         backend_store_uri=postgres_database_uri,
         artifacts_destination=f"s3://{ARTIFACT_BUCKET}/mlflow",
         s3_endpoint_url=s3_server.endpoint_url,
         extra_environment=DUMMY_AWS_ENVIRONMENT,
-    )
-    try:
+    ) as server:
         yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="session")
-def embedded_tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTrackingServer]:
-    """`mlops local tracking`'s defaults: SQLite and a local artifact folder in a state directory."""
-    server = start_local_tracking(tmp_path_factory.mktemp("tracking-embedded") / ".mlops" / "tracking")
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def point_client_at(monkeypatch: pytest.MonkeyPatch, server: LocalTrackingServer) -> None:
-    """Make MLflow clients in this process (fluent API, MlflowClient, the CLI) use `server`."""
-    for name, value in {**server.client_environment(), **FAST_CLIENT_ENVIRONMENT}.items():
-        monkeypatch.setenv(name, value)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.serving.conftest import DigitsVersions
+from tests.workloads.serving.conftest import DigitsVersions
 from workloads.labels.store import LabelStore
 from workloads.request_id import new_request_id
 from workloads.serving.local import LocalModelService

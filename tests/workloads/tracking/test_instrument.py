@@ -10,8 +10,7 @@ import pytest
 import torch
 from mlflow.pytorch import load_model as load_pytorch_model
 
-from tests.workloads.conftest import point_client_at
-from tests.workloads.tiny_model import TinyClassifier, random_batch
+from tests.workloads.tracking.tiny_model import TinyClassifier, random_batch
 from workloads.tracking.instrument import (
     InvalidInputExampleError,
     TrackingFlushError,
@@ -21,13 +20,7 @@ from workloads.tracking.instrument import (
 from workloads.tracking.local import LocalTrackingServer
 
 
-@pytest.fixture
-def embedded(monkeypatch: pytest.MonkeyPatch, embedded_tracking_server: LocalTrackingServer) -> LocalTrackingServer:
-    point_client_at(monkeypatch, embedded_tracking_server)
-    return embedded_tracking_server
-
-
-def test_log_model_refuses_an_input_example_of_one_row(embedded: LocalTrackingServer) -> None:
+def test_log_model_refuses_an_input_example_of_one_row(tracking_environment: LocalTrackingServer) -> None:
     with tracked_run(experiment=f"tests-{uuid.uuid4().hex[:8]}") as run:
         single_row, _ = random_batch(1, seed=0)
         with pytest.raises(InvalidInputExampleError, match="at least 2 rows, got shape \\(1, 8\\)"):
@@ -36,7 +29,7 @@ def test_log_model_refuses_an_input_example_of_one_row(embedded: LocalTrackingSe
     assert mlflow.search_logged_models(filter_string=f"source_run_id = '{run_id}'", output_format="list") == []
 
 
-def test_failing_block_marks_the_run_failed(embedded: LocalTrackingServer) -> None:
+def test_failing_block_marks_the_run_failed(tracking_environment: LocalTrackingServer) -> None:
     with pytest.raises(ZeroDivisionError), tracked_run(experiment=f"tests-{uuid.uuid4().hex[:8]}") as run:
         run.log_metric("loss", 1.0, 0)
         _ = 1 / 0
@@ -44,7 +37,7 @@ def test_failing_block_marks_the_run_failed(embedded: LocalTrackingServer) -> No
     assert [m.value for m in mlflow.MlflowClient().get_metric_history(run.run_id, "loss")] == [1.0]
 
 
-def test_flush_raises_when_metrics_cannot_be_written(embedded: LocalTrackingServer) -> None:
+def test_flush_raises_when_metrics_cannot_be_written(tracking_environment: LocalTrackingServer) -> None:
     with tracked_run(experiment=f"tests-{uuid.uuid4().hex[:8]}") as run:
         run.log_metric("loss", 0.5, 0)
         run.flush()
@@ -63,7 +56,7 @@ def test_git_commit_comes_from_the_environment_or_is_unknown(monkeypatch: pytest
     assert current_git_commit() == "unknown"
 
 
-def test_model_output_is_unchanged_by_logging(embedded: LocalTrackingServer) -> None:
+def test_model_output_is_unchanged_by_logging(tracking_environment: LocalTrackingServer) -> None:
     model = TinyClassifier().train()
     example, _ = random_batch(4, seed=1)
     with tracked_run(experiment=f"tests-{uuid.uuid4().hex[:8]}") as run:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import requests
 
-from tests.serving.conftest import DigitsVersions, ServiceStart, http_status
-from tests.serving.images import jpeg_bytes, png_bytes
+from tests.workloads.serving.conftest import DigitsVersions, ServiceStart, http_status
+from tests.workloads.serving.images import jpeg_bytes, png_bytes
 from workloads.serving.local import LocalModelService
 
 

@@ -32,8 +32,8 @@ def _status(url: str, credentials: tuple[str, str] | None) -> int:
         pytest.param("postgres", id="postgres-s3", marks=pytest.mark.services),
     ]
 )
-def server(request: pytest.FixtureRequest) -> LocalTrackingServer:
-    return request.getfixturevalue(f"{request.param}_tracking_server")
+def server(request: pytest.FixtureRequest, tracking_server: LocalTrackingServer) -> LocalTrackingServer:
+    return tracking_server if request.param == "embedded" else request.getfixturevalue("postgres_tracking_server")
 
 
 def test_rest_api_requires_credentials(server: LocalTrackingServer) -> None:
@@ -48,11 +48,9 @@ def test_health_stays_open_for_probes(server: LocalTrackingServer) -> None:
     assert _status(server.url + "/health", None) == 200
 
 
-def test_local_admin_password_is_generated_private_and_not_a_default(
-    embedded_tracking_server: LocalTrackingServer,
-) -> None:
-    password_file = embedded_tracking_server.log_path.parent / "admin-password"
+def test_local_admin_password_is_generated_private_and_not_a_default(tracking_server: LocalTrackingServer) -> None:
+    password_file = tracking_server.log_path.parent / "admin-password"
     assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
-    assert password_file.read_text().strip() == embedded_tracking_server.password
-    assert len(embedded_tracking_server.password) >= 24
-    assert embedded_tracking_server.password_created
+    assert password_file.read_text().strip() == tracking_server.password
+    assert len(tracking_server.password) >= 24
+    assert tracking_server.password_created

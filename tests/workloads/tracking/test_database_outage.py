@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.workloads.conftest import point_client_at
-from tests.workloads.services import PrivatePostgres
+from tests.services import PrivatePostgres, point_client_at
 from workloads.tracking.instrument import TrackingFlushError, tracked_run
 from workloads.tracking.local import LocalTrackingServer, start_local_tracking
 
@@ -40,11 +39,8 @@ def server_on_private_postgres(
     private_postgres: PrivatePostgres, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LocalTrackingServer]:
     state: Path = tmp_path_factory.mktemp("tracking-private-postgres")
-    server = start_local_tracking(state, backend_store_uri=private_postgres.uri)
-    try:
+    with start_local_tracking(state, backend_store_uri=private_postgres.uri) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _status_of_one_request(server: LocalTrackingServer, run_id: str) -> int:

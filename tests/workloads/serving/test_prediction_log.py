@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import requests
 
-from tests.serving.conftest import MODEL, DigitsVersions, service_environment
-from tests.serving.images import png_bytes
-from tests.workloads.services import DUMMY_AWS_ENVIRONMENT, MotoS3Server
+from tests.services import MotoS3Server
+from tests.workloads.serving.conftest import MODEL, DigitsVersions, service_environment
+from tests.workloads.serving.images import png_bytes
 from workloads import catalogue, features
 from workloads.serving.local import start_local_service
 from workloads.serving.model_source import load_version
@@ -111,31 +111,19 @@ def test_sigterm_flushes_every_acknowledged_prediction(
     assert list((store / MODEL).iterdir()) == [store / MODEL / f"date={day}"]
 
 
-@pytest.fixture(scope="module")
-def moto_s3() -> object:
-    server = MotoS3Server.start()
-    try:
-        server.create_bucket("predictions")
-        yield server
-    finally:
-        server.stop()
-
-
-def test_batches_go_to_s3_under_the_model_and_date(moto_s3: MotoS3Server, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in DUMMY_AWS_ENVIRONMENT.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_s3.endpoint_url)
+def test_batches_go_to_s3_under_the_model_and_date(aws_environment: MotoS3Server) -> None:
+    bucket = aws_environment.fresh_bucket("predictions")
     images = np.random.default_rng(0).integers(0, 256, size=(5, 8, 8), dtype=np.uint8)
-    log = PredictionLog("s3://predictions/live", MODEL, flush_rows=1000, flush_seconds=3600)
+    log = PredictionLog(f"s3://{bucket}/live", MODEL, flush_rows=1000, flush_seconds=3600)
     log.append(images, probabilities_for([1, 2, 3, 4, 5]), CLASS_NAMES, ["7"] * 5, "r1")
     assert log.close() == 5
-    client = moto_s3.client()
-    keys = [item["Key"] for item in client.list_objects_v2(Bucket="predictions")["Contents"]]
+    client = aws_environment.client()
+    keys = [item["Key"] for item in client.list_objects_v2(Bucket=bucket)["Contents"]]
     day = pd.Timestamp.now(tz="UTC").strftime("%Y-%m-%d")
     assert len(keys) == 1 and keys[0].startswith(f"live/{MODEL}/date={day}/") and keys[0].endswith(".parquet")
     import io
 
-    table = pd.read_parquet(io.BytesIO(client.get_object(Bucket="predictions", Key=keys[0])["Body"].read()))
+    table = pd.read_parquet(io.BytesIO(client.get_object(Bucket=bucket, Key=keys[0])["Body"].read()))
     assert table["prediction"].tolist() == [1, 2, 3, 4, 5]
     np.testing.assert_array_equal(table[SOFTMAX].to_numpy(), probabilities_for([1, 2, 3, 4, 5]))
     assert set(table["model_version"]) == {"7"}

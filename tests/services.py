@@ -1,6 +1,7 @@
-"""Real service processes for the tests: a loopback S3 API (moto) and a private PostgreSQL instance.
+"""Real service processes for the tests: a loopback S3 API (moto) and a private PostgreSQL instance,
+and the settings that point this process's clients at them.
 
-Fixtures in conftest.py wrap these; they live here so a benchmark or a demo script can reuse them.
+Fixtures in tests/conftest.py wrap these; they live here so a benchmark or a demo script can reuse them.
 """
 
 from __future__ import annotations
@@ -15,18 +16,41 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workloads.tracking.local import free_loopback_port
+import pytest
+
+from workloads.tracking.local import LocalTrackingServer, free_loopback_port
 
 DUMMY_AWS_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
+# No test waits minutes on MLflow's default retry schedule (7 retries, factor 2) when a server is
+# down on purpose; individual tests tighten these further.
+FAST_CLIENT_ENVIRONMENT = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
+    # Small models train faster on one thread, and the machine is shared (see workloads.training).
+    "MLOPS_TORCH_THREADS": "1",
+}
+
+
+def client_environment(server: LocalTrackingServer) -> dict[str, str]:
+    """What points MLflow clients (fluent API, MlflowClient, the CLI, pipeline steps) at `server`."""
+    return {**server.client_environment(), **FAST_CLIENT_ENVIRONMENT}
+
+
+def point_client_at(monkeypatch: pytest.MonkeyPatch, server: LocalTrackingServer) -> None:
+    """Make MLflow clients in this process, and the processes it starts, use `server`."""
+    for name, value in client_environment(server).items():
+        monkeypatch.setenv(name, value)
 
 
 def _wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
@@ -74,6 +98,20 @@ class MotoS3Server:
 
     def create_bucket(self, name: str) -> None:
         self.client().create_bucket(Bucket=name)
+
+    def fresh_bucket(self, purpose: str) -> str:
+        """A new, empty bucket named `<purpose>-<random>`: tests sharing the server never see each other's."""
+        name = f"{purpose}-{uuid.uuid4().hex[:12]}"
+        self.create_bucket(name)
+        return name
+
+    def point_clients(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Dummy credentials, and every AWS client this process creates (S3, SNS, Secrets Manager, ...)
+        talking to this server; AWS_ENDPOINT_URL_S3 is named too, as the workloads document it."""
+        for name, value in DUMMY_AWS_ENVIRONMENT.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", self.endpoint_url)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", self.endpoint_url)
 
     def client(self, service: str = "s3") -> Any:
         """A boto3 client of this moto server (it answers every AWS API moto has, not only S3)."""

@@ -151,7 +151,7 @@ def test_server_environment_keeps_credentials_out_of_mlflows_variables(tmp_path:
 def test_entrypoint_exits_2_with_one_line_on_bad_configuration() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "workloads.tracking.server", "serve", "--skip-migrate"],
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[3])},
         capture_output=True,
         text=True,
         timeout=60,
@@ -166,7 +166,7 @@ def test_entrypoint_exits_2_with_one_line_on_bad_configuration() -> None:
 def test_entrypoint_help_documents_every_variable() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "workloads.tracking.server", "--help"],
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[3])},
         capture_output=True,
         text=True,
         timeout=60,

@@ -29,8 +29,7 @@ from mlflow.tracking import MlflowClient
 from psycopg import sql
 from sqlalchemy import event
 
-from tests.workloads.conftest import point_client_at
-from tests.workloads.services import DUMMY_AWS_ENVIRONMENT, MotoS3Server, PrivatePostgres
+from tests.services import DUMMY_AWS_ENVIRONMENT, MotoS3Server, PrivatePostgres, point_client_at
 from workloads.tracking.credentials_hook import CredentialsHook
 from workloads.tracking.database_credentials import MINIMUM_REFRESH_SECONDS, CredentialsCache
 from workloads.tracking.database_secret import DatabaseCredentials, DatabaseSecretSettings, read_credentials
@@ -124,16 +123,13 @@ def rotating_server(
     rotating_database: RotatingDatabase, s3_server: MotoS3Server, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LocalTrackingServer]:
     """The cluster's database path: URI and password from the secret, two workers as deployed."""
-    server = start_local_tracking(
+    with start_local_tracking(
         tmp_path_factory.mktemp("tracking-rotation"),
         database_from_secret=True,
         workers=2,
         extra_environment=rotating_database.environment(s3_server.endpoint_url),
-    )
-    try:
+    ) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _get(server: LocalTrackingServer, path: str, authenticated: bool = False) -> tuple[int, str]:
@@ -189,7 +185,7 @@ def _steps(client: MlflowClient, run_id: str) -> list[int]:
 
 
 def test_the_credentials_hook_reconnects_after_a_rotation(
-    monkeypatch: pytest.MonkeyPatch, rotating_database: RotatingDatabase, s3_server: MotoS3Server
+    rotating_database: RotatingDatabase, aws_environment: MotoS3Server
 ) -> None:
     """In-process, on one engine: the rejected password triggers exactly one re-read of the secret."""
     reads: list[DatabaseCredentials] = []
@@ -204,8 +200,6 @@ def test_the_credentials_hook_reconnects_after_a_rotation(
     hook = CredentialsHook(settings, CredentialsCache(read, minimum_refresh_seconds=0))
     engine = sqlalchemy.create_engine(settings.backend_uri(ROLE), pool_pre_ping=True)
     event.listen(engine, "do_connect", hook)
-    for name, value in {**DUMMY_AWS_ENVIRONMENT, "AWS_ENDPOINT_URL_SECRETS_MANAGER": s3_server.endpoint_url}.items():
-        monkeypatch.setenv(name, value)
     with engine.connect() as connection:
         assert connection.execute(sqlalchemy.text("SELECT current_user")).scalar() == ROLE
     rotating_database.rotate()

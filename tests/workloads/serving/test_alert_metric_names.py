@@ -17,8 +17,8 @@ from observability import metrics
 from observability.objectives import objectives
 from observability.rules import catalogue_rules
 from observability.targets import MODEL_ROUTES
-from tests.serving.conftest import MODEL, DigitsVersions
-from tests.serving.images import png_bytes
+from tests.workloads.serving.conftest import MODEL, DigitsVersions
+from tests.workloads.serving.images import png_bytes
 from workloads import catalogue
 from workloads.serving.local import LocalModelService
 from workloads.serving.service import ARRAY_ROUTE, IMAGE_ROUTE

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.serving.images import jpeg_bytes, png_bytes
+from tests.workloads.serving.images import jpeg_bytes, png_bytes
 from workloads import datasets, features
 from workloads.serving.inputs import InvalidRequestError, decode_array, decode_image_file, model_inputs
 

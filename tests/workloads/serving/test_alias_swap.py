@@ -7,7 +7,7 @@ import time
 
 import requests
 
-from tests.serving.conftest import MODEL, DigitsVersions
+from tests.workloads.serving.conftest import MODEL, DigitsVersions
 from workloads.serving.local import LocalModelService
 from workloads.tracking.registry import promote, rollback
 
@@ -74,4 +74,4 @@ def test_alias_moves_are_followed_without_failed_requests(
     after = [version for moment, version in observed if moment > rolled_back_at + 1.0]
     assert after and set(after) == {digits_versions.first}
     assert switched_at - promoted_at < 10  # the service polls the alias every second
-    assert "alias production moved v1 -> v2" in digits_service.log_text()
+    assert f"alias production moved v{digits_versions.first} -> v{digits_versions.second}" in digits_service.log_text()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from tests.workloads.services import DUMMY_AWS_ENVIRONMENT, MotoS3Server
+from tests.services import MotoS3Server
 from workloads import datasets
 
 
@@ -124,31 +123,14 @@ def test_cli_snapshot_prints_the_version_and_refuses_bad_input(tmp_path: Path) -
 # ------------------------------------------------------------------------------------------ S3 store
 
 
-@pytest.fixture(scope="module")
-def moto_s3() -> Iterator[MotoS3Server]:
-    server = MotoS3Server.start()
-    try:
-        server.create_bucket("datasets")
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def s3_environment(moto_s3: MotoS3Server, monkeypatch: pytest.MonkeyPatch) -> MotoS3Server:
-    for name, value in DUMMY_AWS_ENVIRONMENT.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_s3.endpoint_url)
-    return moto_s3
-
-
-def test_s3_store_snapshots_fetches_and_stays_immutable(s3_environment: MotoS3Server, tmp_path: Path) -> None:
-    prefix = f"s3://datasets/team-{tmp_path.name}"
+def test_s3_store_snapshots_fetches_and_stays_immutable(aws_environment: MotoS3Server, tmp_path: Path) -> None:
+    bucket = aws_environment.fresh_bucket("datasets")
+    prefix = f"s3://{bucket}/team-{tmp_path.name}"
     published = datasets.snapshot("surface-defects", prefix)
     assert published.version == "v1"
     assert published.uri == f"{prefix}/surface-defects/v1"
-    client = s3_environment.client()
-    keys = {item["Key"] for item in client.list_objects_v2(Bucket="datasets")["Contents"]}
+    client = aws_environment.client()
+    keys = {item["Key"] for item in client.list_objects_v2(Bucket=bucket)["Contents"]}
     assert f"team-{tmp_path.name}/surface-defects/v1/manifest.json" in keys
     assert datasets.snapshot("surface-defects", prefix).version == "v2"
     with pytest.raises(datasets.DatasetVersionExistsError, match="immutable"):
@@ -159,9 +141,9 @@ def test_s3_store_snapshots_fetches_and_stays_immutable(s3_environment: MotoS3Se
     assert datasets.load(folder).images.shape == (1500, 32, 32)
 
     key = f"team-{tmp_path.name}/surface-defects/v1/labels.npy"
-    body = bytearray(client.get_object(Bucket="datasets", Key=key)["Body"].read())
+    body = bytearray(client.get_object(Bucket=bucket, Key=key)["Body"].read())
     body[-1] ^= 0x01
-    client.put_object(Bucket="datasets", Key=key, Body=bytes(body))
+    client.put_object(Bucket=bucket, Key=key, Body=bytes(body))
     with pytest.raises(datasets.DatasetIntegrityError, match=r"labels\.npy is corrupt"):
         datasets.fetch("surface-defects", "v1", prefix, tmp_path / "again")
 
@@ -190,11 +172,11 @@ def test_ensure_version_takes_the_winners_version_when_it_loses_the_race(
 
 
 def test_seed_job_gives_an_empty_s3_store_a_first_version_once(
-    s3_environment: MotoS3Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    aws_environment: MotoS3Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from pipelines.dataset_seed import main
 
-    store = f"s3://datasets/seed-{tmp_path.name}"
+    store = f"s3://{aws_environment.fresh_bucket('datasets')}/seed-{tmp_path.name}"
     assert main(["digits", "surface-defects", "--store", store]) == 0
     output = capsys.readouterr().out
     assert "digits: v1 snapshotted, sha256 " in output and "surface-defects: v1 snapshotted" in output
@@ -207,7 +189,7 @@ def test_seed_job_gives_an_empty_s3_store_a_first_version_once(
 
 
 def test_seed_job_refuses_bad_input_and_reports_a_store_failure_in_one_line(
-    s3_environment: MotoS3Server, capsys: pytest.CaptureFixture[str]
+    aws_environment: MotoS3Server, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from pipelines.dataset_seed import main
 

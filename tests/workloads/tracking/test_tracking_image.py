@@ -13,7 +13,7 @@ from pathlib import Path
 from workloads.tracking.app import APP_FACTORY
 from workloads.tracking.server import MLFLOW_ENTRYPOINT
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DOCKERFILE = ROOT / "workloads" / "tracking" / "Dockerfile"
 # Started by name, not imported: `python -m <server>` execs the MLflow entrypoint, whose uvicorn
 # workers import the app factory.

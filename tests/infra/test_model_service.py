@@ -1,0 +1,156 @@
+"""ModelService alone, under mocks, on small hand-made Args: a hardened pod that follows the registry
+alias, an IRSA role that may only write its model's prefix of the predictions bucket, an autoscaler
+that owns the replica count, and a NetworkPolicy that lets in only the platform's namespaces."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from infra.model_service import ModelService, ModelServiceArgs, ServingResources, torch_threads
+from tests.infra.component_mocks import (
+    OIDC_ISSUER_HOST,
+    Declared,
+    assert_hardened_pod,
+    declare,
+    kms_key_arn,
+    resolved,
+    shared_services,
+)
+from workloads import catalogue
+
+DIGITS = catalogue.get("digits")
+APP = "serve-digits"
+
+
+def declare_service(gpu_pool: str | None = None) -> Declared[ModelService]:
+    def build() -> ModelService:
+        resources = ServingResources(cpu="1500m", memory="1Gi", gpu_pool=gpu_pool)
+        arguments = ModelServiceArgs(
+            entry=DIGITS, shared=shared_services(), resources=resources, min_replicas=2, max_replicas=5
+        )
+        return ModelService("digits-serving", arguments)
+
+    return declare(build)
+
+
+def pod_spec(declared: Declared[ModelService]) -> dict[str, Any]:
+    return declared.one("kubernetes:apps/v1:Deployment")["spec"]["template"]["spec"]
+
+
+def environment(declared: Declared[ModelService]) -> dict[str, Any]:
+    (container,) = pod_spec(declared)["containers"]
+    return {variable["name"]: variable.get("value", variable.get("valueFrom")) for variable in container["env"]}
+
+
+def test_the_pod_is_hardened_and_runs_as_its_irsa_service_account() -> None:
+    spec = pod_spec(declare_service())
+
+    assert_hardened_pod(spec, irsa_service_account=APP)
+    (container,) = spec["containers"]
+    assert container["resources"] == {
+        "limits": {"cpu": "1500m", "memory": "1Gi"},
+        "requests": {"cpu": "1500m", "memory": "1Gi"},
+    }
+    assert "tolerations" not in spec and "nodeSelector" not in spec  # a CPU model stays off the GPU pools
+    assert spec["terminationGracePeriodSeconds"] == 45  # time to flush the prediction log on SIGTERM
+
+
+def test_probes_hold_traffic_until_a_model_is_loaded() -> None:
+    (container,) = pod_spec(declare_service())["containers"]
+
+    assert container["ports"] == [{"containerPort": 3000, "name": "http"}]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "http"}
+    startup = container["startupProbe"]
+    assert startup["httpGet"]["path"] == "/livez"
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 300  # a cold model load may take minutes
+
+
+def test_a_gpu_pool_gets_one_gpu_its_toleration_and_its_node_selector() -> None:
+    spec = pod_spec(declare_service(gpu_pool="gpu-t4"))
+
+    (container,) = spec["containers"]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert spec["tolerations"] == [{"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}]
+    assert spec["nodeSelector"] == {"mlops.platform/pool": "gpu-t4"}
+
+
+def test_the_service_follows_the_production_alias_of_its_own_model_with_secret_credentials() -> None:
+    declared = declare_service()
+    variables = environment(declared)
+
+    assert variables["MLOPS_MODEL"] == "digits" and variables["MLOPS_MODEL_ALIAS"] == "production"
+    assert json.loads(variables["MLOPS_CATALOGUE_ENTRY"])["name"] == "digits"
+    predictions = declared.registered_by("mlops-predictions")["name"]
+    assert variables["MLOPS_PREDICTIONS_STORE"] == f"s3://{predictions}"
+    assert variables["MLFLOW_TRACKING_URI"] == "http://mlflow.mlflow.svc.cluster.local"
+    for secret in ("username", "password"):
+        reference = variables[f"MLFLOW_TRACKING_{secret.upper()}"]
+        assert reference == {"secretKeyRef": {"key": secret, "name": "tracking-client"}}
+    assert variables["MLOPS_TORCH_THREADS"] == "1"  # 1.5 CPUs: one whole core
+
+
+def test_the_role_trusts_only_its_service_account_and_may_only_write_its_prefix() -> None:
+    declared = declare_service()
+
+    trust = json.loads(declared.one("aws:iam/role:Role")["assumeRolePolicy"])
+    (statement,) = trust["Statement"]
+    assert statement["Condition"] == {
+        "StringEquals": {
+            f"{OIDC_ISSUER_HOST}:aud": "sts.amazonaws.com",
+            f"{OIDC_ISSUER_HOST}:sub": f"system:serviceaccount:models:{APP}",
+        }
+    }
+    statements = {s["Sid"]: s for s in json.loads(declared.one("aws:iam/rolePolicy:RolePolicy")["policy"])["Statement"]}
+    predictions_arn = declared.registered_by("mlops-predictions")["arn"]
+    assert statements["DataObjectsUnderPrefix"]["Action"] == ["s3:PutObject"]
+    assert statements["DataObjectsUnderPrefix"]["Resource"] == f"{predictions_arn}/digits/*"
+    assert statements["DataListPrefix"]["Condition"] == {"StringLike": {"s3:prefix": ["digits", "digits/*"]}}
+    assert statements["DataUseBucketKey"]["Resource"] == kms_key_arn("predictions")
+    assert "reports" not in json.dumps(statements)  # the drift job's bucket is not the service's business
+    account = declared.one("kubernetes:core/v1:ServiceAccount")
+    assert account["metadata"]["name"] == APP and account["automountServiceAccountToken"] is False
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
+
+
+def test_the_autoscaler_owns_the_replica_count_and_rollouts_never_go_below_it() -> None:
+    declared = declare_service()
+
+    autoscaler = declared.one("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")["spec"]
+    assert (autoscaler["minReplicas"], autoscaler["maxReplicas"]) == (2, 5)
+    assert autoscaler["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": APP}
+    (deployment,) = declared.of_type("kubernetes:apps/v1:Deployment")
+    assert deployment["options"]["ignoreChanges"] == ["spec.replicas"]
+    assert deployment["inputs"]["spec"]["replicas"] == 2
+    assert deployment["inputs"]["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    budget = declared.one("kubernetes:policy/v1:PodDisruptionBudget")["spec"]
+    assert budget["maxUnavailable"] == 1
+
+
+def test_only_platform_namespaces_reach_the_port_and_the_pod_reaches_dns_tracking_and_https() -> None:
+    policy = declare_service().one("kubernetes:networking.k8s.io/v1:NetworkPolicy")["spec"]
+
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    (ingress,) = policy["ingress"]
+    assert ingress["from"] == [{"namespaceSelector": {"matchLabels": {"mlops.platform/part-of": "mlops-platform"}}}]
+    assert ingress["ports"] == [{"port": 3000, "protocol": "TCP"}]
+    ports = sorted(port["port"] for rule in policy["egress"] for port in rule["ports"])
+    assert ports == [53, 53, 443, 5000]
+    (tracking,) = [rule for rule in policy["egress"] if "to" in rule]
+    assert tracking["to"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "mlflow"}}}]
+
+
+def test_registers_its_in_cluster_url_and_service_name() -> None:
+    declared = declare_service()
+
+    url = f"http://{APP}.models.svc.cluster.local"
+    assert resolved(declared.component.url) == url
+    assert declared.outputs_of("mlops:serving:ModelService") == {"service": APP, "url": url}
+
+
+@pytest.mark.parametrize(("cpu", "threads"), [("250m", 1), ("1500m", 1), ("2", 2), ("3500m", 3)])
+def test_torch_threads_are_the_whole_cpus_of_the_limit(cpu: str, threads: int) -> None:
+    assert torch_threads(cpu) == threads
