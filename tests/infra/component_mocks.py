@@ -135,7 +135,7 @@ class _Unused:
 
 def shared_services(pipelines_namespace: str | None = None) -> SharedServices:
     """What the platform hands each model's components, built small: real SecureBuckets for the
-    predictions and reports, and stand-ins for Kubeflow Pipelines and the dataset seed that fail the
+    predictions, labels and reports, and stand-ins for Kubeflow Pipelines and the dataset seed that fail the
     test if read (apart from the pipelines' namespace when one is given). Call inside `declare`."""
     pipelines = _Unused("pipelines", namespace=pipelines_namespace) if pipelines_namespace else _Unused("pipelines")
     return SharedServices(
@@ -151,12 +151,14 @@ def shared_services(pipelines_namespace: str | None = None) -> SharedServices:
         pipelines=cast(Any, pipelines),
         datasets=cast(Any, _Unused("datasets")),
         predictions=bucket("predictions", expire_after_days=90),
+        labels=bucket("labels"),
         reports=bucket("reports"),
         images=WorkloadImages(
             serving="123456789012.dkr.ecr.eu-west-1.amazonaws.com/serving@sha256:" + "a" * 64,
             drift="123456789012.dkr.ecr.eu-west-1.amazonaws.com/drift@sha256:" + "b" * 64,
             training="123456789012.dkr.ecr.eu-west-1.amazonaws.com/training@sha256:" + "c" * 64,
         ),
+        monitoring=cast(Any, _Unused("monitoring")),
     )
 
 

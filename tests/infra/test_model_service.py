@@ -105,11 +105,13 @@ def test_the_role_trusts_only_its_service_account_and_may_only_write_its_prefix(
         }
     }
     statements = {s["Sid"]: s for s in json.loads(declared.one("aws:iam/rolePolicy:RolePolicy")["policy"])["Statement"]}
-    predictions_arn = declared.registered_by("mlops-predictions")["arn"]
-    assert statements["DataObjectsUnderPrefix"]["Action"] == ["s3:PutObject"]
-    assert statements["DataObjectsUnderPrefix"]["Resource"] == f"{predictions_arn}/digits/*"
-    assert statements["DataListPrefix"]["Condition"] == {"StringLike": {"s3:prefix": ["digits", "digits/*"]}}
-    assert statements["DataUseBucketKey"]["Resource"] == kms_key_arn("predictions")
+    for sid, purpose in (("Predictions", "predictions"), ("Labels", "labels")):
+        arn = declared.registered_by(f"mlops-{purpose}")["arn"]
+        assert statements[f"{sid}ObjectsUnderPrefix"]["Action"] == ["s3:PutObject"]
+        assert statements[f"{sid}ObjectsUnderPrefix"]["Resource"] == f"{arn}/digits/*"
+        assert statements[f"{sid}ListPrefix"]["Condition"] == {"StringLike": {"s3:prefix": ["digits", "digits/*"]}}
+        assert statements[f"{sid}UseBucketKey"]["Resource"] == kms_key_arn(purpose)
+    assert len(statements) == 6
     assert "reports" not in json.dumps(statements)  # the drift job's bucket is not the service's business
     account = declared.one("kubernetes:core/v1:ServiceAccount")
     assert account["metadata"]["name"] == APP and account["automountServiceAccountToken"] is False

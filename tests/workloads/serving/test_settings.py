@@ -59,7 +59,7 @@ def test_mistakes_name_the_variable(environment: dict[str, str], message: str) -
 
 
 def test_the_readme_table_is_the_generated_one() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
     table = ServingSettings.variables_table()
     assert table in readme, f"README.md: replace the serving variables table with\n{table}"
 
