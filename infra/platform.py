@@ -26,7 +26,7 @@ from infra.secure_bucket import SecureBucket, SecureBucketArgs
 from infra.shared_services import SharedServices, TrackingClient, WorkloadImages
 from infra.tracking_server import TrackingServer, TrackingServerArgs
 from infra.webhook_order import after_controllers
-from pipelines.paths import (
+from pipelines.contract import (
     TRACKING_SECRET_NAME,
     TRAINING_DOCKERFILE,
     TRAINING_IMAGE_SOURCES,
@@ -100,9 +100,9 @@ DRIFT_IMAGE = ImageSpec(
         "monitoring/window.py",
         "pipelines/__init__.py",
         "pipelines/components.py",
+        "pipelines/contract.py",
         "pipelines/kfp_types.py",
         "pipelines/local.py",
-        "pipelines/paths.py",
         "pipelines/remote.py",
         "pipelines/steps.py",
         "pipelines/training_pipeline.py",

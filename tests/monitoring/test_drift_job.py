@@ -20,7 +20,7 @@ from monitoring.job import REPORT_FILE, SUMMARY_FILE, experiment_name, run_job
 from monitoring.retrain import LocalPipelineSubmitter
 from monitoring.settings import DriftSettings
 from monitoring.webhook_receiver import WebhookReceiver
-from pipelines.paths import REPOSITORY_ROOT
+from pipelines.contract import REPOSITORY_ROOT
 from tests.monitoring.conftest import MODEL, RegisteredDigits, write_prediction_log
 from workloads.tracking.local import LocalTrackingServer
 
