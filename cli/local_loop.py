@@ -167,7 +167,7 @@ class LocalLoop:
     def run(self) -> LoopResult:
         from mlflow.exceptions import MlflowException
 
-        from workloads.datasets import DatasetError
+        from workloads.datasets.errors import DatasetError
 
         stopped = local_state.stop_kept(self.state)
         if stopped:
@@ -222,13 +222,14 @@ class LocalLoop:
         from mlflow.tracking import MlflowClient
 
         from pipelines.local import PipelineRunError, run_local
-        from workloads import datasets
+        from workloads.datasets.stores import open_store
+        from workloads.datasets.versions import ensure_version
 
         self.progress.step(f"training: {len(self.entries)} pipeline(s) with kfp.local, gated, auto-promoted as in dev")
-        store = datasets.open_store(self.state / "datasets")
+        store = open_store(self.state / "datasets")
         for entry in self.entries:
             if entry.dataset not in self.dataset_versions:
-                ensured = datasets.ensure_version(entry.dataset, store)
+                ensured = ensure_version(entry.dataset, store)
                 self.dataset_versions[entry.dataset] = ensured.version
                 if ensured.published is None:
                     self.progress.detail(
@@ -258,10 +259,10 @@ class LocalLoop:
                 ) from None
 
     def pipeline_arguments(self, entry: catalogue.CatalogueEntry) -> dict[str, Any]:
-        from workloads import datasets
+        from workloads.datasets.stores import open_store
 
         arguments: dict[str, Any] = {
-            "dataset_store": datasets.open_store(self.state / "datasets").uri,
+            "dataset_store": open_store(self.state / "datasets").uri,
             "dataset_version": self.dataset_versions[entry.dataset],
             "auto_promote": True,
         }

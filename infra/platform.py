@@ -108,7 +108,7 @@ DRIFT_IMAGE = ImageSpec(
         "pipelines/training_pipeline.py",
         "workloads/__init__.py",
         "workloads/catalogue_entry.py",
-        "workloads/datasets.py",
+        "workloads/datasets",
         "workloads/features.py",
         "workloads/reference.py",
         "workloads/settings.py",

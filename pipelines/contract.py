@@ -36,7 +36,7 @@ TRAINING_IMAGE_SOURCES = (
     "pipelines/steps.py",
     "workloads/__init__.py",
     "workloads/catalogue_entry.py",
-    "workloads/datasets.py",
+    "workloads/datasets",
     "workloads/features.py",
     "workloads/models",
     "workloads/reference.py",

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.contract import pipeline_name, render_with_image
-from workloads.datasets import STORE_ENVIRONMENT_VARIABLE
+from workloads.datasets.stores import STORE_ENVIRONMENT_VARIABLE
 
 IMAGE_ENVIRONMENT_VARIABLE = "MLOPS_TRAINING_IMAGE"
 
