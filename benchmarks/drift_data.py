@@ -42,7 +42,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from workloads import catalogue, datasets, features
+from workloads import catalogue, features
+from workloads.datasets.builders import build, build_surface_defects
+from workloads.datasets.splits import stratified_split
 
 SHIFTS: dict[str, tuple[float, float, float]] = {
     "brightness": (3.0, 8.0, 40.0),
@@ -55,9 +57,9 @@ MIX_CLASSES = (0, 1)
 
 
 def digit_splits(seed: int = 0, pool_fraction: float = 0.3) -> ModelSplits:
-    data = datasets.build("digits")
-    rest, pool = datasets.stratified_split(data.labels, pool_fraction, seed)
-    train, validation = datasets.stratified_split(data.labels[rest], 0.2, seed)
+    data = build("digits")
+    rest, pool = stratified_split(data.labels, pool_fraction, seed)
+    train, validation = stratified_split(data.labels[rest], 0.2, seed)
     return ModelSplits(
         model="digits",
         train_images=data.images[rest][train],
@@ -161,9 +163,9 @@ def model_splits(model: str, seed: int) -> ModelSplits:
             digits.pool_images,
             digits.pool_labels,
         )
-    data = datasets.build(model)
-    train, validation = datasets.stratified_split(data.labels, catalogue.get(model).training.validation_fraction, seed)
-    pool = datasets.build_surface_defects(seed=10_000 + seed, per_class=SURFACE_POOL_PER_CLASS)
+    data = build(model)
+    train, validation = stratified_split(data.labels, catalogue.get(model).training.validation_fraction, seed)
+    pool = build_surface_defects(seed=10_000 + seed, per_class=SURFACE_POOL_PER_CLASS)
     return ModelSplits(
         model,
         data.images[train],
@@ -287,7 +289,7 @@ def synthetic_rows(rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
     """`rows` prediction-log rows: real digit feature rows resampled and jittered (5 % of each
     column's spread), predicted classes and confidences; `shift` moves every feature by that many sds."""
     generator = np.random.default_rng(seed)
-    data = datasets.build("digits")
+    data = build("digits")
     base = features.drift_features(data.images)
     values = base.to_numpy()
     spread = values.std(axis=0)

@@ -40,7 +40,8 @@ REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY_ROOT))
 
 from pipelines.steps import TIMINGS_ENVIRONMENT_VARIABLE  # noqa: E402
-from workloads import catalogue, datasets  # noqa: E402
+from workloads import catalogue  # noqa: E402
+from workloads.datasets.versions import snapshot  # noqa: E402
 from workloads.settings import TrackingClientVariables  # noqa: E402
 from workloads.training import THREADS_ENVIRONMENT_VARIABLE  # noqa: E402  (torch: the timed runs are children)
 
@@ -191,7 +192,7 @@ def main() -> None:
         environment.update(server.client_environment())
     try:
         store = tempfile.mkdtemp(prefix="bench-store-")
-        datasets.snapshot(entry.dataset, store)
+        snapshot(entry.dataset, store)
         run_plain(arguments.model, store, epochs, environment)  # warm the page cache and the server
         plains, pipelines_ = [], []
         for _ in range(arguments.repeats):

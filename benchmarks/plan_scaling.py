@@ -19,7 +19,7 @@ from typing import Any
 import infra.platform
 from infra.config import PROJECT
 from infra.offline_plan import render_stack
-from pipelines.paths import compiled_pipeline_path
+from pipelines.contract import compiled_pipeline_path
 from workloads import catalogue
 
 TEMPLATE = catalogue.get("digits")

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from workloads import catalogue, datasets, features
+from workloads import catalogue, features
 from workloads.catalogue import TrainingParameters
+from workloads.datasets.builders import build
 from workloads.tracking.instrument import tracked_run
 from workloads.tracking.registry import register_version
 from workloads.training import evaluate_model, train_model
@@ -30,7 +31,7 @@ class DigitsData:
 
 
 def digits_data() -> DigitsData:
-    data = datasets.build("digits")
+    data = build("digits")
     return DigitsData(
         train_images=data.images[:-HELD_OUT],
         train_labels=data.labels[:-HELD_OUT],

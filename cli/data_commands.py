@@ -27,11 +27,12 @@ def snapshot(
     seed: Annotated[int, typer.Option(help="seed of generated datasets")] = 0,
 ) -> None:
     """Write an immutable version of DATASET (files + sha256 manifest) and print its version."""
-    from workloads import datasets
+    from workloads.datasets.errors import DatasetError
+    from workloads.datasets.versions import snapshot as snapshot_version
 
     try:
-        published = datasets.snapshot(dataset, store, version=version, seed=seed)
-    except datasets.DatasetError as error:
+        published = snapshot_version(dataset, store, version=version, seed=seed)
+    except DatasetError as error:
         fail(str(error))
     typer.echo(f"{published.dataset} {published.version} sha256={published.digest} at {published.uri}", err=True)
     typer.echo(published.version)
@@ -43,13 +44,15 @@ def list_versions(
     store: StoreOption = None,
 ) -> None:
     """Print the published versions of DATASET, oldest first."""
-    from workloads import datasets
+    from workloads.datasets.builders import BUILDERS
+    from workloads.datasets.errors import DatasetError
+    from workloads.datasets.versions import list_versions as published_versions
 
-    if dataset not in datasets.BUILDERS:
-        fail(f"unknown dataset {dataset!r}: known datasets are {', '.join(datasets.BUILDERS)}")
+    if dataset not in BUILDERS:
+        fail(f"unknown dataset {dataset!r}: known datasets are {', '.join(BUILDERS)}")
     try:
-        versions = datasets.list_versions(dataset, store)
-    except datasets.DatasetError as error:
+        versions = published_versions(dataset, store)
+    except DatasetError as error:
         fail(str(error))
     for name in versions:
         typer.echo(name)
@@ -64,14 +67,16 @@ def verify(
     """Download VERSION into a scratch folder and check every sha256."""
     import tempfile
 
-    from workloads import datasets
+    from workloads.datasets.errors import DatasetError
+    from workloads.datasets.manifest import MANIFEST
+    from workloads.datasets.versions import fetch
 
     with tempfile.TemporaryDirectory(prefix="mlops-verify-") as scratch:
         try:
-            folder = datasets.fetch(dataset, version, store, scratch)
-        except datasets.DatasetError as error:
+            folder = fetch(dataset, version, store, scratch)
+        except DatasetError as error:
             fail(str(error))
-        manifest = (folder / datasets.MANIFEST).read_text(encoding="utf-8")
+        manifest = (folder / MANIFEST).read_text(encoding="utf-8")
     import json
 
     recorded = json.loads(manifest)

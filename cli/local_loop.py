@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from cli import local_state, local_traffic
+from monitoring.summary import ComparedSummary, DriftSummary  # standard library only, unlike the job
 from workloads import catalogue
 from workloads.settings import TrackingClientVariables
 
@@ -68,7 +69,7 @@ class ModelOutcome:
     training: str = ""
     service_url: str = ""
     images_per_day: int = 0
-    days: dict[str, dict[str, Any]] = field(default_factory=dict)
+    days: dict[str, DriftSummary] = field(default_factory=dict)
     """`normal` and `drifted`: the drift job's summary of each replayed day."""
     versions: list[str] = field(default_factory=list)
 
@@ -167,7 +168,7 @@ class LocalLoop:
     def run(self) -> LoopResult:
         from mlflow.exceptions import MlflowException
 
-        from workloads.datasets import DatasetError
+        from workloads.datasets.errors import DatasetError
 
         stopped = local_state.stop_kept(self.state)
         if stopped:
@@ -222,13 +223,14 @@ class LocalLoop:
         from mlflow.tracking import MlflowClient
 
         from pipelines.local import PipelineRunError, run_local
-        from workloads import datasets
+        from workloads.datasets.stores import open_store
+        from workloads.datasets.versions import ensure_version
 
         self.progress.step(f"training: {len(self.entries)} pipeline(s) with kfp.local, gated, auto-promoted as in dev")
-        store = datasets.open_store(self.state / "datasets")
+        store = open_store(self.state / "datasets")
         for entry in self.entries:
             if entry.dataset not in self.dataset_versions:
-                ensured = datasets.ensure_version(entry.dataset, store)
+                ensured = ensure_version(entry.dataset, store)
                 self.dataset_versions[entry.dataset] = ensured.version
                 if ensured.published is None:
                     self.progress.detail(
@@ -258,10 +260,10 @@ class LocalLoop:
                 ) from None
 
     def pipeline_arguments(self, entry: catalogue.CatalogueEntry) -> dict[str, Any]:
-        from workloads import datasets
+        from workloads.datasets.stores import open_store
 
         arguments: dict[str, Any] = {
-            "dataset_store": datasets.open_store(self.state / "datasets").uri,
+            "dataset_store": open_store(self.state / "datasets").uri,
             "dataset_version": self.dataset_versions[entry.dataset],
             "auto_promote": True,
         }
@@ -319,7 +321,8 @@ class LocalLoop:
             raise LoopError(f"replaying traffic failed: {error} (service logs in {self.logs})") from None
 
     def watch_drift(self) -> None:
-        from monitoring.job import DriftJobError, run_job
+        from monitoring.errors import DriftJobError
+        from monitoring.job import run_job
         from monitoring.retrain import LocalPipelineSubmitter
         from monitoring.settings import DriftSettings
         from monitoring.webhook_receiver import WebhookReceiver
@@ -355,17 +358,29 @@ class LocalLoop:
                     self.progress.detail(f"{entry.name} {day} ({label} day): {self._verdict(job.summary)}")
 
     @staticmethod
-    def _verdict(summary: dict[str, Any]) -> str:
-        if summary["status"] == "skipped":
+    def _verdict(summary: DriftSummary) -> str:
+        if not isinstance(summary, ComparedSummary):
             return "skipped: no traffic"
-        verdict = "DATASET DRIFT" if summary["dataset_drift"] else "no drift"
-        verdict += f" (drifted share {summary['drifted_share']:.2f})"
-        retrain = summary.get("retrain", {})
-        if retrain.get("submitted"):
-            verdict += f"; retrain submitted: {retrain['outcome']}"
-        elif summary["dataset_drift"]:
-            verdict += f"; retrain: {retrain.get('reason')}"
+        verdict = "DATASET DRIFT" if summary.dataset_drift else "no drift"
+        verdict += f" (drifted share {summary.comparison.drifted_share:.2f})"
+        retrain = summary.retrain
+        if retrain.submitted:
+            verdict += f"; retrain submitted: {retrain.outcome}"
+        elif summary.dataset_drift:
+            verdict += f"; retrain: {retrain.reason}"
         return verdict
+
+    @staticmethod
+    def _drifted_day_problems(entry: catalogue.CatalogueEntry, drifted: DriftSummary) -> list[str]:
+        """The drifted day must be found, alerted and, where the entry says so, retrained."""
+        if not isinstance(drifted, ComparedSummary) or not drifted.dataset_drift:
+            return [f"{entry.name}: the drifted day was {drifted.status}, expected drift"]
+        problems: list[str] = []
+        if not drifted.alert.sent:
+            problems.append(f"{entry.name}: drift found but no alert sent ({drifted.alert.as_dict()})")
+        if entry.retrain_on_drift and not drifted.retrain.submitted:
+            problems.append(f"{entry.name}: drift found but no retrain submitted ({drifted.retrain.as_dict()})")
+        return problems
 
     # -- results -------------------------------------------------------------------------------
 
@@ -380,15 +395,10 @@ class LocalLoop:
                 " ".join([f"v{row.version}", *(f"@{alias}" for alias in row.aliases)])
                 for row in reversed(registered[entry.name].versions)  # oldest first
             ]
-            normal, drifted = outcome.days["normal"], outcome.days["drifted"]
-            if normal["status"] != "no_drift":
-                problems.append(f"{entry.name}: the normal day was {normal['status']}, expected no drift")
-            if drifted["status"] != "drift":
-                problems.append(f"{entry.name}: the drifted day was {drifted['status']}, expected drift")
-            elif not drifted.get("alert", {}).get("sent"):
-                problems.append(f"{entry.name}: drift found but no alert sent ({drifted.get('alert')})")
-            if entry.retrain_on_drift and drifted["status"] == "drift" and not drifted["retrain"].get("submitted"):
-                problems.append(f"{entry.name}: drift found but no retrain submitted ({drifted['retrain']})")
+            normal = outcome.days["normal"]
+            if normal.status != "no_drift":
+                problems.append(f"{entry.name}: the normal day was {normal.status}, expected no drift")
+            problems += self._drifted_day_problems(entry, outcome.days["drifted"])
         return LoopResult(
             tracking_url=self.tracking.url,
             password_file=self.state / "tracking" / "admin-password",
@@ -434,8 +444,8 @@ def describe(result: LoopResult) -> str:
         for label in ("normal", "drifted"):
             summary = outcome.days[label]
             lines.append(
-                f"  {outcome.name} {summary['date']} ({label}): {LocalLoop._verdict(summary)}\n"
-                f"      {summary.get('report', summary.get('summary'))}"
+                f"  {outcome.name} {summary.window.date} ({label}): {LocalLoop._verdict(summary)}\n"
+                f"      {summary.report if isinstance(summary, ComparedSummary) else summary.summary}"
             )
     lines.append(f"Alerts received by the local webhook: {len(result.alerts)}")
     lines.append(f"Logs: {result.logs}")

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from workloads import catalogue, datasets
+from workloads import catalogue
+from workloads.datasets.builders import build
+from workloads.datasets.splits import stratified_split
 
 REQUEST_IMAGES = 16
 """Images per request: several per request, as a camera batch would send them."""
@@ -31,8 +33,8 @@ class TrafficError(RuntimeError):
 
 def normal_day_images(entry: catalogue.CatalogueEntry) -> np.ndarray:
     """The validation split of the model's dataset (uint8, N x H x W): unseen by the model, in distribution."""
-    data = datasets.build(entry.dataset, seed=entry.training.seed)
-    _, validation = datasets.stratified_split(data.labels, entry.training.validation_fraction, entry.training.seed)
+    data = build(entry.dataset, seed=entry.training.seed)
+    _, validation = stratified_split(data.labels, entry.training.validation_fraction, entry.training.seed)
     return data.images[validation]
 
 

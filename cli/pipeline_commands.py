@@ -63,16 +63,18 @@ def _pipeline_arguments(
 
 def _run_local(entry: Any, arguments: dict[str, Any], store: str | None, pipeline_root: Path | None) -> None:
     from pipelines.local import PipelineRunError, run_local
-    from workloads import datasets
+    from workloads.datasets.errors import DatasetError
+    from workloads.datasets.stores import open_store
+    from workloads.datasets.versions import LATEST, resolve_version, snapshot
 
     try:
-        opened = datasets.open_store(store)
+        opened = open_store(store)
         version = arguments["dataset_version"]
-        if version == datasets.LATEST and not opened.versions(entry.dataset):
+        if version == LATEST and not opened.versions(entry.dataset):
             typer.echo(f"no snapshot of {entry.dataset} in {opened.uri} yet: taking one", err=True)
-            datasets.snapshot(entry.dataset, opened)
-        resolved = datasets.resolve_version(entry.dataset, version, opened)
-    except datasets.DatasetError as error:
+            snapshot(entry.dataset, opened)
+        resolved = resolve_version(entry.dataset, version, opened)
+    except DatasetError as error:
         fail(str(error))
     # The steps run as subprocesses (possibly elsewhere): give them the store's absolute form.
     arguments = {**arguments, "dataset_store": opened.uri, "dataset_version": resolved}

@@ -36,7 +36,7 @@ LABELS = {"app.kubernetes.io/name": APP}
 @dataclass(frozen=True)
 class DatasetSeedArgs:
     datasets: Sequence[str]
-    """Dataset names (`workloads.datasets.BUILDERS`) of the models the stack enables."""
+    """Dataset names (`workloads.datasets.builders.BUILDERS`) of the models the stack enables."""
     bucket: SecureBucket
     """The datasets bucket."""
     prefix: str

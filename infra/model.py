@@ -19,7 +19,7 @@ from infra.model_service import ModelService, ModelServiceArgs, ServingResources
 from infra.shared_services import SharedServices
 from infra.training_schedule import TrainingSchedule, TrainingScheduleArgs
 from monitoring.settings import DriftVariables
-from pipelines.paths import render_with_image
+from pipelines.contract import render_with_image
 from workloads.catalogue_entry import CatalogueEntry
 
 

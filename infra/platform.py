@@ -26,7 +26,7 @@ from infra.secure_bucket import SecureBucket, SecureBucketArgs
 from infra.shared_services import SharedServices, TrackingClient, WorkloadImages
 from infra.tracking_server import TrackingServer, TrackingServerArgs
 from infra.webhook_order import after_controllers
-from pipelines.paths import (
+from pipelines.contract import (
     TRACKING_SECRET_NAME,
     TRAINING_DOCKERFILE,
     TRAINING_IMAGE_SOURCES,
@@ -91,24 +91,30 @@ DRIFT_IMAGE = ImageSpec(
     dockerfile="monitoring/Dockerfile",
     sources=(
         "monitoring/__init__.py",
+        "monitoring/actions.py",
         "monitoring/alerts.py",
+        "monitoring/comparison.py",
         "monitoring/drift.py",
+        "monitoring/errors.py",
         "monitoring/job.py",
+        "monitoring/reference_loader.py",
         "monitoring/retrain.py",
+        "monitoring/run_record.py",
         "monitoring/settings.py",
         "monitoring/store.py",
+        "monitoring/summary.py",
         "monitoring/window.py",
         "pipelines/__init__.py",
         "pipelines/components.py",
+        "pipelines/contract.py",
         "pipelines/kfp_types.py",
         "pipelines/local.py",
-        "pipelines/paths.py",
         "pipelines/remote.py",
         "pipelines/steps.py",
         "pipelines/training_pipeline.py",
         "workloads/__init__.py",
         "workloads/catalogue_entry.py",
-        "workloads/datasets.py",
+        "workloads/datasets",
         "workloads/features.py",
         "workloads/reference.py",
         "workloads/settings.py",

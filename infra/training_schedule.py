@@ -18,7 +18,7 @@ import pulumi_kubernetes as k8s
 from infra.hardened_workload import Compute, JobLimits, WorkloadContainer, WorkloadPod, job_spec
 from infra.kubeflow_pipelines import KubeflowPipelines
 from infra.network_rules import dns_egress, egress_only, pipelines_api_egress
-from pipelines.paths import content_hash
+from pipelines.contract import content_hash
 
 PIPELINE_DIR = "/pipeline"
 
@@ -27,7 +27,7 @@ PIPELINE_DIR = "/pipeline"
 class TrainingScheduleArgs:
     model: str
     pipeline_yaml: pulumi.Input[str]
-    """The compiled pipeline with the training image substituted (`pipelines.paths.render_with_image`)."""
+    """The compiled pipeline with the training image substituted (`pipelines.contract.render_with_image`)."""
     cron: str
     """Five-field cron, UTC."""
     image: pulumi.Input[str]

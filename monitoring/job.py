@@ -16,6 +16,11 @@ The same entrypoint runs in the cluster's CronJob, behind `mlops drift run MODEL
 5. dataset drift → alert (webhook and/or SNS, with the report's links), at most once per cooldown,
    and, if enabled, submit the model's training pipeline, at most once per cooldown.
 
+This module runs those steps in order; each lives in its own module: the reference
+(`monitoring.reference_loader`), the comparison (`monitoring.comparison`), the MLflow run
+(`monitoring.run_record`), the alert and retrain policy (`monitoring.actions`) and the typed
+summary with its console text (`monitoring.summary`).
+
 Exit status: 0 when the job did its work (drift or not, or skipped), 1 when it could not (missing
 reference, unreadable store, every alert channel failed, the retrain submission failed), 2 for a
 configuration error. Configuration: environment variables, listed by `--help` (monitoring.settings).
@@ -24,53 +29,87 @@ configuration error. Configuration: environment variables, listed by `--help` (m
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from monitoring import alerts
-from monitoring.drift import (
-    DriftComputation,
-    DriftThresholds,
-    build_reference,
-    class_names_for,
-    compute_drift,
-    summarise_features,
-    summarise_signals,
+from monitoring.actions import (
+    NO_DRIFT_REASON,
+    alert_once,
+    drift_alert,
+    report_link,
+    retrain_once,
+    skipped_alert,
 )
-from monitoring.retrain import RetrainSubmitter, submitter_for
+from monitoring.comparison import compare
+from monitoring.drift import DriftComputation, class_names_for
+from monitoring.errors import DriftJobError
+from monitoring.reference_loader import load_reference
+from monitoring.retrain import RetrainSubmitter
+from monitoring.run_record import MonitoringRun, comparison_metrics, comparison_params
 from monitoring.settings import DriftSettings, SettingsError, variables_help
 from monitoring.store import Store
-from monitoring.window import load_window, sample_window, window_prefix
+from monitoring.summary import (
+    SUMMARY_FILE,
+    AlertOutcome,
+    ComparedSummary,
+    DriftSummary,
+    RetrainOutcome,
+    SkippedSummary,
+    WindowFacts,
+    describe,
+)
+from monitoring.window import Window, load_window, window_prefix
 
-LOG = logging.getLogger("mlops.drift")
-EXPERIMENT_PREFIX = "monitoring/"
 REPORT_FILE = "report.html"
-SUMMARY_FILE = "summary.json"
 
 
-class DriftJobError(RuntimeError):
-    """The job cannot do its work; the message says why and what to do."""
-
-
-@dataclass
+@dataclass(frozen=True)
 class JobResult:
-    status: str
-    """`drift`, `no_drift` or `skipped`."""
-    summary: dict[str, Any]
-    exit_code: int = 0
-    errors: list[str] = field(default_factory=list)
+    """What one execution did: its summary, and what makes it exit 1 although it did its work."""
+
+    summary: DriftSummary
+    errors: tuple[str, ...] = ()
+    """Why the job failed although it did its work (an alert not delivered, a retrain not submitted)."""
+
+    @property
+    def status(self) -> str:
+        """`drift`, `no_drift` or `skipped`."""
+        return self.summary.status
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.errors else 0
 
 
-def experiment_name(model: str) -> str:
-    return f"{EXPERIMENT_PREFIX}{model}"
+@dataclass(frozen=True)
+class _DayContext:
+    """What the job knows of its day before it either skips or compares."""
+
+    model: str
+    day: str
+    settings: DriftSettings
+    now: datetime
+    client: Any
+    reports: Store
+    state: alerts.CooldownState
+    facts: WindowFacts
+
+    def key(self, name: str) -> str:
+        """Where `name` goes in the reports store: `<model>/date=YYYY-MM-DD/<name>`."""
+        return f"{window_prefix(self.model, self.day)}/{name}"
+
+    def write_summary(self, summary: DriftSummary) -> DriftSummary:
+        """summary.json to the reports store; the summary returned also holds where it went (the
+        file cannot: it is written first)."""
+        return summary.written_to(self.reports.write(self.key(SUMMARY_FILE), summary.to_json(), "application/json"))
 
 
 def default_day(now: datetime) -> str:
@@ -82,84 +121,6 @@ def _parse_day(text: str) -> str:
         return date.fromisoformat(text).isoformat()
     except ValueError:
         raise DriftJobError(f"--date {text!r}: expected YYYY-MM-DD") from None
-
-
-def _load_reference(model: str, version: str, client: Any) -> tuple[Any, Any, dict[str, Any]]:
-    from mlflow.exceptions import MlflowException
-
-    from workloads import features
-    from workloads.reference import (
-        TRAINING_FEATURES_TAG,
-        VALIDATION_PREDICTIONS_TAG,
-        MissingReferenceError,
-        download_reference,
-    )
-
-    try:
-        training, provenance = download_reference(model, version, TRAINING_FEATURES_TAG, client=client)
-    except MissingReferenceError as error:
-        raise DriftJobError(
-            f"no reference for {model} v{version}, the version that served the window: {error}. "
-            "Register versions with the training pipeline (it attaches the reference table)."
-        ) from None
-    except MlflowException as error:
-        raise DriftJobError(
-            f"no reference for {model} v{version}, the version that served the window: the registry "
-            f"says {error.message}"
-        ) from None
-    written_with = str(provenance.get("features_version", features.FEATURES_VERSION))
-    if written_with != features.FEATURES_VERSION:
-        raise DriftJobError(
-            f"the reference of {model} v{version} was written with features version {written_with}, this job "
-            f"computes version {features.FEATURES_VERSION}: retrain the model to get a comparable reference"
-        )
-    try:
-        validation, _ = download_reference(model, version, VALIDATION_PREDICTIONS_TAG, client=client)
-    except MissingReferenceError:
-        validation = None
-    return training, validation, provenance
-
-
-class _MlflowRun:
-    """The job's run in `monitoring/<model>` (one per job execution)."""
-
-    def __init__(self, client: Any, model: str, day: str) -> None:
-        self.client = client
-        name = experiment_name(model)
-        experiment = client.get_experiment_by_name(name)
-        self.experiment_id = experiment.experiment_id if experiment else client.create_experiment(name)
-        run = client.create_run(self.experiment_id, run_name=f"drift-{day}", tags={"model": model, "date": day})
-        self.run_id = run.info.run_id
-        base = os.environ.get("MLFLOW_TRACKING_URI", "").rstrip("/")
-        self.url = f"{base}/#/experiments/{self.experiment_id}/runs/{self.run_id}" if base.startswith("http") else None
-
-    def log_file(self, path: Path) -> None:
-        self.client.log_artifact(self.run_id, str(path))
-
-    def finish(self, summary: dict[str, Any], metrics: dict[str, float], params: dict[str, Any], failed: bool) -> None:
-        from mlflow.entities import Metric, Param, RunTag
-
-        stamp = int(datetime.now(tz=UTC).timestamp() * 1000)
-        self.client.log_batch(
-            self.run_id,
-            metrics=[Metric(key, float(value), stamp, 0) for key, value in metrics.items()],
-            params=[Param(key, str(value)[:6000]) for key, value in params.items()],
-            tags=[
-                RunTag("drift.status", summary["status"]),
-                RunTag("drift.dataset_drift", str(summary.get("dataset_drift", False)).lower()),
-                RunTag("model_version", str(summary.get("model_version") or "none")),
-            ],
-        )
-        self.client.log_dict(self.run_id, summary, SUMMARY_FILE)
-        self.client.set_terminated(self.run_id, status="FAILED" if failed else "FINISHED")
-
-
-def _link(settings: DriftSettings, key: str, reports: Store, run: _MlflowRun | None) -> str:
-    if settings.reports_url:
-        return f"{settings.reports_url.rstrip('/')}/{key}"
-    if run is not None and run.url:
-        return run.url
-    return reports.uri_of(key)
 
 
 def run_job(
@@ -182,227 +143,100 @@ def run_job(
     client = client or MlflowClient()
     predictions = Store(settings.predictions_store)
     reports = Store(settings.reports_store)
-    folder = f"{window_prefix(model, day)}"
+    folder = window_prefix(model, day)
     class_names = class_names_for(model)
 
     try:
         window = load_window(predictions, model, day)
     except (OSError, ValueError) as error:
         raise DriftJobError(f"cannot read the prediction log {predictions.uri_of(folder)}: {error}") from None
-    summary: dict[str, Any] = {
-        "model": model,
-        "date": day,
-        "generated_at": now.isoformat(),
-        "predictions": predictions.uri_of(folder),
-        "files": len(window.files),
-        "rows_in_window": window.rows,
-        "model_versions": window.versions,
-    }
-    state = alerts.CooldownState(reports, model)
-    errors: list[str] = []
-
+    facts = WindowFacts(
+        model=model,
+        date=day,
+        generated_at=now.isoformat(),
+        predictions=predictions.uri_of(folder),
+        files=len(window.files),
+        rows_in_window=window.rows,
+        model_versions=window.versions,
+    )
+    context = _DayContext(model, day, settings, now, client, reports, alerts.CooldownState(reports, model), facts)
     if window.empty:
-        summary.update(status="skipped", reason="skipped: no traffic", dataset_drift=None, rows_compared=0)
-        summary_key = f"{folder}/{SUMMARY_FILE}"
-        run = _MlflowRun(client, model, day)
-        summary["mlflow_run_id"], summary["mlflow_run_url"] = run.run_id, run.url
-        summary["alert"] = _maybe_alert(
-            settings,
-            state,
-            now,
-            alerts.Alert(
-                model=model,
-                kind=alerts.SKIPPED,
-                title=f"[drift] {model} {day}: skipped: no traffic",
-                text=f"No predictions were logged for {model} on {day} under {summary['predictions']}; "
-                "drift was not evaluated.",
-                link=_link(settings, summary_key, reports, run),
-            ),
-            errors,
-        )
-        summary["summary"] = reports.write(summary_key, _json(summary), "application/json")
-        run.finish(summary, {"rows_in_window": 0}, {"date": day}, failed=bool(errors))
-        return JobResult("skipped", summary, 1 if errors else 0, errors)
+        return _skip(context)
+    return _compare(context, window, class_names, submitter)
 
+
+def _skip(context: _DayContext) -> JobResult:
+    """No traffic: a "skipped" alert of its own kind and a summary that says so, never "no drift"."""
+    run = MonitoringRun(context.client, context.model, context.day)
+    link = report_link(context.settings, context.key(SUMMARY_FILE), context.reports, run.link)
+    alert = skipped_alert(context.model, context.day, context.facts.predictions, link)
+    outcome, failure = alert_once(context.settings, context.state, context.now, alert)
+    errors = _errors(failure)
+    summary = context.write_summary(SkippedSummary(window=context.facts, run=run.link, alert=outcome))
+    run.finish(summary, {"rows_in_window": 0}, {"date": context.day}, failed=bool(errors))
+    return JobResult(summary, errors)
+
+
+def _compare(
+    context: _DayContext, window: Window, class_names: Sequence[str] | None, submitter: RetrainSubmitter | None
+) -> JobResult:
+    """The majority version's rows against its reference; then the report, the alert and the retrain."""
     version = window.majority_version
-    assert version is not None
-    if len(window.versions) > 1:
-        summary["note"] = (
-            f"the window mixes model versions {window.versions}: compared the majority version v{version} "
-            f"({window.versions[version]} of {window.rows} rows) with its reference"
-        )
-    training, validation, provenance = _load_reference(model, version, client)
-    reference, source = build_reference(training, validation, class_names, settings.sample_size, settings.seed)
-    current = sample_window(window, version, settings.sample_size, settings.seed, class_names)
-    thresholds = DriftThresholds(
-        numerical=settings.numerical_threshold,
-        categorical=settings.categorical_threshold,
-        p_value=settings.p_value,
-        embedding=settings.embedding_threshold,
-    )
-    computation = compute_drift(current, reference, thresholds)
-    status = "drift" if computation.dataset_drift else "no_drift"
-    summary.update(
-        status=status,
-        dataset_drift=computation.dataset_drift,
-        deciding_signals=computation.deciding_signals,
-        significance_level=computation.significance_level,
-        signals=summarise_signals(computation),
-        drifted_share=computation.drifted_share,
-        drifted_features=computation.drifted_features,
-        model_version=version,
-        rows_compared=len(current),
-        rows_of_version=window.versions[version],
-        reference_rows={"training": len(training), "validation": len(validation) if validation is not None else 0},
-        reference_source=source,
-        reference_dataset=f"{provenance.get('dataset', '?')} {provenance.get('dataset_version', '?')}",
-        sample_size=settings.sample_size,
-        features=summarise_features(computation),
-    )
+    assert version is not None  # the window is not empty
+    # Before the run exists: a version without a reference leaves no run and no report behind.
+    reference = load_reference(context.model, version, context.client)
+    compared = compare(window, version, reference, context.settings, class_names)
+    computation, comparison = compared.computation, compared.comparison
 
-    run = _MlflowRun(client, model, day)
-    summary["mlflow_run_id"], summary["mlflow_run_url"] = run.run_id, run.url
-    report_key, summary_key = f"{folder}/{REPORT_FILE}", f"{folder}/{SUMMARY_FILE}"
+    run = MonitoringRun(context.client, context.model, context.day)
+    report = _write_report(context, computation, run)
+    link = report_link(context.settings, context.key(REPORT_FILE), context.reports, run.link)
+    if computation.dataset_drift:
+        alert = drift_alert(
+            context.model, version, context.day, computation, comparison.rows_compared, window.rows, link
+        )
+        alerted, alert_failure = alert_once(context.settings, context.state, context.now, alert)
+        retrained, retrain_failure = retrain_once(
+            context.model, context.settings, context.state, context.now, submitter
+        )
+        errors = _errors(alert_failure, retrain_failure)
+    else:
+        alerted = AlertOutcome(sent=False, reason=NO_DRIFT_REASON)
+        retrained = RetrainOutcome(submitted=False, reason=NO_DRIFT_REASON)
+        errors = ()
+
+    summary = context.write_summary(
+        ComparedSummary(
+            window=context.facts,
+            comparison=comparison,
+            run=run.link,
+            report=report,
+            report_link=link,
+            alert=alerted,
+            retrain=retrained,
+        )
+    )
+    run.finish(
+        summary,
+        comparison_metrics(computation, window.rows, comparison.rows_compared),
+        comparison_params(computation, context.day, version, context.settings),
+        failed=bool(errors),
+    )
+    return JobResult(summary, errors)
+
+
+def _write_report(context: _DayContext, computation: DriftComputation, run: MonitoringRun) -> str:
+    """Evidently's HTML report, to the reports store and to the run; returns its URI in the store."""
     with tempfile.TemporaryDirectory(prefix="mlops-drift-") as scratch:
         html = Path(scratch) / REPORT_FILE
         computation.snapshot.save_html(str(html))
-        summary["report"] = reports.write(report_key, html.read_bytes(), "text/html")
+        uri = context.reports.write(context.key(REPORT_FILE), html.read_bytes(), "text/html")
         run.log_file(html)
-    link = _link(settings, report_key, reports, run)
-    summary["report_link"] = link
-
-    if computation.dataset_drift:
-        drifted = ", ".join(computation.drifted_features)
-        summary["alert"] = _maybe_alert(
-            settings,
-            state,
-            now,
-            alerts.Alert(
-                model=model,
-                kind=alerts.DRIFT,
-                title=f"[drift] {model} v{version} {day}: dataset drift detected",
-                text=(
-                    f"decided by {describe_decision(computation)}. Drifted features: {drifted}. "
-                    f"{len(current)} of {window.rows} rows compared with the reference of v{version}."
-                ),
-                link=link,
-            ),
-            errors,
-        )
-        summary["retrain"] = _maybe_retrain(model, settings, state, now, submitter, errors)
-    else:
-        summary["alert"] = {"sent": False, "reason": "no dataset drift"}
-        summary["retrain"] = {"submitted": False, "reason": "no dataset drift"}
-
-    summary["summary"] = reports.write(summary_key, _json(summary), "application/json")
-    metrics = {
-        "drifted_share": computation.drifted_share,
-        "dataset_drift": float(computation.dataset_drift),
-        **{f"p_value.{signal.family}": signal.p_value for signal in computation.signals},
-        "rows_in_window": float(window.rows),
-        "rows_compared": float(len(current)),
-        **{f"score.{feature.name}": feature.score for feature in computation.features},
-    }
-    params = {
-        "date": day,
-        "model_version": version,
-        "sample_size": settings.sample_size,
-        "significance_level": settings.p_value,
-        "deciding_signals": ",".join(computation.deciding_signals) or "none",
-        "methods": json.dumps({feature.name: feature.method for feature in computation.features}),
-    }
-    run.finish(summary, metrics, params, failed=bool(errors))
-    return JobResult(status, summary, 1 if errors else 0, errors)
+    return uri
 
 
-def _maybe_alert(
-    settings: DriftSettings, state: alerts.CooldownState, now: datetime, alert: alerts.Alert, errors: list[str]
-) -> dict[str, Any]:
-    until = state.active_until(alert.kind, settings.cooldown_hours, now)
-    if until is not None:
-        LOG.info("%s alert for %s suppressed: cooldown until %s", alert.kind, alert.model, until.isoformat())
-        return {"sent": False, "kind": alert.kind, "reason": "cooldown", "suppressed_until": until.isoformat()}
-    if not settings.webhook_url and not settings.sns_topic_arn:
-        LOG.warning("%s for %s: no alert channel configured (MLOPS_DRIFT_WEBHOOK_URL / SNS)", alert.title, alert.model)
-        return {"sent": False, "kind": alert.kind, "reason": "no channel configured"}
-    try:
-        channels = alerts.send(alert, settings.webhook_url, settings.sns_topic_arn)
-    except alerts.AlertError as error:
-        errors.append(f"alert not delivered: {error}")
-        return {"sent": False, "kind": alert.kind, "reason": f"delivery failed: {error}"}
-    state.record(alert.kind, now, title=alert.title)
-    return {"sent": True, "kind": alert.kind, "channels": channels, "text": alert.message()}
-
-
-def _maybe_retrain(
-    model: str,
-    settings: DriftSettings,
-    state: alerts.CooldownState,
-    now: datetime,
-    submitter: RetrainSubmitter | None,
-    errors: list[str],
-) -> dict[str, Any]:
-    submitter = submitter or submitter_for(settings.retrain, settings.kfp_host)
-    if submitter is None:
-        return {"submitted": False, "reason": "retrain trigger off (MLOPS_DRIFT_RETRAIN)"}
-    until = state.active_until(alerts.RETRAIN, settings.cooldown_hours, now)
-    if until is not None:
-        return {"submitted": False, "reason": "cooldown", "suppressed_until": until.isoformat()}
-    # Recorded before the run: a local run takes minutes, and a crash mid-run must not resubmit hourly.
-    state.record(alerts.RETRAIN, now, arguments=dict(settings.retrain_arguments))
-    try:
-        outcome = submitter(model, settings.retrain_arguments)
-    except Exception as error:  # any submission failure is reported, with its message, as the job's failure
-        errors.append(f"retrain submission failed: {error}")
-        return {"submitted": False, "reason": f"submission failed: {error}"}
-    LOG.info("retrain of %s submitted: %s", model, outcome)
-    return {"submitted": True, "outcome": outcome}
-
-
-def describe_decision(computation: DriftComputation) -> str:
-    """`softmax (p 1.2e-05 < 0.0125, softmax_3), class (...)`: the families that rejected."""
-    return ", ".join(
-        f"{signal.family} (p {signal.p_value:.3g} < {signal.level:.3g}"
-        + (f", {signal.deciding_column})" if signal.deciding_column else ")")
-        for signal in computation.signals
-        if signal.rejected
-    )
-
-
-def _json(summary: dict[str, Any]) -> bytes:
-    return (json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n").encode()
-
-
-def describe(result: JobResult) -> str:
-    summary = result.summary
-    if result.status == "skipped":
-        line = f"{summary['model']} {summary['date']}: skipped: no traffic"
-    else:
-        line = (
-            f"{summary['model']} v{summary['model_version']} {summary['date']}: "
-            f"{'DATASET DRIFT' if summary['dataset_drift'] else 'no dataset drift'} "
-            f"(decided by: {', '.join(summary['deciding_signals']) or 'no signal'}; "
-            f"{len(summary['drifted_features'])} of {len(summary['features'])} features drifted; "
-            f"{summary['rows_compared']} of {summary['rows_in_window']} rows compared)"
-        )
-        for family, signal in summary["signals"].items():
-            line += f"\n  {family}: " + (
-                f"skipped ({signal['skipped']})"
-                if "skipped" in signal
-                else f"p {signal['p_value']:.3g} vs level {signal['level']:.3g}"
-                + (" REJECTED" if signal["rejected"] else "")
-                + (f" ({signal['deciding_column']})" if signal["deciding_column"] else "")
-            )
-        if summary.get("note"):
-            line += f"\nnote: {summary['note']}"
-        line += f"\nreport: {summary['report']}"
-    alert = summary.get("alert", {})
-    line += f"\nalert: {'sent via ' + ', '.join(alert['channels']) if alert.get('sent') else alert.get('reason')}"
-    if "retrain" in summary:
-        retrain = summary["retrain"]
-        line += f"\nretrain: {retrain.get('outcome') if retrain.get('submitted') else retrain.get('reason')}"
-    line += f"\nsummary: {summary['summary']}"
-    return line
+def _errors(*failures: str | None) -> tuple[str, ...]:
+    return tuple(failure for failure in failures if failure is not None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -435,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         uri = os.environ.get("MLFLOW_TRACKING_URI")
         print(f"error: the tracking server at {uri} refused or failed a request: {error.message}", file=sys.stderr)
         return 1
-    print(describe(result))
+    print(describe(result.summary))
     for message in result.errors:
         print(f"error: {message}", file=sys.stderr)
     return result.exit_code

@@ -1,6 +1,6 @@
 """Kubeflow Pipelines (v2 SDK) training pipelines: one per catalogue model.
 
 fetch → preprocess → train (GPU when the catalogue says so) → evaluate → quality gate → register.
-`pipelines.paths` is importable without kfp (the Pulumi program reads it); everything else needs
-the `pipelines` extra.
+`pipelines.contract` (what infra and the pipelines agree on) is importable without kfp: the Pulumi
+program reads it; everything else needs the `pipelines` extra.
 """

@@ -19,8 +19,8 @@ from typing import NamedTuple
 
 from kfp.dsl import ClassificationMetrics, Dataset, Input, Metrics, Model, Output
 
+from pipelines.contract import TRAINING_IMAGE_PLACEHOLDER
 from pipelines.kfp_types import component
-from pipelines.paths import TRAINING_IMAGE_PLACEHOLDER
 
 IMAGE = TRAINING_IMAGE_PLACEHOLDER
 

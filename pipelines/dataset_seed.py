@@ -26,21 +26,23 @@ def main(argv: list[str] | None = None) -> int:
 
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from workloads import datasets
+    from workloads.datasets.builders import BUILDERS
+    from workloads.datasets.errors import DatasetError
+    from workloads.datasets.versions import ensure_version
 
     # The store's own errors and the S3 client's (no access, no network): one line each, exit 1.
-    store_failures = (datasets.DatasetError, OSError, BotoCoreError, ClientError)
+    store_failures = (DatasetError, OSError, BotoCoreError, ClientError)
 
-    unknown = sorted(set(arguments.datasets) - set(datasets.BUILDERS))
+    unknown = sorted(set(arguments.datasets) - set(BUILDERS))
     if unknown:
         print(
-            f"error: unknown dataset(s) {', '.join(unknown)}: known datasets are {', '.join(datasets.BUILDERS)}",
+            f"error: unknown dataset(s) {', '.join(unknown)}: known datasets are {', '.join(BUILDERS)}",
             file=sys.stderr,
         )
         return USAGE_ERROR_EXIT_CODE
     for name in dict.fromkeys(arguments.datasets):
         try:
-            ensured = datasets.ensure_version(name, arguments.store)
+            ensured = ensure_version(name, arguments.store)
         except store_failures as error:
             print(f"error: {name}: {error}", file=sys.stderr)
             return 1

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from pipelines.paths import REPOSITORY_ROOT, pipeline_name
+from pipelines.contract import REPOSITORY_ROOT, pipeline_name
 from workloads.settings import TrackingClientVariables
 
 DEFAULT_PIPELINE_ROOT = Path(".mlops") / "pipelines"

@@ -2,7 +2,7 @@
 
 The pipeline is compiled from the code, the training image reference is put in place of the
 placeholder, and the run is created from that package with `kfp.Client`. Only pipeline parameters
-travel with the run; tracking credentials are in the cluster's Secret (see `pipelines.paths`).
+travel with the run; tracking credentials are in the cluster's Secret (see `pipelines.contract`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipelines.paths import pipeline_name, render_with_image
-from workloads.datasets import STORE_ENVIRONMENT_VARIABLE
+from pipelines.contract import pipeline_name, render_with_image
+from workloads.datasets.stores import STORE_ENVIRONMENT_VARIABLE
 
 IMAGE_ENVIRONMENT_VARIABLE = "MLOPS_TRAINING_IMAGE"
 

@@ -87,11 +87,13 @@ class FetchResult:
 @timed
 def fetch_step(dataset: str, dataset_version: str, dataset_store: str, destination: Path) -> FetchResult:
     """Download and verify a dataset version (`latest` resolves to the newest)."""
-    from workloads import datasets
+    from workloads.datasets.manifest import MANIFEST
+    from workloads.datasets.stores import open_store
+    from workloads.datasets.versions import fetch
 
-    store = datasets.open_store(dataset_store or None)
-    folder = datasets.fetch(dataset, dataset_version, store, destination)
-    manifest = json.loads((folder / datasets.MANIFEST).read_text(encoding="utf-8"))
+    store = open_store(dataset_store or None)
+    folder = fetch(dataset, dataset_version, store, destination)
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     result = FetchResult(
         version=manifest["version"],
         digest=manifest["sha256"],
@@ -139,12 +141,15 @@ def preprocess_step(
     reference_path: Path,
 ) -> PreprocessResult:
     """Stratified split, shared preprocessing, and the training feature table (the drift reference)."""
-    from workloads import datasets, features
+    from workloads import features
     from workloads.catalogue_entry import entry_for
+    from workloads.datasets.dataset import load
+    from workloads.datasets.manifest import MANIFEST
+    from workloads.datasets.splits import stratified_split
     from workloads.reference import write_feature_table
 
     entry = entry_for(model)
-    data = datasets.load(dataset_folder)
+    data = load(dataset_folder)
     if tuple(data.images.shape[1:]) != entry.image_shape:
         raise ValueError(
             f"dataset {data.name} has {data.images.shape[1]}x{data.images.shape[2]} images, "
@@ -152,10 +157,10 @@ def preprocess_step(
         )
     if data.class_names != entry.class_names:
         raise ValueError(f"dataset classes {data.class_names} differ from model {model}'s {entry.class_names}")
-    train_rows, validation_rows = datasets.stratified_split(data.labels, validation_fraction, seed)
+    train_rows, validation_rows = stratified_split(data.labels, validation_fraction, seed)
     _save_split(train_path, data.images[train_rows], data.labels[train_rows])
     _save_split(validation_path, data.images[validation_rows], data.labels[validation_rows])
-    manifest = json.loads((dataset_folder / datasets.MANIFEST).read_text(encoding="utf-8"))
+    manifest = json.loads((dataset_folder / MANIFEST).read_text(encoding="utf-8"))
     table = features.drift_features(data.images[train_rows])
     table["label"] = data.labels[train_rows]
     write_feature_table(

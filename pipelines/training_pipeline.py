@@ -20,8 +20,7 @@ from kfp import kubernetes as kfp_kubernetes
 from kfp.dsl.pipeline_channel import PipelineParameterChannel
 
 from pipelines import components
-from pipelines.kfp_types import GraphComponent, pipeline
-from pipelines.paths import (
+from pipelines.contract import (
     COMPILED_DIRECTORY,
     GPU_NODE_LABEL,
     GPU_RESOURCE,
@@ -30,6 +29,7 @@ from pipelines.paths import (
     compiled_pipeline_path,
     pipeline_name,
 )
+from pipelines.kfp_types import GraphComponent, pipeline
 from workloads.catalogue_entry import ENTRY_VARIABLE, CatalogueEntry, entry_for, entry_to_json
 
 DEFAULT_DATASET_VERSION = "latest"

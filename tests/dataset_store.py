@@ -11,15 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from workloads import datasets
+from workloads.datasets.builders import BUILDERS
+from workloads.datasets.versions import snapshot
 
 
 @pytest.fixture(scope="session")
 def snapshot_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A local dataset store holding v1 of every catalogue dataset (never modified by tests)."""
     store = tmp_path_factory.mktemp("dataset-store")
-    for name in datasets.BUILDERS:
-        datasets.snapshot(name, store)
+    for name in BUILDERS:
+        snapshot(name, store)
     return store
 
 

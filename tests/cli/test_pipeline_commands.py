@@ -14,7 +14,7 @@ import yaml
 from typer.testing import CliRunner
 
 from cli.main import app
-from pipelines import paths
+from pipelines import contract
 from workloads.tracking.local import LocalTrackingServer
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/mlops-dev/training@sha256:" + "b" * 64
@@ -73,7 +73,7 @@ def test_host_submission_sends_the_rendered_package_and_parameters(fake_kfp: typ
     }
     assert run["experiment_name"] == "training-surface-defects"
     assert run["namespace"] == "team-vision"
-    assert paths.TRAINING_IMAGE_PLACEHOLDER not in run["package"]
+    assert contract.TRAINING_IMAGE_PLACEHOLDER not in run["package"]
     spec, _ = yaml.safe_load_all(run["package"])
     assert {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()} == {IMAGE}
     assert spec["pipelineInfo"]["name"] == "training-surface-defects"

@@ -32,7 +32,7 @@ import yaml
 
 from infra.container_image import REPOSITORY_ROOT, ImageSpec, content_tag, context_files, stale_dockerignore
 from infra.platform import DRIFT_IMAGE, IMAGES, SERVING_IMAGE, TRAINING_IMAGE
-from pipelines.paths import compiled_pipeline_path
+from pipelines.contract import compiled_pipeline_path
 from workloads import catalogue
 from workloads.catalogue_entry import ENTRY_VARIABLE, WORKLOAD_FIELDS, entry_from_json, entry_to_json
 
@@ -137,7 +137,7 @@ def test_the_context_is_what_the_dockerfile_copies_and_nothing_else(spec: ImageS
             below = {name for name in admitted if name == source or name.startswith(prefix)}
             assert below, (
                 f"{spec.dockerfile} COPYs {source}, which the sources of image {spec.name} do not admit: add it "
-                "to its ImageSpec (infra/platform.py, pipelines/paths.py) and run `python -m infra.container_image`"
+                "to its ImageSpec (infra/platform.py, pipelines/contract.py) and run `python -m infra.container_image`"
             )
             copied |= below
     assert admitted - copied == set(), f"image {spec.name}'s context holds files its Dockerfile never copies"

@@ -17,7 +17,7 @@ import pytest
 import infra.platform
 from infra.config import PROJECT
 from infra.offline_plan import load_stack_config, render_stack
-from pipelines.paths import compiled_pipeline_path
+from pipelines.contract import compiled_pipeline_path
 from workloads import catalogue
 
 NEW_MODEL = "digits-v2"

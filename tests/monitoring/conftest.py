@@ -18,7 +18,8 @@ import pandas as pd
 import pytest
 
 from monitoring.webhook_receiver import WebhookReceiver
-from workloads import catalogue, datasets, features
+from workloads import catalogue, features
+from workloads.datasets.versions import snapshot
 
 MODEL = "digits"
 
@@ -49,7 +50,7 @@ def registered_digits(
             patch.setenv(name, value)
         work = tmp_path_factory.mktemp("monitoring-pipeline")
         store = work / "datasets"
-        datasets.snapshot(MODEL, store)
+        snapshot(MODEL, store)
         fetched = steps.fetch_step(MODEL, "latest", str(store), work / "fetched")
         paths = {
             name: work / name for name in ("train.npz", "validation.npz", "reference.parquet", "predictions.parquet")

@@ -52,7 +52,7 @@ def test_job_reads_and_writes_s3_and_alerts_on_sns(
     result = run_job(MODEL, day, now=datetime(2026, 11, 13, 6, tzinfo=UTC))
 
     assert result.status == "drift" and result.exit_code == 0, result.summary
-    assert result.summary["rows_in_window"] == 120 and result.summary["files"] == 2
+    assert result.summary.window.rows_in_window == 120 and result.summary.window.files == 2
     keys = {item["Key"] for item in s3.list_objects_v2(Bucket=reports)["Contents"]}
     assert keys == {
         f"drift/{MODEL}/date={day}/report.html",

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from monitoring.actions import describe_decision
 from monitoring.drift import (
     CLASS,
     CONFIDENCE,
@@ -21,7 +22,6 @@ from monitoring.drift import (
     softmax_columns,
     summarise_signals,
 )
-from monitoring.job import describe_decision
 from workloads import features
 
 CLASSES = tuple(str(index) for index in range(10))

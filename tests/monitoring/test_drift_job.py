@@ -16,11 +16,13 @@ from typer.testing import CliRunner
 
 from cli.local_traffic import shift_images as shifted
 from monitoring.drift import IMAGE_STATISTICS
-from monitoring.job import REPORT_FILE, SUMMARY_FILE, experiment_name, run_job
+from monitoring.job import REPORT_FILE, run_job
 from monitoring.retrain import LocalPipelineSubmitter
+from monitoring.run_record import experiment_name
 from monitoring.settings import DriftSettings
+from monitoring.summary import SUMMARY_FILE, ComparedSummary
 from monitoring.webhook_receiver import WebhookReceiver
-from pipelines.paths import REPOSITORY_ROOT
+from pipelines.contract import REPOSITORY_ROOT
 from tests.monitoring.conftest import MODEL, RegisteredDigits, write_prediction_log
 from workloads.tracking.local import LocalTrackingServer
 
@@ -174,10 +176,10 @@ def test_cooldown_deduplicates_alerts_per_model(
     third = run_job(MODEL, "2026-11-15", settings, now=NOW + timedelta(hours=25))
 
     assert [first.status, second.status, third.status] == ["drift"] * 3
-    assert first.summary["alert"]["sent"] is True
-    assert second.summary["alert"]["reason"] == "cooldown"
-    assert second.summary["alert"]["suppressed_until"] == (NOW + timedelta(hours=24)).isoformat()
-    assert third.summary["alert"]["sent"] is True
+    assert first.summary.alert.sent is True
+    assert second.summary.alert.reason == "cooldown"
+    assert second.summary.alert.suppressed_until == (NOW + timedelta(hours=24)).isoformat()
+    assert third.summary.alert.sent is True
     assert len(webhook.messages) == 2
     state = json.loads((stores["reports"] / MODEL / "alert-state.json").read_text(encoding="utf-8"))
     assert state["drift"]["at"] == (NOW + timedelta(hours=25)).isoformat()
@@ -209,9 +211,10 @@ def test_retrain_trigger_submits_exactly_one_local_pipeline_run_per_cooldown(
     first = run_job(MODEL, day, settings, submitter=submitter, now=NOW)
     second = run_job(MODEL, day, settings, submitter=submitter, now=NOW + timedelta(hours=2))
 
-    assert first.exit_code == 0 and first.summary["retrain"]["submitted"] is True, first.summary
-    assert "registered digits v" in first.summary["retrain"]["outcome"]
-    assert second.summary["retrain"] == {
+    assert isinstance(first.summary, ComparedSummary) and isinstance(second.summary, ComparedSummary)
+    assert first.exit_code == 0 and first.summary.retrain.submitted is True, first.summary
+    assert "registered digits v" in (first.summary.retrain.outcome or "")
+    assert second.summary.retrain.as_dict() == {
         "submitted": False,
         "reason": "cooldown",
         "suppressed_until": (NOW + timedelta(hours=24)).isoformat(),

@@ -10,7 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from cli.main import app
-from pipelines import paths
+from pipelines import contract
 from pipelines.training_pipeline import compile_pipeline, compiled_text
 from workloads import catalogue
 
@@ -43,7 +43,7 @@ def test_pipeline_compiles_with_every_step_and_the_catalogue_defaults(model: str
     # The gate is a real condition in the spec, not a decision hidden inside a step.
     assert "quality_threshold" in compiled[model] and "triggerPolicy" in compiled[model]
     for executor in spec["deploymentSpec"]["executors"].values():
-        assert executor["container"]["image"] == paths.TRAINING_IMAGE_PLACEHOLDER
+        assert executor["container"]["image"] == contract.TRAINING_IMAGE_PLACEHOLDER
         # install_kfp_package=False: a step starts without reaching a package index.
         assert "pip install" not in " ".join(executor["container"]["command"])
 
@@ -82,8 +82,8 @@ def test_tracking_credentials_come_from_a_secret_never_from_parameters(model: st
     spec, kubernetes = _documents(compiled[model])
     for step in TRACKING_STEPS:
         (secret,) = kubernetes[f"exec-{step}"]["secretAsEnv"]
-        assert secret["secretName"] == paths.TRACKING_SECRET_NAME
-        assert {item["envVar"] for item in secret["keyToEnv"]} == set(paths.TRACKING_SECRET_KEYS.values())
+        assert secret["secretName"] == contract.TRACKING_SECRET_NAME
+        assert {item["envVar"] for item in secret["keyToEnv"]} == set(contract.TRACKING_SECRET_KEYS.values())
     for step in ("fetch-dataset", "preprocess", "evaluate"):
         assert "secretAsEnv" not in kubernetes.get(f"exec-{step}", {})
     parameters = spec["root"]["inputDefinitions"]["parameters"]
@@ -92,7 +92,7 @@ def test_tracking_credentials_come_from_a_secret_never_from_parameters(model: st
 
 @pytest.mark.parametrize("model", MODELS)
 def test_committed_yaml_is_what_the_code_compiles_to(model: str, compiled: dict[str, str]) -> None:
-    committed = paths.compiled_pipeline_path(model)
+    committed = contract.compiled_pipeline_path(model)
     assert committed.is_file(), f"{committed} is missing: run `mlops pipeline compile`"
     assert committed.read_text(encoding="utf-8") == compiled[model], (
         f"{committed} is stale: run `mlops pipeline compile` and commit the result"
@@ -101,12 +101,12 @@ def test_committed_yaml_is_what_the_code_compiles_to(model: str, compiled: dict[
 
 def test_rendering_the_image_replaces_every_placeholder(compiled: dict[str, str]) -> None:
     image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops-dev/training@sha256:" + "a" * 64
-    rendered = paths.render_with_image(compiled["digits"], image)
-    assert paths.TRAINING_IMAGE_PLACEHOLDER not in rendered
+    rendered = contract.render_with_image(compiled["digits"], image)
+    assert contract.TRAINING_IMAGE_PLACEHOLDER not in rendered
     assert rendered.count(image) == len(STEPS)
     with pytest.raises(ValueError, match="placeholder"):
-        paths.render_with_image(rendered, image)
-    assert paths.content_hash(rendered) != paths.content_hash(compiled["digits"])
+        contract.render_with_image(rendered, image)
+    assert contract.content_hash(rendered) != contract.content_hash(compiled["digits"])
 
 
 def test_compile_cli_writes_one_file_per_model(tmp_path: Path) -> None:

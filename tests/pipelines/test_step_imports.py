@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.paths import REPOSITORY_ROOT
+from pipelines.contract import REPOSITORY_ROOT
 from workloads import catalogue
 
 HEAVY = ("numpy", "pandas", "pyarrow", "torch", "mlflow", "sklearn", "boto3")

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from workloads import catalogue, datasets, features
+from workloads import catalogue, features
+from workloads.datasets.builders import build
 
 
 def test_catalogue_has_a_cpu_digit_model_and_a_gpu_model() -> None:
@@ -50,7 +51,7 @@ def test_invalid_entries_are_refused(change: dict[str, object], fragment: str) -
 @pytest.mark.parametrize("name", catalogue.names())
 def test_each_model_takes_its_datasets_preprocessed_images(name: str) -> None:
     entry = catalogue.get(name)
-    data = datasets.build(entry.dataset)
+    data = build(entry.dataset)
     assert data.class_names == entry.class_names
     assert tuple(data.images.shape[1:]) == entry.image_shape
     model = entry.build_model().eval()

@@ -12,11 +12,23 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from tests.services import MotoS3Server
-from workloads import datasets
+from workloads.datasets import versions
+from workloads.datasets.builders import build, build_surface_defects
+from workloads.datasets.dataset import load
+from workloads.datasets.errors import (
+    DatasetIntegrityError,
+    DatasetVersionExistsError,
+    InvalidStoreError,
+    UnknownDatasetError,
+    UnknownDatasetVersionError,
+)
+from workloads.datasets.manifest import whole_digest
+from workloads.datasets.stores import DatasetStore, LocalStore, open_store
+from workloads.datasets.versions import DatasetVersion, EnsuredVersion, ensure_version, fetch, list_versions, snapshot
 
 
 def test_snapshot_writes_files_and_a_manifest_of_their_sha256(tmp_path: Path) -> None:
-    published = datasets.snapshot("digits", tmp_path)
+    published = snapshot("digits", tmp_path)
     folder = tmp_path / "digits" / "v1"
     assert published.version == "v1"
     assert published.uri == str(folder)
@@ -25,76 +37,76 @@ def test_snapshot_writes_files_and_a_manifest_of_their_sha256(tmp_path: Path) ->
     for name, entry in manifest["files"].items():
         assert entry["sha256"] == hashlib.sha256((folder / name).read_bytes()).hexdigest()
         assert entry["bytes"] == (folder / name).stat().st_size
-    assert manifest["sha256"] == published.digest == datasets.whole_digest(manifest["files"])
-    loaded = datasets.load(folder)
+    assert manifest["sha256"] == published.digest == whole_digest(manifest["files"])
+    loaded = load(folder)
     assert loaded.images.dtype == np.uint8 and loaded.images.shape == (1797, 8, 8)
-    assert np.array_equal(loaded.labels, datasets.build("digits").labels)
+    assert np.array_equal(loaded.labels, build("digits").labels)
 
 
 def test_versions_are_numbered_and_never_overwritten(tmp_path: Path) -> None:
-    assert datasets.snapshot("surface-defects", tmp_path).version == "v1"
-    second = datasets.snapshot("surface-defects", tmp_path, seed=1)
+    assert snapshot("surface-defects", tmp_path).version == "v1"
+    second = snapshot("surface-defects", tmp_path, seed=1)
     assert second.version == "v2"
     before = (tmp_path / "surface-defects" / "v1" / "images.npy").read_bytes()
-    with pytest.raises(datasets.DatasetVersionExistsError, match=r"already exists.*immutable"):
-        datasets.snapshot("surface-defects", tmp_path, version="v1", seed=7)
+    with pytest.raises(DatasetVersionExistsError, match=r"already exists.*immutable"):
+        snapshot("surface-defects", tmp_path, version="v1", seed=7)
     assert (tmp_path / "surface-defects" / "v1" / "images.npy").read_bytes() == before
     # The published files are read-only, and a concurrent writer cannot rename onto a version.
     assert (tmp_path / "surface-defects" / "v1" / "images.npy").stat().st_mode & 0o222 == 0
-    store = datasets.LocalStore(tmp_path)
-    with pytest.raises(datasets.DatasetVersionExistsError):
+    store = LocalStore(tmp_path)
+    with pytest.raises(DatasetVersionExistsError):
         store.publish("surface-defects", "v2", tmp_path / "surface-defects" / "v1", ["images.npy"])
-    assert datasets.list_versions("surface-defects", tmp_path) == ["v1", "v2"]
+    assert list_versions("surface-defects", tmp_path) == ["v1", "v2"]
 
 
 def test_generated_dataset_is_seeded() -> None:
-    first, again, other = (datasets.build_surface_defects(seed=s, per_class=20) for s in (3, 3, 4))
+    first, again, other = (build_surface_defects(seed=s, per_class=20) for s in (3, 3, 4))
     assert np.array_equal(first.images, again.images) and np.array_equal(first.labels, again.labels)
     assert not np.array_equal(first.images, other.images)
     assert np.bincount(first.labels).tolist() == [20, 20, 20]
 
 
 def test_fetch_verifies_and_resolves_latest(tmp_path: Path) -> None:
-    datasets.snapshot("digits", tmp_path / "store")
-    datasets.snapshot("digits", tmp_path / "store", version="v2")
-    folder = datasets.fetch("digits", "latest", tmp_path / "store", tmp_path / "fetched")
+    snapshot("digits", tmp_path / "store")
+    snapshot("digits", tmp_path / "store", version="v2")
+    folder = fetch("digits", "latest", tmp_path / "store", tmp_path / "fetched")
     assert json.loads((folder / "manifest.json").read_text())["version"] == "v2"
-    assert datasets.load(folder).images.shape == (1797, 8, 8)
+    assert load(folder).images.shape == (1797, 8, 8)
 
 
 def test_a_corrupt_file_fails_fetch_naming_the_file(tmp_path: Path) -> None:
-    datasets.snapshot("digits", tmp_path / "store")
+    snapshot("digits", tmp_path / "store")
     images = tmp_path / "store" / "digits" / "v1" / "images.npy"
     images.chmod(0o644)
     data = bytearray(images.read_bytes())
     data[-1] ^= 0xFF
     images.write_bytes(bytes(data))
-    with pytest.raises(datasets.DatasetIntegrityError, match=r"file images\.npy is corrupt: sha256"):
-        datasets.fetch("digits", "v1", tmp_path / "store", tmp_path / "fetched")
+    with pytest.raises(DatasetIntegrityError, match=r"file images\.npy is corrupt: sha256"):
+        fetch("digits", "v1", tmp_path / "store", tmp_path / "fetched")
     assert not (tmp_path / "fetched" / "images.npy").exists()
 
 
 def test_an_edited_manifest_is_detected(tmp_path: Path) -> None:
-    datasets.snapshot("digits", tmp_path / "store")
+    snapshot("digits", tmp_path / "store")
     manifest_path = tmp_path / "store" / "digits" / "v1" / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["files"]["labels.npy"]["sha256"] = "0" * 64
     manifest_path.chmod(0o644)
     manifest_path.write_text(json.dumps(manifest))
-    with pytest.raises(datasets.DatasetIntegrityError, match=r"manifest\.json was altered"):
-        datasets.fetch("digits", "v1", tmp_path / "store", tmp_path / "fetched")
+    with pytest.raises(DatasetIntegrityError, match=r"manifest\.json was altered"):
+        fetch("digits", "v1", tmp_path / "store", tmp_path / "fetched")
 
 
 def test_unknown_dataset_and_version_are_clear_errors(tmp_path: Path) -> None:
-    datasets.snapshot("digits", tmp_path)
-    with pytest.raises(datasets.UnknownDatasetError, match="unknown dataset 'cats': known datasets are digits"):
-        datasets.fetch("cats", "v1", tmp_path)
-    with pytest.raises(datasets.UnknownDatasetVersionError, match=r"no version 'v9' .*\(versions: v1\)"):
-        datasets.fetch("digits", "v9", tmp_path)
-    with pytest.raises(datasets.UnknownDatasetVersionError, match="mlops data snapshot surface-defects"):
-        datasets.fetch("surface-defects", "latest", tmp_path)
-    with pytest.raises(datasets.InvalidStoreError):
-        datasets.open_store("gs://bucket/data")
+    snapshot("digits", tmp_path)
+    with pytest.raises(UnknownDatasetError, match="unknown dataset 'cats': known datasets are digits"):
+        fetch("cats", "v1", tmp_path)
+    with pytest.raises(UnknownDatasetVersionError, match=r"no version 'v9' .*\(versions: v1\)"):
+        fetch("digits", "v9", tmp_path)
+    with pytest.raises(UnknownDatasetVersionError, match="mlops data snapshot surface-defects"):
+        fetch("surface-defects", "latest", tmp_path)
+    with pytest.raises(InvalidStoreError):
+        open_store("gs://bucket/data")
 
 
 def test_cli_snapshot_prints_the_version_and_refuses_bad_input(tmp_path: Path) -> None:
@@ -126,49 +138,49 @@ def test_cli_snapshot_prints_the_version_and_refuses_bad_input(tmp_path: Path) -
 def test_s3_store_snapshots_fetches_and_stays_immutable(aws_environment: MotoS3Server, tmp_path: Path) -> None:
     bucket = aws_environment.fresh_bucket("datasets")
     prefix = f"s3://{bucket}/team-{tmp_path.name}"
-    published = datasets.snapshot("surface-defects", prefix)
+    published = snapshot("surface-defects", prefix)
     assert published.version == "v1"
     assert published.uri == f"{prefix}/surface-defects/v1"
     client = aws_environment.client()
     keys = {item["Key"] for item in client.list_objects_v2(Bucket=bucket)["Contents"]}
     assert f"team-{tmp_path.name}/surface-defects/v1/manifest.json" in keys
-    assert datasets.snapshot("surface-defects", prefix).version == "v2"
-    with pytest.raises(datasets.DatasetVersionExistsError, match="immutable"):
-        datasets.snapshot("surface-defects", prefix, version="v1")
-    assert datasets.list_versions("surface-defects", prefix) == ["v1", "v2"]
+    assert snapshot("surface-defects", prefix).version == "v2"
+    with pytest.raises(DatasetVersionExistsError, match="immutable"):
+        snapshot("surface-defects", prefix, version="v1")
+    assert list_versions("surface-defects", prefix) == ["v1", "v2"]
 
-    folder = datasets.fetch("surface-defects", "v1", prefix, tmp_path / "fetched")
-    assert datasets.load(folder).images.shape == (1500, 32, 32)
+    folder = fetch("surface-defects", "v1", prefix, tmp_path / "fetched")
+    assert load(folder).images.shape == (1500, 32, 32)
 
     key = f"team-{tmp_path.name}/surface-defects/v1/labels.npy"
     body = bytearray(client.get_object(Bucket=bucket, Key=key)["Body"].read())
     body[-1] ^= 0x01
     client.put_object(Bucket=bucket, Key=key, Body=bytes(body))
-    with pytest.raises(datasets.DatasetIntegrityError, match=r"labels\.npy is corrupt"):
-        datasets.fetch("surface-defects", "v1", prefix, tmp_path / "again")
+    with pytest.raises(DatasetIntegrityError, match=r"labels\.npy is corrupt"):
+        fetch("surface-defects", "v1", prefix, tmp_path / "again")
 
 
 def test_ensure_version_snapshots_only_a_dataset_the_store_lacks(tmp_path: Path) -> None:
-    first = datasets.ensure_version("digits", tmp_path)
+    first = ensure_version("digits", tmp_path)
     assert first.version == "v1" and first.published is not None
-    again = datasets.ensure_version("digits", tmp_path)
-    assert again == datasets.EnsuredVersion(version="v1", published=None)
-    assert datasets.list_versions("digits", tmp_path) == ["v1"]
-    with pytest.raises(datasets.UnknownDatasetError, match="unknown dataset 'cats'"):
-        datasets.ensure_version("cats", tmp_path)
+    again = ensure_version("digits", tmp_path)
+    assert again == EnsuredVersion(version="v1", published=None)
+    assert list_versions("digits", tmp_path) == ["v1"]
+    with pytest.raises(UnknownDatasetError, match="unknown dataset 'cats'"):
+        ensure_version("cats", tmp_path)
 
 
 def test_ensure_version_takes_the_winners_version_when_it_loses_the_race(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    publish = datasets.snapshot
+    publish = snapshot
 
-    def loses_the_race(dataset: str, store: datasets.DatasetStore, seed: int = 0) -> datasets.DatasetVersion:
+    def loses_the_race(dataset: str, store: DatasetStore, seed: int = 0) -> DatasetVersion:
         publish(dataset, store, seed=seed)  # another seeder publishes v1 between our listing and our write
-        raise datasets.DatasetVersionExistsError("version 'v1' already exists")
+        raise DatasetVersionExistsError("version 'v1' already exists")
 
-    monkeypatch.setattr(datasets, "snapshot", loses_the_race)
-    assert datasets.ensure_version("digits", tmp_path) == datasets.EnsuredVersion(version="v1", published=None)
+    monkeypatch.setattr(versions, "snapshot", loses_the_race)
+    assert ensure_version("digits", tmp_path) == EnsuredVersion(version="v1", published=None)
 
 
 def test_seed_job_gives_an_empty_s3_store_a_first_version_once(
@@ -185,7 +197,7 @@ def test_seed_job_gives_an_empty_s3_store_a_first_version_once(
         "digits: v1 is there already: unchanged",
         "surface-defects: v1 is there already: unchanged",
     ]
-    assert datasets.list_versions("digits", store) == ["v1"]
+    assert list_versions("digits", store) == ["v1"]
 
 
 def test_seed_job_refuses_bad_input_and_reports_a_store_failure_in_one_line(

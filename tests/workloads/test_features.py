@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workloads import datasets, features
+from workloads import features
+from workloads.datasets.builders import build
 
 
 @pytest.fixture(scope="module")
 def digits() -> np.ndarray:
-    return datasets.build("digits").images[:200]
+    return build("digits").images[:200]
 
 
 def test_preprocess_gives_normalised_float32_channels(digits: np.ndarray) -> None:

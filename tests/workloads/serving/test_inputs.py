@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from tests.workloads.serving.images import jpeg_bytes, png_bytes
-from workloads import datasets, features
+from workloads import features
+from workloads.datasets.builders import build
 from workloads.serving.inputs import InvalidRequestError, decode_array, decode_image_file, model_inputs
 
 SHAPE = (8, 8)
@@ -14,7 +15,7 @@ SHAPE = (8, 8)
 
 @pytest.fixture(scope="module")
 def digit_images() -> np.ndarray:
-    return datasets.build("digits").images[:50]
+    return build("digits").images[:50]
 
 
 def test_serving_and_training_give_identical_tensors_for_the_same_image(digit_images: np.ndarray) -> None:

@@ -1,6 +1,11 @@
-"""Metadata of the training pipelines for the Pulumi program: no kfp, no torch, standard library only.
+"""What the Pulumi program and the training pipelines agree on: no kfp, no torch, standard library only.
 
-    from pipelines.paths import compiled_pipeline_path, render_with_image
+Both sides import these names, so neither can change one alone: where the compiled pipelines are
+and how they are named, the placeholder their steps run until the image is known, the training
+image's Dockerfile and exact build context, the tracking Secret the steps read, and the GPU
+resource and node label the training step asks for.
+
+    from pipelines.contract import compiled_pipeline_path, render_with_image
     text = compiled_pipeline_path("digits").read_text()           # committed, kept fresh by a test
     spec = image.ref.apply(lambda ref: render_with_image(text, ref))  # the image built from TRAINING_DOCKERFILE
 
@@ -24,14 +29,14 @@ TRAINING_IMAGE_SOURCES = (
     "pyproject.toml",
     "pipelines/__init__.py",
     "pipelines/components.py",
+    "pipelines/contract.py",
     "pipelines/dataset_seed.py",
     "pipelines/kfp_types.py",
-    "pipelines/paths.py",
     "pipelines/schedule.py",
     "pipelines/steps.py",
     "workloads/__init__.py",
     "workloads/catalogue_entry.py",
-    "workloads/datasets.py",
+    "workloads/datasets",
     "workloads/features.py",
     "workloads/models",
     "workloads/reference.py",

@@ -1,0 +1,80 @@
+"""Step 3 of the drift job: a sample of the window against the reference, in one Evidently report.
+
+The window's rows of the version that served most of the day are sampled (seeded), the reference is
+built from that version's tables, and `monitoring.drift` decides family-wise. The result keeps the
+computation (its report is saved as report.html, its scores become MLflow metrics) beside the
+typed `Comparison` the summary holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from monitoring.drift import (
+    DriftComputation,
+    DriftThresholds,
+    build_reference,
+    compute_drift,
+    summarise_features,
+    summarise_signals,
+)
+from monitoring.reference_loader import Reference
+from monitoring.settings import DriftSettings
+from monitoring.summary import Comparison, ReferenceRows
+from monitoring.window import Window, sample_window
+
+
+@dataclass(frozen=True)
+class Compared:
+    computation: DriftComputation
+    comparison: Comparison
+
+
+def thresholds_of(settings: DriftSettings) -> DriftThresholds:
+    return DriftThresholds(
+        numerical=settings.numerical_threshold,
+        categorical=settings.categorical_threshold,
+        p_value=settings.p_value,
+        embedding=settings.embedding_threshold,
+    )
+
+
+def mixed_versions_note(window: Window, version: str) -> str | None:
+    """Says which version was compared when a rollout split the day; None when one version served it."""
+    if len(window.versions) <= 1:
+        return None
+    return (
+        f"the window mixes model versions {window.versions}: compared the majority version v{version} "
+        f"({window.versions[version]} of {window.rows} rows) with its reference"
+    )
+
+
+def compare(
+    window: Window, version: str, reference: Reference, settings: DriftSettings, class_names: Sequence[str] | None
+) -> Compared:
+    """Compare the rows `version` served in `window` with its `reference`."""
+    sampled_reference, source = build_reference(
+        reference.training, reference.validation, class_names, settings.sample_size, settings.seed
+    )
+    current = sample_window(window, version, settings.sample_size, settings.seed, class_names)
+    computation = compute_drift(current, sampled_reference, thresholds_of(settings))
+    validation_rows = len(reference.validation) if reference.validation is not None else 0
+    comparison = Comparison(
+        note=mixed_versions_note(window, version),
+        dataset_drift=computation.dataset_drift,
+        deciding_signals=tuple(computation.deciding_signals),
+        significance_level=computation.significance_level,
+        signals=summarise_signals(computation),
+        drifted_share=computation.drifted_share,
+        drifted_features=tuple(computation.drifted_features),
+        model_version=version,
+        rows_compared=len(current),
+        rows_of_version=window.versions[version],
+        reference_rows=ReferenceRows(training=len(reference.training), validation=validation_rows),
+        reference_source=source,
+        reference_dataset=reference.dataset,
+        sample_size=settings.sample_size,
+        features=summarise_features(computation),
+    )
+    return Compared(computation=computation, comparison=comparison)
