@@ -70,6 +70,7 @@ def compare(
         drifted_features=tuple(computation.drifted_features),
         model_version=version,
         rows_compared=len(current),
+        rows_repeated=computation.repeated_rows.get("current", 0),
         rows_of_version=window.versions[version],
         reference_rows=ReferenceRows(training=len(reference.training), validation=validation_rows),
         reference_source=source,

@@ -72,6 +72,7 @@ def comparison_metrics(computation: DriftComputation, rows_in_window: int, rows_
         **{f"p_value.{signal.family}": signal.p_value for signal in computation.signals},
         "rows_in_window": float(rows_in_window),
         "rows_compared": float(rows_compared),
+        "rows_repeated": float(computation.repeated_rows.get("current", 0)),
         **{f"score.{feature.name}": feature.score for feature in computation.features},
     }
 

@@ -72,6 +72,8 @@ class Comparison:
     drifted_features: tuple[str, ...]
     model_version: str
     rows_compared: int
+    rows_repeated: int
+    """Rows of the sample that repeat another exactly: the same image again, compared once."""
     rows_of_version: int
     reference_rows: ReferenceRows
     reference_source: str
@@ -93,6 +95,7 @@ class Comparison:
             "drifted_features": list(self.drifted_features),
             "model_version": self.model_version,
             "rows_compared": self.rows_compared,
+            "rows_repeated": self.rows_repeated,
             "rows_of_version": self.rows_of_version,
             "reference_rows": {"training": self.reference_rows.training, "validation": self.reference_rows.validation},
             "reference_source": self.reference_source,
