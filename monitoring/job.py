@@ -46,7 +46,7 @@ from monitoring.drift import (
     summarise_signals,
 )
 from monitoring.retrain import RetrainSubmitter, submitter_for
-from monitoring.settings import DriftSettings, SettingsError, variables_help
+from monitoring.settings import DriftSettings, MonitoringSettings, SettingsError, variables_help
 from monitoring.store import Store
 from monitoring.window import load_window, sample_window, window_prefix
 
@@ -121,14 +121,14 @@ def _load_reference(model: str, version: str, client: Any) -> tuple[Any, Any, di
 
 
 class _MlflowRun:
-    """The job's run in `monitoring/<model>` (one per job execution)."""
+    """The job's run in `monitoring/<model>` (one per job execution; `job` names it, the quality job's too)."""
 
-    def __init__(self, client: Any, model: str, day: str) -> None:
+    def __init__(self, client: Any, model: str, day: str, job: str = "drift") -> None:
         self.client = client
         name = experiment_name(model)
         experiment = client.get_experiment_by_name(name)
         self.experiment_id = experiment.experiment_id if experiment else client.create_experiment(name)
-        run = client.create_run(self.experiment_id, run_name=f"drift-{day}", tags={"model": model, "date": day})
+        run = client.create_run(self.experiment_id, run_name=f"{job}-{day}", tags={"model": model, "date": day})
         self.run_id = run.info.run_id
         base = os.environ.get("MLFLOW_TRACKING_URI", "").rstrip("/")
         self.url = f"{base}/#/experiments/{self.experiment_id}/runs/{self.run_id}" if base.startswith("http") else None
@@ -154,7 +154,7 @@ class _MlflowRun:
         self.client.set_terminated(self.run_id, status="FAILED" if failed else "FINISHED")
 
 
-def _link(settings: DriftSettings, key: str, reports: Store, run: _MlflowRun | None) -> str:
+def _link(settings: MonitoringSettings, key: str, reports: Store, run: _MlflowRun | None) -> str:
     if settings.reports_url:
         return f"{settings.reports_url.rstrip('/')}/{key}"
     if run is not None and run.url:
@@ -316,7 +316,7 @@ def run_job(
 
 
 def _maybe_alert(
-    settings: DriftSettings, state: alerts.CooldownState, now: datetime, alert: alerts.Alert, errors: list[str]
+    settings: MonitoringSettings, state: alerts.CooldownState, now: datetime, alert: alerts.Alert, errors: list[str]
 ) -> dict[str, Any]:
     until = state.active_until(alert.kind, settings.cooldown_hours, now)
     if until is not None:
