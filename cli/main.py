@@ -19,6 +19,7 @@ from cli import (
     pipeline_commands,
     plan_commands,
     preflight,
+    quality_commands,
     registry_commands,
     serve_commands,
 )
@@ -36,6 +37,7 @@ app.add_typer(local_commands.app, name="local")
 app.add_typer(data_commands.app, name="data")
 app.add_typer(pipeline_commands.app, name="pipeline")
 app.add_typer(drift_commands.app, name="drift")
+app.add_typer(quality_commands.app, name="quality")
 app.add_typer(model_commands.app, name="model")
 app.add_typer(label_commands.app, name="labels")
 app.add_typer(kfp_commands.app, name="kfp")

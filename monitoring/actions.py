@@ -17,7 +17,7 @@ from datetime import datetime
 from monitoring import alerts
 from monitoring.drift import DriftComputation
 from monitoring.retrain import RetrainSubmitter, submitter_for
-from monitoring.settings import DriftSettings
+from monitoring.settings import DriftSettings, MonitoringSettings
 from monitoring.store import Store
 from monitoring.summary import NO_TRAFFIC, AlertOutcome, RetrainOutcome, RunLink
 
@@ -25,7 +25,7 @@ LOG = logging.getLogger("mlops.drift")
 NO_DRIFT_REASON = "no dataset drift"
 
 
-def report_link(settings: DriftSettings, key: str, reports: Store, run: RunLink) -> str:
+def report_link(settings: MonitoringSettings, key: str, reports: Store, run: RunLink) -> str:
     """Where an alert points: the reports site when configured, else the MLflow run, else the object."""
     if settings.reports_url:
         return f"{settings.reports_url.rstrip('/')}/{key}"
@@ -73,7 +73,7 @@ def describe_decision(computation: DriftComputation) -> str:
 
 
 def alert_once(
-    settings: DriftSettings, state: alerts.CooldownState, now: datetime, alert: alerts.Alert
+    settings: MonitoringSettings, state: alerts.CooldownState, now: datetime, alert: alerts.Alert
 ) -> tuple[AlertOutcome, str | None]:
     until = state.active_until(alert.kind, settings.cooldown_hours, now)
     if until is not None:

@@ -1,10 +1,11 @@
 """Alerts (Slack-compatible webhook and/or SNS) and the cooldown that de-duplicates them.
 
 Kinds: `drift` (the dataset drifted), `skipped` (the window had no traffic: a separate kind, never
-"no drift") and `retrain` (a training run was submitted). Each (model, kind) fires at most once per
-cooldown. The state lives in the reports store (`<reports>/<model>/alert-state.json`), so the
-CronJob's pods stay stateless; the CronJob forbids concurrent runs of one model's job, so a plain
-read-modify-write is enough.
+"no drift"), `retrain` (a training run was submitted) and `quality` (measured accuracy fell below
+validation accuracy: `monitoring.quality_job`). Each (model, kind) fires at most once per cooldown,
+so a quality alert neither suppresses nor is suppressed by a drift alert. The state lives in the
+reports store (`<reports>/<model>/alert-state.json`), so the CronJob's pods stay stateless; the
+CronJob forbids concurrent runs of one model's job, so a plain read-modify-write is enough.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ STATE_FILE = "alert-state.json"
 DRIFT = "drift"
 SKIPPED = "skipped"
 RETRAIN = "retrain"
+QUALITY = "quality"
 WEBHOOK_TIMEOUT_SECONDS = 10
 
 

@@ -30,12 +30,13 @@ def experiment_name(model: str) -> str:
 class MonitoringRun:
     """The run of one job execution, created at once and finished with the summary."""
 
-    def __init__(self, client: Any, model: str, day: str) -> None:
+    def __init__(self, client: Any, model: str, day: str, job: str = "drift") -> None:
+        """`job` names the run, `<job>-<day>` (the drift job's and the quality job's, side by side)."""
         self.client = client
         name = experiment_name(model)
         experiment = client.get_experiment_by_name(name)
         self.experiment_id = experiment.experiment_id if experiment else client.create_experiment(name)
-        run = client.create_run(self.experiment_id, run_name=f"drift-{day}", tags={"model": model, "date": day})
+        run = client.create_run(self.experiment_id, run_name=f"{job}-{day}", tags={"model": model, "date": day})
         base = os.environ.get("MLFLOW_TRACKING_URI", "").rstrip("/")
         url = f"{base}/#/experiments/{self.experiment_id}/runs/{run.info.run_id}" if base.startswith("http") else None
         self.link = RunLink(run_id=run.info.run_id, url=url)

@@ -53,8 +53,12 @@ def _lowercase(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
 
-class DriftSettings(TrackingClientSettings):
-    """Everything the drift job reads from the environment: one field per variable."""
+class MonitoringSettings(TrackingClientSettings):
+    """What every monitoring job reads alike: the stores, where alerts go and their cooldown.
+
+    The drift job (`DriftSettings`) and the quality job (`monitoring.quality_settings`) extend it, so
+    both read the same variables and the alert helpers take either.
+    """
 
     error_class = SettingsError
 
@@ -98,6 +102,11 @@ class DriftSettings(TrackingClientSettings):
         validation_alias=DriftVariables.COOLDOWN_HOURS,
         description="one alert per model and kind, and one retrain, within this many hours",
     )
+
+
+class DriftSettings(MonitoringSettings):
+    """Everything the drift job reads from the environment: one field per variable."""
+
     retrain: Annotated[RetrainMode, BeforeValidator(_lowercase)] = Field(
         default="off",
         validation_alias=DriftVariables.RETRAIN,

@@ -1,0 +1,98 @@
+"""Measured accuracy and macro-F1 per (prediction day, model version), with a confidence interval.
+
+A day on which a new version went live holds predictions of two versions; each version is measured
+on its own rows, so the day has one row per version, and a rollout never averages two models.
+
+The interval is the Wilson score interval (scipy's `binomtest(...).proportion_ci(method="wilson")`):
+unlike the normal approximation it stays inside [0, 1] and keeps near its nominal coverage at the
+small counts labels come in (a few dozen a day), including accuracies near 1. Macro-F1 is
+scikit-learn's `f1_score(average="macro")` over the classes present in the row's labels or
+predictions: a class nobody sent that day neither helps nor hurts it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import cast
+
+import pandas as pd
+
+from monitoring.quality_join import DAY_COLUMN, LABEL_COLUMN, Joined
+from monitoring.window import CLASS_NAME_COLUMN, VERSION_COLUMN
+
+GROUP = [DAY_COLUMN, VERSION_COLUMN]
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What the labels say about one version on one prediction day."""
+
+    day: str
+    model_version: str
+    predictions: int
+    """Predictions the version served that day (labelled or not)."""
+    labelled: int
+    correct: int
+    accuracy: float | None
+    """None without labels: nothing was measured."""
+    interval: tuple[float, float] | None
+    macro_f1: float | None
+
+
+def wilson_interval(correct: int, total: int, confidence: float) -> tuple[float, float]:
+    """The Wilson score interval of `correct` successes in `total` trials at `confidence`."""
+    from scipy.stats import binomtest
+
+    interval = binomtest(correct, total).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(interval.low), float(interval.high)
+
+
+def macro_f1(labels: pd.Series, predicted: pd.Series) -> float:
+    from sklearn.metrics import f1_score
+
+    # zero_division=0: a class predicted but never labelled (or the reverse) scores 0, without a warning.
+    return float(f1_score(labels, predicted, average="macro", zero_division=0))  # pyright: ignore[reportArgumentType]
+
+
+def measure(joined: Joined, confidence: float) -> list[Measured]:
+    """One row per (day, version) that served predictions in the window, oldest day first."""
+    served = _served(joined)
+    labelled = joined.table.select([*GROUP, CLASS_NAME_COLUMN, LABEL_COLUMN]).to_pandas()
+    by_group = dict(_groups(labelled))
+    rows = []
+    for (day, version), count in served.items():
+        group = by_group.get((day, version))
+        rows.append(_row(day, version, count, group, confidence))
+    return rows
+
+
+def _served(joined: Joined) -> dict[tuple[str, str], int]:
+    counted = joined.predictions.group_by(GROUP).aggregate([([], "count_all")])
+    pairs = zip(counted[DAY_COLUMN].to_pylist(), counted[VERSION_COLUMN].to_pylist(), strict=True)
+    totals = dict(zip(pairs, counted["count_all"].to_pylist(), strict=True))
+    return {key: int(totals[key]) for key in sorted(totals)}
+
+
+def _groups(labelled: pd.DataFrame) -> Iterator[tuple[tuple[str, str], pd.DataFrame]]:
+    for key, group in labelled.groupby(GROUP, sort=True):
+        day, version = cast(tuple[str, str], key)
+        yield (day, version), group
+
+
+def _row(day: str, version: str, served: int, group: pd.DataFrame | None, confidence: float) -> Measured:
+    if group is None or group.empty:
+        return Measured(day, version, served, 0, 0, None, None, None)
+    labels, predicted = cast(pd.Series, group[LABEL_COLUMN]), cast(pd.Series, group[CLASS_NAME_COLUMN])
+    correct = int((predicted == labels).sum())
+    total = len(group)
+    return Measured(
+        day=day,
+        model_version=version,
+        predictions=served,
+        labelled=total,
+        correct=correct,
+        accuracy=correct / total,
+        interval=wilson_interval(correct, total, confidence),
+        macro_f1=macro_f1(labels, predicted),
+    )

@@ -1,0 +1,146 @@
+"""The quality job's verdicts and its summary, `quality.json` beside the drift job's reports.
+
+Per (day, version) the verdict is one of
+* `degraded`: the interval's upper bound is below the version's validation accuracy minus the margin
+  — even the most favourable accuracy the labels allow is worse than the model was validated at;
+* `ok`: enough labels and not degraded;
+* `too_few_labels`: fewer labelled predictions than `min_labels` — said as such, never as ok: a
+  handful of labels cannot show a drop of a few points;
+* `no_validation_accuracy`: the version has no validation accuracy in the registry to compare with.
+
+The job's status: `degraded` when any row is, `ok` when at least one row was judged and none is
+degraded, else the reason nothing was judged (`too_few_labels`, `no_validation_accuracy`, or
+`skipped` for a window without predictions).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from monitoring.quality_metrics import Measured
+
+QUALITY_FILE = "quality.json"
+DEGRADED = "degraded"
+OK = "ok"
+TOO_FEW_LABELS = "too_few_labels"
+NO_VALIDATION = "no_validation_accuracy"
+SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Judgement:
+    min_labels: int
+    margin: float
+    confidence: float
+
+
+@dataclass(frozen=True)
+class QualityRow:
+    """One version on one prediction day, judged."""
+
+    day: str
+    model_version: str
+    predictions: int
+    labelled: int
+    correct: int
+    accuracy: float | None
+    interval_low: float | None
+    interval_high: float | None
+    macro_f1: float | None
+    validation_accuracy: float | None
+    verdict: str
+    reason: str
+
+
+def judge(measured: Measured, validation_accuracy: float | None, rules: Judgement) -> QualityRow:
+    verdict, reason = _verdict(measured, validation_accuracy, rules)
+    low, high = measured.interval if measured.interval else (None, None)
+    return QualityRow(
+        day=measured.day,
+        model_version=measured.model_version,
+        predictions=measured.predictions,
+        labelled=measured.labelled,
+        correct=measured.correct,
+        accuracy=measured.accuracy,
+        interval_low=low,
+        interval_high=high,
+        macro_f1=measured.macro_f1,
+        validation_accuracy=validation_accuracy,
+        verdict=verdict,
+        reason=reason,
+    )
+
+
+def _verdict(measured: Measured, validation: float | None, rules: Judgement) -> tuple[str, str]:
+    if measured.labelled < rules.min_labels:
+        return TOO_FEW_LABELS, f"too few labels ({measured.labelled} of {rules.min_labels})"
+    if validation is None:
+        return NO_VALIDATION, f"v{measured.model_version} has no validation accuracy in the registry"
+    assert measured.interval is not None  # labelled >= min_labels >= 1
+    high, floor = measured.interval[1], validation - rules.margin
+    compared = (
+        f"accuracy {measured.accuracy:.3f}, {rules.confidence:.0%} interval upper bound {high:.3f} "
+        f"{'<' if high < floor else '>='} validation {validation:.3f} - margin {rules.margin:g}"
+    )
+    return (DEGRADED, compared) if high < floor else (OK, compared)
+
+
+@dataclass(frozen=True)
+class QualitySummary:
+    """What `quality.json` holds (and the MLflow run logs)."""
+
+    model: str
+    date: str
+    """The job's day: the last prediction day of the window."""
+    generated_at: str
+    status: str
+    reason: str
+    first_day: str
+    lookback_days: int
+    min_labels: int
+    margin: float
+    confidence: float
+    predictions_store: str
+    labels_store: str
+    predictions: int
+    """Predictions logged over the window."""
+    unkeyed_predictions: int
+    """Of them, from logs without `image_index`: no label can name them."""
+    labels: int
+    """Resolved labels received from `first_day` until the job ran."""
+    matched: int
+    unmatched: int
+    """Labels whose prediction is not in the window (older, or not logged yet); kept for a later run."""
+    verdicts: dict[str, int]
+    rows: tuple[QualityRow, ...]
+    alert: dict[str, Any] = field(default_factory=dict)
+    mlflow_run_id: str | None = None
+    mlflow_run_url: str | None = None
+    summary: str | None = None
+    """Where `quality.json` was written."""
+
+    @property
+    def degraded(self) -> tuple[QualityRow, ...]:
+        return tuple(row for row in self.rows if row.verdict == DEGRADED)
+
+    def to_json(self) -> bytes:
+        return (json.dumps(asdict(self), indent=2, sort_keys=True) + "\n").encode()
+
+
+def overall(rows: Sequence[QualityRow], rules: Judgement) -> tuple[str, str]:
+    """The job's status and its reason, from its rows."""
+    counts = Counter(row.verdict for row in rows)
+    if not rows:
+        return SKIPPED, "skipped: no predictions in the window"
+    if counts[DEGRADED]:
+        return DEGRADED, f"{counts[DEGRADED]} of {len(rows)} (day, version) below validation accuracy"
+    if counts[OK]:
+        return OK, f"{counts[OK]} of {len(rows)} (day, version) judged, none below validation accuracy"
+    if counts[TOO_FEW_LABELS] == len(rows):
+        most = max(row.labelled for row in rows)
+        return TOO_FEW_LABELS, f"too few labels (at most {most} of {rules.min_labels} on any day and version)"
+    return NO_VALIDATION, "no version with enough labels has a validation accuracy in the registry"

@@ -1,0 +1,77 @@
+"""Configuration of the quality job (`monitoring.quality_job`), read once from environment variables.
+
+The stores, the alert channels and their cooldown are the drift job's own variables
+(`MonitoringSettings`): the two jobs of a model read the same prediction log, write beside each other
+in the same reports store and share its alert state (each under its own alert kind). The labels store
+is the one the model service writes (`MLOPS_LABELS_STORE`, `workloads.labels`); the rest is this
+job's own, `MLOPS_QUALITY_*`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pydantic import Field
+
+from monitoring.settings import MonitoringSettings
+from workloads.serving.settings import DEFAULT_LABELS_STORE, ServingVariables
+from workloads.settings import HELP_WIDTH, Stripped
+
+
+class QualityVariables:
+    """The quality job's own variables (the shared ones are `DriftVariables`)."""
+
+    LABELS_STORE = ServingVariables.LABELS_STORE  # the store /feedback and `mlops labels import` write
+    LOOKBACK_DAYS = "MLOPS_QUALITY_LOOKBACK_DAYS"
+    MIN_LABELS = "MLOPS_QUALITY_MIN_LABELS"
+    MARGIN = "MLOPS_QUALITY_MARGIN"
+    CONFIDENCE = "MLOPS_QUALITY_CONFIDENCE"
+
+
+class QualitySettings(MonitoringSettings):
+    """Everything the quality job reads from the environment: one field per variable."""
+
+    labels_store: Stripped = Field(
+        default=DEFAULT_LABELS_STORE,
+        validation_alias=QualityVariables.LABELS_STORE,
+        description="labels root: a folder or s3://bucket[/prefix] (reads <store>/<model>/date=<received day>/)",
+    )
+    lookback_days: int = Field(
+        default=14,
+        ge=1,
+        le=366,
+        validation_alias=QualityVariables.LOOKBACK_DAYS,
+        description="prediction days measured, ending with the job's day: labels arriving up to this late "
+        "still count for their prediction's day",
+    )
+    min_labels: int = Field(
+        default=30,
+        ge=1,
+        le=10_000_000,
+        validation_alias=QualityVariables.MIN_LABELS,
+        description="labelled predictions a (day, version) needs before its accuracy is judged; fewer is "
+        "reported as too few labels, never as ok",
+    )
+    margin: float = Field(
+        default=0.02,
+        ge=0.0,
+        le=1.0,
+        validation_alias=QualityVariables.MARGIN,
+        description="degraded when the interval's upper bound is below validation accuracy minus this",
+    )
+    confidence: float = Field(
+        default=0.95,
+        gt=0.5,
+        lt=1.0,
+        validation_alias=QualityVariables.CONFIDENCE,
+        description="confidence level of the accuracy interval (Wilson score)",
+    )
+
+
+VARIABLES: Mapping[str, tuple[str, str]] = QualitySettings.variables()
+"""Every variable → (its default as text, its meaning), generated from `QualitySettings`."""
+
+
+def variables_help() -> str:
+    """The variables, one indented line each (the job's `--help` epilog)."""
+    return QualitySettings.variables_help(indent="  ", width=HELP_WIDTH)
