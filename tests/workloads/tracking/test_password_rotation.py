@@ -195,7 +195,7 @@ def test_the_credentials_hook_reconnects_after_a_rotation(
         return reads[-1]
 
     settings = DatabaseSecretSettings(
-        rotating_database.secret_arn, "127.0.0.1", rotating_database.postgres.port, DATABASE
+        secret_arn=rotating_database.secret_arn, host="127.0.0.1", port=rotating_database.postgres.port, name=DATABASE
     )
     hook = CredentialsHook(settings, CredentialsCache(read, minimum_refresh_seconds=0))
     engine = sqlalchemy.create_engine(settings.backend_uri(ROLE), pool_pre_ping=True)
