@@ -24,6 +24,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from infra.cluster_addons import HelmChart
+from infra.internal_ingress import InternalIngressArgs, internal_ingress
 from infra.monitoring_names import (
     GRAFANA_ADMIN_PASSWORD_KEY,
     GRAFANA_ADMIN_SECRET,
@@ -150,32 +151,15 @@ class MonitoringStack(pulumi.ComponentResource):
 
     @staticmethod
     def _create_grafana_ingress(name: str, opts: pulumi.ResourceOptions) -> None:
-        backend = k8s.networking.v1.IngressBackendArgs(
-            service=k8s.networking.v1.IngressServiceBackendArgs(
-                name=GRAFANA_NAME, port=k8s.networking.v1.ServiceBackendPortArgs(number=GRAFANA_SERVICE_PORT)
-            )
-        )
-        every_path = k8s.networking.v1.HTTPIngressPathArgs(path="/", path_type="Prefix", backend=backend)
-        k8s.networking.v1.Ingress(
+        internal_ingress(
             f"{name}-grafana-ingress",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
+            InternalIngressArgs(
                 name=GRAFANA_NAME,
                 namespace=NAMESPACE,
                 labels=LABELS,
-                annotations={
-                    # As the tracking server's: reachable from the VPC (and peered networks / VPN) only.
-                    "alb.ingress.kubernetes.io/scheme": "internal",
-                    "alb.ingress.kubernetes.io/target-type": "ip",
-                    "alb.ingress.kubernetes.io/healthcheck-path": "/api/health",
-                },
+                service=GRAFANA_NAME,
+                port=k8s.networking.v1.ServiceBackendPortArgs(number=GRAFANA_SERVICE_PORT),
+                health_path="/api/health",
             ),
-            spec=k8s.networking.v1.IngressSpecArgs(
-                ingress_class_name="alb",
-                rules=[
-                    k8s.networking.v1.IngressRuleArgs(
-                        http=k8s.networking.v1.HTTPIngressRuleValueArgs(paths=[every_path])
-                    )
-                ],
-            ),
-            opts=opts,
+            opts,
         )
