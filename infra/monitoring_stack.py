@@ -92,18 +92,13 @@ class MonitoringStack(pulumi.ComponentResource):
                 alertmanager_config=args.alertmanager_config,
             )
         )
-        self.release = k8s.helm.v3.Release(
+        self.release = KUBE_PROMETHEUS_STACK.release(
             f"{name}-release",
-            name=RELEASE_NAME,
-            chart=KUBE_PROMETHEUS_STACK.chart,
-            version=KUBE_PROMETHEUS_STACK.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=KUBE_PROMETHEUS_STACK.repository),
-            namespace=NAMESPACE,
-            values=values,
-            atomic=True,
-            cleanup_on_fail=True,
+            NAMESPACE,
+            values,
+            pulumi.ResourceOptions(parent=self, depends_on=[namespace, storage_class, admin, *args.install_after]),
+            release_name=RELEASE_NAME,
             timeout=900,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, storage_class, admin, *args.install_after]),
         )
         for policy, spec in monitoring_policies(args.models_namespace, args.vpc_cidr, args.internal_ingress).items():
             k8s.networking.v1.NetworkPolicy(
