@@ -24,6 +24,31 @@ class HelmChart:
     version: str
     repository: str
 
+    def release(
+        self,
+        resource_name: str,
+        namespace: str,
+        values: dict[str, Any],
+        opts: pulumi.ResourceOptions,
+        release_name: str | None = None,
+        timeout: int = 600,
+    ) -> k8s.helm.v3.Release:
+        """This chart at its pinned version, installed atomically: a failed install or upgrade is
+        rolled back and cleaned up instead of leaving a half-applied release behind."""
+        return k8s.helm.v3.Release(
+            resource_name,
+            name=release_name or self.chart,
+            chart=self.chart,
+            version=self.version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=self.repository),
+            namespace=namespace,
+            values=values,
+            atomic=True,
+            cleanup_on_fail=True,
+            timeout=timeout,
+            opts=opts,
+        )
+
 
 # Pinned so an upstream release never changes a cluster without a reviewed diff.
 NVIDIA_DEVICE_PLUGIN = HelmChart("nvidia-device-plugin", "0.20.0", "https://nvidia.github.io/k8s-device-plugin")
@@ -140,19 +165,7 @@ class ClusterAddons(pulumi.ComponentResource):
         )
 
     def _release(self, name: str, chart: HelmChart, values: dict[str, Any]) -> k8s.helm.v3.Release:
-        return k8s.helm.v3.Release(
-            name,
-            name=chart.chart,
-            chart=chart.chart,
-            version=chart.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
-            namespace=SYSTEM_NAMESPACE,
-            values=values,
-            atomic=True,
-            cleanup_on_fail=True,
-            timeout=600,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        return chart.release(name, SYSTEM_NAMESPACE, values, pulumi.ResourceOptions(parent=self))
 
 
 def _irsa_annotation(role: WorkloadRole) -> dict[str, pulumi.Output[str]]:

@@ -24,6 +24,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from infra.cluster_addons import HelmChart
+from infra.internal_ingress import InternalIngressArgs, internal_ingress
 from infra.monitoring_names import (
     GRAFANA_ADMIN_PASSWORD_KEY,
     GRAFANA_ADMIN_SECRET,
@@ -91,18 +92,13 @@ class MonitoringStack(pulumi.ComponentResource):
                 alertmanager_config=args.alertmanager_config,
             )
         )
-        self.release = k8s.helm.v3.Release(
+        self.release = KUBE_PROMETHEUS_STACK.release(
             f"{name}-release",
-            name=RELEASE_NAME,
-            chart=KUBE_PROMETHEUS_STACK.chart,
-            version=KUBE_PROMETHEUS_STACK.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=KUBE_PROMETHEUS_STACK.repository),
-            namespace=NAMESPACE,
-            values=values,
-            atomic=True,
-            cleanup_on_fail=True,
+            NAMESPACE,
+            values,
+            pulumi.ResourceOptions(parent=self, depends_on=[namespace, storage_class, admin, *args.install_after]),
+            release_name=RELEASE_NAME,
             timeout=900,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, storage_class, admin, *args.install_after]),
         )
         for policy, spec in monitoring_policies(args.models_namespace, args.vpc_cidr, args.internal_ingress).items():
             k8s.networking.v1.NetworkPolicy(
@@ -150,32 +146,15 @@ class MonitoringStack(pulumi.ComponentResource):
 
     @staticmethod
     def _create_grafana_ingress(name: str, opts: pulumi.ResourceOptions) -> None:
-        backend = k8s.networking.v1.IngressBackendArgs(
-            service=k8s.networking.v1.IngressServiceBackendArgs(
-                name=GRAFANA_NAME, port=k8s.networking.v1.ServiceBackendPortArgs(number=GRAFANA_SERVICE_PORT)
-            )
-        )
-        every_path = k8s.networking.v1.HTTPIngressPathArgs(path="/", path_type="Prefix", backend=backend)
-        k8s.networking.v1.Ingress(
+        internal_ingress(
             f"{name}-grafana-ingress",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
+            InternalIngressArgs(
                 name=GRAFANA_NAME,
                 namespace=NAMESPACE,
                 labels=LABELS,
-                annotations={
-                    # As the tracking server's: reachable from the VPC (and peered networks / VPN) only.
-                    "alb.ingress.kubernetes.io/scheme": "internal",
-                    "alb.ingress.kubernetes.io/target-type": "ip",
-                    "alb.ingress.kubernetes.io/healthcheck-path": "/api/health",
-                },
+                service=GRAFANA_NAME,
+                port=k8s.networking.v1.ServiceBackendPortArgs(number=GRAFANA_SERVICE_PORT),
+                health_path="/api/health",
             ),
-            spec=k8s.networking.v1.IngressSpecArgs(
-                ingress_class_name="alb",
-                rules=[
-                    k8s.networking.v1.IngressRuleArgs(
-                        http=k8s.networking.v1.HTTPIngressRuleValueArgs(paths=[every_path])
-                    )
-                ],
-            ),
-            opts=opts,
+            opts,
         )

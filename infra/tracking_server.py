@@ -27,6 +27,7 @@ from infra.hardened_workload import (
     job_spec,
 )
 from infra.iam_policies import bucket_prefix_statements
+from infra.internal_ingress import InternalIngressArgs, internal_ingress
 from infra.network_rules import IRSA_TOKEN_SKIP, dns_egress, https_egress, platform_namespaces
 from infra.pod_security import namespace_labels
 from infra.secure_bucket import SecureBucket
@@ -311,33 +312,15 @@ class TrackingServer(pulumi.ComponentResource):
 
     @staticmethod
     def _create_internal_ingress(name: str, service: k8s.core.v1.Service, opts: pulumi.ResourceOptions) -> None:
-        backend = k8s.networking.v1.IngressBackendArgs(
-            service=k8s.networking.v1.IngressServiceBackendArgs(
-                name=service.metadata.apply(lambda m: m.name or APP_NAME),
-                port=k8s.networking.v1.ServiceBackendPortArgs(name=HTTP_PORT_NAME),
-            )
-        )
-        every_path = k8s.networking.v1.HTTPIngressPathArgs(path="/", path_type="Prefix", backend=backend)
-        k8s.networking.v1.Ingress(
+        internal_ingress(
             f"{name}-ingress",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
+            InternalIngressArgs(
                 name=APP_NAME,
                 namespace=NAMESPACE,
                 labels=SERVER_LABELS,
-                annotations={
-                    # Internal: reachable from the VPC (and peered networks / VPN), never the internet.
-                    "alb.ingress.kubernetes.io/scheme": "internal",
-                    "alb.ingress.kubernetes.io/target-type": "ip",
-                    "alb.ingress.kubernetes.io/healthcheck-path": "/health",
-                },
+                service=service.metadata.apply(lambda m: m.name or APP_NAME),
+                port=k8s.networking.v1.ServiceBackendPortArgs(name=HTTP_PORT_NAME),
+                health_path="/health",
             ),
-            spec=k8s.networking.v1.IngressSpecArgs(
-                ingress_class_name="alb",
-                rules=[
-                    k8s.networking.v1.IngressRuleArgs(
-                        http=k8s.networking.v1.HTTPIngressRuleValueArgs(paths=[every_path])
-                    )
-                ],
-            ),
-            opts=opts,
+            opts,
         )

@@ -53,7 +53,7 @@ class CooldownState:
     def __init__(self, store: Store, model: str) -> None:
         self.store = store
         self.key = f"{model}/{STATE_FILE}"
-        raw = store.read(self.key)
+        raw = store.read_if_present(self.key)
         self.state: dict[str, Any] = json.loads(raw) if raw else {}
 
     def last(self, kind: str) -> datetime | None:

@@ -28,8 +28,6 @@ configuration error. Configuration: environment variables, listed by `--help` (m
 
 from __future__ import annotations
 
-import argparse
-import logging
 import os
 import sys
 import tempfile
@@ -50,11 +48,12 @@ from monitoring.actions import (
 )
 from monitoring.comparison import compare
 from monitoring.drift import DriftComputation, class_names_for
+from monitoring.entrypoint import job_parser, run_job_command
 from monitoring.errors import DriftJobError
 from monitoring.reference_loader import load_reference
 from monitoring.retrain import RetrainSubmitter
 from monitoring.run_record import MonitoringRun, comparison_metrics, comparison_params
-from monitoring.settings import DriftSettings, SettingsError, variables_help
+from monitoring.settings import DriftSettings, variables_help
 from monitoring.store import Store
 from monitoring.summary import (
     SUMMARY_FILE,
@@ -240,39 +239,28 @@ def _errors(*failures: str | None) -> tuple[str, ...]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m monitoring.job",
-        description="Daily drift job of one model: prediction log of a day vs the reference of the version "
+    parser = job_parser(
+        "python -m monitoring.job",
+        "Daily drift job of one model: prediction log of a day vs the reference of the version "
         "that served it (Evidently), report + summary, alerts, optional retrain trigger.",
-        epilog="environment variables:\n" + variables_help(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        variables_help(),
     )
     parser.add_argument("--model", required=True, help="catalogue / registered model name")
     parser.add_argument("--date", default=None, help="day of the window, YYYY-MM-DD (default: yesterday, UTC)")
     arguments = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
+
+    def prepare() -> DriftSettings:
         settings = DriftSettings.from_environment()
         if arguments.date:
             _parse_day(arguments.date)
-    except (SettingsError, DriftJobError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    from mlflow.exceptions import MlflowException
+        return settings
 
-    try:
-        result = run_job(arguments.model, arguments.date, settings)
-    except DriftJobError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except MlflowException as error:
-        uri = os.environ.get("MLFLOW_TRACKING_URI")
-        print(f"error: the tracking server at {uri} refused or failed a request: {error.message}", file=sys.stderr)
-        return 1
-    print(describe(result.summary))
-    for message in result.errors:
-        print(f"error: {message}", file=sys.stderr)
-    return result.exit_code
+    return run_job_command(
+        prepare,
+        lambda settings: run_job(arguments.model, arguments.date, settings),
+        lambda result: describe(result.summary),
+        DriftJobError,
+    )
 
 
 if __name__ == "__main__":

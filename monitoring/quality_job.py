@@ -20,7 +20,6 @@ tracking server errors, every alert channel failed), 2 for a configuration error
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
@@ -32,13 +31,13 @@ from typing import Any
 
 from monitoring import alerts
 from monitoring.actions import alert_once, report_link
+from monitoring.entrypoint import job_parser, run_job_command
 from monitoring.job import default_day
 from monitoring.quality_join import join, labels_table, prediction_days, read_predictions
 from monitoring.quality_metrics import measure
 from monitoring.quality_report import QUALITY_FILE, Judgement, QualityRow, QualitySummary, judge, overall
 from monitoring.quality_settings import QualitySettings, variables_help
 from monitoring.run_record import MonitoringRun
-from monitoring.settings import SettingsError
 from monitoring.store import Store
 from monitoring.window import window_prefix
 
@@ -266,41 +265,27 @@ def describe(result: QualityResult) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m monitoring.quality_job",
-        description="Daily quality job of one model: labels joined with the predictions of a window of days, "
+    parser = job_parser(
+        "python -m monitoring.quality_job",
+        "Daily quality job of one model: labels joined with the predictions of a window of days, "
         "accuracy and macro-F1 per day and model version vs validation accuracy, quality.json, alerts.",
-        epilog="environment variables:\n" + variables_help(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        variables_help(),
     )
     parser.add_argument("model", help="catalogue / registered model name")
     parser.add_argument(
         "--day", default=None, help="last prediction day of the window, YYYY-MM-DD (default: yesterday, UTC)"
     )
     arguments = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
+
+    def prepare() -> QualitySettings:
         settings = QualitySettings.from_environment()
         if arguments.day:
             parse_day(arguments.day)
-    except (SettingsError, QualityJobError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    from mlflow.exceptions import MlflowException
+        return settings
 
-    try:
-        result = run_quality_job(arguments.model, arguments.day, settings)
-    except QualityJobError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except MlflowException as error:
-        uri = os.environ.get("MLFLOW_TRACKING_URI")
-        print(f"error: the tracking server at {uri} refused or failed a request: {error.message}", file=sys.stderr)
-        return 1
-    print(describe(result))
-    for message in result.errors:
-        print(f"error: {message}", file=sys.stderr)
-    return result.exit_code
+    return run_job_command(
+        prepare, lambda settings: run_quality_job(arguments.model, arguments.day, settings), describe, QualityJobError
+    )
 
 
 if __name__ == "__main__":

@@ -1,104 +1,10 @@
-"""A folder or an S3 prefix, seen the same way by the drift job: list, read and write objects.
-
-`s3://bucket[/prefix]` goes through boto3 (credentials from the usual chain: IRSA in the cluster;
-AWS_ENDPOINT_URL_S3 points it at another S3 API); anything else is a local folder (`file://` allowed).
+"""Where the monitoring jobs read the prediction log and labels and write their reports and state:
+a folder or an S3 prefix (`s3://bucket[/prefix]`; AWS_ENDPOINT_URL_S3 points boto3 at another S3
+API). The one implementation is `workloads.object_store.ObjectStore`, which the labels store uses too.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Any
+from workloads.object_store import ObjectStore as Store
 
-
-class Store:
-    """Objects under a root, addressed by '/'-separated keys relative to it."""
-
-    def __init__(self, uri: str) -> None:
-        self.uri = uri.rstrip("/")
-        self._client: Any = None
-        if self.uri.startswith("s3://"):
-            bucket, _, prefix = self.uri[len("s3://") :].partition("/")
-            if not bucket:
-                raise ValueError(f"invalid store {uri!r}: expected s3://bucket[/prefix]")
-            self.bucket: str | None = bucket
-            self.prefix = prefix.strip("/")
-            self.root: Path | None = None
-        else:
-            self.bucket = None
-            self.prefix = ""
-            self.root = Path(self.uri.removeprefix("file://"))
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL_S3") or None)
-        return self._client
-
-    def _key(self, key: str) -> str:
-        return f"{self.prefix}/{key}" if self.prefix else key
-
-    def uri_of(self, key: str) -> str:
-        if self.root is not None:
-            return str((self.root / key).resolve())
-        return f"s3://{self.bucket}/{self._key(key)}"
-
-    def list(self, prefix: str, suffix: str = "") -> list[str]:
-        """Keys under `prefix` ending with `suffix`, sorted (hidden/partial files excluded)."""
-        if self.root is not None:
-            folder = self.root / prefix
-            if not folder.is_dir():
-                return []
-            return sorted(
-                path.relative_to(self.root).as_posix()
-                for path in folder.rglob(f"*{suffix}")
-                if path.is_file() and not path.name.startswith(".")
-            )
-        keys: list[str] = []
-        paginator = self.client.get_paginator("list_objects_v2")
-        full = self._key(prefix.rstrip("/") + "/")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
-            for item in page.get("Contents", []):
-                relative = item["Key"][len(self.prefix) + 1 :] if self.prefix else item["Key"]
-                if relative.endswith(suffix) and not relative.rsplit("/", 1)[-1].startswith("."):
-                    keys.append(relative)
-        return sorted(keys)
-
-    def read(self, key: str) -> bytes | None:
-        """The object's bytes, or None when it does not exist."""
-        if self.root is not None:
-            path = self.root / key
-            return path.read_bytes() if path.is_file() else None
-        from botocore.exceptions import ClientError
-
-        try:
-            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return None
-            raise
-
-    def open_for_arrow(self, key: str) -> Any:
-        """Something `pyarrow.parquet` can read: a path locally, a buffer from S3."""
-        if self.root is not None:
-            return str(self.root / key)
-        import pyarrow as pa
-
-        data = self.read(key)
-        if data is None:
-            raise FileNotFoundError(self.uri_of(key))
-        return pa.BufferReader(data)
-
-    def write(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
-        """Write atomically (locally: temp file + rename); returns the object's URI."""
-        if self.root is not None:
-            path = self.root / key
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(f".{path.name}.partial")
-            partial.write_bytes(data)
-            os.replace(partial, path)
-            return str(path.resolve())
-        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type)
-        return self.uri_of(key)
+__all__ = ["Store"]

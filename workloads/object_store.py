@@ -5,8 +5,8 @@ AWS_ENDPOINT_URL_S3 points it at another S3 API); anything else is a local folde
 Local writes go through a hidden temporary file and a rename, so a reader never sees half a file,
 and listings skip hidden names for the same reason.
 
-The drift job's `monitoring/store.py` is the same idea on its side of the import direction
-(monitoring → workloads): workloads cannot import it, and the serving image does not carry it.
+One implementation for every workload: the labels store and the prediction log's readers here, and
+the monitoring jobs (`monitoring/store.py` names it `Store` for them).
 """
 
 from __future__ import annotations
@@ -75,7 +75,29 @@ class ObjectStore:
             return (self.root / key).read_bytes()
         return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
 
-    def write(self, key: str, data: bytes) -> str:
+    def read_if_present(self, key: str) -> bytes | None:
+        """The object's bytes, or None when it does not exist (state files that may not be written yet)."""
+        if self.root is not None:
+            path = self.root / key
+            return path.read_bytes() if path.is_file() else None
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.read(key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+
+    def open_for_arrow(self, key: str) -> Any:
+        """Something `pyarrow.parquet` can read: a path locally, a buffer from S3."""
+        if self.root is not None:
+            return str(self.root / key)
+        import pyarrow as pa
+
+        return pa.BufferReader(self.read(key))
+
+    def write(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
         """Write the whole object at once; returns its URI."""
         if self.root is not None:
             path = self.root / key
@@ -84,5 +106,5 @@ class ObjectStore:
             partial.write_bytes(data)
             os.replace(partial, path)
             return str(path.resolve())
-        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type)
         return self.uri_of(key)
