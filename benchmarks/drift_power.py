@@ -1,7 +1,7 @@
 """Detection power and false alarms of the drift job's decision, against BBSD, on the paper's protocol.
 
     .venv/bin/python benchmarks/drift_power.py --quick      # ~4 minutes on two cores (measured 212 s)
-    .venv/bin/python benchmarks/drift_power.py --jobs 2     # the full protocol: 46-84 minutes (measured 2,737 s; 5,054 s beside other work)
+    .venv/bin/python benchmarks/drift_power.py --jobs 2     # the full protocol: 46-84 minutes (2,737 s; 5,054 s loaded)
     .venv/bin/python benchmarks/drift_power.py --report benchmarks/results/drift_power.json   # re-print a run
 
 Anchor: Rabanser, Guennemann, Lipton, "Failing Loudly: An Empirical Study of Methods for Detecting
