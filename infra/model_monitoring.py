@@ -1,4 +1,4 @@
-"""One model's monitoring objects: the scrape of its service and its service-level rules.
+"""One model's monitoring objects: the scrape of its service, its service-level rules, its dashboard.
 
 Both are custom resources of the prometheus-operator (monitoring.coreos.com/v1, CRDs from the
 monitoring stack's release, which they wait for). What they must produce is fixed by the rules
@@ -21,8 +21,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.grafana_dashboards import dashboard_config_map
 from infra.hardened_workload import HTTP_PORT_NAME
 from infra.shared_services import SharedServices, model_labels
+from observability.dashboards import model_dashboard
 from observability.rules import model_rule_group
 from observability.targets import ModelTargets
 from workloads.catalogue_entry import CatalogueEntry
@@ -65,7 +67,7 @@ def prometheus_rule_spec(entry: CatalogueEntry, namespace: str) -> dict:
 
 
 class ModelMonitoring(pulumi.ComponentResource):
-    """A ServiceMonitor and a PrometheusRule for one model."""
+    """A ServiceMonitor and a PrometheusRule for one model, and its Grafana dashboard."""
 
     def __init__(self, name: str, args: ModelMonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:monitoring:ModelMonitoring", name, None, opts)
@@ -89,4 +91,6 @@ class ModelMonitoring(pulumi.ComponentResource):
             spec=prometheus_rule_spec(entry, namespace),
             opts=after_crds,
         )
+        # In the monitoring namespace, where the sidecar looks; after the release, which creates it.
+        dashboard_config_map(f"{name}-dashboard", model_dashboard(entry, namespace), labels, after_crds)
         self.register_outputs({})

@@ -34,3 +34,7 @@ GRAFANA_PORT = 3000
 GRAFANA_SERVICE_PORT = 80
 KUBE_STATE_METRICS_PORT = 8080
 OPERATOR_PORT = 8080
+
+DASHBOARD_LABEL = "grafana_dashboard"
+DASHBOARD_LABEL_VALUE = "1"
+"""The label Grafana's dashboard sidecar loads ConfigMaps by (the values set both, see the facts)."""

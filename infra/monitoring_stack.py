@@ -24,6 +24,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from infra.cluster_addons import HelmChart
+from infra.grafana_dashboards import dashboard_config_map
 from infra.internal_ingress import InternalIngressArgs, internal_ingress
 from infra.monitoring_names import (
     GRAFANA_ADMIN_PASSWORD_KEY,
@@ -37,6 +38,8 @@ from infra.monitoring_names import (
 from infra.monitoring_network import monitoring_policies
 from infra.monitoring_values import MonitoringValuesArgs, chart_values
 from infra.pod_security import namespace_labels
+from observability.dashboards import overview_dashboard
+from workloads.catalogue_entry import CatalogueEntry
 
 KUBE_PROMETHEUS_STACK = HelmChart(
     "kube-prometheus-stack", "88.3.0", "https://prometheus-community.github.io/helm-charts"
@@ -59,12 +62,15 @@ class MonitoringStackArgs:
     """Grafana behind an internal ALB, as the tracking server in this stack."""
     retain_volumes: bool
     """Keep Prometheus' EBS volume when its claim goes (where `pulumi destroy` keeps the stack's data)."""
+    models: tuple[CatalogueEntry, ...] = ()
+    """The enabled models, side by side on the overview dashboard (each one's own comes with it)."""
     install_after: tuple[pulumi.Resource, ...] = field(default_factory=tuple)
     """The add-ons: the load balancer controller's webhook must answer before the chart's Services exist."""
 
 
 class MonitoringStack(pulumi.ComponentResource):
-    """Namespace, storage class, Grafana's admin Secret, the pinned release, NetworkPolicies, Ingress."""
+    """Namespace, storage class, Grafana's admin Secret, the pinned release, NetworkPolicies, Ingress,
+    the models' overview dashboard."""
 
     namespace: str
     release: k8s.helm.v3.Release
@@ -107,6 +113,12 @@ class MonitoringStack(pulumi.ComponentResource):
                 spec=spec,
                 opts=in_namespace,
             )
+        dashboard_config_map(
+            f"{name}-overview-dashboard",
+            overview_dashboard(args.models, args.models_namespace),
+            LABELS,
+            pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+        )
         if args.internal_ingress:
             self._create_grafana_ingress(name, pulumi.ResourceOptions(parent=self, depends_on=[self.release]))
 

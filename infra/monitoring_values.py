@@ -26,6 +26,12 @@ source at the pinned versions. The facts relied on, each with where it was read
   port 3000, Service port 80; `admin.existingSecret` stops the chart creating its own admin Secret; its
   default container security context has no read-only root; `initChownData` runs as root, and only with
   persistence (`values.yaml`, `templates/_helpers.tpl`, `templates/_pod.tpl`, `templates/secret.yaml`).
+- Grafana's dashboard sidecar (chart 12.10.4, Grafana 13.1.3, read in grafana-community/helm-charts
+  `charts/grafana/values.yaml` and `templates/_pod.tpl`): `sidecar.dashboards.enabled` defaults to false,
+  `label` to `grafana_dashboard`, `labelValue` to "" (any value) and `searchNamespace` to null, which
+  leaves the sidecar's NAMESPACE unset, so it watches only its own namespace; a list is joined with ",".
+  The chart overrides them to enabled, `grafana_dashboard`, "1" and `ALL`, and provisions the Prometheus
+  datasource with uid `prometheus` (the chart's `values.yaml`, `grafana.sidecar`).
 - kube-state-metrics (chart 8.2.0): pods `app.kubernetes.io/name: kube-state-metrics`, port 8080,
   uid 65534 with a read-only root by default; the chart scrapes it with `honorLabels: true`, so its
   `namespace` label stays the object's namespace, which the rules select on (the chart's `values.yaml`,
@@ -46,7 +52,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from infra.monitoring_names import GRAFANA_ADMIN_PASSWORD_KEY, GRAFANA_ADMIN_USER_KEY, GRAFANA_NAME, STACK_FULLNAME
+from infra.monitoring_names import (
+    DASHBOARD_LABEL,
+    DASHBOARD_LABEL_VALUE,
+    GRAFANA_ADMIN_PASSWORD_KEY,
+    GRAFANA_ADMIN_USER_KEY,
+    GRAFANA_NAME,
+    STACK_FULLNAME,
+)
 
 # Chart defaults kept on purpose, written out so the plan shows them (pod security contexts of
 # Prometheus and Alertmanager: uid 1000, gid 2000; the operator's: 65534).
@@ -218,12 +231,21 @@ def _grafana_values(args: MonitoringValuesArgs) -> dict[str, Any]:
         "persistence": {"enabled": False},
         "initChownData": {"enabled": False},
         "testFramework": {"enabled": False},
-        # Dashboards are a later slice: no default dashboards and no sidecar watching for them.
+        # The chart's own dashboards read node-exporter, kubelet and control-plane series, all off here;
+        # the platform's are ConfigMaps (infra/grafana_dashboards.py) the sidecar loads.
         "defaultDashboardsEnabled": False,
         "sidecar": {
             "resources": sidecar_resources,
             "securityContext": CONTAINER_SECURITY,
-            "dashboards": {"enabled": False},
+            "dashboards": {
+                "enabled": True,
+                "label": DASHBOARD_LABEL,
+                "labelValue": DASHBOARD_LABEL_VALUE,
+                # Not the chart's ALL: the dashboards live in the stack's namespace, and nothing elsewhere
+                # should be able to put a dashboard (and its queries) in front of the operators.
+                "searchNamespace": [args.namespace],
+                "resource": "configmap",
+            },
             "datasources": {"enabled": True},
         },
         "grafana.ini": {"analytics": {"check_for_updates": False, "reporting_enabled": False}},

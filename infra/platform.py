@@ -382,6 +382,7 @@ class Platform(pulumi.ComponentResource):
                 storage_gib=config.monitoring.prometheus_storage_gib,
                 models_namespace=MODELS_NAMESPACE,
                 alertmanager_config=alertmanager_config(),
+                models=tuple(catalogue.get(model_name) for model_name in sorted(config.models)),
                 vpc_cidr=config.vpc_cidr,
                 # Grafana is reached as the MLflow UI is, in every stack.
                 internal_ingress=config.tracking.internal_ingress,

@@ -20,6 +20,11 @@ REQUEST_DURATION_COUNT = "bentoml_service_request_duration_seconds_count"
 """Number of observations of the request duration histogram."""
 SERVICE_METRICS = (REQUESTS_TOTAL, REQUEST_DURATION_BUCKET, REQUEST_DURATION_COUNT)
 """Every name the rules read from the model service's /metrics."""
+REQUESTS_IN_PROGRESS = "bentoml_service_request_in_progress"
+"""Gauge of requests being answered (same file, `request_in_progress`); labels `endpoint`, `service_name`,
+`service_version`. Only the dashboards read it: no alert waits on it."""
+DASHBOARD_SERVICE_METRICS = (*SERVICE_METRICS, REQUESTS_IN_PROGRESS)
+"""Every name the dashboards read from the model service's /metrics."""
 
 DURATION_BUCKETS_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 180.0)
 """Upper bounds of BentoML's request duration histogram (its DEFAULT_BUCKET in 1.4.40,

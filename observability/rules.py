@@ -54,7 +54,7 @@ NO_TRAFFIC_FOR = "15m"
 
 # BentoML's status-code label: 503 is what the service answers when it sheds or has no model loaded.
 _SERVER_ERROR = 'http_response_code=~"5.."'
-_SUCCESS = 'http_response_code=~"2.."'
+SUCCESS = 'http_response_code=~"2.."'
 _SHED = 'http_response_code="503"'
 
 
@@ -102,8 +102,8 @@ def _availability_ratio(targets: ModelTargets, window: str) -> str:
 def _latency_ratio(targets: ModelTargets, goals: Objectives, window: str) -> str:
     # Shed and failed requests are answered fast and would flatter the latency; availability counts them.
     bucket = f'le="{goals.latency_bucket}"'
-    fast = f"{metrics.REQUEST_DURATION_BUCKET}{targets.requests(_SUCCESS, bucket)}"
-    answered = f"{metrics.REQUEST_DURATION_COUNT}{targets.requests(_SUCCESS)}"
+    fast = f"{metrics.REQUEST_DURATION_BUCKET}{targets.requests(SUCCESS, bucket)}"
+    answered = f"{metrics.REQUEST_DURATION_COUNT}{targets.requests(SUCCESS)}"
     return f"1 - sum(rate({fast}[{window}])) / sum(rate({answered}[{window}]))"
 
 

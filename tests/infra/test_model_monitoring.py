@@ -97,3 +97,23 @@ def test_alerts_go_to_the_drift_alerts_webhook_secret(plan: Plan) -> None:
         reference = webhook["valueFrom"]["secretKeyRef"]
         assert {"name": reference["name"], "key": reference["key"]} == slack["apiURL"]
         assert cron_job["metadata"]["namespace"] == routing["metadata"]["namespace"]
+
+
+def test_one_dashboard_config_map_per_enabled_model_and_the_overview(plan: Plan) -> None:
+    from infra.monitoring_names import DASHBOARD_LABEL, DASHBOARD_LABEL_VALUE, NAMESPACE
+    from observability.dashboards import OVERVIEW_UID, dashboard_json, model_dashboard, model_uid
+
+    dashboards = [
+        obj
+        for obj in _of(plan, "kubernetes:core/v1:ConfigMap")
+        if obj["metadata"].get("labels", {}).get(DASHBOARD_LABEL) == DASHBOARD_LABEL_VALUE
+    ]
+    enabled = _enabled(plan)
+    expected = sorted(f"dashboard-{uid}" for uid in [*(model_uid(model) for model in enabled), OVERVIEW_UID])
+    assert sorted(obj["metadata"]["name"] for obj in dashboards) == expected
+    assert {obj["metadata"]["namespace"] for obj in dashboards} == {NAMESPACE}
+    for model in enabled:
+        data = _named(dashboards, f"dashboard-{model_uid(model)}")["data"]
+        assert data == {
+            f"{model_uid(model)}.json": dashboard_json(model_dashboard(catalogue.get(model), MODELS_NAMESPACE))
+        }

@@ -211,3 +211,17 @@ def test_alertmanager_groups_per_model_and_inhibits_tickets_while_paging(stack: 
     spec = values["alertmanager"]["alertmanagerSpec"]
     assert spec["alertmanagerConfigMatcherStrategy"] == {"type": "None"}
     assert spec["alertmanagerConfigNamespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "models"}}
+
+
+def test_the_sidecar_loads_the_platforms_dashboards_and_the_charts_stay_off(stack: str) -> None:
+    from infra.monitoring_names import DASHBOARD_LABEL, DASHBOARD_LABEL_VALUE
+
+    grafana = _release(offline_plan(stack))["inputs"]["values"]["grafana"]
+    assert grafana["defaultDashboardsEnabled"] is False
+    assert _at(grafana, "sidecar.dashboards") == {
+        "enabled": True,
+        "label": DASHBOARD_LABEL,
+        "labelValue": DASHBOARD_LABEL_VALUE,
+        "searchNamespace": [NAMESPACE],
+        "resource": "configmap",
+    }
