@@ -53,7 +53,7 @@ def test_the_rules_read_only_the_names_the_generator_declares() -> None:
     assert (IMAGE_ROUTE, ARRAY_ROUTE) == MODEL_ROUTES
 
 
-def test_a_real_service_exports_every_scraped_name_the_rules_query(
+def test_a_real_service_exports_every_scraped_name_the_rules_and_dashboards_query(
     digits_service: LocalModelService, digits_versions: DigitsVersions
 ) -> None:
     image = digits_versions.data.test_images[0]
@@ -67,8 +67,8 @@ def test_a_real_service_exports_every_scraped_name_the_rules_query(
     assert [response.status_code for response in answered] == [200, 200]
     exported = _exported(requests.get(f"{digits_service.url}/metrics", timeout=10).text)
 
-    missing = sorted(name for name in metrics.SERVICE_METRICS if name not in exported)
-    assert not missing, f"the rules query {missing}, which `bentoml serve` does not export"
+    missing = sorted(name for name in metrics.DASHBOARD_SERVICE_METRICS if name not in exported)
+    assert not missing, f"the rules or dashboards query {missing}, which `bentoml serve` does not export"
     for route in MODEL_ROUTES:
         requests_of_route = [labels for labels in exported[metrics.REQUESTS_TOTAL] if f'endpoint="{route}"' in labels]
         assert any('http_response_code="200"' in labels for labels in requests_of_route), route
