@@ -6,6 +6,7 @@ alerts through a webhook whose URL comes from a Secret (an optional one: no URL,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
@@ -27,7 +28,7 @@ class DriftMonitorArgs:
     shared: SharedServices
     schedule: str
     """Five-field cron, UTC."""
-    settings: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    settings: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Further plain job settings (thresholds, cooldown, retrain switch) as environment variables."""
     may_retrain: bool = False
     """The job may submit training runs to the KFP API (MLOPS_DRIFT_RETRAIN=kfp)."""
