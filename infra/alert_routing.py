@@ -21,7 +21,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.drift_monitor import ALERTS_SECRET
+from infra.monitoring_job import ALERTS_SECRET
 from infra.pod_security import PLATFORM_LABEL, PLATFORM_LABEL_VALUE
 from observability.rules import DRIFT_JOB_STALE_ALERT
 

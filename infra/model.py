@@ -1,8 +1,8 @@
 """Everything one model needs on the platform, from one catalogue entry and the stack's settings.
 
 Adding a model to the platform is one catalogue entry (plus enabling it in a stack): this component
-turns it into its training schedule, its serving Deployment and its drift job, each with an IRSA
-role scoped to the model's own prefix of the predictions and reports buckets.
+turns it into its training schedule, its serving Deployment, its drift job and its quality job, each
+with an IRSA role scoped to the model's own prefix of the predictions, labels and reports buckets.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from infra.config import ModelSettings
 from infra.drift_monitor import DriftMonitor, DriftMonitorArgs
 from infra.model_monitoring import ModelMonitoring, ModelMonitoringArgs
 from infra.model_service import ModelService, ModelServiceArgs, ServingResources
+from infra.quality_monitor import QualityMonitor, QualityMonitorArgs
 from infra.shared_services import SharedServices
 from infra.training_schedule import TrainingSchedule, TrainingScheduleArgs
 from monitoring.settings import DriftVariables
@@ -56,10 +57,12 @@ def drift_settings(
 
 
 class Model(pulumi.ComponentResource):
-    """A model's TrainingSchedule, ModelService, DriftMonitor and ModelMonitoring."""
+    """A model's TrainingSchedule, ModelService, DriftMonitor, QualityMonitor and ModelMonitoring."""
 
     registered_model_name: str
     service_url: pulumi.Output[str]
+    quality_schedule: str
+    """When its quality job runs (five-field cron, UTC): an hour after its drift job."""
 
     def __init__(self, name: str, args: ModelArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:platform:Model", name, None, opts)
@@ -68,7 +71,12 @@ class Model(pulumi.ComponentResource):
         parameters = pipeline_parameters(args.settings, args.shared)
         self._create_training_schedule(name, args, parameters)
         service = self._create_service(name, args)
-        self._create_drift_monitor(name, args, parameters)
+        drift = self._create_drift_monitor(name, args, parameters)
+        quality = QualityMonitor(
+            f"{name}-quality",
+            QualityMonitorArgs(entry=args.entry, shared=args.shared, drift_schedule=drift.schedule),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         # Its scrape target and service-level rules (infra/model_monitoring.py).
         ModelMonitoring(
             f"{name}-monitoring",
@@ -76,7 +84,14 @@ class Model(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.service_url = service.url
-        self.register_outputs({"registeredModel": self.registered_model_name, "serviceUrl": self.service_url})
+        self.quality_schedule = quality.schedule
+        self.register_outputs(
+            {
+                "registeredModel": self.registered_model_name,
+                "serviceUrl": self.service_url,
+                "qualitySchedule": self.quality_schedule,
+            }
+        )
 
     def _create_training_schedule(self, name: str, args: ModelArgs, parameters: dict[str, Any]) -> TrainingSchedule:
         entry, shared = args.entry, args.shared

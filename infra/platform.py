@@ -85,7 +85,8 @@ SERVING_IMAGE = ImageSpec(
     ),
 )
 # The drift job also compiles and submits a retraining run, hence the pipeline modules (and what
-# their step functions import, although those run in the training image).
+# their step functions import, although those run in the training image). The quality job runs in
+# the same image: it reads the same stores, plus the labels store (workloads/labels) the service writes.
 DRIFT_IMAGE = ImageSpec(
     name="drift-job",
     dockerfile="monitoring/Dockerfile",
@@ -98,6 +99,11 @@ DRIFT_IMAGE = ImageSpec(
         "monitoring/entrypoint.py",
         "monitoring/errors.py",
         "monitoring/job.py",
+        "monitoring/quality_job.py",
+        "monitoring/quality_join.py",
+        "monitoring/quality_metrics.py",
+        "monitoring/quality_report.py",
+        "monitoring/quality_settings.py",
         "monitoring/reference_loader.py",
         "monitoring/retrain.py",
         "monitoring/run_record.py",
@@ -119,8 +125,16 @@ DRIFT_IMAGE = ImageSpec(
         "workloads/features.py",
         "workloads/object_store.py",
         "workloads/reference.py",
+        "workloads/request_id.py",
         "workloads/settings.py",
         "workloads/training.py",
+        "workloads/labels/__init__.py",
+        "workloads/labels/record.py",
+        "workloads/labels/resolve.py",
+        "workloads/labels/store.py",
+        "workloads/serving/__init__.py",
+        "workloads/serving/prediction_log.py",
+        "workloads/serving/settings.py",
         "workloads/tracking/__init__.py",
         "workloads/tracking/instrument.py",
         "workloads/tracking/registry.py",

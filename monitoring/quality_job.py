@@ -1,7 +1,7 @@
 """The daily quality job of one model: `python -m monitoring.quality_job MODEL [--day YYYY-MM-DD]`.
 
-Behind `mlops quality run MODEL` and in the tests; not in the cluster yet (no CronJob or IRSA role
-reads the labels bucket so far). One run:
+Behind `mlops quality run MODEL`, and in the cluster daily per model, an hour after its drift job, as
+CronJob `quality-<model>` in the drift image (`infra/quality_monitor.py`). One run:
 
 1. read the prediction log of the window — the `MLOPS_QUALITY_LOOKBACK_DAYS` prediction days ending
    with the job's day (default: yesterday, UTC) — and the labels received from its first day until

@@ -1,4 +1,4 @@
-"""Each enabled catalogue model becomes one Model: training schedule, service and drift job."""
+"""Each enabled catalogue model becomes one Model: training schedule, service, drift job and quality job."""
 
 from __future__ import annotations
 
@@ -196,3 +196,36 @@ def test_stack_outputs_give_a_host_run_its_store_and_images(plan: Plan) -> None:
     for model in gpu_models:
         assert outputs["gpuTrainingImage"] == _training_image_ref(plan, model)
     assert outputs["kubeconfig"] == SECRET  # a credential: masked in plans, encrypted in state
+
+
+def test_each_enabled_model_has_one_quality_cronjob_an_hour_after_its_drift_job_in_the_drift_image(
+    plan: Plan,
+) -> None:
+    cron_jobs = {r["name"]: r["inputs"] for r in of_type(plan, "kubernetes:batch/v1:CronJob")}
+    quality = {name for name in cron_jobs if name.endswith("-quality-cronjob")}
+    assert quality == {f"mlops-model-{model}-quality-cronjob" for model in _models(plan)}
+    for model in _models(plan):
+        drift = cron_jobs[f"mlops-model-{model}-drift-cronjob"]
+        job = cron_jobs[f"mlops-model-{model}-quality-cronjob"]
+        minute, hour, *days = drift["spec"]["schedule"].split()
+        assert job["spec"]["schedule"].split() == [minute, str((int(hour) + 1) % 24), *days]
+        (drift_container,) = drift["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+        (container,) = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+        assert container["image"] == drift_container["image"]
+        assert (container["command"], container["args"]) == (["python", "-m", "monitoring.quality_job"], [model])
+        environment = {variable["name"]: variable.get("value") for variable in container["env"]}
+        assert environment["MLOPS_LABELS_STORE"].startswith("s3://mlops-labels-")
+
+
+def test_quality_role_reads_predictions_and_labels_and_writes_reports_of_its_model(plan: Plan) -> None:
+    for model in _models(plan):
+        policy = role_policy(plan, f"mlops-model-{model}-quality-role")
+        objects = {s["Sid"]: s for s in policy["Statement"] if s["Sid"].endswith("ObjectsUnderPrefix")}
+        expected = {"Predictions": ["s3:GetObject"], "Labels": ["s3:GetObject"]}
+        expected["Reports"] = ["s3:GetObject", "s3:PutObject"]
+        assert {sid: s["Action"] for sid, s in objects.items()} == {
+            f"{k}ObjectsUnderPrefix": v for k, v in expected.items()
+        }
+        for sid in expected:
+            resource = objects[f"{sid}ObjectsUnderPrefix"]["Resource"]
+            assert f"mlops-{sid.lower()}-" in resource and resource.endswith(f"/{model}/*")

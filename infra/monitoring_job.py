@@ -1,0 +1,112 @@
+"""What a model's daily monitoring CronJobs (the drift job, the quality job) share.
+
+Both run once a day in the drift image as a hardened pod with an IRSA role scoped to the model's
+prefixes, post alerts to the same optional webhook, and reach DNS, the tracking server and HTTPS
+only. Each job says what differs: its command, environment, role statements and any further egress.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.hardened_workload import JobLimits, WorkloadPod, job_spec
+from infra.network_rules import (
+    IRSA_TOKEN_SKIP,
+    TRACKING_CREDENTIALS_SKIP,
+    dns_egress,
+    egress_only,
+    https_egress,
+    tracking_egress,
+)
+from infra.shared_services import SharedServices
+from infra.workload_role import WorkloadRoleArgs, service_account_with_role
+from monitoring.settings import DriftVariables
+
+ALERTS_SECRET = "drift-alerts"
+"""Secret in the models namespace; key `webhook-url` (create it with kubectl or your secret store)."""
+# A stuck run stops after an hour (with Forbid concurrency it would hold back the next day's); finished
+# Jobs, and their pods' logs, go after three days.
+DAILY_JOB_LIMITS = JobLimits(retries=2, deadline_seconds=3600, ttl_seconds_after_finished=3 * 24 * 3600)
+
+
+@dataclass(frozen=True)
+class DailyJob:
+    """One model's daily monitoring job, as its component declares it."""
+
+    name: str
+    """Prefix of the Pulumi resource names."""
+    app: str
+    """Name of the CronJob, its service account and NetworkPolicy (`drift-<model>`, `quality-<model>`)."""
+    labels: dict[str, str]
+    shared: SharedServices
+    schedule: str
+    """Five-field cron, UTC."""
+
+
+def webhook_url_variable() -> k8s.core.v1.EnvVarArgs:
+    """The alert webhook's URL from the Secret. Optional: without it the job still runs and reports, it
+    just cannot post to a webhook."""
+    webhook_url = k8s.core.v1.EnvVarSourceArgs(
+        secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=ALERTS_SECRET, key="webhook-url", optional=True)
+    )
+    return k8s.core.v1.EnvVarArgs(name=DriftVariables.WEBHOOK_URL, value_from=webhook_url)
+
+
+def declare_role(job: DailyJob, statements: list[dict], opts: pulumi.ResourceOptions) -> None:
+    """The job's service account and its IRSA role, allowed exactly `statements`."""
+    service_account_with_role(
+        job.name,
+        WorkloadRoleArgs(
+            cluster=job.shared.identity,
+            namespace=job.shared.namespace,
+            service_account=job.app,
+            policy_statements=statements,
+        ),
+        job.labels,
+        opts,
+    )
+
+
+def declare_cron_job(job: DailyJob, pod: WorkloadPod, opts: pulumi.ResourceOptions) -> k8s.batch.v1.CronJob:
+    return k8s.batch.v1.CronJob(
+        f"{job.name}-cronjob",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=job.app,
+            namespace=job.shared.namespace,
+            labels=job.labels,
+            annotations={**IRSA_TOKEN_SKIP, **TRACKING_CREDENTIALS_SKIP},
+        ),
+        spec=k8s.batch.v1.CronJobSpecArgs(
+            schedule=job.schedule,
+            time_zone="Etc/UTC",
+            # A slow day must not overlap the next one, and a missed start is not run hours late.
+            concurrency_policy="Forbid",
+            starting_deadline_seconds=3600,
+            successful_jobs_history_limit=3,
+            failed_jobs_history_limit=3,
+            job_template=k8s.batch.v1.JobTemplateSpecArgs(
+                metadata=k8s.meta.v1.ObjectMetaArgs(labels=job.labels),
+                spec=job_spec(job.labels, pod, DAILY_JOB_LIMITS),
+            ),
+        ),
+        opts=opts,
+    )
+
+
+def declare_network_policy(
+    job: DailyJob,
+    opts: pulumi.ResourceOptions,
+    further_egress: Sequence[k8s.networking.v1.NetworkPolicyEgressRuleArgs] = (),
+) -> k8s.networking.v1.NetworkPolicy:
+    """Nothing in; out: DNS, tracking and HTTPS (S3, STS, the webhook), and `further_egress`."""
+    egress = [dns_egress(), tracking_egress(job.shared.tracking.namespace), https_egress(), *further_egress]
+    return k8s.networking.v1.NetworkPolicy(
+        f"{job.name}-network-policy",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=job.app, namespace=job.shared.namespace, labels=job.labels),
+        spec=egress_only(job.labels, egress),
+        opts=opts,
+    )

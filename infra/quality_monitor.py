@@ -1,0 +1,97 @@
+"""One model's daily quality job: a CronJob running `python -m monitoring.quality_job <model>`.
+
+It reads the model's prefix of the predictions and labels buckets, writes `quality.json` (and the
+alert state it shares with the drift job) under its prefix of the reports bucket, and alerts through
+the drift job's optional webhook. It runs in the drift image, an hour after the drift job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.hardened_workload import Compute, WorkloadContainer, WorkloadPod
+from infra.iam_policies import bucket_prefix_statements
+from infra.monitoring_job import DailyJob, declare_cron_job, declare_network_policy, declare_role, webhook_url_variable
+from infra.shared_services import SharedServices, model_labels, tracking_client_environment
+from monitoring.quality_settings import QualityVariables
+from monitoring.settings import DriftVariables
+from workloads.catalogue_entry import CatalogueEntry
+
+DELAY_AFTER_DRIFT_HOURS = 1
+"""Both jobs write the model's alert state in the reports store; an hour apart they never race on it."""
+
+
+@dataclass(frozen=True)
+class QualityMonitorArgs:
+    entry: CatalogueEntry
+    shared: SharedServices
+    drift_schedule: str
+    """The model's drift-job schedule (five-field cron, UTC): the quality job runs an hour later."""
+
+
+def after_drift(drift_schedule: str) -> str:
+    """The drift schedule an hour later. Its minute and hour must be plain numbers; a schedule that
+    would cross midnight must run every day (a later hour on another day would not be after it)."""
+    minute, hour, *days = drift_schedule.split()
+    if not (minute.isdigit() and hour.isdigit()) or len(days) != 3:
+        raise ValueError(f"drift schedule {drift_schedule!r}: the quality job needs a fixed minute and hour")
+    later = int(hour) + DELAY_AFTER_DRIFT_HOURS
+    if later > 23 and days != ["*", "*", "*"]:
+        raise ValueError(f"drift schedule {drift_schedule!r}: an hour later is another day, which it may skip")
+    return " ".join([minute, str(later % 24), *days])
+
+
+def quality_policy(entry: CatalogueEntry, shared: SharedServices) -> list[dict]:
+    """Read the model's prefix of the predictions and labels buckets; read and write its reports prefix
+    (`quality.json`, and the alert state file it reads before it writes)."""
+    model, read = entry.name, ("s3:GetObject",)
+    predictions, labels, reports = shared.predictions, shared.labels, shared.reports
+    return [
+        *bucket_prefix_statements(predictions.arn, model, predictions.kms_key_arn, actions=read, sid="Predictions"),
+        *bucket_prefix_statements(labels.arn, model, labels.kms_key_arn, actions=read, sid="Labels"),
+        *bucket_prefix_statements(
+            reports.arn, model, reports.kms_key_arn, actions=("s3:GetObject", "s3:PutObject"), sid="Reports"
+        ),
+    ]
+
+
+def quality_environment(shared: SharedServices) -> list[k8s.core.v1.EnvVarArgs]:
+    """The three stores, the tracking client (validation accuracy comes from the registry) and the
+    webhook. No catalogue entry: the job reads class names from the prediction log and the labels."""
+    return [
+        *tracking_client_environment(shared),
+        k8s.core.v1.EnvVarArgs(name=DriftVariables.PREDICTIONS_STORE, value=shared.predictions.s3_uri()),
+        k8s.core.v1.EnvVarArgs(name=QualityVariables.LABELS_STORE, value=shared.labels.s3_uri()),
+        k8s.core.v1.EnvVarArgs(name=DriftVariables.REPORTS_STORE, value=shared.reports.s3_uri()),
+        webhook_url_variable(),
+    ]
+
+
+class QualityMonitor(pulumi.ComponentResource):
+    """CronJob, IRSA role (read predictions and labels, write reports) and NetworkPolicy for one model."""
+
+    schedule: str
+
+    def __init__(self, name: str, args: QualityMonitorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mlops:monitoring:QualityMonitor", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        app = f"quality-{args.entry.name}"
+        self.schedule = after_drift(args.drift_schedule)
+        job = DailyJob(name, app, model_labels(app, args.entry), args.shared, self.schedule)
+        declare_role(job, quality_policy(args.entry, args.shared), child)
+        quality = WorkloadContainer(
+            name="quality",
+            image=args.shared.images.drift,
+            command=["python", "-m", "monitoring.quality_job"],
+            args=[args.entry.name],
+            env=quality_environment(args.shared),
+            # Sized like the drift job (not measured in the cluster): it holds the whole lookback window
+            # of the prediction log, MLOPS_QUALITY_LOOKBACK_DAYS days, in memory at once.
+            compute=Compute(cpu="500m", memory="1Gi", cpu_limit="2", memory_limit="4Gi"),
+        )
+        declare_cron_job(job, WorkloadPod(container=quality, tmp_size="1Gi", irsa_service_account=app), child)
+        declare_network_policy(job, child)
+        self.register_outputs({"schedule": self.schedule})
