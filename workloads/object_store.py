@@ -85,9 +85,20 @@ class ObjectStore:
         try:
             return self.read(key)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            code = error.response.get("Error", {}).get("Code")
+            if code in ("NoSuchKey", "404"):
+                return None
+            # S3 answers a missing key with 403, not 404, unless the caller may list the whole bucket;
+            # the workloads' roles may list their own prefix only. Listing that prefix tells the two apart.
+            if code in ("AccessDenied", "403") and not self._listed(key):
                 return None
             raise
+
+    def _listed(self, key: str) -> bool:
+        """Whether the bucket lists `key` itself (a listing under its own prefix, which the roles allow)."""
+        full = self._key(key)
+        listing = self.client.list_objects_v2(Bucket=self.bucket, Prefix=full, MaxKeys=1)
+        return any(item["Key"] == full for item in listing.get("Contents", []))
 
     def open_for_arrow(self, key: str) -> Any:
         """Something `pyarrow.parquet` can read: a path locally, a buffer from S3."""
