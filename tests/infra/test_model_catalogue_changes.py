@@ -21,6 +21,7 @@ from pipelines.contract import compiled_pipeline_path
 from workloads import catalogue
 
 NEW_MODEL = "digits-v2"
+OVERVIEW_DASHBOARD = ("kubernetes:core/v1:ConfigMap", "mlops-monitoring-overview-dashboard")
 
 
 def _by_key(plan: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -52,7 +53,11 @@ def test_one_entry_adds_only_its_own_resources_and_removing_it_removes_them() ->
         "aws:iam/role:Role",
     }
     changed = [key for key in before if before[key] != after[key]]
-    assert changed == [], f"adding a model changed other resources: {changed}"
+    # The one shared object that lists every model by design: the overview dashboard gets its panels.
+    assert changed == [OVERVIEW_DASHBOARD], f"adding a model changed other resources: {changed}"
+    assert NEW_MODEL in json.dumps(after[OVERVIEW_DASHBOARD]) and NEW_MODEL not in json.dumps(
+        before[OVERVIEW_DASHBOARD]
+    )
 
     # Removing it again (the stack without the entry) gives back exactly the original plan.
     assert _by_key(render_stack("dev")) == before
