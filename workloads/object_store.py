@@ -88,8 +88,9 @@ class ObjectStore:
             code = error.response.get("Error", {}).get("Code")
             if code in ("NoSuchKey", "404"):
                 return None
-            # S3 answers a missing key with 403, not 404, unless the caller may list the whole bucket;
-            # the workloads' roles may list their own prefix only. Listing that prefix tells the two apart.
+            # S3 answers a missing key with 403, not 404, when the caller lacks s3:ListBucket on the bucket
+            # (GetObject API reference, "Permissions"); the workloads' roles may list their own prefix only,
+            # under an s3:prefix condition. Listing that prefix (which they may) tells the two apart.
             if code in ("AccessDenied", "403") and not self._listed(key):
                 return None
             raise
