@@ -9,7 +9,10 @@ CronJob `quality-<model>` in the drift image (`infra/quality_monitor.py`). One r
    (`monitoring.quality_join`);
 2. per (prediction day, model version): labelled count, accuracy with its Wilson interval, macro-F1
    (`monitoring.quality_metrics`), beside the version's validation accuracy from the registry, and a
-   verdict (`monitoring.quality_report`): degraded, ok, too few labels, no validation accuracy;
+   verdict (`monitoring.quality_report`): degraded, ok, too few labels, no validation accuracy; and,
+   from every prediction of the row, labelled or not, the label-free estimate of its accuracy (CBPE,
+   calibrated on the version's validation predictions: `monitoring.quality_estimate`), shown beside
+   the measurement and never judged on;
 3. write `quality.json` to `<reports>/<model>/date=<day>/` and log it, with the measurements as
    metrics, to the MLflow experiment `monitoring/<model>` (run `quality-<day>`);
 4. any row degraded → one alert of kind `quality` (the drift job's channels), at most once per cooldown.
@@ -33,6 +36,7 @@ from monitoring import alerts
 from monitoring.actions import alert_once, report_link
 from monitoring.entrypoint import job_parser, run_job_command
 from monitoring.job import default_day
+from monitoring.quality_estimate import CalibrationLookup, estimate_window, registry_calibration
 from monitoring.quality_join import join, labels_table, prediction_days, read_predictions
 from monitoring.quality_metrics import measure
 from monitoring.quality_report import QUALITY_FILE, Judgement, QualityRow, QualitySummary, judge, overall
@@ -89,9 +93,15 @@ def registry_validation(client: Any, model: str) -> ValidationLookup:
 
 
 def measure_quality(
-    model: str, day: date, now: datetime, settings: QualitySettings, validation: ValidationLookup
+    model: str,
+    day: date,
+    now: datetime,
+    settings: QualitySettings,
+    validation: ValidationLookup,
+    calibration: CalibrationLookup | None = None,
 ) -> QualitySummary:
-    """Join, measure and judge the window ending with `day`; reads the stores, writes nothing."""
+    """Join, measure and judge the window ending with `day`, and estimate each row's accuracy without
+    labels when `calibration` is given; reads the stores, writes nothing."""
     days = prediction_days(day, settings.lookback_days)
     predictions_store = Store(settings.predictions_store)
     try:
@@ -114,6 +124,8 @@ def measure_quality(
         if measured.model_version not in known:
             known[measured.model_version] = validation(measured.model_version)
         rows.append(judge(measured, known[measured.model_version], rules))
+    if calibration is not None:
+        rows = _with_estimates(rows, predictions_store, model, days, calibration)
     status, reason = overall(rows, rules)
     return QualitySummary(
         model=model,
@@ -136,6 +148,25 @@ def measure_quality(
         verdicts=dict(sorted(Counter(row.verdict for row in rows).items())),
         rows=tuple(rows),
     )
+
+
+def _with_estimates(
+    rows: list[QualityRow], store: Store, model: str, days: list[date], calibration: CalibrationLookup
+) -> list[QualityRow]:
+    groups = [(row.day, row.model_version) for row in rows]
+    try:
+        estimates = estimate_window(store, model, days, groups, calibration)
+    except (OSError, ValueError) as error:
+        raise QualityJobError(f"cannot read the prediction log {store.uri_of(model)}: {error}") from None
+    return [
+        replace(
+            row,
+            estimated_accuracy=estimates[group].accuracy,
+            estimated_standard_error=estimates[group].standard_error,
+            estimate_note=estimates[group].note,
+        )
+        for row, group in zip(rows, groups, strict=True)
+    ]
 
 
 def quality_alert(summary: QualitySummary, link: str | None) -> alerts.Alert | None:
@@ -201,7 +232,7 @@ def _row_metrics(row: QualityRow) -> dict[str, float]:
     value per key and step, and the days of a window are recomputed every run)."""
     suffix = f"v{row.model_version}/{row.day}"
     values = {"labelled": row.labelled, "accuracy": row.accuracy, "interval_high": row.interval_high}
-    values["macro_f1"] = row.macro_f1
+    values.update(macro_f1=row.macro_f1, estimated_accuracy=row.estimated_accuracy)
     return {f"{name}/{suffix}": float(value) for name, value in values.items() if value is not None}
 
 
@@ -222,7 +253,9 @@ def run_quality_job(
     if not os.environ.get("MLFLOW_TRACKING_URI"):
         raise QualityJobError("MLFLOW_TRACKING_URI is not set: the job reads validation accuracy from the registry")
     client = client or MlflowClient()
-    summary = measure_quality(model, last, now, settings, registry_validation(client, model))
+    summary = measure_quality(
+        model, last, now, settings, registry_validation(client, model), registry_calibration(client, model)
+    )
     reports = Store(settings.reports_store)
     key = f"{window_prefix(model, summary.date)}/{QUALITY_FILE}"
     run = QualityRun(client, model, summary.date)
@@ -244,9 +277,14 @@ def describe_row(row: QualityRow) -> str:
         else ""
     )
     validation = f"{row.validation_accuracy:.3f}" if row.validation_accuracy is not None else "none"
+    estimated = (
+        f"estimated accuracy {row.estimated_accuracy:.3f} ± {row.estimated_standard_error:.3f} (label-free, CBPE), "
+        if row.estimated_accuracy is not None and row.estimated_standard_error is not None
+        else ""
+    )
     return (
-        f"{row.day} v{row.model_version}: {row.verdict} — {measured}{row.labelled} of {row.predictions} predictions "
-        f"labelled, validation accuracy {validation}; {row.reason}"
+        f"{row.day} v{row.model_version}: {row.verdict} — {measured}{estimated}{row.labelled} of {row.predictions} "
+        f"predictions labelled, validation accuracy {validation}; {row.reason}"
     )
 
 
