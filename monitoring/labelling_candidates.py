@@ -21,18 +21,16 @@ holds its images in memory.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from monitoring.day_drift import DayDrift
 from monitoring.drift import CONFIDENCE_COLUMN
 from monitoring.store import Store
-from monitoring.summary import SUMMARY_FILE
 from monitoring.window import CLASS_NAME_COLUMN, VERSION_COLUMN, window_prefix
 from workloads.serving.logged_images import IMAGE_COLUMN
 from workloads.serving.prediction_log import IMAGE_INDEX_COLUMN
@@ -41,24 +39,6 @@ REQUEST_ID_COLUMN = "request_id"
 KEY = [REQUEST_ID_COLUMN, IMAGE_INDEX_COLUMN]
 READ_COLUMNS = [REQUEST_ID_COLUMN, IMAGE_INDEX_COLUMN, VERSION_COLUMN, CLASS_NAME_COLUMN, CONFIDENCE_COLUMN]
 FILE_COLUMN, ROW_COLUMN, DAY_COLUMN = "file", "row", "day"
-
-
-@dataclass(frozen=True)
-class DayDrift:
-    day: str
-    drifted: bool
-    drifted_share: float | None
-    """None when the day has no drift summary (not run yet, or no traffic)."""
-
-
-def day_drift(reports: Store, model: str, day: date) -> DayDrift:
-    """What the drift job said about `day` (its summary.json), or "not drifted" when it said nothing."""
-    raw = reports.read_if_present(f"{window_prefix(model, day.isoformat())}/{SUMMARY_FILE}")
-    if raw is None:
-        return DayDrift(day.isoformat(), False, None)
-    summary = json.loads(raw)
-    share = summary.get("drifted_share")
-    return DayDrift(day.isoformat(), bool(summary.get("dataset_drift")), float(share) if share is not None else None)
 
 
 def _has_images(metadata: pq.FileMetaData, schema: pa.Schema) -> bool:

@@ -30,13 +30,13 @@ import numpy as np
 import pandas as pd
 
 from monitoring import alerts
+from monitoring.day_drift import day_drift
 from monitoring.drift import CONFIDENCE_COLUMN
 from monitoring.entrypoint import job_parser, run_job_command
 from monitoring.job import default_day
 from monitoring.labelling_candidates import (
     DAY_COLUMN,
     REQUEST_ID_COLUMN,
-    day_drift,
     prioritise,
     read_candidates,
     read_images,

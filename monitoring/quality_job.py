@@ -34,6 +34,7 @@ from typing import Any
 
 from monitoring import alerts
 from monitoring.actions import alert_once, report_link
+from monitoring.day_drift import day_drift
 from monitoring.entrypoint import job_parser, run_job_command
 from monitoring.job import default_day
 from monitoring.quality_estimate import CalibrationLookup, estimate_window, registry_calibration
@@ -48,6 +49,9 @@ from monitoring.window import window_prefix
 LOG = logging.getLogger("mlops.quality")
 VALIDATION_ACCURACY_METRIC = "accuracy"
 """The evaluation metric the training pipeline registers a version with (`pipelines.steps.register_step`)."""
+DRIFTED_DAY_CAUTION = (
+    "the drift job flagged this day: the estimate assumes the validation calibration still holds and may be too high"
+)
 ValidationLookup = Callable[[str], float | None]
 """model version → its validation accuracy, None when the registry has none."""
 
@@ -126,6 +130,7 @@ def measure_quality(
         rows.append(judge(measured, known[measured.model_version], rules))
     if calibration is not None:
         rows = _with_estimates(rows, predictions_store, model, days, calibration)
+        rows = _doubt_drifted_days(rows, Store(settings.reports_store), model)
     status, reason = overall(rows, rules)
     return QualitySummary(
         model=model,
@@ -167,6 +172,23 @@ def _with_estimates(
         )
         for row, group in zip(rows, groups, strict=True)
     ]
+
+
+def _doubt_drifted_days(rows: list[QualityRow], reports: Store, model: str) -> list[QualityRow]:
+    """Mark the estimate of a day the drift job flagged: its calibration may not hold on shifted inputs
+    (benchmarks/performance_estimate.py: strong image transforms are estimated tens of points too high)."""
+    flagged: dict[str, bool] = {}
+    marked = []
+    for row in rows:
+        if row.day not in flagged:
+            try:
+                flagged[row.day] = day_drift(reports, model, date.fromisoformat(row.day)).drifted
+            except (OSError, ValueError):
+                flagged[row.day] = False  # an unreadable summary leaves the estimate as it is
+        if flagged[row.day] and row.estimated_accuracy is not None:
+            row = replace(row, estimate_note=f"{row.estimate_note}; {DRIFTED_DAY_CAUTION}")
+        marked.append(row)
+    return marked
 
 
 def quality_alert(summary: QualitySummary, link: str | None) -> alerts.Alert | None:

@@ -213,7 +213,8 @@ def test_bad_input_is_one_line_and_exit_2(arguments: list[str], message: str, tm
 def test_a_drifted_day_outranks_a_newer_normal_day() -> None:
     import pandas as pd
 
-    from monitoring.labelling_candidates import DayDrift, prioritise
+    from monitoring.day_drift import DayDrift
+    from monitoring.labelling_candidates import prioritise
 
     candidates = pd.DataFrame(
         {

@@ -300,3 +300,19 @@ def test_each_row_gets_a_label_free_estimate_beside_its_measurement(settings: Qu
     other = rows[(DAY.isoformat(), "4")]
     assert other.estimated_accuracy is None and other.estimate_note.startswith("no calibration for v4")
     assert json.loads(summary.to_json())["rows"][0]["estimated_accuracy"] == pytest.approx(0.9)
+    assert "drift job flagged" not in measured.estimate_note
+
+
+def test_the_estimate_of_a_drifted_day_says_it_may_be_too_high(settings: QualitySettings) -> None:
+    from monitoring.performance_estimate import Calibration
+
+    predictions, _ = _paths(settings)
+    log_request(predictions, DAY, ["1", "2"], "3")
+    folder = Path(settings.reports_store) / MODEL / f"date={DAY}"
+    folder.mkdir(parents=True)
+    (folder / "summary.json").write_text(json.dumps({"dataset_drift": True, "drifted_share": 0.9}), encoding="utf-8")
+
+    summary = measure_quality(MODEL, DAY, NOW, settings, {"3": 0.95}.get, {"3": Calibration((None,) * 10)}.__getitem__)
+
+    (row,) = summary.rows
+    assert row.estimated_accuracy == pytest.approx(0.9) and "the drift job flagged this day" in row.estimate_note
