@@ -117,7 +117,7 @@ def measure_quality(
     labels_store = LabelStore(settings.labels_store)
     # Labels keep arriving after the window's last day: read them up to the day the job runs.
     try:
-        labels = labels_store.load(model, days[0], max(day, now.date()))
+        labels = labels_store.load_table(model, days[0], max(day, now.date()))
     except (OSError, ValueError) as error:
         raise QualityJobError(f"cannot read the labels store {labels_store.uri}: {error}") from None
     joined = join(predictions, labels_table(labels))

@@ -316,3 +316,19 @@ def test_the_estimate_of_a_drifted_day_says_it_may_be_too_high(settings: Quality
 
     (row,) = summary.rows
     assert row.estimated_accuracy == pytest.approx(0.9) and "the drift job flagged this day" in row.estimate_note
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_macro_f1_is_scikit_learns(seed: int) -> None:
+    """Random labels and predictions over a few classes, some predicted never labelled and the reverse."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.metrics import f1_score
+
+    from monitoring.quality_metrics import macro_f1
+
+    generator = np.random.default_rng(seed)
+    labels = pd.Series(generator.choice(["0", "1", "2", "3"], size=200))
+    predicted = pd.Series(np.where(generator.random(200) < 0.7, labels, generator.choice(["1", "2", "7"], size=200)))
+    expected = f1_score(labels, predicted, average="macro", zero_division=0)  # pyright: ignore[reportArgumentType]
+    assert macro_f1(labels, predicted) == pytest.approx(expected, abs=1e-12)
