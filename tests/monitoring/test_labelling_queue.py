@@ -57,6 +57,13 @@ def mlops(*arguments: str, environment: dict[str, str]) -> subprocess.CompletedP
     )
 
 
+def queue_drifted_day(out: Path, environment: dict[str, str], *options: str) -> subprocess.CompletedProcess[str]:
+    """`mlops labels queue` for the window ending with the drifted day, into `out`."""
+    return mlops(
+        "labels", "queue", MODEL, "--day", DRIFTED.isoformat(), "--out", str(out), *options, environment=environment
+    )
+
+
 def label_studio_export(tasks: list[dict], truth: dict[tuple[str, int], str], annotate: int) -> list[dict]:
     """What Label Studio's JSON export gives after a reviewer answered the first `annotate` tasks."""
     exported = []
@@ -103,18 +110,7 @@ def window(tmp_path: Path) -> dict:
 def test_queue_export_import_round_trip(window: dict) -> None:
     environment, truth, tmp = window["environment"], window["truth"], window["tmp"]
     first = tmp / "queue-1"
-    queued = mlops(
-        "labels",
-        "queue",
-        MODEL,
-        "--day",
-        DRIFTED.isoformat(),
-        "--budget",
-        "5",
-        "--out",
-        str(first),
-        environment=environment,
-    )
+    queued = queue_drifted_day(first, environment, "--budget", "5")
     assert queued.returncode == 0, queued.stderr
     assert f"queued 5 of {MODEL}'s images (budget 5)" in queued.stdout
     tasks = json.loads((first / TASKS_FILE).read_text(encoding="utf-8"))
@@ -150,18 +146,7 @@ def test_queue_export_import_round_trip(window: dict) -> None:
     assert join(logged, labels_table(labels)).matched == 3
 
     second = tmp / "queue-2"
-    again = mlops(
-        "labels",
-        "queue",
-        MODEL,
-        "--day",
-        DRIFTED.isoformat(),
-        "--budget",
-        "100",
-        "--out",
-        str(second),
-        environment=environment,
-    )
+    again = queue_drifted_day(second, environment, "--budget", "100")
     assert again.returncode == 0, again.stderr
     assert "skipped: 3 already labelled, 2 already queued" in again.stdout
     later = [
@@ -170,10 +155,8 @@ def test_queue_export_import_round_trip(window: dict) -> None:
     assert len(later) == 7 and not set(later) & set(keys)  # no image queued twice
     assert [window["confidence"][key] for key in later] == sorted(window["confidence"][key] for key in later)
 
-    third = mlops(
-        "labels", "queue", MODEL, "--day", DRIFTED.isoformat(), "--out", str(tmp / "queue-3"), environment=environment
-    )
-    assert third.returncode == 0 and json.loads((tmp / "queue-3" / TASKS_FILE).read_text()) == []
+    third = queue_drifted_day(tmp / "queue-3", environment)
+    assert third.returncode == 0 and json.loads((tmp / "queue-3" / TASKS_FILE).read_text()) == []  # nothing left
 
 
 def test_images_the_log_did_not_keep_are_never_queued(tmp_path: Path) -> None:
