@@ -43,6 +43,7 @@ class DriftVariables:
     EMBEDDING_THRESHOLD = "MLOPS_DRIFT_EMBEDDING_THRESHOLD"
     SAMPLE_SIZE = "MLOPS_DRIFT_SAMPLE_SIZE"
     SEED = "MLOPS_DRIFT_SEED"
+    PUSHGATEWAY_URL = "MLOPS_PUSHGATEWAY_URL"
 
 
 class SettingsError(ValueError):
@@ -101,6 +102,13 @@ class MonitoringSettings(TrackingClientSettings):
         le=24 * 365,
         validation_alias=DriftVariables.COOLDOWN_HOURS,
         description="one alert per model and kind, and one retrain, within this many hours",
+    )
+    pushgateway_url: Stripped | None = Field(
+        default=None,
+        validation_alias=DriftVariables.PUSHGATEWAY_URL,
+        description="Prometheus Pushgateway the job pushes its results to at the end of a run "
+        "(monitoring.job_metrics); "
+        "unset: no push",
     )
 
 
