@@ -2,9 +2,9 @@
 
 Why a Pushgateway is the mechanism: monitoring/job_metrics.py. Here the chart, pinned and hardened,
 and its NetworkPolicy: the daily job pods of the models namespace may reach it (they push; selected
-by `DAILY_JOB_POD_LABEL`, infra/monitoring_job.py), Prometheus may (it
-scrapes); nothing else. Both use its one port, so a policy cannot tell a push from a scrape: a job
-pod could also read what others pushed, results that are on the dashboards anyway.
+by `DAILY_JOB_POD_LABEL`, infra/monitoring_job.py), Prometheus may (it scrapes); nothing else. Both
+use its one port, so a policy cannot tell a push from a scrape: a job pod could also read what
+others pushed, results that are on the dashboards anyway.
 
 Facts the values rely on, read in prometheus-community/helm-charts `charts/prometheus-pushgateway` at
 chart version 3.8.0 (commit 4fa56e1c264a2a7e8030af068dcccd4400dd620c; app v1.11.3):
