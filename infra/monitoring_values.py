@@ -70,7 +70,7 @@ _PROMETHEUS_POD_SECURITY = {
     "fsGroup": 2000,
     "seccompProfile": {"type": "RuntimeDefault"},
 }
-_NOBODY_POD_SECURITY = {
+NOBODY_POD_SECURITY = {
     "runAsNonRoot": True,
     "runAsUser": 65534,
     "runAsGroup": 65534,
@@ -156,7 +156,7 @@ def _operator_values() -> dict[str, Any]:
         "admissionWebhooks": {"enabled": False},
         "tls": {"enabled": False},
         "resources": resources("50m", "128Mi", "500m", "256Mi"),
-        "securityContext": _NOBODY_POD_SECURITY,
+        "securityContext": NOBODY_POD_SECURITY,
         "containerSecurityContext": CONTAINER_SECURITY,
         "prometheusConfigReloader": {"resources": resources("10m", "32Mi", "100m", "64Mi")},
     }
@@ -256,6 +256,6 @@ def _kube_state_metrics_values() -> dict[str, Any]:
     # The rules' replica and drift-job alerts read its deployment and cronjob series.
     return {
         "resources": resources("10m", "64Mi", "200m", "256Mi"),
-        "securityContext": {"enabled": True, **_NOBODY_POD_SECURITY},
+        "securityContext": {"enabled": True, **NOBODY_POD_SECURITY},
         "containerSecurityContext": CONTAINER_SECURITY,
     }

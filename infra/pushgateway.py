@@ -42,20 +42,12 @@ from infra.monitoring_names import (
     PUSHGATEWAY_POD,
     PUSHGATEWAY_PORT,
 )
-from infra.monitoring_values import CONTAINER_SECURITY, resources
+from infra.monitoring_values import CONTAINER_SECURITY, NOBODY_POD_SECURITY, resources
 from infra.network_rules import dns_egress
 
 PROMETHEUS_PUSHGATEWAY = HelmChart(
     "prometheus-pushgateway", "3.8.0", "https://prometheus-community.github.io/helm-charts"
 )
-
-_POD_SECURITY = {
-    "runAsNonRoot": True,
-    "runAsUser": 65534,
-    "runAsGroup": 65534,
-    "fsGroup": 65534,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
 
 
 def pushgateway_values() -> dict[str, Any]:
@@ -64,7 +56,7 @@ def pushgateway_values() -> dict[str, Any]:
         "service": {"type": "ClusterIP", "port": PUSHGATEWAY_PORT},
         # It calls no Kubernetes API.
         "automountServiceAccountToken": False,
-        "securityContext": _POD_SECURITY,
+        "securityContext": NOBODY_POD_SECURITY,  # the chart's uid 65534, written out
         "containerSecurityContext": CONTAINER_SECURITY,
         "resources": resources("10m", "32Mi", "100m", "64Mi"),
         "persistentVolume": {"enabled": False},
