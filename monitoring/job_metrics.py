@@ -11,8 +11,8 @@ What is pushed, with the gauge names observability/metrics.py declares for the r
 (tests/monitoring/test_job_metrics.py pushes a real run to a real Pushgateway and checks them):
 
 * drift job (`job="mlops-drift"`): the window's day, its rows; when compared, the dataset-drift
-  verdict, the informational drifted share of features, and per signal family its p-value, its
-  level and whether it decided;
+  verdict, the informational drifted share of features, and per signal family that took part its
+  p-value, its level and whether it decided;
 * quality job (`job="mlops-quality"`): per model version, the newest prediction day it was judged
   on (enough labels): that day, the measured accuracy and its interval, the labelled count, the
   accuracy floor (validation accuracy minus the margin) and whether it is degraded.
