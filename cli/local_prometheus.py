@@ -13,6 +13,7 @@ No Alertmanager here: the demo's alerts are the drift job's own, printed by its 
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +66,8 @@ def start_monitoring(
 ) -> LocalMonitoring:
     """Prometheus (and the Pushgateway, if installed) over `services` (model -> URL); says what it did."""
     monitoring = LocalMonitoring()
+    for server in ("prometheus", "pushgateway"):  # each run starts afresh, like its replayed days
+        shutil.rmtree(folder / server, ignore_errors=True)
     prometheus = find_binary(PROMETHEUS)
     if prometheus is None:
         echo(MISSING)

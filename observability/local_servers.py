@@ -110,10 +110,15 @@ def start_alertmanager(executable: str, folder: Path, config: dict[str, Any]) ->
 
 
 def start_pushgateway(executable: str, folder: Path) -> LocalServer:
-    """The Pushgateway, keeping what is pushed in memory (no --persistence.file)."""
+    """The Pushgateway, keeping what is pushed in memory, as in the cluster.
+
+    `--persistence.file=` explicitly: Debian's build defaults it to /var/lib/prometheus/pushgateway.data
+    (`prometheus-pushgateway --help`, 1.5.1), so every instance would load and rewrite one shared file,
+    and a new gateway would start with what an earlier one was sent."""
     folder.mkdir(parents=True, exist_ok=True)
     port = free_loopback_port()
-    return _start("pushgateway", [executable, f"--web.listen-address=127.0.0.1:{port}"], folder, port)
+    arguments = [f"--web.listen-address=127.0.0.1:{port}", "--persistence.file="]
+    return _start("pushgateway", [executable, *arguments], folder, port)
 
 
 def _write(path: Path, document: dict[str, Any]) -> Path:

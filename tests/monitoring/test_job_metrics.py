@@ -43,6 +43,8 @@ QUALITY_NAMES = set(metrics.JOB_METRICS) - DRIFT_NAMES
 @pytest.fixture
 def pushgateway(tmp_path: Path) -> Iterator[LocalServer]:
     with start_pushgateway(pushgateway_binary(), tmp_path / "pushgateway") as server:
+        # A fresh gateway holds nothing: no group another gateway was sent (Debian's default persistence file).
+        assert server.get_json("/api/v1/metrics")["data"] == []
         yield server
 
 
