@@ -29,7 +29,7 @@ import textwrap
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import UnionType
-from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Self, Union, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Self, TypedDict, Union, Unpack, get_args, get_origin
 
 from pydantic import Field, StringConstraints, ValidationError
 from pydantic.fields import FieldInfo
@@ -62,21 +62,27 @@ def variable_extra(default_text: str = "", expected: str = "", from_file: bool =
     return {"default_text": default_text, "expected": expected, "from_file": from_file}
 
 
+class Constraints(TypedDict, total=False):
+    """The range or form a variable's value must have, as pydantic's `Field` takes it."""
+
+    ge: float
+    gt: float
+    le: float
+    lt: float
+    pattern: str
+
+
 def variable(
     name: str,
     default: Any = PydanticUndefined,
     *,
-    ge: float | None = None,
-    gt: float | None = None,
-    le: float | None = None,
-    lt: float | None = None,
-    pattern: str | None = None,
     examples: list[Any] | None = None,
     description: str | None = None,
     repr: bool = True,
     default_text: str = "",
     expected: str = "",
     from_file: bool = False,
+    **constraints: Unpack[Constraints],
 ) -> Any:
     """The field read from the environment variable `name` (no `default`: required; a mutable default
     such as `{}` is fine, pydantic copies it for each instance).
@@ -84,18 +90,15 @@ def variable(
     The help text is the field's docstring (`use_attribute_docstrings`), or `description` where it is
     computed; `repr=False` keeps a secret out of reprs and logs.
     """
+    extra = variable_extra(default_text, expected, from_file)
     return Field(
         default,
         validation_alias=name,
-        ge=ge,
-        gt=gt,
-        le=le,
-        lt=lt,
-        pattern=pattern,
         examples=examples,
         description=description,
         repr=repr,
-        json_schema_extra=variable_extra(default_text, expected, from_file),
+        json_schema_extra=extra,
+        **constraints,
     )
 
 
