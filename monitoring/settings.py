@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, get_args
 
-from pydantic import BeforeValidator, model_validator
+from pydantic import model_validator
 
 from pipelines.remote import IMAGE_ENVIRONMENT_VARIABLE
-from workloads.settings import HELP_WIDTH, Share, Stripped, TrackingClientSettings, variable
+from workloads.settings import HELP_WIDTH, Lowercase, Share, Stripped, TrackingClientSettings, variable
 
 DEFAULT_PREDICTIONS_STORE = str(Path(".mlops") / "predictions")
 DEFAULT_REPORTS_STORE = str(Path(".mlops") / "reports")
@@ -49,10 +49,6 @@ class SettingsError(ValueError):
     """A drift-job variable is invalid; the message names it."""
 
 
-def _lowercase(value: Any) -> Any:
-    return value.strip().lower() if isinstance(value, str) else value
-
-
 class MonitoringSettings(TrackingClientSettings):
     """What every monitoring job reads alike: the stores, where alerts go and their cooldown.
 
@@ -82,7 +78,7 @@ class MonitoringSettings(TrackingClientSettings):
 class DriftSettings(MonitoringSettings):
     """Everything the drift job reads from the environment: one field per variable."""
 
-    retrain: Annotated[RetrainMode, BeforeValidator(_lowercase)] = variable(DriftVariables.RETRAIN, "off")
+    retrain: Annotated[RetrainMode, Lowercase] = variable(DriftVariables.RETRAIN, "off")
     """retrain trigger on dataset drift: off, local (kfp.local here) or kfp (the cluster)"""
     kfp_host: Stripped | None = variable(DriftVariables.KFP_HOST, None)
     """KFP API endpoint for MLOPS_DRIFT_RETRAIN=kfp"""

@@ -31,7 +31,7 @@ from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Self, TypedDict, Union, Unpack, get_args, get_origin
 
-from pydantic import Field, StringConstraints, ValidationError
+from pydantic import BeforeValidator, Field, StringConstraints, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails, PydanticUndefined
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
@@ -41,6 +41,10 @@ FILE_SUFFIX = "_FILE"
 
 Stripped = Annotated[str, StringConstraints(strip_whitespace=True)]
 """Text whose surrounding blanks are not part of the value (names, URLs, paths)."""
+Lowercase = BeforeValidator(lambda value: value.strip().lower() if isinstance(value, str) else value)
+"""A choice written in any case and with blanks around it: `Annotated[Mode, Lowercase]` reads `KFP ` as `kfp`."""
+Uppercase = BeforeValidator(lambda value: value.strip().upper() if isinstance(value, str) else value)
+"""The same for choices spelled in capitals (`read` reads as `READ`)."""
 Count = Annotated[int, Field(ge=1)]
 """How many of something (threads, rows, images, workers): at least one."""
 Interval = Annotated[float, Field(gt=0)]

@@ -35,11 +35,11 @@ import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Literal, get_args
 
-from pydantic import BeforeValidator, field_validator
+from pydantic import field_validator
 
-from workloads.settings import FILE_SUFFIX, HELP_WIDTH, Count, Stripped, WorkloadSettings, variable
+from workloads.settings import FILE_SUFFIX, HELP_WIDTH, Count, Stripped, Uppercase, WorkloadSettings, variable
 from workloads.tracking.database_secret import DatabaseSecretError, DatabaseSecretSettings, backend_uri_from_secret
 
 # Older MLflow releases shipped this as the admin password in basic_auth.ini (GHSA-gq3w-7jj3-x7gr);
@@ -80,10 +80,6 @@ class TrackingServerVariables:
 
 class TrackingConfigError(ValueError):
     """Configuration the operator must fix; the message names the variable and what was expected."""
-
-
-def _uppercase(value: Any) -> Any:
-    return value.strip().upper() if isinstance(value, str) else value
 
 
 def validate_admin_password(password: str | None) -> str:
@@ -132,9 +128,7 @@ class TrackingServerConfig(WorkloadSettings):
     )
     flask_secret_key: Stripped = variable(TrackingServerVariables.FLASK_SECRET_KEY, repr=False, from_file=True)
     """key signing the basic-auth app's CSRF tokens; the same value on every replica"""
-    default_permission: Annotated[Permission, BeforeValidator(_uppercase)] = variable(
-        TrackingServerVariables.DEFAULT_PERMISSION, "READ"
-    )
+    default_permission: Annotated[Permission, Uppercase] = variable(TrackingServerVariables.DEFAULT_PERMISSION, "READ")
     """permission every authenticated user has on resources they did not create"""
     auth_cache_ttl_seconds: int = variable(TrackingServerVariables.AUTH_CACHE_TTL_SECONDS, 30, ge=0)
     """how long a worker trusts a verified username/password (0: never). MLflow's default (0) re-derives the
