@@ -12,12 +12,15 @@ import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitoring.drift import DriftComputation
 from monitoring.settings import DriftSettings
 from monitoring.summary import SUMMARY_FILE, ComparedSummary, DriftSummary, RunLink
 from workloads.settings import TrackingClientVariables
+
+if TYPE_CHECKING:  # the client is imported where it is used: mlflow is heavy
+    from mlflow.tracking import MlflowClient
 
 EXPERIMENT_PREFIX = "monitoring/"
 PARAM_LIMIT = 6000
@@ -28,7 +31,7 @@ def experiment_name(model: str) -> str:
     return f"{EXPERIMENT_PREFIX}{model}"
 
 
-def registry_client(client: Any, error_class: type[Exception], reads: str) -> Any:
+def registry_client(client: MlflowClient | None, error_class: type[Exception], reads: str) -> MlflowClient:
     """`client` (a test's), else an MlflowClient; either way the tracking server must be named, since
     the job `reads` what it compares with from the registry: `error_class` says so otherwise."""
     if not os.environ.get(TrackingClientVariables.URI):
