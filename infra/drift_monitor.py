@@ -14,7 +14,14 @@ import pulumi_kubernetes as k8s
 
 from infra.hardened_workload import Compute, WorkloadContainer, WorkloadPod
 from infra.iam_policies import bucket_prefix_statements
-from infra.monitoring_job import DailyJob, declare_cron_job, declare_network_policy, declare_role, webhook_url_variable
+from infra.monitoring_job import (
+    DailyJob,
+    declare_cron_job,
+    declare_network_policy,
+    declare_role,
+    pushgateway_variable,
+    webhook_url_variable,
+)
 from infra.network_rules import pipelines_api_egress
 from infra.shared_services import SharedServices, catalogue_entry_variable, model_labels, tracking_client_environment
 from monitoring.settings import DriftVariables
@@ -73,6 +80,7 @@ class DriftMonitor(pulumi.ComponentResource):
             k8s.core.v1.EnvVarArgs(name=DriftVariables.PREDICTIONS_STORE, value=args.shared.predictions.s3_uri()),
             k8s.core.v1.EnvVarArgs(name=DriftVariables.REPORTS_STORE, value=args.shared.reports.s3_uri()),
             webhook_url_variable(),
+            pushgateway_variable(),
             *(k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in sorted(args.settings.items())),
         ]
 

@@ -38,3 +38,11 @@ OPERATOR_PORT = 8080
 DASHBOARD_LABEL = "grafana_dashboard"
 DASHBOARD_LABEL_VALUE = "1"
 """The label Grafana's dashboard sidecar loads ConfigMaps by (the values set both, see the facts)."""
+
+PUSHGATEWAY_NAME = "pushgateway"
+"""The Pushgateway release and its `fullnameOverride`: Deployment and Service `pushgateway`."""
+PUSHGATEWAY_POD = "prometheus-pushgateway"
+"""Its pods' `app.kubernetes.io/name`: the chart's name (infra/pushgateway.py)."""
+PUSHGATEWAY_PORT = 9091
+PUSHGATEWAY_URL = f"http://{PUSHGATEWAY_NAME}.{NAMESPACE}.svc.cluster.local:{PUSHGATEWAY_PORT}"
+"""What the daily jobs get as MLOPS_PUSHGATEWAY_URL."""

@@ -28,6 +28,8 @@ from infra.monitoring_names import (
     OPERATOR_PORT,
     PROMETHEUS_POD,
     PROMETHEUS_PORT,
+    PUSHGATEWAY_POD,
+    PUSHGATEWAY_PORT,
 )
 from infra.network_rules import dns_egress, https_egress, platform_namespaces
 
@@ -69,8 +71,8 @@ def deny_all() -> NetworkPolicySpec:
 def prometheus(models_namespace: str) -> NetworkPolicySpec:
     """In: its UI and API from the platform namespaces (as MLflow's), its reloader from itself.
 
-    Out: the model services' port in the models namespace (the scrape), this namespace's exporters,
-    Alertmanager, and the Kubernetes API (service discovery, over 443).
+    Out: the model services' port in the models namespace (the scrape), this namespace's exporters
+    and Pushgateway, Alertmanager, and the Kubernetes API (service discovery, over 443).
     """
     models = Peer(
         namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": models_namespace})
@@ -81,6 +83,7 @@ def prometheus(models_namespace: str) -> NetworkPolicySpec:
         Egress(to=[_pods(KUBE_STATE_METRICS_POD)], ports=_tcp(KUBE_STATE_METRICS_PORT)),
         Egress(to=[_pods(OPERATOR_POD)], ports=_tcp(OPERATOR_PORT)),
         Egress(to=[_pods(GRAFANA_POD)], ports=_tcp(GRAFANA_PORT)),
+        Egress(to=[_pods(PUSHGATEWAY_POD)], ports=_tcp(PUSHGATEWAY_PORT)),
     ]
     return _spec(
         PROMETHEUS_POD,

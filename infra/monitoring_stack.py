@@ -38,6 +38,7 @@ from infra.monitoring_names import (
 from infra.monitoring_network import monitoring_policies
 from infra.monitoring_values import MonitoringValuesArgs, chart_values
 from infra.pod_security import namespace_labels
+from infra.pushgateway import declare_pushgateway
 from observability.dashboards import overview_dashboard
 from workloads.catalogue_entry import CatalogueEntry
 
@@ -70,7 +71,7 @@ class MonitoringStackArgs:
 
 class MonitoringStack(pulumi.ComponentResource):
     """Namespace, storage class, Grafana's admin Secret, the pinned release, NetworkPolicies, Ingress,
-    the models' overview dashboard."""
+    the Pushgateway the daily jobs push to (infra/pushgateway.py), the models' overview dashboard."""
 
     namespace: str
     release: k8s.helm.v3.Release
@@ -113,6 +114,12 @@ class MonitoringStack(pulumi.ComponentResource):
                 spec=spec,
                 opts=in_namespace,
             )
+        declare_pushgateway(
+            name,
+            args.models_namespace,
+            LABELS,
+            pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
+        )
         dashboard_config_map(
             f"{name}-overview-dashboard",
             overview_dashboard(args.models, args.models_namespace),

@@ -76,7 +76,7 @@ def _restricted_pod(uid: int, gid: int) -> dict[str, Any]:
 # Chart defaults kept on purpose, written out so the plan shows them (pod security contexts of
 # Prometheus and Alertmanager: uid 1000, gid 2000; the operator's: 65534).
 _PROMETHEUS_POD_SECURITY = _restricted_pod(uid=1000, gid=2000)
-_NOBODY_POD_SECURITY = _restricted_pod(uid=65534, gid=65534)
+NOBODY_POD_SECURITY = _restricted_pod(uid=65534, gid=65534)
 _GRAFANA_POD_SECURITY = _restricted_pod(uid=472, gid=472)
 CONTAINER_SECURITY = {
     "runAsNonRoot": True,
@@ -150,7 +150,7 @@ def _operator_values() -> dict[str, Any]:
         "admissionWebhooks": {"enabled": False},
         "tls": {"enabled": False},
         "resources": resources("50m", "128Mi", "500m", "256Mi"),
-        "securityContext": _NOBODY_POD_SECURITY,
+        "securityContext": NOBODY_POD_SECURITY,
         "containerSecurityContext": CONTAINER_SECURITY,
         "prometheusConfigReloader": {"resources": resources("10m", "32Mi", "100m", "64Mi")},
     }
@@ -250,6 +250,6 @@ def _kube_state_metrics_values() -> dict[str, Any]:
     # The rules' replica and drift-job alerts read its deployment and cronjob series.
     return {
         "resources": resources("10m", "64Mi", "200m", "256Mi"),
-        "securityContext": {"enabled": True, **_NOBODY_POD_SECURITY},
+        "securityContext": {"enabled": True, **NOBODY_POD_SECURITY},
         "containerSecurityContext": CONTAINER_SECURITY,
     }

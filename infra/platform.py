@@ -99,6 +99,7 @@ DRIFT_IMAGE = ImageSpec(
         "monitoring/entrypoint.py",
         "monitoring/errors.py",
         "monitoring/job.py",
+        "monitoring/job_metrics.py",
         "monitoring/quality_job.py",
         "monitoring/quality_join.py",
         "monitoring/quality_metrics.py",

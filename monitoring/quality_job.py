@@ -12,7 +12,8 @@ CronJob `quality-<model>` in the drift image (`infra/quality_monitor.py`). One r
    verdict (`monitoring.quality_report`): degraded, ok, too few labels, no validation accuracy;
 3. write `quality.json` to `<reports>/<model>/date=<day>/` and log it, with the measurements as
    metrics, to the MLflow experiment `monitoring/<model>` (run `quality-<day>`);
-4. any row degraded → one alert of kind `quality` (the drift job's channels), at most once per cooldown.
+4. any row degraded → one alert of kind `quality` (the drift job's channels), at most once per cooldown;
+5. push the measurements to the Pushgateway, where one is configured (`monitoring.job_metrics`).
 
 Exit status: 0 when the job did its work (whatever the verdict), 1 when it could not (unreadable store,
 tracking server errors, every alert channel failed), 2 for a configuration error.
@@ -32,6 +33,7 @@ from monitoring import alerts
 from monitoring.actions import alert_once, report_link
 from monitoring.entrypoint import job_parser, run_job_command
 from monitoring.job import default_day
+from monitoring.job_metrics import QUALITY_JOB, push_results, quality_registry
 from monitoring.quality_join import join, labels_table, prediction_days, read_predictions
 from monitoring.quality_metrics import measure
 from monitoring.quality_report import QUALITY_FILE, Judgement, QualityRow, QualitySummary, judge, overall
@@ -229,6 +231,7 @@ def run_quality_job(
     )
     reports.write(key, summary.to_json(), "application/json")
     run.finish_quality(summary, failed=bool(errors))
+    push_results(settings.pushgateway_url, QUALITY_JOB, model, quality_registry(summary))
     return QualityResult(summary, 1 if errors else 0, errors)
 
 

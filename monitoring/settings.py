@@ -43,6 +43,7 @@ class DriftVariables:
     EMBEDDING_THRESHOLD = "MLOPS_DRIFT_EMBEDDING_THRESHOLD"
     SAMPLE_SIZE = "MLOPS_DRIFT_SAMPLE_SIZE"
     SEED = "MLOPS_DRIFT_SEED"
+    PUSHGATEWAY_URL = "MLOPS_PUSHGATEWAY_URL"
 
 
 class SettingsError(ValueError):
@@ -73,6 +74,9 @@ class MonitoringSettings(TrackingClientSettings):
     """SNS topic to publish alerts to (boto3; AWS_ENDPOINT_URL_SNS honoured)"""
     cooldown_hours: float = variable(DriftVariables.COOLDOWN_HOURS, 24.0, ge=0, le=24 * 365)
     """one alert per model and kind, and one retrain, within this many hours"""
+    pushgateway_url: Stripped | None = variable(DriftVariables.PUSHGATEWAY_URL, None)
+    """Prometheus Pushgateway the job pushes its results to at the end of a run (monitoring.job_metrics);
+    unset: no push"""
 
 
 class DriftSettings(MonitoringSettings):

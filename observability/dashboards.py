@@ -74,6 +74,7 @@ def model_dashboard(entry: CatalogueEntry, namespace: str | None = None) -> dict
                 _burn_rate(LATENCY, entry.name, goals.latency_budget),
             ],
         ),
+        ("Daily jobs", [_drift_by_day(targets), _deciding_signals(targets), _accuracy_by_day(targets)]),
     ]
     return _dashboard(model_uid(entry.name), f"Model {entry.name}", _layout(rows))
 
@@ -96,6 +97,29 @@ def overview_dashboard(entries: Iterable[CatalogueEntry], namespace: str | None 
             ],
         ),
         ("Availability against objective", [_availability(entry) for entry in chosen]),
+        (
+            "Daily jobs",
+            [
+                _timeseries(
+                    "Drifted share of features by day",
+                    "percentunit",
+                    [Target(_pushed(metrics.DRIFT_DRIFTED_SHARE, metrics.DRIFT_JOB, t), t.model) for t in every],
+                ),
+                _timeseries(
+                    "Measured accuracy by day",
+                    "percentunit",
+                    [
+                        Target(
+                            _pushed(metrics.QUALITY_ACCURACY, metrics.QUALITY_JOB, t),
+                            f"{t.model} v{{{{model_version}}}}",
+                        )
+                        for t in every
+                    ],
+                ),
+            ]
+            if every
+            else [],
+        ),
     ]
     return _dashboard(OVERVIEW_UID, "Models overview", _layout(rows))
 
@@ -165,6 +189,43 @@ def _burn_rate(sli: Sli, model: str, budget: float) -> Panel:
     windows = [window.long for window in BURN_RATE_WINDOWS]
     series = [Target(f"{_recorded(sli, window, model)} / {budget:.6g}", window) for window in windows]
     return _timeseries(f"{sli.slo.capitalize()} burn rate", "short", series, threshold=1.0)
+
+
+def _pushed(name: str, job: str, targets: ModelTargets) -> str:
+    # A pushed gauge holds each run's result until the next run replaces it: a step per day.
+    return f"{name}{targets.job_results(job)}"
+
+
+def _drift_by_day(targets: ModelTargets) -> Panel:
+    series = [
+        Target(_pushed(metrics.DRIFT_DRIFTED_SHARE, metrics.DRIFT_JOB, targets), "drifted share of features"),
+        Target(_pushed(metrics.DRIFT_DATASET_DRIFT, metrics.DRIFT_JOB, targets), "dataset drift (1 = yes)"),
+    ]
+    return _timeseries("Drift by day", "percentunit", series)
+
+
+def _deciding_signals(targets: ModelTargets) -> Panel:
+    # Each family's p-value beside its level: a family under its level rejected and decided the day.
+    series = [
+        Target(_pushed(metrics.DRIFT_SIGNAL_P_VALUE, metrics.DRIFT_JOB, targets), "{{signal}} p-value"),
+        Target(_pushed(metrics.DRIFT_SIGNAL_LEVEL, metrics.DRIFT_JOB, targets), "{{signal}} level"),
+        Target(f"{_pushed(metrics.DRIFT_SIGNAL_DECIDING, metrics.DRIFT_JOB, targets)} == 1", "{{signal}} decided"),
+    ]
+    return _timeseries("Signal families: p-value vs level", "short", series)
+
+
+def _accuracy_by_day(targets: ModelTargets) -> Panel:
+    names = (
+        (metrics.QUALITY_ACCURACY, "accuracy"),
+        (metrics.QUALITY_INTERVAL_LOW, "interval low"),
+        (metrics.QUALITY_INTERVAL_HIGH, "interval high"),
+        (metrics.QUALITY_ACCURACY_FLOOR, "floor (validation - margin)"),
+    )
+    series = [
+        Target(_pushed(name, metrics.QUALITY_JOB, targets), f"v{{{{model_version}}}} {legend}")
+        for name, legend in names
+    ]
+    return _timeseries("Measured accuracy by day", "percentunit", series)
 
 
 def _availability(entry: CatalogueEntry) -> Panel:

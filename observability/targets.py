@@ -42,6 +42,11 @@ class ModelTargets:
     def cronjob_objects(self) -> str:
         return self._matchers(f'cronjob="{self.cronjob}"')
 
+    def job_results(self, job: str) -> str:
+        """Matchers of what the daily `job` pushed for the model. Never the namespace: pushed series
+        carry the Pushgateway's (its target's), not the model's; the model's name is unique per stack."""
+        return "{" + f'job="{job}",model="{self.model}"' + "}"
+
     def _matchers(self, *matchers: str) -> str:
         scoped = (*matchers, f'namespace="{self.namespace}"') if self.namespace else matchers
         return "{" + ",".join(scoped) + "}"

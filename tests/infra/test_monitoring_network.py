@@ -18,6 +18,8 @@ from infra.monitoring_names import (
     OPERATOR_POD,
     PROMETHEUS_POD,
     PROMETHEUS_PORT,
+    PUSHGATEWAY_POD,
+    PUSHGATEWAY_PORT,
 )
 from infra.platform import MODELS_NAMESPACE
 from tests.offline_plans import STACKS, offline_plan
@@ -169,7 +171,7 @@ def test_a_namespace_outside_the_platform_reaches_nothing(plan: Plan) -> None:
 
 
 def test_every_monitoring_pod_has_its_policy_and_the_rest_is_denied(plan: Plan) -> None:
-    for pod in (PROMETHEUS_POD, ALERTMANAGER_POD, GRAFANA_POD, KUBE_STATE_METRICS_POD, OPERATOR_POD):
+    for pod in (PROMETHEUS_POD, ALERTMANAGER_POD, GRAFANA_POD, KUBE_STATE_METRICS_POD, OPERATOR_POD, PUSHGATEWAY_POD):
         selecting = _selecting(plan, NAMESPACE, {NAME_LABEL: pod})
         assert len(selecting) == 2, pod  # its own and the namespace's deny-all
     (deny,) = [p for p in _policies(plan, NAMESPACE) if p["spec"]["podSelector"] in ({}, None)] or [None]
@@ -177,3 +179,26 @@ def test_every_monitoring_pod_has_its_policy_and_the_rest_is_denied(plan: Plan) 
     # Only Prometheus scrapes kube-state-metrics; Grafana does not reach it.
     ksm = (NAMESPACE, {NAME_LABEL: KUBE_STATE_METRICS_POD})
     assert ingress_admits(plan, ksm, PROMETHEUS, 8080) and not ingress_admits(plan, ksm, GRAFANA, 8080)
+
+
+def _daily_job_pods(plan: Plan) -> list[Labels]:
+    return [
+        r["inputs"]["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+        for r in plan["resources"]
+        if r["type"] == "kubernetes:batch/v1:CronJob" and r["inputs"]["metadata"]["namespace"] == MODELS_NAMESPACE
+    ]
+
+
+def test_only_the_daily_jobs_push_and_only_prometheus_scrapes_the_pushgateway(plan: Plan) -> None:
+    pushgateway = (NAMESPACE, {NAME_LABEL: PUSHGATEWAY_POD})
+    jobs = _daily_job_pods(plan)
+    assert {pod[NAME_LABEL].split("-")[0] for pod in jobs} == {"drift", "quality"}
+    for pod in jobs:
+        job = (MODELS_NAMESPACE, pod)
+        assert egress_admits(plan, job, pushgateway, PUSHGATEWAY_PORT), pod
+        assert ingress_admits(plan, pushgateway, job, PUSHGATEWAY_PORT), pod
+    assert egress_admits(plan, PROMETHEUS, pushgateway, PUSHGATEWAY_PORT)
+    assert ingress_admits(plan, pushgateway, PROMETHEUS, PUSHGATEWAY_PORT)
+    for other in (*[(MODELS_NAMESPACE, pod) for pod in _model_pods(plan)], GRAFANA):
+        assert not ingress_admits(plan, pushgateway, other, PUSHGATEWAY_PORT), other
+    assert [rule.get("to") for rule in _own(plan, *pushgateway)["spec"]["egress"]] == [None], "out: DNS only"

@@ -47,7 +47,11 @@ CONTAINER_SECURITY_PATHS = (
 
 
 def _release(plan: dict[str, Any]) -> dict[str, Any]:
-    (release,) = [r for r in plan["resources"] if r["type"] == RELEASE and r["inputs"].get("namespace") == NAMESPACE]
+    (release,) = [
+        r
+        for r in plan["resources"]
+        if r["type"] == RELEASE and r["inputs"].get("namespace") == NAMESPACE and r["inputs"]["name"] == RELEASE_NAME
+    ]
     return release
 
 

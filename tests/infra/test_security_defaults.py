@@ -175,6 +175,7 @@ def test_addons_are_pinned_helm_releases_on_the_cluster_provider(plan: Plan) -> 
         "metrics-server",
         "aws-load-balancer-controller",
         "kube-prometheus-stack",  # the monitoring stack (infra/monitoring_stack.py)
+        "prometheus-pushgateway",  # where the daily jobs push their results (infra/pushgateway.py)
     }
     for release in releases.values():
         assert release["version"][0].isdigit()

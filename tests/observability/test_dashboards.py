@@ -47,7 +47,7 @@ def _known_names() -> set[str]:
         if "record" in rule
     }
     facts = {metric.name for metric in metrics.KUBE_STATE_METRICS}
-    return set(metrics.DASHBOARD_SERVICE_METRICS) | facts | recorded
+    return set(metrics.DASHBOARD_SERVICE_METRICS) | facts | recorded | set(metrics.JOB_METRICS)
 
 
 @pytest.mark.parametrize("dashboard", _dashboards(), ids=lambda dashboard: dashboard["uid"])
@@ -70,6 +70,8 @@ def test_the_model_dashboard_covers_traffic_latency_capacity_and_burn_rates() ->
         "model:request_errors:ratio_rate3d",
         "model:request_slow:ratio_rate1h",
     ):
+        assert name in queries, name
+    for name in metrics.JOB_METRICS:  # the drift share and accuracy by day, and what decided
         assert name in queries, name
     assert 'job="serve-digits"' in queries and 'namespace="models"' in queries
     assert 'model="surface-defects"' not in queries
@@ -115,6 +117,16 @@ def test_objectives_are_drawn_as_thresholds() -> None:
     overview = {panel["title"]: panel for panel in overview_dashboard([strict])["panels"]}
     steps = overview["digits availability (3d)"]["fieldConfig"]["defaults"]["thresholds"]["steps"]
     assert steps[1]["value"] == 0.999
+
+
+def test_the_overview_graphs_every_model_s_drift_share_and_accuracy() -> None:
+    queries = _queries(overview_dashboard(catalogue.CATALOGUE.values(), "models"))
+    for model in catalogue.names():
+        for name, job in (
+            (metrics.DRIFT_DRIFTED_SHARE, metrics.DRIFT_JOB),
+            (metrics.QUALITY_ACCURACY, metrics.QUALITY_JOB),
+        ):
+            assert f'{name}{{job="{job}",model="{model}"}}' in queries, (model, name)
 
 
 def test_an_overview_without_models_has_no_empty_row() -> None:
