@@ -283,6 +283,7 @@ class Platform(pulumi.ComponentResource):
                 kubernetes_version=config.kubernetes_version,
                 region=config.region,
                 vpc_id=self.network.vpc_id,
+                gpu_pools=tuple(config.gpu_node_pools),
             ),
             opts=pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider}),
         )
