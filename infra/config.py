@@ -225,7 +225,7 @@ class ModelSettings(_Model):
         default=None,
         ge=1,
         le=10_000,
-        description="Requests in flight per replica the autoscaler aims at (GPU pools only); the catalogue's otherwise.",
+        description="Requests in flight per replica the autoscaler aims at (GPU pools only); else the catalogue's.",
     )
     gpu_pool: str | None = Field(default=None, description="Serve on this GPU pool (one GPU per pod).")
     auto_promote: bool = Field(
