@@ -213,6 +213,7 @@ class Cluster(pulumi.ComponentResource):
             ["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly"],
             self,
         )
+
         def pool_args(pool_name: str, size: NodePoolConfig) -> NodePoolArgs:
             return NodePoolArgs(
                 pool_name=pool_name,
