@@ -14,6 +14,8 @@ STACK_FULLNAME = "monitoring"
 """The chart's `fullnameOverride`: Services `monitoring-prometheus`, `monitoring-alertmanager`."""
 GRAFANA_NAME = "grafana"
 """The Grafana subchart's `fullnameOverride`: its Deployment and Service are `grafana`."""
+ALERTMANAGER_SERVICE_ACCOUNT = "monitoring-alertmanager"
+"""The chart's default `<fullname>-alertmanager`, set explicitly: Alertmanager's IRSA role trusts it."""
 GRAFANA_ADMIN_SECRET = "grafana-admin"
 GRAFANA_ADMIN_USER_KEY = "admin-user"
 GRAFANA_ADMIN_PASSWORD_KEY = "admin-password"
@@ -38,3 +40,8 @@ OPERATOR_PORT = 8080
 DASHBOARD_LABEL = "grafana_dashboard"
 DASHBOARD_LABEL_VALUE = "1"
 """The label Grafana's dashboard sidecar loads ConfigMaps by (the values set both, see the facts)."""
+
+SYSTEM_NAMESPACE = "kube-system"
+DCGM_EXPORTER_POD = "dcgm-exporter"
+"""The DCGM exporter's pods in kube-system (infra/gpu_metrics.py, the chart's selector label)."""
+DCGM_EXPORTER_PORT = 9400

@@ -19,6 +19,8 @@ from infra.monitoring_names import (
     ALERTMANAGER_POD,
     ALERTMANAGER_PORT,
     CONFIG_RELOADER_PORT,
+    DCGM_EXPORTER_POD,
+    DCGM_EXPORTER_PORT,
     GRAFANA_POD,
     GRAFANA_PORT,
     KUBE_STATE_METRICS_POD,
@@ -28,6 +30,7 @@ from infra.monitoring_names import (
     OPERATOR_PORT,
     PROMETHEUS_POD,
     PROMETHEUS_PORT,
+    SYSTEM_NAMESPACE,
 )
 from infra.network_rules import dns_egress, https_egress, platform_namespaces
 
@@ -66,15 +69,24 @@ def deny_all() -> NetworkPolicySpec:
     )
 
 
-def prometheus(models_namespace: str) -> NetworkPolicySpec:
-    """In: its UI and API from the platform namespaces (as MLflow's), its reloader from itself.
+def _in_namespace(namespace: str, pod: str | None = None) -> Peer:
+    selected = k8s.meta.v1.LabelSelectorArgs(match_labels={NAME_LABEL: pod}) if pod else None
+    return Peer(
+        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": namespace}),
+        pod_selector=selected,
+    )
+
+
+def prometheus(models_namespace: str, gpu_exporters: bool = False) -> NetworkPolicySpec:
+    """In: its UI and API from the platform namespaces (as MLflow's and KEDA's scaler), its reloader
+    from itself.
 
     Out: the model services' port in the models namespace (the scrape), this namespace's exporters,
-    Alertmanager, and the Kubernetes API (service discovery, over 443).
+    Alertmanager, the DCGM exporters where the stack has GPU pools (infra/gpu_metrics.py), and the
+    Kubernetes API (service discovery, over 443).
     """
-    models = Peer(
-        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": models_namespace})
-    )
+    models = _in_namespace(models_namespace)
+    gpus = [Egress(to=[_in_namespace(SYSTEM_NAMESPACE, DCGM_EXPORTER_POD)], ports=_tcp(DCGM_EXPORTER_PORT))]
     in_namespace = [
         Egress(to=[_pods(PROMETHEUS_POD)], ports=_tcp(PROMETHEUS_PORT, CONFIG_RELOADER_PORT)),
         Egress(to=[_pods(ALERTMANAGER_POD)], ports=_tcp(ALERTMANAGER_PORT, CONFIG_RELOADER_PORT)),
@@ -91,6 +103,7 @@ def prometheus(models_namespace: str) -> NetworkPolicySpec:
         egress=[
             dns_egress(),
             Egress(to=[models], ports=_tcp(MODEL_SERVICE_PORT)),
+            *(gpus if gpu_exporters else []),
             *in_namespace,
             https_egress(),
         ],
@@ -137,11 +150,13 @@ def exporter(pod: str, port: int) -> NetworkPolicySpec:
     return _spec(pod, ingress=[_scraped_by_prometheus(port)], egress=[dns_egress(), https_egress()])
 
 
-def monitoring_policies(models_namespace: str, vpc_cidr: str, internal_ingress: bool) -> dict[str, NetworkPolicySpec]:
+def monitoring_policies(
+    models_namespace: str, vpc_cidr: str, internal_ingress: bool, gpu_exporters: bool = False
+) -> dict[str, NetworkPolicySpec]:
     """Policy name -> spec, for every pod the chart runs with these values."""
     return {
         "default-deny": deny_all(),
-        PROMETHEUS_POD: prometheus(models_namespace),
+        PROMETHEUS_POD: prometheus(models_namespace, gpu_exporters),
         ALERTMANAGER_POD: alertmanager(),
         GRAFANA_POD: grafana(vpc_cidr, internal_ingress),
         KUBE_STATE_METRICS_POD: exporter(KUBE_STATE_METRICS_POD, KUBE_STATE_METRICS_PORT),
