@@ -107,6 +107,6 @@ def test_autoscaler_keeps_nodes_that_run_kube_system_pods(stack: str) -> None:
     (release,) = [
         r
         for r in offline_plan(stack)["resources"]
-        if r["type"] == "kubernetes:helm.sh/v3:Release" and "autoscaler" in r["name"]
+        if r["type"] == "kubernetes:helm.sh/v3:Release" and r["inputs"]["chart"] == "cluster-autoscaler"
     ]
     assert release["inputs"]["values"]["extraArgs"]["skip-nodes-with-system-pods"] == "true"
