@@ -47,6 +47,7 @@ from infra.monitoring_names import (
     SYSTEM_NAMESPACE,
 )
 from infra.monitoring_names import NAMESPACE as MONITORING_NAMESPACE
+from infra.network_rules import both_ways, labelled_pods, tcp_ports
 from infra.node_pool import GPU_TAINT_KEY
 from observability import metrics
 
@@ -116,23 +117,9 @@ def service_monitor_spec() -> dict[str, Any]:
 
 def network_policy_spec() -> k8s.networking.v1.NetworkPolicySpecArgs:
     """In: Prometheus' scrape only. Out: nothing (DCGM runs in the pod; the socket is a host path)."""
-    prometheus = k8s.networking.v1.NetworkPolicyPeerArgs(
-        namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-            match_labels={"kubernetes.io/metadata.name": MONITORING_NAMESPACE}
-        ),
-        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={NAME_LABEL: PROMETHEUS_POD}),
-    )
-    return k8s.networking.v1.NetworkPolicySpecArgs(
-        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={NAME_LABEL: EXPORTER_NAME}),
-        policy_types=["Ingress", "Egress"],
-        ingress=[
-            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                from_=[prometheus],
-                ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=EXPORTER_PORT)],
-            )
-        ],
-        egress=[],
-    )
+    prometheus = labelled_pods({NAME_LABEL: PROMETHEUS_POD}, MONITORING_NAMESPACE)
+    scrape = k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[prometheus], ports=tcp_ports(EXPORTER_PORT))
+    return both_ways({NAME_LABEL: EXPORTER_NAME}, ingress=[scrape], egress=[])
 
 
 @dataclass(frozen=True)

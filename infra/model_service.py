@@ -256,8 +256,9 @@ class ModelService(pulumi.ComponentResource):
         deployment: k8s.apps.v1.Deployment,
     ) -> None:
         """On a GPU pool: KEDA on the requests in flight per replica. On CPU: 70 % of the CPU request."""
+        after_deployment = pulumi.ResourceOptions(parent=self, depends_on=[deployment])
         if args.resources.gpu_pool is not None:
-            self._create_scaled_object(name, app, labels, args, deployment)
+            declare_scaled_object(f"{name}-scaled-object", app, labels, args, after_deployment)
             return
         cpu_utilization = k8s.autoscaling.v2.MetricSpecArgs(
             type="Resource",
@@ -283,29 +284,7 @@ class ModelService(pulumi.ComponentResource):
                 max_replicas=args.scale.max_replicas,
                 metrics=[cpu_utilization],
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[deployment]),
-        )
-
-    def _create_scaled_object(
-        self,
-        name: str,
-        app: str,
-        labels: dict[str, str],
-        args: ModelServiceArgs,
-        deployment: k8s.apps.v1.Deployment,
-    ) -> None:
-        """KEDA creates and owns the HPA (`keda-hpa-<app>`) from this; it waits for KEDA's CRD and webhook."""
-        keda = args.shared.serving_autoscaler
-        if keda is None:
-            pool = args.resources.gpu_pool
-            raise ValueError(f"{args.entry.name} serves on GPU pool {pool!r} but no KEDA is installed")
-        k8s.apiextensions.CustomResource(
-            f"{name}-scaled-object",
-            api_version=SCALED_OBJECT_API,
-            kind="ScaledObject",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=args.shared.namespace, labels=labels),
-            spec=scaled_object_spec(args.entry, app, args.shared.namespace, args.scale),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[deployment, keda]),
+            opts=after_deployment,
         )
 
     def _create_disruption_budget(self, name: str, app: str, labels: dict[str, str], args: ModelServiceArgs) -> None:
@@ -334,3 +313,21 @@ class ModelService(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
+
+
+def declare_scaled_object(
+    resource_name: str, app: str, labels: dict[str, str], args: ModelServiceArgs, opts: pulumi.ResourceOptions
+) -> k8s.apiextensions.CustomResource:
+    """KEDA creates and owns the HPA (`keda-hpa-<app>`) from this; it waits for KEDA's CRD and webhook."""
+    keda = args.shared.serving_autoscaler
+    if keda is None:
+        pool = args.resources.gpu_pool
+        raise ValueError(f"{args.entry.name} serves on GPU pool {pool!r} but no KEDA is installed")
+    return k8s.apiextensions.CustomResource(
+        resource_name,
+        api_version=SCALED_OBJECT_API,
+        kind="ScaledObject",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=args.shared.namespace, labels=labels),
+        spec=scaled_object_spec(args.entry, app, args.shared.namespace, args.scale),
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[keda])),
+    )

@@ -32,7 +32,15 @@ from infra.monitoring_names import (
     PROMETHEUS_PORT,
     SYSTEM_NAMESPACE,
 )
-from infra.network_rules import dns_egress, https_egress, platform_namespaces
+from infra.network_rules import (
+    both_ways,
+    deny_all,
+    dns_egress,
+    https_egress,
+    labelled_pods,
+    platform_namespaces,
+    tcp_ports,
+)
 
 NetworkPolicySpec = k8s.networking.v1.NetworkPolicySpecArgs
 Ingress = k8s.networking.v1.NetworkPolicyIngressRuleArgs
@@ -40,8 +48,7 @@ Egress = k8s.networking.v1.NetworkPolicyEgressRuleArgs
 Peer = k8s.networking.v1.NetworkPolicyPeerArgs
 
 
-def _tcp(*ports: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
-    return [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=port) for port in ports]
+_tcp = tcp_ports
 
 
 def _pods(name: str) -> Peer:
@@ -50,31 +57,11 @@ def _pods(name: str) -> Peer:
 
 
 def _spec(pod: str, ingress: Sequence[Ingress], egress: Sequence[Egress]) -> NetworkPolicySpec:
-    return NetworkPolicySpec(
-        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={NAME_LABEL: pod}),
-        policy_types=["Ingress", "Egress"],
-        ingress=list(ingress),
-        egress=list(egress),
-    )
+    return both_ways({NAME_LABEL: pod}, ingress, egress)
 
 
 def _scraped_by_prometheus(*ports: int) -> Ingress:
     return Ingress(from_=[_pods(PROMETHEUS_POD)], ports=_tcp(*ports))
-
-
-def deny_all() -> NetworkPolicySpec:
-    """Anything in the namespace not selected by a policy below gets no traffic at all."""
-    return NetworkPolicySpec(
-        pod_selector=k8s.meta.v1.LabelSelectorArgs(), policy_types=["Ingress", "Egress"], ingress=[], egress=[]
-    )
-
-
-def _in_namespace(namespace: str, pod: str | None = None) -> Peer:
-    selected = k8s.meta.v1.LabelSelectorArgs(match_labels={NAME_LABEL: pod}) if pod else None
-    return Peer(
-        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": namespace}),
-        pod_selector=selected,
-    )
 
 
 def prometheus(models_namespace: str, gpu_exporters: bool = False) -> NetworkPolicySpec:
@@ -85,8 +72,11 @@ def prometheus(models_namespace: str, gpu_exporters: bool = False) -> NetworkPol
     Alertmanager, the DCGM exporters where the stack has GPU pools (infra/gpu_metrics.py), and the
     Kubernetes API (service discovery, over 443).
     """
-    models = _in_namespace(models_namespace)
-    gpus = [Egress(to=[_in_namespace(SYSTEM_NAMESPACE, DCGM_EXPORTER_POD)], ports=_tcp(DCGM_EXPORTER_PORT))]
+    models = Peer(
+        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": models_namespace})
+    )
+    exporters = labelled_pods({NAME_LABEL: DCGM_EXPORTER_POD}, SYSTEM_NAMESPACE)
+    gpus = [Egress(to=[exporters], ports=_tcp(DCGM_EXPORTER_PORT))]
     in_namespace = [
         Egress(to=[_pods(PROMETHEUS_POD)], ports=_tcp(PROMETHEUS_PORT, CONFIG_RELOADER_PORT)),
         Egress(to=[_pods(ALERTMANAGER_POD)], ports=_tcp(ALERTMANAGER_PORT, CONFIG_RELOADER_PORT)),

@@ -43,10 +43,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.cluster_addons import HelmChart
+from infra.monitoring_names import NAME_LABEL, PROMETHEUS_POD, PROMETHEUS_PORT
 from infra.monitoring_names import NAMESPACE as MONITORING_NAMESPACE
-from infra.monitoring_names import PROMETHEUS_POD, PROMETHEUS_PORT
 from infra.monitoring_values import CONTAINER_SECURITY, resources
-from infra.network_rules import dns_egress, https_egress
+from infra.network_rules import both_ways, deny_all, dns_egress, https_egress, labelled_pods, tcp_ports
 from infra.pod_security import namespace_labels
 
 KEDA = HelmChart("keda", "2.20.2", "https://kedacore.github.io/charts")
@@ -91,51 +91,39 @@ def chart_values() -> dict[str, Any]:
     }
 
 
-def _tcp(*ports: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
-    return [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=port) for port in ports]
-
-
 def _pods(name: str) -> Peer:
-    return Peer(pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={POD_LABEL: name}))
+    return labelled_pods({POD_LABEL: name})
 
 
 def _spec(pod: str, ingress: list[Ingress], egress: list[Egress]) -> NetworkPolicySpec:
-    return NetworkPolicySpec(
-        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={POD_LABEL: pod}),
-        policy_types=["Ingress", "Egress"],
-        ingress=ingress,
-        egress=egress,
-    )
+    return both_ways({POD_LABEL: pod}, ingress, egress)
 
 
 def network_policies(vpc_cidr: str) -> dict[str, NetworkPolicySpec]:
     """Policy name -> spec. The API server calls the metrics server and the webhooks from the EKS
     control plane's network interfaces, which sit in the VPC's subnets: hence the VPC range there."""
     control_plane = Peer(ip_block=k8s.networking.v1.IPBlockArgs(cidr=vpc_cidr))
-    prometheus = Peer(
-        namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-            match_labels={"kubernetes.io/metadata.name": MONITORING_NAMESPACE}
-        ),
-        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"app.kubernetes.io/name": PROMETHEUS_POD}),
-    )
+    prometheus = labelled_pods({NAME_LABEL: PROMETHEUS_POD}, MONITORING_NAMESPACE)
     return {
-        "default-deny": NetworkPolicySpec(
-            pod_selector=k8s.meta.v1.LabelSelectorArgs(), policy_types=["Ingress", "Egress"], ingress=[], egress=[]
-        ),
+        "default-deny": deny_all(),
         # Out: the Kubernetes API (443) and Prometheus' query API, which the Prometheus scaler reads.
         OPERATOR_POD: _spec(
             OPERATOR_POD,
-            ingress=[Ingress(from_=[_pods(METRICS_SERVER_POD)], ports=_tcp(OPERATOR_GRPC_PORT))],
-            egress=[dns_egress(), Egress(to=[prometheus], ports=_tcp(PROMETHEUS_PORT)), https_egress()],
+            ingress=[Ingress(from_=[_pods(METRICS_SERVER_POD)], ports=tcp_ports(OPERATOR_GRPC_PORT))],
+            egress=[dns_egress(), Egress(to=[prometheus], ports=tcp_ports(PROMETHEUS_PORT)), https_egress()],
         ),
         METRICS_SERVER_POD: _spec(
             METRICS_SERVER_POD,
-            ingress=[Ingress(from_=[control_plane], ports=_tcp(METRICS_SERVER_PORT))],
-            egress=[dns_egress(), Egress(to=[_pods(OPERATOR_POD)], ports=_tcp(OPERATOR_GRPC_PORT)), https_egress()],
+            ingress=[Ingress(from_=[control_plane], ports=tcp_ports(METRICS_SERVER_PORT))],
+            egress=[
+                dns_egress(),
+                Egress(to=[_pods(OPERATOR_POD)], ports=tcp_ports(OPERATOR_GRPC_PORT)),
+                https_egress(),
+            ],
         ),
         WEBHOOKS_POD: _spec(
             WEBHOOKS_POD,
-            ingress=[Ingress(from_=[control_plane], ports=_tcp(WEBHOOKS_PORT))],
+            ingress=[Ingress(from_=[control_plane], ports=tcp_ports(WEBHOOKS_PORT))],
             egress=[dns_egress(), https_egress()],
         ),
     }
