@@ -3,6 +3,7 @@ CPU HPA elsewhere, KEDA pinned and hardened, its traffic limited, and the scale 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import re
@@ -20,6 +21,8 @@ from infra.serving_autoscaler import (
     PROMETHEUS_URL,
     WEBHOOKS_PORT,
 )
+from tests.ci.custom_resources import SCALED_OBJECT as SCALED_OBJECT_SCHEMA
+from tests.ci.test_manifests import custom_resource_problems
 from tests.infra.conftest import Plan, named, of_type
 from workloads import catalogue
 from workloads.catalogue_entry import CatalogueError, ServingScale
@@ -192,3 +195,17 @@ def test_a_catalogue_scale_out_of_range_is_refused_in_one_message() -> None:
         "min_replicas must be in [1, 100], got 0" in message and "max_replicas must be in [1, 100], got 101" in message
     )
     assert "in_flight_per_replica must be in None or [1, 10000], got 0" in message
+
+
+def test_the_strict_schema_refuses_a_misspelt_or_mistyped_scaled_object() -> None:
+    (scaled,) = of_type(render_stack("staging"), SCALED_OBJECT)
+    assert custom_resource_problems(scaled["inputs"], SCALED_OBJECT_SCHEMA) == []
+    misspelt = copy.deepcopy(scaled["inputs"])
+    misspelt["spec"]["minReplicas"] = misspelt["spec"].pop("minReplicaCount")  # the HPA's name, not KEDA's
+    assert custom_resource_problems(misspelt, SCALED_OBJECT_SCHEMA)
+    wrong_enum = copy.deepcopy(scaled["inputs"])
+    wrong_enum["spec"]["fallback"]["behavior"] = "keepCurrent"
+    assert custom_resource_problems(wrong_enum, SCALED_OBJECT_SCHEMA)
+    untyped = copy.deepcopy(scaled["inputs"])
+    untyped["spec"]["triggers"][0]["metadata"]["threshold"] = 12  # trigger metadata is strings only
+    assert custom_resource_problems(untyped, SCALED_OBJECT_SCHEMA)
