@@ -26,7 +26,10 @@ Facts relied on, read at NVIDIA/dcgm-exporter tag 4.5.3-4.8.2 (chart 4.8.2, imag
   labels or DRA, and serves `/metrics` on container and Service port 9400 named `metrics`;
 - pods and Service select `app.kubernetes.io/name: dcgm-exporter` (`_helpers.tpl` selectorLabels);
 - series carry the GPU's pod as `namespace`, `pod`, `container`: the ServiceMonitor honours them
-  (`honorLabels`), or Prometheus would rename them `exported_*` for its own target labels.
+  (`honorLabels`), or Prometheus would rename them `exported_*` for its own target labels;
+- Prometheus may discover the exporter's endpoints in kube-system: kube-prometheus-stack 88.3.0 gives it
+  a ClusterRole to get/list/watch services, endpoints, endpointslices and pods in every namespace
+  (`templates/prometheus/clusterrole.yaml`); only the ServiceMonitor objects are namespace-selected.
 """
 
 from __future__ import annotations
