@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.config import ConfigError, NodePoolConfig
+from infra.gpu_sharing import DEVICE_PLUGIN_CONFIG_LABEL
 
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_TAINT_KEY = GPU_RESOURCE
@@ -30,8 +31,11 @@ GPU_BY_INSTANCE_FAMILY = {
 }
 
 TEMPLATE_TAG = "k8s.io/cluster-autoscaler/node-template"
-# Hints first declared after the tags were named by key (see `legacy_tag_names`).
-_HINTS_WITHOUT_LEGACY_NAME = frozenset({f"{TEMPLATE_TAG}/label/{ACCELERATOR_LABEL}"})
+# Hints first declared after the tags were named by key (see `legacy_tag_names`): they had no positional
+# name, and counting them would shift the positions of the others.
+_HINTS_WITHOUT_LEGACY_NAME = frozenset(
+    {f"{TEMPLATE_TAG}/label/{ACCELERATOR_LABEL}", f"{TEMPLATE_TAG}/label/{DEVICE_PLUGIN_CONFIG_LABEL}"}
+)
 
 
 def accelerator_of(pool_name: str, instance_types: Sequence[str]) -> str:
