@@ -172,8 +172,7 @@ class NodePoolConfig(_Model):
 
     @model_validator(mode="after")
     def _sizes_are_ordered(self) -> NodePoolConfig:
-        if self.min_size > self.max_size:
-            raise ValueError(f"minSize ({self.min_size}) must be <= maxSize ({self.max_size})")
+        _require_ordered("minSize", self.min_size, "maxSize", self.max_size)
         if self.desired_size is not None and not self.min_size <= self.desired_size <= self.max_size:
             raise ValueError(
                 f"desiredSize ({self.desired_size}) must lie between minSize and maxSize "
@@ -243,8 +242,8 @@ class ModelSettings(_Model):
 
     @model_validator(mode="after")
     def _replicas_are_ordered(self) -> ModelSettings:
-        if self.min_replicas is not None and self.max_replicas is not None and self.min_replicas > self.max_replicas:
-            raise ValueError(f"minReplicas ({self.min_replicas}) must be <= maxReplicas ({self.max_replicas})")
+        if self.min_replicas is not None and self.max_replicas is not None:
+            _require_ordered("minReplicas", self.min_replicas, "maxReplicas", self.max_replicas)
         return self
 
     def serving_scale(self, entry: catalogue.CatalogueEntry) -> ServingScale:
@@ -257,6 +256,12 @@ class ModelSettings(_Model):
             if self.in_flight_per_replica is None
             else self.in_flight_per_replica,
         )
+
+
+def _require_ordered(low_name: str, low: int, high_name: str, high: int) -> None:
+    """A lower bound above its upper bound is a mistake in the stack file: say which two settings."""
+    if low > high:
+        raise ValueError(f"{low_name} ({low}) must be <= {high_name} ({high})")
 
 
 Cidr = Annotated[str, Field(description="IPv4 CIDR block")]

@@ -68,29 +68,23 @@ from infra.monitoring_names import (
     STACK_FULLNAME,
 )
 
+
+def _restricted_pod(uid: int, gid: int) -> dict[str, Any]:
+    """A chart pod's securityContext (values): non-root as `uid`/`gid`, the runtime's seccomp profile."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": gid,
+        "fsGroup": gid,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
 # Chart defaults kept on purpose, written out so the plan shows them (pod security contexts of
 # Prometheus and Alertmanager: uid 1000, gid 2000; the operator's: 65534).
-_PROMETHEUS_POD_SECURITY = {
-    "runAsNonRoot": True,
-    "runAsUser": 1000,
-    "runAsGroup": 2000,
-    "fsGroup": 2000,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
-_NOBODY_POD_SECURITY = {
-    "runAsNonRoot": True,
-    "runAsUser": 65534,
-    "runAsGroup": 65534,
-    "fsGroup": 65534,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
-_GRAFANA_POD_SECURITY = {
-    "runAsNonRoot": True,
-    "runAsUser": 472,
-    "runAsGroup": 472,
-    "fsGroup": 472,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
+_PROMETHEUS_POD_SECURITY = _restricted_pod(uid=1000, gid=2000)
+_NOBODY_POD_SECURITY = _restricted_pod(uid=65534, gid=65534)
+_GRAFANA_POD_SECURITY = _restricted_pod(uid=472, gid=472)
 CONTAINER_SECURITY = {
     "runAsNonRoot": True,
     "readOnlyRootFilesystem": True,

@@ -28,7 +28,6 @@ configuration error. Configuration: environment variables, listed by `--help` (m
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -52,7 +51,7 @@ from monitoring.entrypoint import job_parser, run_job_command
 from monitoring.errors import DriftJobError
 from monitoring.reference_loader import load_reference
 from monitoring.retrain import RetrainSubmitter
-from monitoring.run_record import MonitoringRun, comparison_metrics, comparison_params
+from monitoring.run_record import MonitoringRun, comparison_metrics, comparison_params, registry_client
 from monitoring.settings import DriftSettings, variables_help
 from monitoring.store import Store
 from monitoring.summary import (
@@ -132,14 +131,10 @@ def run_job(
     client: Any = None,
 ) -> JobResult:
     """One execution of the job. Raises DriftJobError when it cannot do its work."""
-    from mlflow.tracking import MlflowClient
-
     settings = settings or DriftSettings.from_environment()
     now = now or alerts.now_utc()
     day = _parse_day(day) if day else default_day(now)
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
-        raise DriftJobError("MLFLOW_TRACKING_URI is not set: the job reads reference tables from the registry")
-    client = client or MlflowClient()
+    client = registry_client(client, DriftJobError, "reference tables")
     predictions = Store(settings.predictions_store)
     reports = Store(settings.reports_store)
     folder = window_prefix(model, day)

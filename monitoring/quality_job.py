@@ -21,7 +21,6 @@ tracking server errors, every alert channel failed), 2 for a configuration error
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -37,7 +36,7 @@ from monitoring.quality_join import join, labels_table, prediction_days, read_pr
 from monitoring.quality_metrics import measure
 from monitoring.quality_report import QUALITY_FILE, Judgement, QualityRow, QualitySummary, judge, overall
 from monitoring.quality_settings import QualitySettings, variables_help
-from monitoring.run_record import MonitoringRun
+from monitoring.run_record import MonitoringRun, registry_client
 from monitoring.store import Store
 from monitoring.window import window_prefix
 
@@ -214,14 +213,10 @@ def run_quality_job(
     client: Any = None,
 ) -> QualityResult:
     """One execution of the job. Raises QualityJobError when it cannot do its work."""
-    from mlflow.tracking import MlflowClient
-
     settings = settings or QualitySettings.from_environment()
     now = now or alerts.now_utc()
     last = parse_day(day) if day else date.fromisoformat(default_day(now))
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
-        raise QualityJobError("MLFLOW_TRACKING_URI is not set: the job reads validation accuracy from the registry")
-    client = client or MlflowClient()
+    client = registry_client(client, QualityJobError, "validation accuracy")
     summary = measure_quality(model, last, now, settings, registry_validation(client, model))
     reports = Store(settings.reports_store)
     key = f"{window_prefix(model, summary.date)}/{QUALITY_FILE}"

@@ -28,7 +28,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -72,13 +72,7 @@ class TrainingParameters:
             raise CatalogueError(f"validation_fraction must be in (0, 0.5), got {self.validation_fraction}")
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "learning_rate": self.learning_rate,
-            "seed": self.seed,
-            "validation_fraction": self.validation_fraction,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -79,25 +79,25 @@ def _selecting(plan: Plan, namespace: str, pod: Labels) -> list[dict[str, Any]]:
 
 def ingress_admits(plan: Plan, to: tuple[str, Labels], source: tuple[str, Labels], port: int) -> bool:
     """Whether any policy selecting the destination pod admits the source pod on `port` (TCP)."""
-    (to_namespace, to_pod), (from_namespace, from_pod) = to, source
-    namespace = _namespace_labels(plan, from_namespace)
-    for policy in _selecting(plan, to_namespace, to_pod):
-        for rule in policy["spec"].get("ingress") or []:
-            ports = {p["port"] for p in rule.get("ports") or []}
-            peers = rule.get("from") or []
-            if port in ports and any(_peer_admits(peer, to_namespace, from_pod, namespace) for peer in peers):
-                return True
-    return False
+    return _admits(plan, "ingress", "from", selected=to, peer=source, port=port)
 
 
 def egress_admits(plan: Plan, source: tuple[str, Labels], to: tuple[str, Labels], port: int) -> bool:
-    (from_namespace, from_pod), (to_namespace, to_pod) = source, to
-    namespace = _namespace_labels(plan, to_namespace)
-    for policy in _selecting(plan, from_namespace, from_pod):
-        for rule in policy["spec"].get("egress") or []:
+    """Whether any policy selecting the source pod lets it reach the destination pod on `port` (TCP)."""
+    return _admits(plan, "egress", "to", selected=source, peer=to, port=port)
+
+
+def _admits(
+    plan: Plan, direction: str, peers_key: str, selected: tuple[str, Labels], peer: tuple[str, Labels], port: int
+) -> bool:
+    """Whether a `direction` rule of a policy selecting the `selected` pod names `peer` on `port`."""
+    (selected_namespace, selected_pod), (peer_namespace, peer_pod) = selected, peer
+    namespace = _namespace_labels(plan, peer_namespace)
+    for policy in _selecting(plan, selected_namespace, selected_pod):
+        for rule in policy["spec"].get(direction) or []:
             ports = {p["port"] for p in rule.get("ports") or []}
-            peers = rule.get("to") or []
-            if port in ports and any(_peer_admits(peer, from_namespace, to_pod, namespace) for peer in peers):
+            peers = rule.get(peers_key) or []
+            if port in ports and any(_peer_admits(each, selected_namespace, peer_pod, namespace) for each in peers):
                 return True
     return False
 
