@@ -10,7 +10,7 @@ import pytest
 from infra.config import PROJECT, GpuNodePoolConfig
 from infra.gpu_metrics import DCGM_EXPORTER, counters_csv
 from infra.gpu_sharing import DEVICE_PLUGIN_CONFIG_LABEL, device_plugin_values
-from infra.node_pool import GPU_TAINT_KEY, TEMPLATE_TAG, legacy_tag_names
+from infra.node_pool import GPU_TAINT_KEY, TEMPLATE_TAG
 from infra.offline_plan import load_stack_config, render_stack
 from observability import metrics
 from tests.ci.custom_resources import SERVICE_MONITOR
@@ -73,20 +73,6 @@ def test_a_time_sliced_pool_labels_its_nodes_and_advertises_the_shared_count() -
         "resources": [{"name": "nvidia.com/gpu", "replicas": 4}],
     }
     assert "sharing" not in json.loads(config["map"]["exclusive"])
-
-
-def test_the_sharing_label_leaves_the_former_tag_names_of_the_other_hints_alone() -> None:
-    """Tags once had positional names (infra/node_pool.py `legacy_tag_names`); a new hint must not shift them."""
-    labels = {
-        "mlops.platform/accelerator": "nvidia-t4",
-        "mlops.platform/pool": "gpu-t4",
-        "nvidia.com/gpu.present": "true",
-    }
-    hints = {f"{TEMPLATE_TAG}/label/{key}": value for key, value in labels.items()}
-    hints[f"{TEMPLATE_TAG}/taint/nvidia.com/gpu"] = "true:NoSchedule"
-    before = legacy_tag_names("mlops-eks-gpu-t4", hints)
-    hints[f"{TEMPLATE_TAG}/label/{DEVICE_PLUGIN_CONFIG_LABEL}"] = "time-sliced-4"
-    assert legacy_tag_names("mlops-eks-gpu-t4", hints) == before
 
 
 def test_pools_share_one_configuration_per_replica_count() -> None:
