@@ -42,8 +42,10 @@ class DriftMonitorArgs:
 
 
 def drift_policy(args: DriftMonitorArgs) -> list[dict]:
-    """Read the model's prefix of the predictions bucket; read and write its prefix of the reports bucket."""
+    """Read the model's prefix of the predictions bucket; read and write its prefix of the reports bucket;
+    publish to the alert topic."""
     predictions, reports, model = args.shared.predictions, args.shared.reports, args.entry.name
+    topic = args.shared.alerts_topic
     return [
         *bucket_prefix_statements(
             predictions.arn, model, predictions.kms_key_arn, actions=("s3:GetObject",), sid="Predictions"
@@ -51,7 +53,14 @@ def drift_policy(args: DriftMonitorArgs) -> list[dict]:
         *bucket_prefix_statements(
             reports.arn, model, reports.kms_key_arn, actions=("s3:GetObject", "s3:PutObject"), sid="Reports"
         ),
+        # Its alerts go to the stack's SNS topic too, where the model's service alerts go (infra/alert_topic.py).
+        *(topic.publish_statements() if topic else []),
     ]
+
+
+def sns_topic_variable(shared: SharedServices) -> list[k8s.core.v1.EnvVarArgs]:
+    topic = shared.alerts_topic
+    return [k8s.core.v1.EnvVarArgs(name=DriftVariables.SNS_TOPIC_ARN, value=topic.arn)] if topic else []
 
 
 class DriftMonitor(pulumi.ComponentResource):
@@ -81,6 +90,7 @@ class DriftMonitor(pulumi.ComponentResource):
             k8s.core.v1.EnvVarArgs(name=DriftVariables.REPORTS_STORE, value=args.shared.reports.s3_uri()),
             webhook_url_variable(),
             pushgateway_variable(),
+            *sns_topic_variable(args.shared),
             *(k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in sorted(args.settings.items())),
         ]
 

@@ -80,7 +80,7 @@ class Model(pulumi.ComponentResource):
         # Its scrape target and service-level rules (infra/model_monitoring.py).
         ModelMonitoring(
             f"{name}-monitoring",
-            ModelMonitoringArgs(entry=args.entry, shared=args.shared),
+            ModelMonitoringArgs(entry=args.entry, shared=args.shared, on_gpu=args.settings.gpu_pool is not None),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.service_url = service.url
@@ -123,8 +123,7 @@ class Model(pulumi.ComponentResource):
                 resources=ServingResources(
                     cpu=entry.serving_cpu, memory=entry.serving_memory, gpu_pool=settings.gpu_pool
                 ),
-                min_replicas=settings.min_replicas,
-                max_replicas=settings.max_replicas,
+                scale=settings.serving_scale(entry),
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -36,6 +36,10 @@ source at the pinned versions. The facts relied on, each with where it was read
   uid 65534 with a read-only root by default; the chart scrapes it with `honorLabels: true`, so its
   `namespace` label stays the object's namespace, which the rules select on (the chart's `values.yaml`,
   `kube-state-metrics.prometheus.monitor.http.honorLabels`).
+- Alertmanager's ServiceAccount: `alertmanager.serviceAccount.{create,name,annotations}`, default name
+  `<fullname>-alertmanager`, used by the Alertmanager object (the chart, `templates/_helpers.tpl`
+  `alertmanager.serviceAccountName`, `templates/alertmanager/serviceaccount.yaml`); the image is
+  Alertmanager v0.33.1 (`alertmanager.alertmanagerSpec.image`).
 - Helm merges maps in values but replaces lists, so `alertmanager.config` is given whole: none of the
   chart's defaults (critical/warning inhibitions, the Watchdog route) survive (the chart's `values.yaml`).
 - An AlertmanagerConfig whose Secret reference is missing is skipped with a warning event, and the rest
@@ -52,7 +56,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pulumi
+
 from infra.monitoring_names import (
+    ALERTMANAGER_SERVICE_ACCOUNT,
     DASHBOARD_LABEL,
     DASHBOARD_LABEL_VALUE,
     GRAFANA_ADMIN_PASSWORD_KEY,
@@ -113,6 +120,8 @@ class MonitoringValuesArgs:
     grafana_admin_secret: str
     alertmanager_config: dict[str, Any]
     """The top-level Alertmanager configuration (infra/alert_routing.py)."""
+    alertmanager_role_arn: pulumi.Input[str] | None = None
+    """Alertmanager's IRSA role (publishes to the alert topic); None: its ServiceAccount carries none."""
 
 
 def chart_values(args: MonitoringValuesArgs) -> dict[str, Any]:
@@ -189,8 +198,10 @@ def _prometheus_spec(args: MonitoringValuesArgs) -> dict[str, Any]:
 
 
 def _alertmanager_values(args: MonitoringValuesArgs) -> dict[str, Any]:
+    role = {"eks.amazonaws.com/role-arn": args.alertmanager_role_arn} if args.alertmanager_role_arn else {}
     return {
         "config": args.alertmanager_config,
+        "serviceAccount": {"create": True, "name": ALERTMANAGER_SERVICE_ACCOUNT, "annotations": role},
         "alertmanagerSpec": {
             # The models' routes and receivers: AlertmanagerConfig objects in the models namespace, whose
             # Secret references (the drift alerts' webhook) the operator resolves there.

@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from infra.alert_routing import AlertRouting, AlertRoutingArgs, alertmanager_config
+from infra.alert_topic import AlertTopic, AlertTopicArgs
 from infra.cluster import Cluster, ClusterArgs
 from infra.cluster_addons import ClusterAddons, ClusterAddonsArgs
 from infra.config import DatabaseConfig, PlatformConfig
@@ -17,12 +18,14 @@ from infra.container_image import ContainerImage, ContainerImageArgs, ImageSpec
 from infra.database import Database, DatabaseArgs, Engine
 from infra.dataset_seed import DatasetSeed, DatasetSeedArgs
 from infra.encryption import EncryptionKeys, EncryptionKeysArgs
+from infra.gpu_metrics import GpuMetrics, GpuMetricsArgs
 from infra.kubeflow_pipelines import KubeflowPipelines, KubeflowPipelinesArgs
 from infra.model import Model, ModelArgs
 from infra.monitoring_stack import MonitoringStack, MonitoringStackArgs
 from infra.network import Network, NetworkArgs
 from infra.pod_security import namespace_labels
 from infra.secure_bucket import SecureBucket, SecureBucketArgs
+from infra.serving_autoscaler import ServingAutoscaler, ServingAutoscalerArgs
 from infra.shared_services import SharedServices, TrackingClient, WorkloadImages
 from infra.tracking_server import TrackingServer, TrackingServerArgs
 from infra.webhook_order import after_controllers
@@ -180,11 +183,14 @@ class Platform(pulumi.ComponentResource):
     network: Network
     keys: EncryptionKeys
     cluster: Cluster
+    addons: ClusterAddons
     buckets: dict[str, SecureBucket]
     tracking_database: Database
     pipelines_database: Database
     tracking: TrackingServer
     pipelines: KubeflowPipelines
+    alerts_topic: AlertTopic
+    """The stack's SNS topic for model and drift alerts (subscribe to it: README, 'Alerts')."""
     monitoring: MonitoringStack
     models: dict[str, Model]
     datasets_store: pulumi.Output[str]
@@ -200,6 +206,7 @@ class Platform(pulumi.ComponentResource):
         self.network = self._create_network(name, config)
         self.cluster = self._create_cluster(name, config)
         addons = self._create_addons(name, config)
+        self.addons = addons
         # Everything on the cluster goes through its provider, and what the add-ons' webhooks and
         # controllers handle waits for them (infra/webhook_order.py).
         on_cluster = pulumi.ResourceOptions(
@@ -212,7 +219,18 @@ class Platform(pulumi.ComponentResource):
         self.pipelines_database = self._create_pipelines_database(name, config)
         self.tracking = self._create_tracking(name, config, on_cluster)
         self.pipelines = self._create_pipelines(name, config, addons, on_cluster)
+        self.alerts_topic = AlertTopic(
+            f"{name}-alerts-topic",
+            AlertTopicArgs(name=f"{config.name_prefix}-model-alerts", kms_key_arn=self.keys.alerts.arn),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.monitoring = self._create_monitoring(name, config, addons, on_cluster)
+        if config.gpu_node_pools:
+            GpuMetrics(
+                f"{name}-gpu-metrics",
+                GpuMetricsArgs(monitoring=self.monitoring, install_after=(addons,)),
+                opts=on_cluster,
+            )
         self.datasets_store = self.buckets["datasets"].s3_uri(DATASETS_PREFIX)
 
         entries = {model_name: catalogue.get(model_name) for model_name in sorted(config.models)}
@@ -228,6 +246,7 @@ class Platform(pulumi.ComponentResource):
                 "trackingUrl": self.tracking.internal_url,
                 "pipelinesApiUrl": self.pipelines.api_url,
                 "grafanaUrl": self.monitoring.grafana_url,
+                "alertsTopicArn": self.alerts_topic.arn,
                 "datasetsStore": self.datasets_store,
                 "models": {model_name: model.service_url for model_name, model in self.models.items()},
             }
@@ -284,6 +303,7 @@ class Platform(pulumi.ComponentResource):
                 kubernetes_version=config.kubernetes_version,
                 region=config.region,
                 vpc_id=self.network.vpc_id,
+                gpu_pools=tuple(config.gpu_node_pools),
             ),
             opts=pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider}),
         )
@@ -403,6 +423,9 @@ class Platform(pulumi.ComponentResource):
                 internal_ingress=config.tracking.internal_ingress,
                 retain_volumes=config.data_survives_destroy,
                 install_after=(addons,),
+                alerts_topic=self.alerts_topic,
+                identity=self.cluster.identity,
+                gpu_exporters=bool(config.gpu_node_pools),
             ),
             opts=on_cluster,
         )
@@ -466,11 +489,18 @@ class Platform(pulumi.ComponentResource):
             reports=self.buckets["reports"],
             images=images,
             monitoring=self.monitoring,
+            alerts_topic=self.alerts_topic,
+            serving_autoscaler=self._create_serving_autoscaler(name, config, on_cluster),
         )
         # The model alerts' route to the drift alerts' webhook, whose Secret is in this namespace.
         AlertRouting(
             f"{name}-alert-routing",
-            AlertRoutingArgs(namespace=MODELS_NAMESPACE, waits_for=(namespace, self.monitoring)),
+            AlertRoutingArgs(
+                namespace=MODELS_NAMESPACE,
+                waits_for=(namespace, self.monitoring),
+                sns_topic_arn=self.alerts_topic.arn,
+                region=config.region,
+            ),
             opts=on_cluster,
         )
         in_models_namespace = pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[namespace]))
@@ -487,6 +517,18 @@ class Platform(pulumi.ComponentResource):
             )
             for model_name, entry in entries.items()
         }
+
+    def _create_serving_autoscaler(
+        self, name: str, config: PlatformConfig, on_cluster: pulumi.ResourceOptions
+    ) -> ServingAutoscaler | None:
+        """KEDA, where some model serves on a GPU pool (the others scale on CPU with a plain HPA)."""
+        if all(settings.gpu_pool is None for settings in config.models.values()):
+            return None
+        return ServingAutoscaler(
+            f"{name}-serving-autoscaler",
+            ServingAutoscalerArgs(vpc_cidr=config.vpc_cidr, install_after=(self.addons,)),
+            opts=on_cluster,
+        )
 
     def _create_tracking_clients(
         self, name: str, models_namespace: k8s.core.v1.Namespace, on_cluster: pulumi.ResourceOptions

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.alert_topic import AlertTopic
 from infra.dataset_seed import DatasetSeed
 from infra.hardened_workload import aws_runtime_environment
 from infra.kubeflow_pipelines import KubeflowPipelines
@@ -77,6 +78,11 @@ class SharedServices:
     images: WorkloadImages
     monitoring: pulumi.Resource
     """The monitoring stack: its release installs the CRDs the models' ServiceMonitors and rules need."""
+    alerts_topic: AlertTopic | None = None
+    """The stack's SNS alert topic: the drift jobs publish to it as Alertmanager does."""
+    serving_autoscaler: pulumi.Resource | None = None
+    """KEDA (infra/serving_autoscaler.py), where a model serves on a GPU pool: its release installs
+    the ScaledObject CRD and webhook; None in a stack whose models all serve on CPU."""
 
 
 def tracking_client_environment(shared: SharedServices) -> list[k8s.core.v1.EnvVarArgs]:

@@ -59,14 +59,16 @@ def model_uid(model: str) -> str:
 OVERVIEW_UID = "mlops-models-overview"
 
 
-def model_dashboard(entry: CatalogueEntry, namespace: str | None = None) -> dict[str, Any]:
-    """Traffic, latency, capacity and burn rates of one model, with its objectives drawn as thresholds."""
+def model_dashboard(entry: CatalogueEntry, namespace: str | None = None, on_gpu: bool = False) -> dict[str, Any]:
+    """Traffic, latency, capacity and burn rates of one model, with its objectives drawn as thresholds;
+    `on_gpu` (the model serves on a GPU pool) adds its replicas' GPU utilisation and memory (DCGM)."""
     targets = ModelTargets(entry.name, namespace)
     goals = objectives(entry)
     rows: list[tuple[str, list[Panel]]] = [
         ("Traffic", [_request_rate(targets), _error_ratio(entry.name, goals)]),
         ("Latency", [_latency_quantiles(targets, goals), _slow_ratio(entry.name, goals)]),
         ("Capacity", [_replicas(targets), _in_progress(targets)]),
+        *([("GPU", [_gpu_utilization(targets), _gpu_memory(targets)])] if on_gpu else []),
         (
             "Burn rate",
             [
@@ -182,6 +184,22 @@ def _in_progress(targets: ModelTargets) -> Panel:
     # The requests a replica holds at once: with adaptive batching, what fills (or starves) its batches.
     in_flight = f"sum by (endpoint) ({metrics.REQUESTS_IN_PROGRESS}{targets.requests()})"
     return _timeseries("Requests in flight", "short", [Target(in_flight, "{{endpoint}}")])
+
+
+def _gpu_utilization(targets: ModelTargets) -> Panel:
+    # Per replica: with time-slicing (infra/gpu_sharing.py) pods sharing a GPU each show its whole use.
+    busy = f"max by (pod) ({metrics.GPU_UTILIZATION.name}{targets.replica_pods()})"
+    panel = _timeseries("GPU utilisation per replica", "percent", [Target(busy, "{{pod}}")])
+    panel["fieldConfig"]["defaults"].update({"min": 0, "max": 100})
+    return panel
+
+
+def _gpu_memory(targets: ModelTargets) -> Panel:
+    # DCGM reports MiB: the "mbytes" unit reads them as 2^20 bytes.
+    used = f"max by (pod) ({metrics.GPU_MEMORY_USED.name}{targets.replica_pods()})"
+    free = f"max by (pod) ({metrics.GPU_MEMORY_FREE.name}{targets.replica_pods()})"
+    series = [Target(used, "used {{pod}}"), Target(free, "free {{pod}}")]
+    return _timeseries("GPU memory per replica", "mbytes", series)
 
 
 def _burn_rate(sli: Sli, model: str, budget: float) -> Panel:

@@ -97,3 +97,13 @@ JOB_METRICS = (
     QUALITY_ACCURACY_FLOOR,
 )
 """Every name the rules and dashboards read from the daily jobs."""
+# NVIDIA's dcgm-exporter 4.5.3-4.8.2 (chart 4.8.2, infra/gpu_metrics.py), on the GPU pools' nodes: the
+# field names and units of its counters file (`deployment/templates/metrics-configmap.yaml`, and the
+# DCGM field of each name), with the GPU's pod in labels `namespace`, `pod`, `container`
+# (`internal/pkg/transformation/const.go`, through the kubelet's pod-resources API).
+_DCGM = "https://github.com/NVIDIA/dcgm-exporter/blob/4.5.3-4.8.2/deployment/templates/metrics-configmap.yaml"
+GPU_UTILIZATION = RecordedMetric("DCGM_FI_DEV_GPU_UTIL", _DCGM, "gauge: GPU utilisation (in %)")
+GPU_MEMORY_USED = RecordedMetric("DCGM_FI_DEV_FB_USED", _DCGM, "gauge: framebuffer memory used (in MiB)")
+GPU_MEMORY_FREE = RecordedMetric("DCGM_FI_DEV_FB_FREE", _DCGM, "gauge: framebuffer memory free (in MiB)")
+DCGM_METRICS = (GPU_UTILIZATION, GPU_MEMORY_USED, GPU_MEMORY_FREE)
+"""Every DCGM name the dashboards read; labels `namespace` and `pod` of the pod holding the GPU."""

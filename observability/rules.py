@@ -170,7 +170,8 @@ def _replica_alerts(targets: ModelTargets) -> list[Rule]:
                 "summary": f"{model}: fewer replicas of {targets.deployment} available than desired for "
                 f"{REPLICAS_NOT_READY_FOR}",
                 "runbook": f"kubectl get pods -l app.kubernetes.io/name={targets.deployment}: pending pods "
-                "(capacity, GPU pool) or pods failing readiness.",
+                "(capacity; on a GPU pool a node from zero takes minutes: node start, image pull, model load) "
+                "or pods failing readiness.",
             },
         },
     ]
@@ -190,8 +191,10 @@ def _shedding_alert(targets: ModelTargets, goals: Objectives) -> Rule:
         "annotations": {
             "summary": f"{model}: more than {_percent(goals.availability_budget)} of requests answered 503 "
             f"for {SHEDDING_FOR} (shed by adaptive batching, or no version loaded)",
-            "runbook": "Requests wait longer than MLOPS_MAX_LATENCY_MS in the batching queue: add replicas or "
-            "CPU, or raise MLOPS_MAX_BATCH_SIZE; the service log says whether a version is loaded.",
+            "runbook": "Requests wait longer than MLOPS_MAX_LATENCY_MS in the batching queue: is the autoscaler "
+            f"at its ceiling (kubectl -n models get hpa; on a GPU pool KEDA's keda-hpa-{targets.deployment})? "
+            "Raise maxReplicas (on a GPU pool, or lower inFlightPerReplica); else add CPU or raise "
+            "MLOPS_MAX_BATCH_SIZE. The service log says whether a version is loaded.",
         },
     }
 

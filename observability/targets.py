@@ -36,6 +36,11 @@ class ModelTargets:
         routes = "|".join(MODEL_ROUTES)
         return self._matchers(f'job="{self.deployment}"', f'endpoint=~"{routes}"', *extra)
 
+    def replica_pods(self) -> str:
+        """The service's pods (`<deployment>-<replica set hash>-<suffix>`), as a per-pod exporter
+        such as DCGM's labels its series (`pod`, and `namespace`)."""
+        return self._matchers(f'pod=~"{self.deployment}-[a-z0-9]+-[a-z0-9]+"')
+
     def deployment_objects(self) -> str:
         return self._matchers(f'deployment="{self.deployment}"')
 

@@ -14,8 +14,8 @@ reads it once at start, and a change of the entry then changes the pod's spec, s
 that model's pods, and only that model's; a ConfigMap would change under running pods unseen.
 
 Only the model's definition travels (`WORKLOAD_FIELDS`: what it is, its data, how it is trained and
-judged). Its deployment fields (sizes, schedules, retrain switch, service level, description, tags)
-are applied by the infrastructure and read by no workload; an entry decoded here has their defaults.
+judged). Its deployment fields (sizes, scale, schedules, retrain switch, service level, description,
+tags) are applied by the infrastructure and read by no workload; an entry decoded here has their defaults.
 So editing a schedule, an SLO or a description does not recompile the pipeline nor restart the
 model's pods.
 Standard library only: the Pulumi program imports it.
@@ -112,6 +112,38 @@ class ServiceLevel:
 
 
 @dataclass(frozen=True)
+class ServingScale:
+    """How many replicas serve the model, and when the autoscaler adds one; a stack may override each.
+
+    Deployment metadata like the service level: no workload reads it. On a GPU pool the autoscaler
+    holds the requests being answered per replica at `in_flight_per_replica` (KEDA's Prometheus
+    scaler, infra/serving_autoscaler.py); on CPU it holds CPU at 70 % of the request, which tracks
+    the load of a CPU-bound service, and the in-flight target does not apply.
+    """
+
+    min_replicas: int = 1
+    """Replicas kept running when idle (at least one: a cold GPU replica takes minutes to be ready)."""
+    max_replicas: int = 2
+    """The ceiling, which also caps what a traffic spike can cost (one GPU per replica)."""
+    in_flight_per_replica: int | None = None
+    """Requests in flight per replica the autoscaler aims at; None: one full adaptive batch (the
+    service's `max_batch_size`), the most a replica can work on at once."""
+
+    def __post_init__(self) -> None:
+        in_flight = self.in_flight_per_replica
+        checks = (
+            ("min_replicas", self.min_replicas, "[1, 100]", 1 <= self.min_replicas <= 100),
+            ("max_replicas", self.max_replicas, "[1, 100]", 1 <= self.max_replicas <= 100),
+            ("in_flight_per_replica", in_flight, "None or [1, 10000]", in_flight is None or 1 <= in_flight <= 10_000),
+        )
+        problems = [f"{name} must be in {allowed}, got {value}" for name, value, allowed, valid in checks if not valid]
+        if not problems and self.min_replicas > self.max_replicas:
+            problems.append(f"min_replicas ({self.min_replicas}) must be <= max_replicas ({self.max_replicas})")
+        if problems:
+            raise CatalogueError("serving scale: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
 class CatalogueEntry:
     """Everything the platform needs to know about one model."""
 
@@ -149,6 +181,8 @@ class CatalogueEntry:
     """Submit the training pipeline when the drift job finds dataset drift (once per cooldown)."""
     service_level: ServiceLevel = field(default_factory=ServiceLevel)
     """Objectives of the model service and its drift job (`observability` alerts on them)."""
+    serving_scale: ServingScale = field(default_factory=ServingScale)
+    """Replica bounds and the in-flight target of its autoscaler (a stack may override each)."""
     description: str = ""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Free-form labels (owner, team)."""

@@ -46,7 +46,7 @@ def _known_names() -> set[str]:
         for rule in group["rules"]
         if "record" in rule
     }
-    facts = {metric.name for metric in metrics.KUBE_STATE_METRICS}
+    facts = {metric.name for metric in (*metrics.KUBE_STATE_METRICS, *metrics.DCGM_METRICS)}
     return set(metrics.DASHBOARD_SERVICE_METRICS) | facts | recorded | set(metrics.JOB_METRICS)
 
 
@@ -145,3 +145,17 @@ def test_importing_the_dashboards_imports_nothing_heavy() -> None:
         "sys.exit(1 if heavy else 0)"
     )
     assert subprocess.run([sys.executable, "-c", probe], cwd=REPOSITORY_ROOT, check=False).returncode == 0
+
+
+def test_a_model_on_a_gpu_pool_also_shows_its_replicas_gpus_from_dcgm() -> None:
+    entry = catalogue.get("surface-defects")
+    on_gpu = model_dashboard(entry, "models", on_gpu=True)
+    test_every_query_reads_only_known_names(on_gpu)
+    test_grafana_can_load_it(on_gpu)
+    gpu_queries = [expr for expr in _queries(on_gpu) if any(metric.name in expr for metric in metrics.DCGM_METRICS)]
+    assert {metric.name for metric in metrics.DCGM_METRICS} <= set(_SELECTED.findall(" ".join(gpu_queries)))
+    for expr in gpu_queries:
+        # The exporter labels a GPU's series with the pod holding it: the model's replicas, in its namespace.
+        assert 'pod=~"serve-surface-defects-[a-z0-9]+-[a-z0-9]+"' in expr and 'namespace="models"' in expr
+    on_cpu = " ".join(_queries(model_dashboard(entry, "models")))
+    assert not any(metric.name in on_cpu for metric in metrics.DCGM_METRICS)

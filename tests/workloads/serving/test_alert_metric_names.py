@@ -73,6 +73,8 @@ def test_a_real_service_exports_every_scraped_name_the_rules_and_dashboards_quer
     for route in MODEL_ROUTES:
         requests_of_route = [labels for labels in exported[metrics.REQUESTS_TOTAL] if f'endpoint="{route}"' in labels]
         assert any('http_response_code="200"' in labels for labels in requests_of_route), route
+        # The GPU models' autoscaler selects the in-flight gauge by the same route label (infra/model_service.py).
+        assert any(f'endpoint="{route}"' in labels for labels in exported[metrics.REQUESTS_IN_PROGRESS]), route
     bucket = f'le="{objectives(catalogue.get(MODEL)).latency_bucket}"'
     assert any(bucket in labels for labels in exported[metrics.REQUEST_DURATION_BUCKET]), bucket
     # Every bucket the catalogue may choose is one the service really has.
