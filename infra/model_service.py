@@ -6,11 +6,12 @@ model's prefix of the predictions bucket (the drift job reads it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.config import ModelSettings
 from infra.hardened_workload import (
     HTTP_PORT_NAME,
     Compute,
@@ -31,7 +32,7 @@ from infra.network_rules import (
 )
 from infra.shared_services import SharedServices, catalogue_entry_variable, model_labels, tracking_client_environment
 from infra.workload_role import WorkloadRoleArgs, service_account_with_role
-from workloads.catalogue_entry import CatalogueEntry
+from workloads.catalogue_entry import CatalogueEntry, ServingBatching
 from workloads.serving.settings import ServingVariables
 
 PORT = 3000
@@ -82,6 +83,28 @@ class ModelServiceArgs:
     max_replicas: int
     alias: str = "production"
     """The registry alias the service loads and follows."""
+    batching: ServingBatching = field(default_factory=ServingBatching)
+    """Adaptive batching the Deployment sets (`effective_batching`); None fields keep the service's defaults."""
+
+
+def effective_batching(entry: CatalogueEntry, settings: ModelSettings) -> ServingBatching:
+    """The catalogue entry's batching with the stack's overrides (`models.<name>.maxBatchSize`, ...)."""
+    catalogue = entry.serving_batching
+    return ServingBatching(
+        max_batch_size=settings.max_batch_size or catalogue.max_batch_size,
+        max_latency_ms=settings.max_latency_ms or catalogue.max_latency_ms,
+        concurrent_batches=settings.concurrent_batches or catalogue.concurrent_batches,
+    )
+
+
+def batching_environment(batching: ServingBatching) -> list[k8s.core.v1.EnvVarArgs]:
+    """The service's batching variables, only those set: an unset one keeps the default for the input size."""
+    values = {
+        ServingVariables.MAX_BATCH_SIZE: batching.max_batch_size,
+        ServingVariables.MAX_LATENCY_MS: batching.max_latency_ms,
+        ServingVariables.CONCURRENT_BATCHES: batching.concurrent_batches,
+    }
+    return [k8s.core.v1.EnvVarArgs(name=name, value=str(value)) for name, value in values.items() if value is not None]
 
 
 class ModelService(pulumi.ComponentResource):
@@ -135,6 +158,7 @@ class ModelService(pulumi.ComponentResource):
             k8s.core.v1.EnvVarArgs(name="BENTOML_HOME", value="/tmp/bentoml"),
             # One intra-op thread per CPU of the limit: more threads than cores only thrash.
             k8s.core.v1.EnvVarArgs(name=ServingVariables.TORCH_THREADS, value=str(torch_threads(args.resources.cpu))),
+            *batching_environment(args.batching),
         ]
 
     def _create_deployment(
@@ -142,7 +166,7 @@ class ModelService(pulumi.ComponentResource):
     ) -> k8s.apps.v1.Deployment:
         service = WorkloadContainer(
             name="service",
-            image=args.shared.images.serving,
+            image=args.shared.images.serving_for(args.resources.gpu_pool),
             http_port=PORT,
             env=self._environment(args),
             compute=args.resources.compute(),
