@@ -130,6 +130,7 @@ DRIFT_IMAGE = ImageSpec(
         "workloads/request_id.py",
         "workloads/settings.py",
         "workloads/training.py",
+        "workloads/training_batches.py",
         "workloads/labels/__init__.py",
         "workloads/labels/record.py",
         "workloads/labels/resolve.py",
