@@ -269,7 +269,8 @@ def start_flask(
     from workloads.tracking.local import free_loopback_port
 
     port = free_loopback_port()
-    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    beside_python = Path(sys.executable).with_name("gunicorn")  # the venv's, else the one on PATH
+    gunicorn = str(beside_python) if beside_python.exists() else "gunicorn"
     process = subprocess.Popen(
         [
             gunicorn,

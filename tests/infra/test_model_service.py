@@ -4,12 +4,20 @@ that owns the replica count, and a NetworkPolicy that lets in only the platform'
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 import pytest
 
-from infra.model_service import ModelService, ModelServiceArgs, ServingResources, torch_threads
+from infra.config import ModelSettings
+from infra.model_service import (
+    ModelService,
+    ModelServiceArgs,
+    ServingResources,
+    effective_batching,
+    torch_threads,
+)
 from tests.infra.component_mocks import (
     OIDC_ISSUER_HOST,
     Declared,
@@ -20,16 +28,22 @@ from tests.infra.component_mocks import (
     shared_services,
 )
 from workloads import catalogue
+from workloads.catalogue_entry import CatalogueError, ServingBatching
 
 DIGITS = catalogue.get("digits")
 APP = "serve-digits"
 
 
-def declare_service(gpu_pool: str | None = None) -> Declared[ModelService]:
+def declare_service(gpu_pool: str | None = None, batching: ServingBatching | None = None) -> Declared[ModelService]:
     def build() -> ModelService:
         resources = ServingResources(cpu="1500m", memory="1Gi", gpu_pool=gpu_pool)
         arguments = ModelServiceArgs(
-            entry=DIGITS, shared=shared_services(), resources=resources, min_replicas=2, max_replicas=5
+            entry=DIGITS,
+            shared=shared_services(),
+            resources=resources,
+            min_replicas=2,
+            max_replicas=5,
+            batching=batching or ServingBatching(),
         )
         return ModelService("digits-serving", arguments)
 
@@ -156,3 +170,32 @@ def test_registers_its_in_cluster_url_and_service_name() -> None:
 @pytest.mark.parametrize(("cpu", "threads"), [("250m", 1), ("1500m", 1), ("2", 2), ("3500m", 3)])
 def test_torch_threads_are_the_whole_cpus_of_the_limit(cpu: str, threads: int) -> None:
     assert torch_threads(cpu) == threads
+
+
+def test_a_gpu_pod_runs_the_cuda_serving_image_and_a_cpu_pod_the_small_one() -> None:
+    (gpu,) = pod_spec(declare_service(gpu_pool="gpu-t4"))["containers"]
+    (cpu,) = pod_spec(declare_service())["containers"]
+    assert "/serving-gpu@sha256:" in gpu["image"]
+    assert "/serving@sha256:" in cpu["image"]
+
+
+def test_batching_is_set_only_where_the_catalogue_or_the_stack_says() -> None:
+    defaults = environment(declare_service())
+    assert not {"MLOPS_MAX_BATCH_SIZE", "MLOPS_MAX_LATENCY_MS", "MLOPS_CONCURRENT_BATCHES"} & set(defaults)
+    tuned = environment(declare_service(batching=ServingBatching(max_batch_size=64, concurrent_batches=2)))
+    assert (tuned["MLOPS_MAX_BATCH_SIZE"], tuned["MLOPS_CONCURRENT_BATCHES"]) == ("64", "2")
+    assert "MLOPS_MAX_LATENCY_MS" not in tuned
+
+
+def test_the_stack_overrides_the_catalogues_batching_field_by_field() -> None:
+    entry = dataclasses.replace(DIGITS, serving_batching=ServingBatching(64, 500, 2))
+    assert effective_batching(entry, ModelSettings()) == ServingBatching(64, 500, 2)
+    assert effective_batching(entry, ModelSettings(max_batch_size=128)) == ServingBatching(128, 500, 2)
+    assert effective_batching(DIGITS, ModelSettings(concurrent_batches=3)) == ServingBatching(None, None, 3)
+
+
+def test_catalogue_batching_out_of_range_is_one_error() -> None:
+    with pytest.raises(
+        CatalogueError, match=r"max_batch_size must be None or in \[1, 4096\], got 0; concurrent_batches"
+    ):
+        ServingBatching(max_batch_size=0, concurrent_batches=100)

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from workloads.serving.settings import DEVICE_PATTERN
+from workloads.serving.settings import DEVICE_PATTERN, ServingSettings
 
 logger = logging.getLogger("mlops.serving")
 WARMUP_BATCH_SIZES = (1,)
@@ -132,3 +132,16 @@ class Placement:
             probabilities = torch.softmax(module(batch).float(), dim=1)
             # On a GPU `.cpu()` waits for the stream: in this worker thread, not on the event loop.
             return probabilities.cpu().numpy()
+
+
+def serving_placement(settings: ServingSettings) -> Placement:
+    """The placement the serving variables describe: MLOPS_DEVICE (else a visible GPU), the precision
+    and format switches, and a warm-up at the dispatcher's largest batch. DeviceError when the GPU asked
+    for is not there."""
+    return Placement(
+        device=visible_device(settings.device),
+        half_precision=settings.half_precision,
+        channels_last=settings.channels_last,
+        warmup_batch=settings.max_batch_size,
+        image_shape=settings.entry.image_shape,
+    )

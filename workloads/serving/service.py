@@ -52,7 +52,7 @@ from workloads.labels.record import InvalidLabelError
 from workloads.labels.store import LabelStore
 from workloads.request_id import new_request_id
 from workloads.serving import request_timeout
-from workloads.serving.device import DeviceError, Placement, visible_device
+from workloads.serving.device import DeviceError, Placement, serving_placement, visible_device
 from workloads.serving.device_metrics import start_device_metrics
 from workloads.serving.inputs import InvalidRequestError, decode_array, decode_image_file, model_inputs
 from workloads.serving.model_source import ModelNotReadyError, ModelSource
@@ -160,18 +160,12 @@ def placement_for(settings: ServingSettings) -> Placement:
     """The device every version is served on (MLOPS_DEVICE, else a visible GPU), warmed up at the
     dispatcher's largest batch; a GPU that is not there stops the start with one line."""
     try:
-        device = visible_device(settings.device)
+        placement = serving_placement(settings)
     except DeviceError as error:
         logger.error("%s", error)
         raise SettingsError(str(error)) from None
-    logger.info("serving %s on %s", settings.model, device)
-    return Placement(
-        device=device,
-        half_precision=settings.half_precision,
-        channels_last=settings.channels_last,
-        warmup_batch=settings.max_batch_size,
-        image_shape=settings.entry.image_shape,
-    )
+    logger.info("serving %s on %s", settings.model, placement.device)
+    return placement
 
 
 def _error(status: int, message: str) -> JSONResponse:
