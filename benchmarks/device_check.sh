@@ -13,7 +13,8 @@ OUT=${OUT:-/tmp/device-check}
 mkdir -p "$OUT"
 python=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1 BENTOML_DO_NOT_TRACK=True
-budget=${BENCHMARK_SECONDS:-480}  # the benchmark's own goal is under 8 minutes; the rest is the install
+# The benchmark is sized for under 8 minutes with its tests; 9 minutes at most, the rest for the install.
+budget=${BENCHMARK_SECONDS:-540}
 
 if [[ -d .whl ]]; then
     "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \

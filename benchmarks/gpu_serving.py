@@ -21,7 +21,7 @@ its catalogue hyper-parameters) on the device and on the CPU, with the validatio
 MLOPS_CHANNELS_LAST may be turned on only where they stay within 0.1 point); and finally the serving
 tests, run with MLOPS_DEVICE set to the device.
 
-    python benchmarks/gpu_serving.py                        # on a GPU: under 8 minutes
+    python benchmarks/gpu_serving.py                        # on a GPU: sized for under 8 minutes
     python benchmarks/gpu_serving.py --device cpu --quick   # CPU mode: the whole path, in minutes
     python -m benchmarks.gpu_serving --json results.json    # the figures as JSON as well
 
@@ -104,7 +104,7 @@ def parse_plan(argv: list[str] | None = None) -> tuple[Plan, Path | None]:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--device", default="cuda", help="cpu, cuda or cuda:N (MLOPS_DEVICE of (a), (b), (c))")
     parser.add_argument("--quick", action="store_true", help="short windows, concurrency 4 and 8, fewer tests")
-    parser.add_argument("--seconds", type=float, help="measurement per configuration (default 8, quick 6)")
+    parser.add_argument("--seconds", type=float, help="measurement per configuration (default 6, quick 6)")
     parser.add_argument("--concurrency", type=int, nargs="+", help="concurrent clients (default 32 64, quick 4 8)")
     parser.add_argument("--max-batch", type=int, help="MLOPS_MAX_BATCH_SIZE (default 32 on a GPU)")
     parser.add_argument("--skip-tests", action="store_true", help="do not run the serving tests at the end")
@@ -118,7 +118,7 @@ def parse_plan(argv: list[str] | None = None) -> tuple[Plan, Path | None]:
         device=arguments.device,
         quick=arguments.quick,
         # Quick: one window long enough for a CPU ResNet-50 request queue to complete some requests.
-        seconds=arguments.seconds or (6.0 if arguments.quick else 8.0),
+        seconds=arguments.seconds or 6.0,
         concurrencies=tuple(arguments.concurrency or ((4, 8) if arguments.quick else (32, 64))),
         max_batch=arguments.max_batch or (32 if gpu else None),
         # A GPU: two batches in flight, so one batch's copies and host work overlap the other's kernels.
@@ -218,7 +218,7 @@ def measure_concurrency(
     drive(service_url, files, concurrency, 2.0, plan.client_processes)  # warm-up: connections, the dispatcher
     drive(flask_url, files, concurrency, 2.0, plan.client_processes)
     results = {"raw": Measurement(), "served": Measurement(), "flask": Measurement()}
-    rounds = 1 if plan.quick else max(1, round(plan.seconds / 4.0))
+    rounds = 1 if plan.quick else max(1, round(plan.seconds / 3.0))
     for _ in range(rounds):
         each = plan.seconds / rounds
         results["raw"].add(raw_batches(batch, predict, plan.concurrent_batches, each))

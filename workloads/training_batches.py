@@ -10,8 +10,10 @@ A split too large for that (more than `RESIDENT_SHARE` of the GPU's memory) stre
 `DataLoader` instead (`Streamed`), with what keeps a GPU fed (`loader_settings`): worker processes
 that gather batches in parallel, kept alive across epochs (`persistent_workers`, no re-spawn per
 epoch), pinned batches (`pin_memory`) so each copy is an asynchronous DMA, a couple of batches
-prefetched per worker. Its order is the same seeded permutation: `RandomSampler` with a generator
-draws `torch.randperm(n, generator=...)` once per epoch (torch 2.13, torch/utils/data/sampler.py).
+prefetched per worker. Its order is the same seeded permutation per epoch (`SeededPermutation`),
+not `RandomSampler`'s: with a generator that one draws a second, empty `randperm` after each epoch's
+(torch 2.13, torch/utils/data/sampler.py, `RandomSampler.__iter__`), so from the second epoch on its
+order would differ from the resident split's for the same seed.
 """
 
 from __future__ import annotations
@@ -59,6 +61,20 @@ class DeviceResident:
             yield self.features[batch], self.targets[batch]
 
 
+class SeededPermutation(torch.utils.data.Sampler[int]):
+    """One `torch.randperm(n, generator=...)` per epoch: the order `DeviceResident` uses."""
+
+    def __init__(self, size: int, generator: torch.Generator) -> None:
+        self.size = size
+        self.generator = generator
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(torch.randperm(self.size, generator=self.generator).tolist())
+
+    def __len__(self) -> int:
+        return self.size
+
+
 class Streamed:
     """The split in host memory, batches gathered by a DataLoader and copied to the device as they come."""
 
@@ -70,7 +86,7 @@ class Streamed:
 
     def epoch(self, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         if self._loader is None:  # one loader for every epoch: its persistent workers outlive an epoch
-            sampler = torch.utils.data.RandomSampler(self.dataset, generator=generator)
+            sampler = SeededPermutation(len(self.dataset), generator)
             self._loader = torch.utils.data.DataLoader(
                 self.dataset, batch_size=batch_size, sampler=sampler, **loader_settings(self.device)
             )
