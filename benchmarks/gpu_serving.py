@@ -1,7 +1,7 @@
 """Serving and training on one device: raw batched forward vs the served model vs Flask, on a GPU.
 
 Starts its own tracking server (SQLite in a temporary folder), registers a ResNet-18-sized and a
-ResNet-50-sized network (random weights, 1x224x224, benchmarks/serving.py and benchmarks/resnet50.py)
+ResNet-50-sized network (random weights, 1x224x224, benchmarks/networks.py)
 through the platform's own code and prints, for each, at each concurrency (default 32 and 64), all on
 the device MLOPS_DEVICE names (`--device`, default cuda):
 
@@ -51,11 +51,10 @@ import torch
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY_ROOT))
 
-from benchmarks.resnet50 import RESNET50_ENTRY, ResNet50  # noqa: E402
+from benchmarks.networks import RESNET50_ENTRY, ResNet18, ResNet50  # noqa: E402
 from benchmarks.serving import (  # noqa: E402
     RESNET_ENTRY,
     Measurement,
-    ResNet18,
     drive_load,
     png,
     raw_batches,
@@ -68,7 +67,7 @@ from workloads.serving.settings import ServingVariables  # noqa: E402
 
 NETWORKS = (
     (RESNET_ENTRY, ResNet18, "benchmarks.serving:RESNET_ENTRY"),
-    (RESNET50_ENTRY, ResNet50, "benchmarks.resnet50:RESNET50_ENTRY"),
+    (RESNET50_ENTRY, ResNet50, "benchmarks.networks:RESNET50_ENTRY"),
 )
 SERVING_TESTS = ("tests/workloads/serving", "tests/workloads/test_training_batches.py")
 QUICK_SERVING_TESTS = (
