@@ -95,6 +95,10 @@ class Placement:
         with contextlib.suppress(NotImplementedError, AttributeError):
             # torch.export programs have eval mode baked in and refuse eval(); pickled modules need it.
             module.eval()
+        # MLflow's pt2 format loads as torch.export's unlifted GraphModule: `.to` moves its parameters
+        # and buffers. The catalogue's models and the benchmark networks export no device into their
+        # graph and no plain tensor constant (checked with torch 2.13); a model whose forward created
+        # tensors on a device would need torch.export.passes.move_to_device_pass on the program instead.
         module = module.to(torch.device(self.device))
         if self.on_gpu and self.half_precision:
             module = module.half()
