@@ -97,6 +97,14 @@ def effective_batching(entry: CatalogueEntry, settings: ModelSettings) -> Servin
     )
 
 
+def device_environment(resources: ServingResources) -> list[k8s.core.v1.EnvVarArgs]:
+    """On a GPU pool, MLOPS_DEVICE=cuda: a pod that sees no GPU (a wrong image, no device plugin) then
+    fails its start with one line instead of quietly inferring on the CPU beside the GPU it pays for."""
+    if resources.gpu_pool is None:
+        return []
+    return [k8s.core.v1.EnvVarArgs(name=ServingVariables.DEVICE, value="cuda")]
+
+
 def batching_environment(batching: ServingBatching) -> list[k8s.core.v1.EnvVarArgs]:
     """The service's batching variables, only those set: an unset one keeps the default for the input size."""
     values = {
@@ -159,6 +167,7 @@ class ModelService(pulumi.ComponentResource):
             # One intra-op thread per CPU of the limit: more threads than cores only thrash.
             k8s.core.v1.EnvVarArgs(name=ServingVariables.TORCH_THREADS, value=str(torch_threads(args.resources.cpu))),
             *batching_environment(args.batching),
+            *device_environment(args.resources),
         ]
 
     def _create_deployment(

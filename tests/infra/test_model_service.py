@@ -177,6 +177,9 @@ def test_a_gpu_pod_runs_the_cuda_serving_image_and_a_cpu_pod_the_small_one() -> 
     (cpu,) = pod_spec(declare_service())["containers"]
     assert "/serving-gpu@sha256:" in gpu["image"]
     assert "/serving@sha256:" in cpu["image"]
+    # A GPU pod must serve on its GPU (or fail its start), a CPU pod keeps the automatic choice.
+    assert environment(declare_service(gpu_pool="gpu-t4"))["MLOPS_DEVICE"] == "cuda"
+    assert "MLOPS_DEVICE" not in environment(declare_service())
 
 
 def test_batching_is_set_only_where_the_catalogue_or_the_stack_says() -> None:
