@@ -232,6 +232,15 @@ class ModelSettings(_Model):
     )
     training_schedule: str | None = Field(default=None, description="Five-field cron; the catalogue's otherwise.")
     drift_schedule: str | None = Field(default=None, description="Five-field cron; the catalogue's otherwise.")
+    max_batch_size: int | None = Field(
+        default=None, ge=1, le=4096, description="Serving: most images per forward pass; the catalogue's otherwise."
+    )
+    max_latency_ms: int | None = Field(
+        default=None, ge=1, le=600_000, description="Serving: batching latency budget (ms); the catalogue's otherwise."
+    )
+    concurrent_batches: int | None = Field(
+        default=None, ge=1, le=64, description="Serving: batches in the model at once; the catalogue's otherwise."
+    )
 
     @field_validator("training_schedule", "drift_schedule")
     @classmethod

@@ -15,7 +15,7 @@ import pulumi
 from infra.config import ModelSettings
 from infra.drift_monitor import DriftMonitor, DriftMonitorArgs
 from infra.model_monitoring import ModelMonitoring, ModelMonitoringArgs
-from infra.model_service import ModelService, ModelServiceArgs, ServingResources
+from infra.model_service import ModelService, ModelServiceArgs, ServingResources, effective_batching
 from infra.quality_monitor import QualityMonitor, QualityMonitorArgs
 from infra.shared_services import SharedServices
 from infra.training_schedule import TrainingSchedule, TrainingScheduleArgs
@@ -124,6 +124,7 @@ class Model(pulumi.ComponentResource):
                     cpu=entry.serving_cpu, memory=entry.serving_memory, gpu_pool=settings.gpu_pool
                 ),
                 scale=settings.serving_scale(entry),
+                batching=effective_batching(entry, settings),
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

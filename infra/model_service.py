@@ -6,12 +6,13 @@ model's prefix of the predictions bucket (the drift job reads it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.config import ModelSettings
 from infra.hardened_workload import (
     HTTP_PORT_NAME,
     Compute,
@@ -35,7 +36,7 @@ from infra.shared_services import SharedServices, catalogue_entry_variable, mode
 from infra.workload_role import WorkloadRoleArgs, service_account_with_role
 from observability.metrics import REQUESTS_IN_PROGRESS
 from observability.targets import ModelTargets
-from workloads.catalogue_entry import CatalogueEntry, ServingScale
+from workloads.catalogue_entry import CatalogueEntry, ServingBatching, ServingScale
 from workloads.serving.settings import ServingVariables, default_batch_limits
 
 PORT = 3000
@@ -60,12 +61,13 @@ SERVICE_PROBES = HttpProbes(
 )
 
 
-def in_flight_target(entry: CatalogueEntry, scale: ServingScale) -> int:
-    """Requests in flight per replica to aim at: the entry's (or stack's) setting, else one full batch.
+def in_flight_target(entry: CatalogueEntry, scale: ServingScale, batching: ServingBatching) -> int:
+    """Requests in flight per replica to aim at: the entry's (or stack's) setting, else one full batch
+    (the batching's `max_batch_size` where the catalogue or the stack sets it, else the service's default).
 
     A replica answers at most `max_batch_size` requests in one forward pass; more in flight queue
     behind it and wait for the next batch, which is what a new replica should take."""
-    return scale.in_flight_per_replica or default_batch_limits(entry)[0]
+    return scale.in_flight_per_replica or batching.max_batch_size or default_batch_limits(entry)[0]
 
 
 def in_flight_query(entry: CatalogueEntry, namespace: str) -> str:
@@ -78,7 +80,9 @@ def in_flight_query(entry: CatalogueEntry, namespace: str) -> str:
     return f"sum(avg_over_time({REQUESTS_IN_PROGRESS}{selector}[{IN_FLIGHT_WINDOW}]))"
 
 
-def scaled_object_spec(entry: CatalogueEntry, app: str, namespace: str, scale: ServingScale) -> dict[str, Any]:
+def scaled_object_spec(
+    entry: CatalogueEntry, app: str, namespace: str, scale: ServingScale, batching: ServingBatching
+) -> dict[str, Any]:
     """The ScaledObject's spec (fields of KEDA 2.20.2's CRD, `keda.sh/v1alpha1`)."""
     trigger = {
         "type": "prometheus",
@@ -87,7 +91,7 @@ def scaled_object_spec(entry: CatalogueEntry, app: str, namespace: str, scale: S
         "metadata": {
             "serverAddress": PROMETHEUS_URL,
             "query": in_flight_query(entry, namespace),
-            "threshold": str(in_flight_target(entry, scale)),
+            "threshold": str(in_flight_target(entry, scale, batching)),
         },
     }
     return {
@@ -143,6 +147,36 @@ class ModelServiceArgs:
     """Replica bounds and, on a GPU pool, the in-flight target (the catalogue's with the stack's overrides)."""
     alias: str = "production"
     """The registry alias the service loads and follows."""
+    batching: ServingBatching = field(default_factory=ServingBatching)
+    """Adaptive batching the Deployment sets (`effective_batching`); None fields keep the service's defaults."""
+
+
+def effective_batching(entry: CatalogueEntry, settings: ModelSettings) -> ServingBatching:
+    """The catalogue entry's batching with the stack's overrides (`models.<name>.maxBatchSize`, ...)."""
+    catalogue = entry.serving_batching
+    return ServingBatching(
+        max_batch_size=settings.max_batch_size or catalogue.max_batch_size,
+        max_latency_ms=settings.max_latency_ms or catalogue.max_latency_ms,
+        concurrent_batches=settings.concurrent_batches or catalogue.concurrent_batches,
+    )
+
+
+def device_environment(resources: ServingResources) -> list[k8s.core.v1.EnvVarArgs]:
+    """On a GPU pool, MLOPS_DEVICE=cuda: a pod that sees no GPU (a wrong image, no device plugin) then
+    fails its start with one line instead of quietly inferring on the CPU beside the GPU it pays for."""
+    if resources.gpu_pool is None:
+        return []
+    return [k8s.core.v1.EnvVarArgs(name=ServingVariables.DEVICE, value="cuda")]
+
+
+def batching_environment(batching: ServingBatching) -> list[k8s.core.v1.EnvVarArgs]:
+    """The service's batching variables, only those set: an unset one keeps the default for the input size."""
+    values = {
+        ServingVariables.MAX_BATCH_SIZE: batching.max_batch_size,
+        ServingVariables.MAX_LATENCY_MS: batching.max_latency_ms,
+        ServingVariables.CONCURRENT_BATCHES: batching.concurrent_batches,
+    }
+    return [k8s.core.v1.EnvVarArgs(name=name, value=str(value)) for name, value in values.items() if value is not None]
 
 
 class ModelService(pulumi.ComponentResource):
@@ -197,6 +231,8 @@ class ModelService(pulumi.ComponentResource):
             k8s.core.v1.EnvVarArgs(name="BENTOML_HOME", value="/tmp/bentoml"),
             # One intra-op thread per CPU of the limit: more threads than cores only thrash.
             k8s.core.v1.EnvVarArgs(name=ServingVariables.TORCH_THREADS, value=str(torch_threads(args.resources.cpu))),
+            *batching_environment(args.batching),
+            *device_environment(args.resources),
         ]
 
     def _create_deployment(
@@ -204,7 +240,7 @@ class ModelService(pulumi.ComponentResource):
     ) -> k8s.apps.v1.Deployment:
         service = WorkloadContainer(
             name="service",
-            image=args.shared.images.serving,
+            image=args.shared.images.serving_for(args.resources.gpu_pool),
             http_port=PORT,
             env=self._environment(args),
             compute=args.resources.compute(),
@@ -328,6 +364,6 @@ def declare_scaled_object(
         api_version=SCALED_OBJECT_API,
         kind="ScaledObject",
         metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=args.shared.namespace, labels=labels),
-        spec=scaled_object_spec(args.entry, app, args.shared.namespace, args.scale),
+        spec=scaled_object_spec(args.entry, app, args.shared.namespace, args.scale, args.batching),
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[keda])),
     )

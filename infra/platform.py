@@ -80,6 +80,8 @@ SERVING_IMAGE = ImageSpec(
         "workloads/serving/__init__.py",
         "workloads/serving/service.py",
         "workloads/serving/settings.py",
+        "workloads/serving/device.py",
+        "workloads/serving/device_metrics.py",
         "workloads/serving/inputs.py",
         "workloads/serving/model_source.py",
         "workloads/serving/prediction_log.py",
@@ -132,6 +134,7 @@ DRIFT_IMAGE = ImageSpec(
         "workloads/request_id.py",
         "workloads/settings.py",
         "workloads/training.py",
+        "workloads/training_batches.py",
         "workloads/labels/__init__.py",
         "workloads/labels/record.py",
         "workloads/labels/resolve.py",
@@ -158,7 +161,23 @@ TRAINING_GPU_IMAGE = ImageSpec(
     build_args={"TORCH_INDEX_URL": ""},
     stamps_source_commit=True,
 )
-IMAGES = (TRACKING_SERVER_IMAGE, SERVING_IMAGE, DRIFT_IMAGE, TRAINING_IMAGE, TRAINING_GPU_IMAGE)
+# The serving Dockerfile with torch's CUDA build (pip's configured index, as for training-gpu), for
+# models a stack serves on a GPU pool (`gpuPool`): with the CPU wheel of SERVING_IMAGE such a pod
+# would request a GPU and infer on its CPU. Several GB larger, so built only when a stack has one.
+SERVING_GPU_IMAGE = ImageSpec(
+    name="model-serving-gpu",
+    dockerfile=SERVING_IMAGE.dockerfile,
+    sources=SERVING_IMAGE.sources,
+    build_args={"TORCH_INDEX_URL": ""},
+)
+IMAGES = (
+    TRACKING_SERVER_IMAGE,
+    SERVING_IMAGE,
+    SERVING_GPU_IMAGE,
+    DRIFT_IMAGE,
+    TRAINING_IMAGE,
+    TRAINING_GPU_IMAGE,
+)
 """Every image a stack may build (`python -m infra.container_image` writes their dockerignores)."""
 MODELS_NAMESPACE = "models"
 DATASETS_PREFIX = "datasets"
@@ -449,13 +468,15 @@ class Platform(pulumi.ComponentResource):
     def _create_workload_images(
         self, name: str, config: PlatformConfig, entries: dict[str, catalogue.CatalogueEntry]
     ) -> WorkloadImages:
-        """The models' images; the CUDA training variant only where a model trains on the GPU pool."""
+        """The models' images; each CUDA variant only where a model trains, or is served, on a GPU pool."""
         trains_on_gpu = any(entry.gpu for entry in entries.values())
+        serves_on_gpu = any(config.models[model].gpu_pool is not None for model in entries)
         return WorkloadImages(
             serving=self._image(name, SERVING_IMAGE, config).ref,
             drift=self._image(name, DRIFT_IMAGE, config).ref,
             training=self._image(name, TRAINING_IMAGE, config).ref,
             gpu_training=self._image(name, TRAINING_GPU_IMAGE, config).ref if trains_on_gpu else None,
+            gpu_serving=self._image(name, SERVING_GPU_IMAGE, config).ref if serves_on_gpu else None,
         )
 
     def _create_models(

@@ -44,6 +44,8 @@ class WorkloadImages:
     """Training image with torch's CPU build; also runs the schedule sync Jobs and the dataset seed."""
     gpu_training: pulumi.Input[str] | None = None
     """Training image with torch's CUDA build; built only when a model of the stack trains on GPU."""
+    gpu_serving: pulumi.Input[str] | None = None
+    """Serving image with torch's CUDA build; built only when the stack serves a model on a GPU pool."""
 
     def training_for(self, gpu: bool) -> pulumi.Input[str]:
         """The image a model's pipeline steps run in."""
@@ -52,6 +54,14 @@ class WorkloadImages:
         if self.gpu_training is None:
             raise ValueError("a model trains on the GPU pool but the stack built no GPU training image")
         return self.gpu_training
+
+    def serving_for(self, gpu_pool: str | None) -> pulumi.Input[str]:
+        """The image a model's service runs: the CUDA variant on a GPU pool."""
+        if gpu_pool is None:
+            return self.serving
+        if self.gpu_serving is None:
+            raise ValueError(f"a model is served on GPU pool {gpu_pool!r} but the stack built no GPU serving image")
+        return self.gpu_serving
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ reads it once at start, and a change of the entry then changes the pod's spec, s
 that model's pods, and only that model's; a ConfigMap would change under running pods unseen.
 
 Only the model's definition travels (`WORKLOAD_FIELDS`: what it is, its data, how it is trained and
-judged). Its deployment fields (sizes, scale, schedules, retrain switch, service level, description,
-tags) are applied by the infrastructure and read by no workload; an entry decoded here has their defaults.
+judged). Its deployment fields (sizes, scale, batching, schedules, retrain switch, service level,
+description, tags) are applied by the infrastructure and read by no workload; an entry decoded here has
+their defaults.
 So editing a schedule, an SLO or a description does not recompile the pipeline nor restart the
 model's pods.
 Standard library only: the Pulumi program imports it.
@@ -144,6 +145,39 @@ class ServingScale:
 
 
 @dataclass(frozen=True)
+class ServingBatching:
+    """Adaptive batching of the model's service, where the defaults for its input size do not fit.
+
+    Deployment metadata (the Deployment sets the service's MLOPS_MAX_BATCH_SIZE, MLOPS_MAX_LATENCY_MS
+    and MLOPS_CONCURRENT_BATCHES from it, a stack may override each); None keeps the service's
+    default (`workloads.serving.settings.default_batch_limits`, one batch at a time). Set from a
+    measurement on the device the model is served on (`benchmarks/gpu_serving.py` prints one), not
+    a guess: a GPU wants far larger batches than a CPU.
+    """
+
+    max_batch_size: int | None = None
+    """Most images in one forward pass."""
+    max_latency_ms: int | None = None
+    """Where the dispatcher starts shedding queued requests (503); also the default p99 objective."""
+    concurrent_batches: int | None = None
+    """Batched forward passes in the model at once."""
+
+    def __post_init__(self) -> None:
+        checks = (
+            ("max_batch_size", self.max_batch_size, 4096),
+            ("max_latency_ms", self.max_latency_ms, 600_000),
+            ("concurrent_batches", self.concurrent_batches, 64),
+        )
+        problems = [
+            f"{name} must be None or in [1, {ceiling}], got {value}"
+            for name, value, ceiling in checks
+            if value is not None and not 1 <= value <= ceiling
+        ]
+        if problems:
+            raise CatalogueError("serving batching: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
 class CatalogueEntry:
     """Everything the platform needs to know about one model."""
 
@@ -183,6 +217,8 @@ class CatalogueEntry:
     """Objectives of the model service and its drift job (`observability` alerts on them)."""
     serving_scale: ServingScale = field(default_factory=ServingScale)
     """Replica bounds and the in-flight target of its autoscaler (a stack may override each)."""
+    serving_batching: ServingBatching = field(default_factory=ServingBatching)
+    """Adaptive batching of its service where the input-size defaults do not fit (a stack may override)."""
     description: str = ""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Free-form labels (owner, team)."""

@@ -10,7 +10,15 @@ from typing import Any
 
 import pytest
 
-from infra.model_service import ModelService, ModelServiceArgs, ServingResources, in_flight_query, torch_threads
+from infra.config import ModelSettings
+from infra.model_service import (
+    ModelService,
+    ModelServiceArgs,
+    ServingResources,
+    effective_batching,
+    in_flight_query,
+    torch_threads,
+)
 from infra.serving_autoscaler import HPA_OWNERSHIP_ANNOTATION, PROMETHEUS_URL, ServingAutoscaler, ServingAutoscalerArgs
 from observability.metrics import REQUESTS_IN_PROGRESS
 from tests.ci.custom_resources import SCALED_OBJECT
@@ -25,7 +33,7 @@ from tests.infra.component_mocks import (
     shared_services,
 )
 from workloads import catalogue
-from workloads.catalogue_entry import ServingScale
+from workloads.catalogue_entry import CatalogueError, ServingBatching, ServingScale
 from workloads.serving.settings import default_batch_limits
 
 DIGITS = catalogue.get("digits")
@@ -33,7 +41,10 @@ APP = "serve-digits"
 
 
 def declare_service(
-    gpu_pool: str | None = None, scale: ServingScale | None = None, with_keda: bool | None = None
+    gpu_pool: str | None = None,
+    scale: ServingScale | None = None,
+    with_keda: bool | None = None,
+    batching: ServingBatching | None = None,
 ) -> Declared[ModelService]:
     def build() -> ModelService:
         resources = ServingResources(cpu="1500m", memory="1Gi", gpu_pool=gpu_pool)
@@ -46,6 +57,7 @@ def declare_service(
             shared=shared,
             resources=resources,
             scale=scale or ServingScale(min_replicas=2, max_replicas=5),
+            batching=batching or ServingBatching(),
         )
         return ModelService("digits-serving", arguments)
 
@@ -227,3 +239,43 @@ def test_the_in_flight_query_sums_only_this_models_routes_in_its_namespace() -> 
 def test_a_gpu_model_without_keda_is_refused_by_name() -> None:
     with pytest.raises(Exception, match="digits serves on GPU pool 'gpu-t4' but no KEDA is installed"):
         declare_service(gpu_pool="gpu-t4", with_keda=False)
+
+
+def test_a_gpu_pod_runs_the_cuda_serving_image_and_a_cpu_pod_the_small_one() -> None:
+    (gpu,) = pod_spec(declare_service(gpu_pool="gpu-t4"))["containers"]
+    (cpu,) = pod_spec(declare_service())["containers"]
+    assert "/serving-gpu@sha256:" in gpu["image"]
+    assert "/serving@sha256:" in cpu["image"]
+    # A GPU pod must serve on its GPU (or fail its start), a CPU pod keeps the automatic choice.
+    assert environment(declare_service(gpu_pool="gpu-t4"))["MLOPS_DEVICE"] == "cuda"
+    assert "MLOPS_DEVICE" not in environment(declare_service())
+
+
+def test_batching_is_set_only_where_the_catalogue_or_the_stack_says() -> None:
+    defaults = environment(declare_service())
+    assert not {"MLOPS_MAX_BATCH_SIZE", "MLOPS_MAX_LATENCY_MS", "MLOPS_CONCURRENT_BATCHES"} & set(defaults)
+    tuned = environment(declare_service(batching=ServingBatching(max_batch_size=64, concurrent_batches=2)))
+    assert (tuned["MLOPS_MAX_BATCH_SIZE"], tuned["MLOPS_CONCURRENT_BATCHES"]) == ("64", "2")
+    assert "MLOPS_MAX_LATENCY_MS" not in tuned
+
+
+def test_the_stack_overrides_the_catalogues_batching_field_by_field() -> None:
+    entry = dataclasses.replace(DIGITS, serving_batching=ServingBatching(64, 500, 2))
+    assert effective_batching(entry, ModelSettings()) == ServingBatching(64, 500, 2)
+    assert effective_batching(entry, ModelSettings(max_batch_size=128)) == ServingBatching(128, 500, 2)
+    assert effective_batching(DIGITS, ModelSettings(concurrent_batches=3)) == ServingBatching(None, None, 3)
+
+
+def test_catalogue_batching_out_of_range_is_one_error() -> None:
+    with pytest.raises(
+        CatalogueError, match=r"max_batch_size must be None or in \[1, 4096\], got 0; concurrent_batches"
+    ):
+        ServingBatching(max_batch_size=0, concurrent_batches=100)
+
+
+def test_the_in_flight_target_defaults_to_the_batch_the_catalogue_or_stack_tuned() -> None:
+    spec = declare_service(gpu_pool="gpu-t4", batching=ServingBatching(max_batch_size=64)).one(
+        "kubernetes:keda.sh/v1alpha1:ScaledObject"
+    )["spec"]
+
+    assert spec["triggers"][0]["metadata"]["threshold"] == "64"

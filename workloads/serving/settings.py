@@ -24,6 +24,8 @@ from workloads.settings import Count, Interval, Stripped, TrackingClientSettings
 DEFAULT_PREDICTIONS_STORE = str(Path(".mlops") / "predictions")
 DEFAULT_LABELS_STORE = str(Path(".mlops") / "labels")
 DEFAULT_ALIAS = "production"
+DEVICE_PATTERN = r"^(|cpu|cuda|cuda:[0-9]+)$"
+"""What MLOPS_DEVICE may hold (empty: a visible GPU, else the CPU; see `device.select_device`)."""
 
 
 class ServingVariables:
@@ -45,6 +47,9 @@ class ServingVariables:
     TORCH_THREADS = "MLOPS_TORCH_THREADS"
     CONCURRENT_BATCHES = "MLOPS_CONCURRENT_BATCHES"
     EXTRA_ENTRY = "MLOPS_SERVING_EXTRA_ENTRY"
+    DEVICE = "MLOPS_DEVICE"
+    HALF_PRECISION = "MLOPS_HALF_PRECISION"
+    CHANNELS_LAST = "MLOPS_CHANNELS_LAST"
 
 
 # Batching defaults scale with the input size: a batch of ~256 K pixels keeps a forward pass in the
@@ -71,6 +76,12 @@ def default_batch_limits(entry: CatalogueEntry) -> tuple[int, int]:
     batch = max(_MIN_BATCH, min(_MAX_BATCH_CEILING, _PIXELS_PER_BATCH // (height * width)))
     latency = 1000 if height * width <= 64 * 64 else 5000
     return batch, latency
+
+
+def latency_budget_ms(entry: CatalogueEntry) -> int:
+    """The latency budget the Deployment gives the model's service: its catalogue entry's, else the
+    default for its input size (a stack's override is not seen here: the objectives are per entry)."""
+    return entry.serving_batching.max_latency_ms or default_batch_limits(entry)[1]
 
 
 def resolve_entry(name: str, extra_entry: str = "", environ: Mapping[str, str] | None = None) -> CatalogueEntry:
@@ -139,6 +150,31 @@ class ServingSettings(TrackingClientSettings):
     should not exceed the cores the service may use)"""
     extra_entry: Stripped = variable(ServingVariables.EXTRA_ENTRY, "")
     """`module:attribute` of a CatalogueEntry outside the catalogue (benchmarks, experiments)"""
+
+    device: Stripped = Field(
+        default="",
+        pattern=DEVICE_PATTERN,
+        validation_alias=ServingVariables.DEVICE,
+        description="where the model and each batch run: cpu, cuda or cuda:N; a GPU that is not visible "
+        "stops the service at start with one line",
+        json_schema_extra=variable_extra(
+            default_text="cuda:0 when a GPU is visible, else cpu", expected="cpu, cuda or cuda:N"
+        ),
+    )
+    # Off by default, and on only for a model whose validation accuracy in float16 / NHWC was measured
+    # within 0.1 point of float32: that takes a GPU (on a CPU neither is faster), and none measured yet.
+    half_precision: bool = Field(
+        default=False,
+        validation_alias=ServingVariables.HALF_PRECISION,
+        description="GPU only: float16 weights and inputs (turn on only where measured validation accuracy "
+        "stays within 0.1 point of float32)",
+    )
+    channels_last: bool = Field(
+        default=False,
+        validation_alias=ServingVariables.CHANNELS_LAST,
+        description="channels-last (NHWC) memory format for the model and each batch (same results; faster "
+        "convolutions on tensor-core GPUs only where measured)",
+    )
 
     _entry: CatalogueEntry = PrivateAttr()
 
