@@ -151,30 +151,23 @@ class ServingSettings(TrackingClientSettings):
     extra_entry: Stripped = variable(ServingVariables.EXTRA_ENTRY, "")
     """`module:attribute` of a CatalogueEntry outside the catalogue (benchmarks, experiments)"""
 
-    device: Stripped = Field(
-        default="",
+    device: Stripped = variable(
+        ServingVariables.DEVICE,
+        "",
         pattern=DEVICE_PATTERN,
-        validation_alias=ServingVariables.DEVICE,
-        description="where the model and each batch run: cpu, cuda or cuda:N; a GPU that is not visible "
-        "stops the service at start with one line",
-        json_schema_extra=variable_extra(
-            default_text="cuda:0 when a GPU is visible, else cpu", expected="cpu, cuda or cuda:N"
-        ),
+        default_text="cuda:0 when a GPU is visible, else cpu",
+        expected="cpu, cuda or cuda:N",
     )
+    """where the model and each batch run: cpu, cuda or cuda:N; a GPU that is not visible stops the
+    service at start with one line"""
     # Off by default, and on only for a model whose validation accuracy in float16 / NHWC was measured
     # within 0.1 point of float32: that takes a GPU (on a CPU neither is faster), and none measured yet.
-    half_precision: bool = Field(
-        default=False,
-        validation_alias=ServingVariables.HALF_PRECISION,
-        description="GPU only: float16 weights and inputs (turn on only where measured validation accuracy "
-        "stays within 0.1 point of float32)",
-    )
-    channels_last: bool = Field(
-        default=False,
-        validation_alias=ServingVariables.CHANNELS_LAST,
-        description="channels-last (NHWC) memory format for the model and each batch (same results; faster "
-        "convolutions on tensor-core GPUs only where measured)",
-    )
+    half_precision: bool = variable(ServingVariables.HALF_PRECISION, False)
+    """GPU only: float16 weights and inputs (turn on only where measured validation accuracy stays within
+    0.1 point of float32)"""
+    channels_last: bool = variable(ServingVariables.CHANNELS_LAST, False)
+    """channels-last (NHWC) memory format for the model and each batch (same results; faster convolutions
+    on tensor-core GPUs only where measured)"""
 
     _entry: CatalogueEntry = PrivateAttr()
 
