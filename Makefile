@@ -32,7 +32,8 @@ $(CHECKOV_INSTALLED): .ci/checkov-requirements.txt
 
 checkov: $(CHECKOV_INSTALLED)
 
-# PostgreSQL for the tracking tests and promtool for the alerting rules (needs root; see .ci/services).
+# PostgreSQL for the tracking tests; promtool, Prometheus, Alertmanager and the Pushgateway for the
+# alerting tests (needs root; see .ci/services).
 services:
 	bash .ci/services
 
@@ -42,10 +43,11 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(BIN)/pyright
 
-# tests/ci scans the rendered manifests with checkov and tests/observability runs promtool on the
-# alerting rules; here a missing checkov or promtool fails instead of skipping.
+# tests/ci scans the rendered manifests with checkov, tests/observability runs promtool on the alerting
+# rules and real Prometheus, Alertmanager and Pushgateway servers; here a missing checkov, promtool or
+# server binary fails instead of skipping.
 unit: $(INSTALLED) $(CHECKOV_INSTALLED)
-	MLOPS_REQUIRE_CHECKOV=1 MLOPS_CHECKOV=$(CHECKOV_VENV)/bin/checkov MLOPS_REQUIRE_PROMTOOL=1 $(BIN)/pytest
+	MLOPS_REQUIRE_CHECKOV=1 MLOPS_CHECKOV=$(CHECKOV_VENV)/bin/checkov MLOPS_REQUIRE_PROMTOOL=1 MLOPS_REQUIRE_PROMETHEUS=1 $(BIN)/pytest
 
 test: $(INSTALLED) services lint typecheck unit
 

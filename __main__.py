@@ -19,6 +19,8 @@ pulumi.export("trackingUrl", platform.tracking.internal_url)
 pulumi.export("trackingCredentialsSecret", platform.tracking.credentials_secret_name)
 pulumi.export("pipelinesApiUrl", platform.pipelines.api_url)
 pulumi.export("datasetsStore", platform.datasets_store)
+# Subscribe the team to it (`aws sns subscribe --topic-arn ...`): model and drift alerts arrive there.
+pulumi.export("alertsTopicArn", platform.alerts_topic.arn)
 if platform.training_image is not None:
     pulumi.export("trainingImage", platform.training_image)
 if platform.gpu_training_image is not None:

@@ -114,14 +114,24 @@ def measure_job(folder: Path, day: str) -> dict[str, float]:
     computation = compute_drift(current, reference, DriftThresholds())
     finished = time.perf_counter()
     return {
-        "seconds": finished - started,
-        "read_seconds": loaded_at - started,
-        "rows": window.rows,
-        "loaded_bytes": loaded,
-        "peak_growth_bytes": _peak_rss_bytes() - before,
+        **_figures(started, loaded_at, finished, window.rows, loaded, before),
         "dataset_drift": computation.dataset_drift,
         "drifted": len(computation.drifted_features),
         "features": len(computation.features),
+    }
+
+
+def _figures(
+    started: float, loaded_at: float, finished: float, rows: int, loaded: int, before: int
+) -> dict[str, float]:
+    """What the job and the baseline report alike: seconds in all and reading, rows, bytes loaded,
+    and how far the peak RSS grew above `before`."""
+    return {
+        "seconds": finished - started,
+        "read_seconds": loaded_at - started,
+        "rows": rows,
+        "loaded_bytes": loaded,
+        "peak_growth_bytes": _peak_rss_bytes() - before,
     }
 
 
@@ -164,11 +174,7 @@ def measure_baseline(folder: Path, day: str, sample: int | None = None) -> dict[
     finished = time.perf_counter()
     drifted = int(sum(score >= 0.1 for score in scores.values()))
     return {
-        "seconds": finished - started,
-        "read_seconds": loaded_at - started,
-        "rows": window.num_rows,
-        "loaded_bytes": loaded,
-        "peak_growth_bytes": _peak_rss_bytes() - before,
+        **_figures(started, loaded_at, finished, window.num_rows, loaded, before),
         "drifted": drifted,
         "features": len(scores),
     }

@@ -2,9 +2,10 @@
 a serving platform, written competently.
 
 A Flask app behind gunicorn (one process, `gthread` threads = the load's concurrency), the model
-loaded once at start (the same `load_version` the service uses), `torch.inference_mode`, the same
-torch intra-op threads, the same decoding and preprocessing (`workloads.serving.inputs`). Every
-request is one forward pass of batch 1: no batching, no logging, no validation beyond decoding.
+loaded once at start (the same `load_version` the service uses, on the same device: MLOPS_DEVICE,
+else a visible GPU, with the same warm-up), `torch.inference_mode`, the same torch intra-op threads,
+the same decoding and preprocessing (`workloads.serving.inputs`). Every request is one forward pass
+of batch 1: no batching, no logging, no validation beyond decoding.
 
     MLOPS_MODEL=digits MLOPS_MODEL_VERSION=1 MLOPS_TORCH_THREADS=2 \\
         gunicorn -k gthread --threads 8 -b 127.0.0.1:5001 'benchmarks.flask_baseline:create_app()'
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 from flask import Flask, jsonify, request
 
+from workloads.serving.device import serving_placement
 from workloads.serving.inputs import InvalidRequestError, decode_image_file, model_inputs
 from workloads.serving.model_source import load_version
 from workloads.serving.settings import load_settings
@@ -30,7 +32,8 @@ def create_app() -> Flask:
     settings = load_settings()  # the service's variables: the same model, entry and torch threads
     torch.set_num_threads(settings.torch_threads)
     entry = settings.entry
-    loaded = load_version(entry.name, os.environ[MODEL_VERSION_VARIABLE])
+    # On the service's device (MLOPS_DEVICE, else a visible GPU), warmed up like the service's model.
+    loaded = load_version(entry.name, os.environ[MODEL_VERSION_VARIABLE], serving_placement(settings))
     app = Flask(__name__)
 
     @app.post("/classify_image")

@@ -19,8 +19,9 @@ and finally a fixed-concurrency soak on the digits service (default 60 s): error
 resident memory of the service's whole process tree over time (flat = the end within 10 % of the
 start after warm-up; the slope after warm-up is printed too).
 
-Models: the catalogue's `digits` (trained 3 epochs) and a ResNet-18-sized network built here in
-plain torch (random weights, 1x224x224 input, 10 classes), served through MLOPS_SERVING_EXTRA_ENTRY.
+Models: the catalogue's `digits` (trained 3 epochs) and a ResNet-18-sized network in plain torch
+(benchmarks/networks.py: random weights, 1x224x224 input, 10 classes), served through
+MLOPS_SERVING_EXTRA_ENTRY.
 Torch threads T are the same in (a), (b) and (c) for a model: 1 for digits (tiny convolutions do not
 split well, see workloads/training.py) and, by default, 1 for the ResNet (`--resnet-threads`). (a) and
 (b) run K = cores // T batches at a time (MLOPS_CONCURRENT_BATCHES), so all three use every core; (c)
@@ -51,72 +52,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 # Run as a script, only benchmarks/ is on the path: the checkout's packages come from its root.
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY_ROOT))
 
 from benchmarks.flask_baseline import MODEL_VERSION_VARIABLE  # noqa: E402
-from workloads.catalogue import CatalogueEntry, TrainingParameters  # noqa: E402
+from benchmarks.networks import ResNet18, benchmark_entry  # noqa: E402
 from workloads.serving.local import LocalModelService  # noqa: E402
 from workloads.serving.settings import ServingVariables  # noqa: E402
 
-RESNET_ENTRY = CatalogueEntry(
-    name="resnet18-bench",
-    task="image-classification",
-    dataset="none",
-    model_factory="benchmarks.serving:ResNet18",
-    image_shape=(224, 224),
-    class_names=tuple(f"class-{index}" for index in range(10)),
-    training=TrainingParameters(epochs=1, batch_size=8, learning_rate=1e-3),
-    quality_metric="accuracy",
-    quality_threshold=0.1,
-    promotion_margin=0.0,
-    description="ResNet-18-sized benchmark network (random weights); not trained, not in the catalogue.",
-)
+RESNET_ENTRY = benchmark_entry("resnet18-bench", "ResNet18", "ResNet-18")
 """Served by the benchmark through MLOPS_SERVING_EXTRA_ENTRY=benchmarks.serving:RESNET_ENTRY."""
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, inputs: int, outputs: int, stride: int) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(inputs, outputs, 3, stride, 1, bias=False),
-            nn.BatchNorm2d(outputs),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(outputs, outputs, 3, 1, 1, bias=False),
-            nn.BatchNorm2d(outputs),
-        )
-        self.shortcut: nn.Module = nn.Identity()
-        if stride != 1 or inputs != outputs:
-            self.shortcut = nn.Sequential(nn.Conv2d(inputs, outputs, 1, stride, bias=False), nn.BatchNorm2d(outputs))
-        self.activation = nn.ReLU(inplace=True)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.activation(self.body(images) + self.shortcut(images))
-
-
-class ResNet18(nn.Module):
-    """torchvision's resnet18 layout (11.2 M parameters, 1.8 GFLOPs at 224x224) for one input channel."""
-
-    def __init__(self, classes: int = 10) -> None:
-        super().__init__()
-        layers: list[nn.Module] = [
-            nn.Conv2d(1, 64, 7, 2, 3, bias=False),
-            nn.BatchNorm2d(64),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(3, 2, 1),
-        ]
-        inputs = 64
-        for outputs, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
-            layers += [BasicBlock(inputs, outputs, stride), BasicBlock(outputs, outputs, 1)]
-            inputs = outputs
-        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.head = nn.Linear(512, classes)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(images))
 
 
 @dataclass
@@ -269,7 +216,8 @@ def start_flask(
     from workloads.tracking.local import free_loopback_port
 
     port = free_loopback_port()
-    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    beside_python = Path(sys.executable).with_name("gunicorn")  # the venv's, else the one on PATH
+    gunicorn = str(beside_python) if beside_python.exists() else "gunicorn"
     process = subprocess.Popen(
         [
             gunicorn,

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from cli.caller_paths import absolute_option
 from cli.errors import fail
 
 app = typer.Typer(no_args_is_help=True, help="Versioned datasets: snapshot, list, verify.")
@@ -15,6 +16,7 @@ StoreOption = Annotated[
     typer.Option(
         "--store",
         help="folder, file://PATH or s3://BUCKET/PREFIX (default: $MLOPS_DATASET_STORE, else .mlops/datasets)",
+        callback=absolute_option,
     ),
 ]
 

@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from cli.caller_paths import absolute_option
 from cli.errors import RUN_FAILED_EXIT_CODE, fail
 
 app = typer.Typer(no_args_is_help=True, help="Ground truth for served predictions: queue images, import labels.")
@@ -27,7 +28,8 @@ def import_labels(
     store: Annotated[
         str | None,
         typer.Option(
-            help="labels store: folder or s3://BUCKET/PREFIX (default: $MLOPS_LABELS_STORE, else .mlops/labels)"
+            help="labels store: folder or s3://BUCKET/PREFIX (default: $MLOPS_LABELS_STORE, else .mlops/labels)",
+            callback=absolute_option,
         ),
     ] = None,
     from_name: Annotated[

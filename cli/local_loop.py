@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cli import local_state, local_traffic
+from cli import local_prometheus, local_state, local_traffic
 from monitoring.summary import ComparedSummary, DriftSummary  # standard library only, unlike the job
 from workloads import catalogue
 from workloads.settings import TrackingClientVariables
@@ -156,6 +156,7 @@ class LocalLoop:
         self.echo = echo
         self.tracking: Any = None
         self.services: dict[str, Any] = {}
+        self.monitoring = local_prometheus.LocalMonitoring()
         self.outcomes = {entry.name: ModelOutcome(entry.name) for entry in self.entries}
         self.alerts: list[str] = []
         self.dataset_versions: dict[str, str] = {}
@@ -295,6 +296,8 @@ class LocalLoop:
                 raise LoopError(f"the {name} service did not become ready: {error}") from None
             self.outcomes[name].service_url = service.url
             self.progress.detail(f"{name}: ready at {service.url}")
+        urls = {name: service.url for name, service in self.services.items()}
+        self.monitoring = local_prometheus.start_monitoring(self.local, self.entries, urls, self.progress.detail)
 
     def replay_days(self) -> None:
         self.progress.step(
@@ -343,6 +346,7 @@ class LocalLoop:
                     webhook_url=receiver.url,
                     retrain="local" if entry.retrain_on_drift else "off",
                     retrain_arguments=self.pipeline_arguments(entry),
+                    pushgateway_url=self.monitoring.pushgateway_url,
                 )
                 submitter = (
                     LocalPipelineSubmitter(pipeline_root=self.state / "pipelines") if entry.retrain_on_drift else None
@@ -416,9 +420,10 @@ class LocalLoop:
             local_state.KeptServer(f"{name} service", service.url, service.process.pid, "bentoml")
             for name, service in self.services.items()
         ]
-        local_state.write_record(self.state, servers)
+        local_state.write_record(self.state, servers + self.monitoring.kept())
 
     def stop(self) -> None:
+        self.monitoring.stop()
         for service in self.services.values():
             service.terminate()
         if self.tracking is not None:

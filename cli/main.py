@@ -32,6 +32,17 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+@app.callback()
+def resolve_caller_paths() -> None:
+    """Relative store paths are the caller's, for this command and every process it starts."""
+    import os
+
+    from cli.caller_paths import resolve_store_variables
+
+    resolve_store_variables(os.environ)
+
+
 app.add_typer(plan_commands.app, name="plan")
 app.add_typer(local_commands.app, name="local")
 app.add_typer(data_commands.app, name="data")

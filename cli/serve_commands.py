@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from cli.caller_paths import absolute, absolute_option
 from cli.errors import fail
 from workloads.settings import TrackingClientVariables
 
@@ -35,12 +36,21 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     alias: Annotated[str | None, typer.Option(help="registry alias to serve (MLOPS_MODEL_ALIAS)")] = None,
     predictions_store: Annotated[
-        str | None, typer.Option(help="prediction log: folder or s3://bucket/prefix (MLOPS_PREDICTIONS_STORE)")
+        str | None,
+        typer.Option(
+            help="prediction log: folder or s3://bucket/prefix (MLOPS_PREDICTIONS_STORE)", callback=absolute_option
+        ),
     ] = None,
 ) -> None:
     """Serve MODEL's `production` version (or --alias) over HTTP; follows the alias as it moves."""
     from workloads.serving.local import bentoml_command, service_environment
-    from workloads.serving.settings import ServingVariables, SettingsError, resolve_entry
+    from workloads.serving.settings import (
+        DEFAULT_LABELS_STORE,
+        DEFAULT_PREDICTIONS_STORE,
+        ServingVariables,
+        SettingsError,
+        resolve_entry,
+    )
 
     try:
         resolve_entry(model, os.environ.get(ServingVariables.EXTRA_ENTRY, "").strip())
@@ -51,11 +61,17 @@ def serve(
             f"{TrackingClientVariables.URI} is not set; point it at the tracking server "
             "(`mlops local tracking` prints the URL and credentials)"
         )
-    overrides = {}
+    # bentoml serve runs in the repository (--working-dir): hand it absolute stores, the defaults too.
+    overrides = {
+        ServingVariables.PREDICTIONS_STORE: absolute(
+            predictions_store or os.environ.get(ServingVariables.PREDICTIONS_STORE, "") or DEFAULT_PREDICTIONS_STORE
+        ),
+        ServingVariables.LABELS_STORE: absolute(
+            os.environ.get(ServingVariables.LABELS_STORE, "") or DEFAULT_LABELS_STORE
+        ),
+    }
     if alias:
         overrides[ServingVariables.MODEL_ALIAS] = alias
-    if predictions_store:
-        overrides[ServingVariables.PREDICTIONS_STORE] = predictions_store
     environment = service_environment(model, overrides)
     command = bentoml_command(port, host)
     typer.echo(f"serving {model} on http://{host}:{port} (readiness: /readyz, metrics: /metrics)", err=True)

@@ -1,4 +1,5 @@
-"""Where the model alerts go: the drift alerts' webhook, grouped so that one outage is one page.
+"""Where the model alerts go: the drift alerts' webhook and the stack's SNS topic, grouped so that one
+outage is one page.
 
 Two halves, because Alertmanager runs in the monitoring namespace while the webhook URL is in Secret
 `drift-alerts` of the models namespace (infra/drift_monitor.py), and a pod can mount Secrets of its
@@ -10,7 +11,10 @@ own namespace only:
   webhook receiver: the operator reads the Secret there and writes the URL into the generated
   configuration, so it never passes through Pulumi. Without that Secret the operator skips the
   object (prometheus-operator v0.93.0 `selectAlertmanagerConfigs`), as the drift job skips its
-  webhook: the alerts still show in Alertmanager and Grafana, nothing is posted.
+  webhook: the alerts still show in Alertmanager and Grafana, nothing is posted;
+- a second AlertmanagerConfig, `model-alerts-sns`, with the same route to the stack's SNS topic
+  (infra/alert_topic.py), which the drift jobs publish to as well: it names no Secret, so it applies
+  whether or not the webhook's Secret exists.
 """
 
 from __future__ import annotations
@@ -75,20 +79,23 @@ def _matcher(name: str, value: str, match_type: str = "=") -> dict[str, str]:
     return {"name": name, "value": value, "matchType": match_type}
 
 
-def route_spec() -> dict[str, Any]:
-    """The AlertmanagerConfig's route: the model alerts (severity page or ticket) to the webhook."""
+def route_spec(receiver: str = RECEIVER) -> dict[str, Any]:
+    """An AlertmanagerConfig's route: the model alerts (severity page or ticket) to `receiver`."""
     severities = "|".join(REPEAT_INTERVALS)
     return {
-        "receiver": RECEIVER,
+        "receiver": receiver,
         "groupBy": GROUP_BY,
         "groupWait": GROUP_WAIT,
         "groupInterval": GROUP_INTERVAL,
         "matchers": [_matcher("severity", severities, "=~")],
         "routes": [
-            {"receiver": RECEIVER, "matchers": [_matcher("severity", severity)], "repeatInterval": interval}
+            {"receiver": receiver, "matchers": [_matcher("severity", severity)], "repeatInterval": interval}
             for severity, interval in REPEAT_INTERVALS.items()
         ],
     }
+
+
+WEBHOOK_TEXT = "{{ range .Alerts }}{{ .Annotations.summary }}\nRunbook: {{ .Annotations.runbook }}\n{{ end }}"
 
 
 def webhook_receiver() -> dict[str, Any]:
@@ -100,7 +107,30 @@ def webhook_receiver() -> dict[str, Any]:
                 "sendResolved": True,
                 "title": "[{{ .Status }}] {{ .CommonLabels.severity }} {{ .CommonLabels.alertname }} "
                 "{{ .CommonLabels.model }}",
-                "text": "{{ range .Alerts }}{{ .Annotations.summary }}\nRunbook: {{ .Annotations.runbook }}\n{{ end }}",
+                "text": WEBHOOK_TEXT,
+            }
+        ],
+    }
+
+
+SNS_RECEIVER = "model-alerts-sns"
+# SNS caps an e-mail subject at 100 characters: alert name and model fit, the summary goes in the body.
+SNS_SUBJECT = "[{{ .Status }}] {{ .CommonLabels.severity }} {{ .CommonLabels.alertname }} {{ .CommonLabels.model }}"
+
+
+def sns_receiver(topic_arn: pulumi.Input[str], region: str) -> dict[str, Any]:
+    """SNS through Alertmanager's own integration (AlertmanagerConfig `snsConfigs`, prometheus-operator
+    v0.93.0 `SNSConfig`: topicARN, sigv4.region, subject, message, sendResolved). No keys in `sigv4`:
+    Alertmanager signs with its IRSA role (infra/monitoring_stack.py)."""
+    return {
+        "name": SNS_RECEIVER,
+        "snsConfigs": [
+            {
+                "topicARN": topic_arn,
+                "sigv4": {"region": region},
+                "sendResolved": True,
+                "subject": SNS_SUBJECT,
+                "message": WEBHOOK_TEXT,
             }
         ],
     }
@@ -112,23 +142,38 @@ class AlertRoutingArgs:
     """The models namespace, where Secret `drift-alerts` lives."""
     waits_for: tuple[pulumi.Resource, ...]
     """The monitoring stack (its CRDs) and the namespace."""
+    sns_topic_arn: pulumi.Input[str] | None = None
+    """The stack's alert topic; None: the webhook only."""
+    region: str = ""
+    """The topic's region (Alertmanager's SNS client needs it: pods cannot read instance metadata)."""
 
 
 class AlertRouting(pulumi.ComponentResource):
-    """The AlertmanagerConfig that sends the model alerts to the drift alerts' webhook."""
+    """The AlertmanagerConfigs that send the model alerts to the drift alerts' webhook and to SNS.
+
+    Two objects, not one receiver with both integrations: the operator skips a whole object whose
+    Secret is missing, and SNS must not wait on the webhook's Secret. The operator puts each object's
+    route before the top-level ones with `continue: true` (v0.93.0 `amcfg.go`), so an alert reaches both.
+    """
 
     def __init__(self, name: str, args: AlertRoutingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:monitoring:AlertRouting", name, None, opts)
+        self._config(f"{name}-config", "model-alerts", {"route": route_spec(), "receivers": [webhook_receiver()]}, args)
+        if args.sns_topic_arn is not None:
+            sns = {"route": route_spec(SNS_RECEIVER), "receivers": [sns_receiver(args.sns_topic_arn, args.region)]}
+            self._config(f"{name}-sns", SNS_RECEIVER, sns, args)
+        self.register_outputs({})
+
+    def _config(self, resource_name: str, name: str, spec: dict[str, Any], args: AlertRoutingArgs) -> None:
         k8s.apiextensions.CustomResource(
-            f"{name}-config",
+            resource_name,
             api_version=ALERTMANAGER_CONFIG_API,
             kind="AlertmanagerConfig",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name="model-alerts",
+                name=name,
                 namespace=args.namespace,
-                labels={PLATFORM_LABEL: PLATFORM_LABEL_VALUE, "app.kubernetes.io/name": "model-alerts"},
+                labels={PLATFORM_LABEL: PLATFORM_LABEL_VALUE, "app.kubernetes.io/name": name},
             ),
-            spec={"route": route_spec(), "receivers": [webhook_receiver()]},
+            spec=spec,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.waits_for)),
         )
-        self.register_outputs({})

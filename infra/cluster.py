@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra.config import GpuNodePoolConfig, NodePoolConfig, SystemNodePoolConfig
+from infra.gpu_sharing import node_labels as gpu_sharing_labels
+from infra.gpu_sharing import schedulable_gpus
 from infra.network import Network
 from infra.node_pool import NodePool, NodePoolArgs
 from infra.workload_role import ClusterIdentity, WorkloadRole, WorkloadRoleArgs
@@ -211,23 +213,34 @@ class Cluster(pulumi.ComponentResource):
             ["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly"],
             self,
         )
-        pools: list[tuple[str, NodePoolConfig, int]] = [("system", args.system_pool, 0)]
-        pools += [(pool.name, pool, pool.gpus_per_node) for pool in args.gpu_pools]
-        return [
-            NodePool(
-                f"{name}-{pool_name}",
-                NodePoolArgs(
-                    pool_name=pool_name,
-                    cluster_name=cluster.name,
-                    node_role_arn=node_role.arn,
-                    subnet_ids=list(args.network.private_subnet_ids),
-                    size=size,
-                    gpus_per_node=gpus_per_node,
-                    depends_on=network_addons,
-                ),
-                opts=pulumi.ResourceOptions(parent=self),
+
+        def pool_args(pool_name: str, size: NodePoolConfig) -> NodePoolArgs:
+            return NodePoolArgs(
+                pool_name=pool_name,
+                cluster_name=cluster.name,
+                node_role_arn=node_role.arn,
+                subnet_ids=list(args.network.private_subnet_ids),
+                size=size,
+                depends_on=network_addons,
             )
-            for pool_name, size, gpus_per_node in pools
+
+        pools = [("system", pool_args("system", args.system_pool))]
+        pools += [
+            (
+                pool.name,
+                # Time-sliced pools label their nodes with their device plugin configuration.
+                replace(
+                    pool_args(pool.name, pool),
+                    gpus_per_node=pool.gpus_per_node,
+                    schedulable_gpus=schedulable_gpus(pool),
+                    extra_labels=gpu_sharing_labels(pool),
+                ),
+            )
+            for pool in args.gpu_pools
+        ]
+        return [
+            NodePool(f"{name}-{pool_name}", pool_arguments, opts=pulumi.ResourceOptions(parent=self))
+            for pool_name, pool_arguments in pools
         ]
 
     def _create_node_addons(

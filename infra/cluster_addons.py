@@ -13,6 +13,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.cluster import Cluster
+from infra.config import GpuNodePoolConfig
+from infra.gpu_sharing import device_plugin_values
 from infra.iam_policies import Statement, cluster_autoscaler_statements, load_balancer_controller_statements
 from infra.node_pool import GPU_TAINT_KEY
 from infra.workload_role import WorkloadRole, WorkloadRoleArgs
@@ -71,6 +73,8 @@ class ClusterAddonsArgs:
     kubernetes_version: str
     region: str
     vpc_id: pulumi.Input[str]
+    gpu_pools: tuple[GpuNodePoolConfig, ...] = ()
+    """The stack's GPU pools: those that time-slice their GPUs get a device plugin configuration."""
 
 
 class ClusterAddons(pulumi.ComponentResource):
@@ -87,6 +91,8 @@ class ClusterAddons(pulumi.ComponentResource):
                 "tolerations": [{"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}],
                 # The chart's default affinity matches this label, which every GPU pool sets (no NFD needed).
                 "nodeSelector": {"nvidia.com/gpu.present": "true"},
+                # Time-slicing configurations, where a pool shares its GPUs (infra/gpu_sharing.py).
+                **device_plugin_values(args.gpu_pools),
             },
         )
         self._create_cluster_autoscaler(name)

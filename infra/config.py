@@ -29,6 +29,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from workloads import catalogue
+from workloads.catalogue_entry import ServingScale
 
 PROJECT = "mlops-platform"
 
@@ -171,8 +172,7 @@ class NodePoolConfig(_Model):
 
     @model_validator(mode="after")
     def _sizes_are_ordered(self) -> NodePoolConfig:
-        if self.min_size > self.max_size:
-            raise ValueError(f"minSize ({self.min_size}) must be <= maxSize ({self.max_size})")
+        _require_ordered("minSize", self.min_size, "maxSize", self.max_size)
         if self.desired_size is not None and not self.min_size <= self.desired_size <= self.max_size:
             raise ValueError(
                 f"desiredSize ({self.desired_size}) must lie between minSize and maxSize "
@@ -192,6 +192,12 @@ class SystemNodePoolConfig(NodePoolConfig):
 class GpuNodePoolConfig(NodePoolConfig):
     name: str = Field(pattern=_POOL_NAME, description="Pool name; workloads select it by label.")
     gpus_per_node: int = Field(default=1, ge=1, le=16, description="GPUs of the instance type.")
+    time_slicing_replicas: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Pods that share each GPU (NVIDIA time-slicing, infra/gpu_sharing.py); 1 gives each pod its own.",
+    )
 
 
 class TrackingConfig(_Model):
@@ -212,14 +218,29 @@ class MonitoringConfig(_Model):
 class ModelSettings(_Model):
     """A catalogue model enabled in this stack, with the stack's overrides of its defaults."""
 
-    min_replicas: int = Field(default=1, ge=1, le=100)
-    max_replicas: int = Field(default=2, ge=1, le=100)
+    min_replicas: int | None = Field(default=None, ge=1, le=100, description="The catalogue's otherwise.")
+    max_replicas: int | None = Field(default=None, ge=1, le=100, description="The catalogue's otherwise.")
+    in_flight_per_replica: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000,
+        description="Requests in flight per replica the autoscaler aims at (GPU pools only); else the catalogue's.",
+    )
     gpu_pool: str | None = Field(default=None, description="Serve on this GPU pool (one GPU per pod).")
     auto_promote: bool = Field(
         default=False, description="Scheduled runs move `production` to a better candidate (dev only)."
     )
     training_schedule: str | None = Field(default=None, description="Five-field cron; the catalogue's otherwise.")
     drift_schedule: str | None = Field(default=None, description="Five-field cron; the catalogue's otherwise.")
+    max_batch_size: int | None = Field(
+        default=None, ge=1, le=4096, description="Serving: most images per forward pass; the catalogue's otherwise."
+    )
+    max_latency_ms: int | None = Field(
+        default=None, ge=1, le=600_000, description="Serving: batching latency budget (ms); the catalogue's otherwise."
+    )
+    concurrent_batches: int | None = Field(
+        default=None, ge=1, le=64, description="Serving: batches in the model at once; the catalogue's otherwise."
+    )
 
     @field_validator("training_schedule", "drift_schedule")
     @classmethod
@@ -230,9 +251,26 @@ class ModelSettings(_Model):
 
     @model_validator(mode="after")
     def _replicas_are_ordered(self) -> ModelSettings:
-        if self.min_replicas > self.max_replicas:
-            raise ValueError(f"minReplicas ({self.min_replicas}) must be <= maxReplicas ({self.max_replicas})")
+        if self.min_replicas is not None and self.max_replicas is not None:
+            _require_ordered("minReplicas", self.min_replicas, "maxReplicas", self.max_replicas)
         return self
+
+    def serving_scale(self, entry: catalogue.CatalogueEntry) -> ServingScale:
+        """The entry's scale with this stack's overrides; CatalogueError when they do not fit together."""
+        scale = entry.serving_scale
+        return ServingScale(
+            min_replicas=scale.min_replicas if self.min_replicas is None else self.min_replicas,
+            max_replicas=scale.max_replicas if self.max_replicas is None else self.max_replicas,
+            in_flight_per_replica=scale.in_flight_per_replica
+            if self.in_flight_per_replica is None
+            else self.in_flight_per_replica,
+        )
+
+
+def _require_ordered(low_name: str, low: int, high_name: str, high: int) -> None:
+    """A lower bound above its upper bound is a mistake in the stack file: say which two settings."""
+    if low > high:
+        raise ValueError(f"{low_name} ({low}) must be <= {high_name} ({high})")
 
 
 Cidr = Annotated[str, Field(description="IPv4 CIDR block")]
@@ -354,6 +392,25 @@ class PlatformConfig(_Model):
                 raise ValueError(f"models.{name}.gpuPool: no GPU pool {settings.gpu_pool!r} (pools: {known})")
             if catalogue.get(name).gpu and not pools:
                 raise ValueError(f"models.{name} trains on a GPU but gpuNodePools is empty")
+        return self
+
+    @model_validator(mode="after")
+    def _model_scales_fit(self) -> PlatformConfig:
+        """The stack's replica bounds with the catalogue's (either may set each), and an in-flight
+        target only where it applies: a model on CPU scales on CPU utilisation."""
+        for name, settings in self.models.items():
+            try:
+                settings.serving_scale(catalogue.get(name))
+            except catalogue.CatalogueError as error:
+                raise KeyedValueError(
+                    f"models.{name}", f"{error} (the stack's minReplicas/maxReplicas with the catalogue's)"
+                ) from None
+            if settings.in_flight_per_replica is not None and settings.gpu_pool is None:
+                raise KeyedValueError(
+                    f"models.{name}.inFlightPerReplica",
+                    f"{name} serves on CPU here (no gpuPool), where it scales on CPU utilisation: "
+                    "remove inFlightPerReplica or set gpuPool",
+                )
         return self
 
     @model_validator(mode="after")

@@ -131,6 +131,12 @@ _OWN_CLUSTER_ONLY = (
     "we require this cluster's name, the value the controller sets (its --cluster-name)"
 )
 
+
+def _own_cluster_only(tag: str, *actions: str) -> TighterCondition:
+    """Upstream requires the cluster tag `tag` to be present; we require it to name this cluster."""
+    return TighterCondition(actions, ours=_equals(tag, CLUSTER), instead_of=_null(tag, False), reason=_OWN_CLUSTER_ONLY)
+
+
 LOAD_BALANCER_CONTROLLER = ReferencePolicy(
     controller="aws-load-balancer-controller",
     version="v2.17.1",
@@ -261,29 +267,21 @@ LOAD_BALANCER_CONTROLLER = ReferencePolicy(
             )
             for action in _WAF_CLASSIC
         ),
-        TighterCondition(
-            (
-                "ec2:CreateTags",
-                "elasticloadbalancing:CreateLoadBalancer",
-                "elasticloadbalancing:CreateTargetGroup",
-                "elasticloadbalancing:AddTags",
-            ),
-            ours=_equals(_LB_REQUEST_TAG, CLUSTER),
-            instead_of=_null(_LB_REQUEST_TAG, False),
-            reason=_OWN_CLUSTER_ONLY,
+        _own_cluster_only(
+            _LB_REQUEST_TAG,
+            "ec2:CreateTags",
+            "elasticloadbalancing:CreateLoadBalancer",
+            "elasticloadbalancing:CreateTargetGroup",
+            "elasticloadbalancing:AddTags",
         ),
-        TighterCondition(
-            (
-                "ec2:CreateTags",
-                "ec2:DeleteTags",
-                "ec2:DeleteSecurityGroup",
-                "elasticloadbalancing:AddTags",
-                "elasticloadbalancing:RemoveTags",
-                *_LB_MODIFY_OWN,
-            ),
-            ours=_equals(_LB_RESOURCE_TAG, CLUSTER),
-            instead_of=_null(_LB_RESOURCE_TAG, False),
-            reason=_OWN_CLUSTER_ONLY,
+        _own_cluster_only(
+            _LB_RESOURCE_TAG,
+            "ec2:CreateTags",
+            "ec2:DeleteTags",
+            "ec2:DeleteSecurityGroup",
+            "elasticloadbalancing:AddTags",
+            "elasticloadbalancing:RemoveTags",
+            *_LB_MODIFY_OWN,
         ),
     ),
 )
@@ -291,6 +289,7 @@ LOAD_BALANCER_CONTROLLER = ReferencePolicy(
 
 # --- Cluster Autoscaler -------------------------------------------------------------------------
 
+_SCALING = ("autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup")
 _AUTOSCALER_STATEMENTS = (
     ReferenceStatement(
         (
@@ -305,27 +304,19 @@ _AUTOSCALER_STATEMENTS = (
             "eks:DescribeNodegroup",
         )
     ),
-    ReferenceStatement(("autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup")),
+    ReferenceStatement(_SCALING),
 )
-_SCALING = ("autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup")
 _DISCOVERED_GROUPS_ONLY = (
     "the README recommends tag conditions on these; EKS tags every managed node group's ASG with "
     "k8s.io/cluster-autoscaler/<cluster>=owned and k8s.io/cluster-autoscaler/enabled=true, the tags "
     "auto-discovery selects on, so exactly the groups it scales match"
 )
-_AUTOSCALER_NARROWINGS = (
-    TighterCondition(
-        _SCALING,
-        ours=_equals(f"aws:ResourceTag/k8s.io/cluster-autoscaler/{CLUSTER}", "owned"),
-        instead_of=None,
-        reason=_DISCOVERED_GROUPS_ONLY,
-    ),
-    TighterCondition(
-        _SCALING,
-        ours=_equals("aws:ResourceTag/k8s.io/cluster-autoscaler/enabled", "true"),
-        instead_of=None,
-        reason=_DISCOVERED_GROUPS_ONLY,
-    ),
+_AUTOSCALER_NARROWINGS = tuple(
+    TighterCondition(_SCALING, ours=_equals(key, value), instead_of=None, reason=_DISCOVERED_GROUPS_ONLY)
+    for key, value in (
+        (f"aws:ResourceTag/k8s.io/cluster-autoscaler/{CLUSTER}", "owned"),
+        ("aws:ResourceTag/k8s.io/cluster-autoscaler/enabled", "true"),
+    )
 )
 
 

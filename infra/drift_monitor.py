@@ -14,7 +14,14 @@ import pulumi_kubernetes as k8s
 
 from infra.hardened_workload import Compute, WorkloadContainer, WorkloadPod
 from infra.iam_policies import bucket_prefix_statements
-from infra.monitoring_job import DailyJob, declare_cron_job, declare_network_policy, declare_role, webhook_url_variable
+from infra.monitoring_job import (
+    DailyJob,
+    declare_cron_job,
+    declare_network_policy,
+    declare_role,
+    pushgateway_variable,
+    webhook_url_variable,
+)
 from infra.network_rules import pipelines_api_egress
 from infra.shared_services import SharedServices, catalogue_entry_variable, model_labels, tracking_client_environment
 from monitoring.settings import DriftVariables
@@ -35,8 +42,10 @@ class DriftMonitorArgs:
 
 
 def drift_policy(args: DriftMonitorArgs) -> list[dict]:
-    """Read the model's prefix of the predictions bucket; read and write its prefix of the reports bucket."""
+    """Read the model's prefix of the predictions bucket; read and write its prefix of the reports bucket;
+    publish to the alert topic."""
     predictions, reports, model = args.shared.predictions, args.shared.reports, args.entry.name
+    topic = args.shared.alerts_topic
     return [
         *bucket_prefix_statements(
             predictions.arn, model, predictions.kms_key_arn, actions=("s3:GetObject",), sid="Predictions"
@@ -44,7 +53,14 @@ def drift_policy(args: DriftMonitorArgs) -> list[dict]:
         *bucket_prefix_statements(
             reports.arn, model, reports.kms_key_arn, actions=("s3:GetObject", "s3:PutObject"), sid="Reports"
         ),
+        # Its alerts go to the stack's SNS topic too, where the model's service alerts go (infra/alert_topic.py).
+        *(topic.publish_statements() if topic else []),
     ]
+
+
+def sns_topic_variable(shared: SharedServices) -> list[k8s.core.v1.EnvVarArgs]:
+    topic = shared.alerts_topic
+    return [k8s.core.v1.EnvVarArgs(name=DriftVariables.SNS_TOPIC_ARN, value=topic.arn)] if topic else []
 
 
 class DriftMonitor(pulumi.ComponentResource):
@@ -73,6 +89,8 @@ class DriftMonitor(pulumi.ComponentResource):
             k8s.core.v1.EnvVarArgs(name=DriftVariables.PREDICTIONS_STORE, value=args.shared.predictions.s3_uri()),
             k8s.core.v1.EnvVarArgs(name=DriftVariables.REPORTS_STORE, value=args.shared.reports.s3_uri()),
             webhook_url_variable(),
+            pushgateway_variable(),
+            *sns_topic_variable(args.shared),
             *(k8s.core.v1.EnvVarArgs(name=key, value=value) for key, value in sorted(args.settings.items())),
         ]
 

@@ -20,22 +20,26 @@ class EncryptionKeysArgs:
 
 
 class EncryptionKeys(pulumi.ComponentResource):
-    """Rotating KMS keys for EKS secrets (envelope encryption), RDS storage and S3 objects."""
+    """Rotating KMS keys for EKS secrets (envelope encryption), RDS storage, S3 objects and SNS alerts."""
 
     eks_secrets: aws.kms.Key
     databases: aws.kms.Key
     buckets: aws.kms.Key
+    alerts: aws.kms.Key
 
     def __init__(self, name: str, args: EncryptionKeysArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:encryption:EncryptionKeys", name, None, opts)
         self.eks_secrets = self._key(name, args, "eks-secrets", "EKS Kubernetes secrets envelope encryption")
         self.databases = self._key(name, args, "databases", "RDS storage, snapshots and master-user secrets")
         self.buckets = self._key(name, args, "buckets", "S3 artifacts, datasets, predictions and reports")
+        # Alert messages name models, versions and error rates: encrypted at rest like the rest.
+        self.alerts = self._key(name, args, "alerts", "SNS alert topic messages")
         self.register_outputs(
             {
                 "eksSecretsKeyArn": self.eks_secrets.arn,
                 "databasesKeyArn": self.databases.arn,
                 "bucketsKeyArn": self.buckets.arn,
+                "alertsKeyArn": self.alerts.arn,
             }
         )
 

@@ -108,5 +108,5 @@ class LabellingQueue(pulumi.ComponentResource):
             compute=Compute(cpu="250m", memory="512Mi", cpu_limit="1", memory_limit="2Gi"),
         )
         declare_cron_job(job, WorkloadPod(container=queue, tmp_size="256Mi", irsa_service_account=app), child, False)
-        declare_network_policy(job, child, tracking=False)
+        declare_network_policy(job, child, tracking=False, pushgateway=False)
         self.register_outputs({"schedule": args.schedule})

@@ -16,7 +16,7 @@ from infra.config import ModelSettings
 from infra.drift_monitor import DriftMonitor, DriftMonitorArgs
 from infra.labelling_queue import LabellingQueue, LabellingQueueArgs
 from infra.model_monitoring import ModelMonitoring, ModelMonitoringArgs
-from infra.model_service import ModelService, ModelServiceArgs, ServingResources
+from infra.model_service import ModelService, ModelServiceArgs, ServingResources, effective_batching
 from infra.quality_monitor import QualityMonitor, QualityMonitorArgs
 from infra.shared_services import SharedServices
 from infra.training_schedule import TrainingSchedule, TrainingScheduleArgs
@@ -87,7 +87,7 @@ class Model(pulumi.ComponentResource):
         # Its scrape target and service-level rules (infra/model_monitoring.py).
         ModelMonitoring(
             f"{name}-monitoring",
-            ModelMonitoringArgs(entry=args.entry, shared=args.shared),
+            ModelMonitoringArgs(entry=args.entry, shared=args.shared, on_gpu=args.settings.gpu_pool is not None),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.service_url = service.url
@@ -130,8 +130,8 @@ class Model(pulumi.ComponentResource):
                 resources=ServingResources(
                     cpu=entry.serving_cpu, memory=entry.serving_memory, gpu_pool=settings.gpu_pool
                 ),
-                min_replicas=settings.min_replicas,
-                max_replicas=settings.max_replicas,
+                scale=settings.serving_scale(entry),
+                batching=effective_batching(entry, settings),
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

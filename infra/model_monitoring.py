@@ -40,6 +40,8 @@ SCRAPE_TIMEOUT = "10s"
 class ModelMonitoringArgs:
     entry: CatalogueEntry
     shared: SharedServices
+    on_gpu: bool = False
+    """The model serves on a GPU pool: its dashboard also draws its replicas' GPUs (DCGM's series)."""
 
 
 def service_monitor_spec(entry: CatalogueEntry, namespace: str) -> dict:
@@ -92,5 +94,6 @@ class ModelMonitoring(pulumi.ComponentResource):
             opts=after_crds,
         )
         # In the monitoring namespace, where the sidecar looks; after the release, which creates it.
-        dashboard_config_map(f"{name}-dashboard", model_dashboard(entry, namespace), labels, after_crds)
+        dashboard = model_dashboard(entry, namespace, on_gpu=args.on_gpu)
+        dashboard_config_map(f"{name}-dashboard", dashboard, labels, after_crds)
         self.register_outputs({})

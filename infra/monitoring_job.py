@@ -1,8 +1,9 @@
 """What a model's daily monitoring CronJobs (the drift job, the quality job) share.
 
 Both run once a day in the drift image as a hardened pod with an IRSA role scoped to the model's
-prefixes, post alerts to the same optional webhook, and reach DNS, the tracking server and HTTPS
-only. Each job says what differs: its command, environment, role statements and any further egress.
+prefixes, post alerts to the same optional webhook, push their results to the Pushgateway, and reach
+DNS, the tracking server, HTTPS and the Pushgateway only. Each job says what differs: its command,
+environment, role statements and any further egress.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.hardened_workload import JobLimits, WorkloadPod, job_spec
+from infra.monitoring_names import NAME_LABEL, PUSHGATEWAY_POD, PUSHGATEWAY_PORT, PUSHGATEWAY_URL
+from infra.monitoring_names import NAMESPACE as MONITORING_NAMESPACE
 from infra.network_rules import (
     IRSA_TOKEN_SKIP,
     TRACKING_CREDENTIALS_SKIP,
@@ -30,6 +33,8 @@ ALERTS_SECRET = "drift-alerts"
 """Secret in the models namespace; key `webhook-url` (create it with kubectl or your secret store)."""
 # A stuck run stops after an hour (with Forbid concurrency it would hold back the next day's); finished
 # Jobs, and their pods' logs, go after three days.
+DAILY_JOB_POD_LABEL = {"mlops.platform/daily-job": "true"}
+"""On every daily job's pods: what the Pushgateway admits (infra/pushgateway.py), whatever the model."""
 DAILY_JOB_LIMITS = JobLimits(retries=2, deadline_seconds=3600, ttl_seconds_after_finished=3 * 24 * 3600)
 
 
@@ -54,6 +59,26 @@ def webhook_url_variable() -> k8s.core.v1.EnvVarArgs:
         secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=ALERTS_SECRET, key="webhook-url", optional=True)
     )
     return k8s.core.v1.EnvVarArgs(name=DriftVariables.WEBHOOK_URL, value_from=webhook_url)
+
+
+def pushgateway_variable() -> k8s.core.v1.EnvVarArgs:
+    """Where the job pushes its results at the end of a run (monitoring/job_metrics.py)."""
+    return k8s.core.v1.EnvVarArgs(name=DriftVariables.PUSHGATEWAY_URL, value=PUSHGATEWAY_URL)
+
+
+def pushgateway_egress() -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
+    """To the Pushgateway's pods in the monitoring namespace, on its port."""
+    return k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+        to=[
+            k8s.networking.v1.NetworkPolicyPeerArgs(
+                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                    match_labels={"kubernetes.io/metadata.name": MONITORING_NAMESPACE}
+                ),
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={NAME_LABEL: PUSHGATEWAY_POD}),
+            )
+        ],
+        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=PUSHGATEWAY_PORT)],
+    )
 
 
 def declare_role(job: DailyJob, statements: list[dict], opts: pulumi.ResourceOptions) -> None:
@@ -91,7 +116,7 @@ def declare_cron_job(
             failed_jobs_history_limit=3,
             job_template=k8s.batch.v1.JobTemplateSpecArgs(
                 metadata=k8s.meta.v1.ObjectMetaArgs(labels=job.labels),
-                spec=job_spec(job.labels, pod, DAILY_JOB_LIMITS),
+                spec=job_spec({**job.labels, **DAILY_JOB_POD_LABEL}, pod, DAILY_JOB_LIMITS),
             ),
         ),
         opts=opts,
@@ -103,11 +128,13 @@ def declare_network_policy(
     opts: pulumi.ResourceOptions,
     further_egress: Sequence[k8s.networking.v1.NetworkPolicyEgressRuleArgs] = (),
     tracking: bool = True,
+    pushgateway: bool = True,
 ) -> k8s.networking.v1.NetworkPolicy:
     """Nothing in; out: DNS, the tracking server (unless `tracking` is False), HTTPS (S3, STS, the
-    webhook), and `further_egress`."""
+    webhook), the Pushgateway (unless `pushgateway` is False), and `further_egress`."""
     to_tracking = [tracking_egress(job.shared.tracking.namespace)] if tracking else []
-    egress = [dns_egress(), *to_tracking, https_egress(), *further_egress]
+    to_pushgateway = [pushgateway_egress()] if pushgateway else []
+    egress = [dns_egress(), *to_tracking, https_egress(), *to_pushgateway, *further_egress]
     return k8s.networking.v1.NetworkPolicy(
         f"{job.name}-network-policy",
         metadata=k8s.meta.v1.ObjectMetaArgs(name=job.app, namespace=job.shared.namespace, labels=job.labels),

@@ -19,6 +19,8 @@ from infra.monitoring_names import (
     ALERTMANAGER_POD,
     ALERTMANAGER_PORT,
     CONFIG_RELOADER_PORT,
+    DCGM_EXPORTER_POD,
+    DCGM_EXPORTER_PORT,
     GRAFANA_POD,
     GRAFANA_PORT,
     KUBE_STATE_METRICS_POD,
@@ -28,8 +30,19 @@ from infra.monitoring_names import (
     OPERATOR_PORT,
     PROMETHEUS_POD,
     PROMETHEUS_PORT,
+    PUSHGATEWAY_POD,
+    PUSHGATEWAY_PORT,
+    SYSTEM_NAMESPACE,
 )
-from infra.network_rules import dns_egress, https_egress, platform_namespaces
+from infra.network_rules import (
+    both_ways,
+    deny_all,
+    dns_egress,
+    https_egress,
+    labelled_pods,
+    platform_namespaces,
+    tcp_ports,
+)
 
 NetworkPolicySpec = k8s.networking.v1.NetworkPolicySpecArgs
 Ingress = k8s.networking.v1.NetworkPolicyIngressRuleArgs
@@ -37,8 +50,7 @@ Egress = k8s.networking.v1.NetworkPolicyEgressRuleArgs
 Peer = k8s.networking.v1.NetworkPolicyPeerArgs
 
 
-def _tcp(*ports: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
-    return [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=port) for port in ports]
+_tcp = tcp_ports
 
 
 def _pods(name: str) -> Peer:
@@ -47,40 +59,33 @@ def _pods(name: str) -> Peer:
 
 
 def _spec(pod: str, ingress: Sequence[Ingress], egress: Sequence[Egress]) -> NetworkPolicySpec:
-    return NetworkPolicySpec(
-        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={NAME_LABEL: pod}),
-        policy_types=["Ingress", "Egress"],
-        ingress=list(ingress),
-        egress=list(egress),
-    )
+    return both_ways({NAME_LABEL: pod}, ingress, egress)
 
 
 def _scraped_by_prometheus(*ports: int) -> Ingress:
     return Ingress(from_=[_pods(PROMETHEUS_POD)], ports=_tcp(*ports))
 
 
-def deny_all() -> NetworkPolicySpec:
-    """Anything in the namespace not selected by a policy below gets no traffic at all."""
-    return NetworkPolicySpec(
-        pod_selector=k8s.meta.v1.LabelSelectorArgs(), policy_types=["Ingress", "Egress"], ingress=[], egress=[]
-    )
+def prometheus(models_namespace: str, gpu_exporters: bool = False) -> NetworkPolicySpec:
+    """In: its UI and API from the platform namespaces (as MLflow's and KEDA's scaler), its reloader
+    from itself.
 
-
-def prometheus(models_namespace: str) -> NetworkPolicySpec:
-    """In: its UI and API from the platform namespaces (as MLflow's), its reloader from itself.
-
-    Out: the model services' port in the models namespace (the scrape), this namespace's exporters,
-    Alertmanager, and the Kubernetes API (service discovery, over 443).
+    Out: the model services' port in the models namespace (the scrape), this namespace's exporters
+    and Pushgateway, Alertmanager, the DCGM exporters where the stack has GPU pools (infra/gpu_metrics.py), and the
+    Kubernetes API (service discovery, over 443).
     """
     models = Peer(
         namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": models_namespace})
     )
+    exporters = labelled_pods({NAME_LABEL: DCGM_EXPORTER_POD}, SYSTEM_NAMESPACE)
+    gpus = [Egress(to=[exporters], ports=_tcp(DCGM_EXPORTER_PORT))]
     in_namespace = [
         Egress(to=[_pods(PROMETHEUS_POD)], ports=_tcp(PROMETHEUS_PORT, CONFIG_RELOADER_PORT)),
         Egress(to=[_pods(ALERTMANAGER_POD)], ports=_tcp(ALERTMANAGER_PORT, CONFIG_RELOADER_PORT)),
         Egress(to=[_pods(KUBE_STATE_METRICS_POD)], ports=_tcp(KUBE_STATE_METRICS_PORT)),
         Egress(to=[_pods(OPERATOR_POD)], ports=_tcp(OPERATOR_PORT)),
         Egress(to=[_pods(GRAFANA_POD)], ports=_tcp(GRAFANA_PORT)),
+        Egress(to=[_pods(PUSHGATEWAY_POD)], ports=_tcp(PUSHGATEWAY_PORT)),
     ]
     return _spec(
         PROMETHEUS_POD,
@@ -91,6 +96,7 @@ def prometheus(models_namespace: str) -> NetworkPolicySpec:
         egress=[
             dns_egress(),
             Egress(to=[models], ports=_tcp(MODEL_SERVICE_PORT)),
+            *(gpus if gpu_exporters else []),
             *in_namespace,
             https_egress(),
         ],
@@ -137,11 +143,13 @@ def exporter(pod: str, port: int) -> NetworkPolicySpec:
     return _spec(pod, ingress=[_scraped_by_prometheus(port)], egress=[dns_egress(), https_egress()])
 
 
-def monitoring_policies(models_namespace: str, vpc_cidr: str, internal_ingress: bool) -> dict[str, NetworkPolicySpec]:
+def monitoring_policies(
+    models_namespace: str, vpc_cidr: str, internal_ingress: bool, gpu_exporters: bool = False
+) -> dict[str, NetworkPolicySpec]:
     """Policy name -> spec, for every pod the chart runs with these values."""
     return {
         "default-deny": deny_all(),
-        PROMETHEUS_POD: prometheus(models_namespace),
+        PROMETHEUS_POD: prometheus(models_namespace, gpu_exporters),
         ALERTMANAGER_POD: alertmanager(),
         GRAFANA_POD: grafana(vpc_cidr, internal_ingress),
         KUBE_STATE_METRICS_POD: exporter(KUBE_STATE_METRICS_POD, KUBE_STATE_METRICS_PORT),

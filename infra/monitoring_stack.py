@@ -23,10 +23,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from infra.alert_topic import AlertTopic
 from infra.cluster_addons import HelmChart
 from infra.grafana_dashboards import dashboard_config_map
 from infra.internal_ingress import InternalIngressArgs, internal_ingress
 from infra.monitoring_names import (
+    ALERTMANAGER_SERVICE_ACCOUNT,
     GRAFANA_ADMIN_PASSWORD_KEY,
     GRAFANA_ADMIN_SECRET,
     GRAFANA_ADMIN_USER_KEY,
@@ -38,6 +40,8 @@ from infra.monitoring_names import (
 from infra.monitoring_network import monitoring_policies
 from infra.monitoring_values import MonitoringValuesArgs, chart_values
 from infra.pod_security import namespace_labels
+from infra.pushgateway import declare_pushgateway
+from infra.workload_role import ClusterIdentity, WorkloadRole, WorkloadRoleArgs
 from observability.dashboards import overview_dashboard
 from workloads.catalogue_entry import CatalogueEntry
 
@@ -66,11 +70,16 @@ class MonitoringStackArgs:
     """The enabled models, side by side on the overview dashboard (each one's own comes with it)."""
     install_after: tuple[pulumi.Resource, ...] = field(default_factory=tuple)
     """The add-ons: the load balancer controller's webhook must answer before the chart's Services exist."""
+    alerts_topic: AlertTopic | None = None
+    """The stack's SNS alert topic: Alertmanager gets an IRSA role that may publish to it (with `identity`)."""
+    identity: ClusterIdentity | None = None
+    gpu_exporters: bool = False
+    """The stack has GPU pools, whose DCGM exporters Prometheus scrapes (infra/gpu_metrics.py)."""
 
 
 class MonitoringStack(pulumi.ComponentResource):
     """Namespace, storage class, Grafana's admin Secret, the pinned release, NetworkPolicies, Ingress,
-    the models' overview dashboard."""
+    the Pushgateway the daily jobs push to (infra/pushgateway.py), the models' overview dashboard."""
 
     namespace: str
     release: k8s.helm.v3.Release
@@ -87,6 +96,7 @@ class MonitoringStack(pulumi.ComponentResource):
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
         storage_class = self._create_storage_class(name, args)
         password, admin = self._create_grafana_admin(name, in_namespace)
+        alertmanager_role = self._create_alertmanager_role(name, args)
         values = chart_values(
             MonitoringValuesArgs(
                 retention_days=args.retention_days,
@@ -96,6 +106,7 @@ class MonitoringStack(pulumi.ComponentResource):
                 models_namespace=args.models_namespace,
                 grafana_admin_secret=GRAFANA_ADMIN_SECRET,
                 alertmanager_config=args.alertmanager_config,
+                alertmanager_role_arn=alertmanager_role.arn if alertmanager_role else None,
             )
         )
         self.release = KUBE_PROMETHEUS_STACK.release(
@@ -106,13 +117,20 @@ class MonitoringStack(pulumi.ComponentResource):
             release_name=RELEASE_NAME,
             timeout=900,
         )
-        for policy, spec in monitoring_policies(args.models_namespace, args.vpc_cidr, args.internal_ingress).items():
+        policies = monitoring_policies(args.models_namespace, args.vpc_cidr, args.internal_ingress, args.gpu_exporters)
+        for policy, spec in policies.items():
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-network-policy-{policy}",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=policy, namespace=NAMESPACE, labels=LABELS),
                 spec=spec,
                 opts=in_namespace,
             )
+        declare_pushgateway(
+            name,
+            args.models_namespace,
+            LABELS,
+            pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
+        )
         dashboard_config_map(
             f"{name}-overview-dashboard",
             overview_dashboard(args.models, args.models_namespace),
@@ -126,6 +144,23 @@ class MonitoringStack(pulumi.ComponentResource):
         self.grafana_url = f"http://{GRAFANA_NAME}.{NAMESPACE}.svc.cluster.local:{GRAFANA_SERVICE_PORT}"
         self.grafana_admin_password = pulumi.Output.secret(password.result)
         self.register_outputs({"chart": KUBE_PROMETHEUS_STACK.version, "grafanaUrl": self.grafana_url})
+
+    def _create_alertmanager_role(self, name: str, args: MonitoringStackArgs) -> WorkloadRole | None:
+        """Alertmanager's SNS receiver signs with the AWS SDK's default credentials (Alertmanager v0.33.1,
+        the chart's, `notify/sns/sns.go`: aws-sdk-go-v2 LoadDefaultConfig unless keys are given), which
+        read the web identity the EKS pod identity webhook injects for an annotated ServiceAccount."""
+        if args.alerts_topic is None or args.identity is None:
+            return None
+        return WorkloadRole(
+            f"{name}-alertmanager",
+            WorkloadRoleArgs(
+                cluster=args.identity,
+                namespace=NAMESPACE,
+                service_account=ALERTMANAGER_SERVICE_ACCOUNT,
+                policy_statements=args.alerts_topic.publish_statements(),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _create_storage_class(self, name: str, args: MonitoringStackArgs) -> k8s.storage.v1.StorageClass:
         """Encrypted gp3 through the EBS CSI driver (a cluster add-on); EKS marks no class as default."""

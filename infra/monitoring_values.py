@@ -36,6 +36,10 @@ source at the pinned versions. The facts relied on, each with where it was read
   uid 65534 with a read-only root by default; the chart scrapes it with `honorLabels: true`, so its
   `namespace` label stays the object's namespace, which the rules select on (the chart's `values.yaml`,
   `kube-state-metrics.prometheus.monitor.http.honorLabels`).
+- Alertmanager's ServiceAccount: `alertmanager.serviceAccount.{create,name,annotations}`, default name
+  `<fullname>-alertmanager`, used by the Alertmanager object (the chart, `templates/_helpers.tpl`
+  `alertmanager.serviceAccountName`, `templates/alertmanager/serviceaccount.yaml`); the image is
+  Alertmanager v0.33.1 (`alertmanager.alertmanagerSpec.image`).
 - Helm merges maps in values but replaces lists, so `alertmanager.config` is given whole: none of the
   chart's defaults (critical/warning inhibitions, the Watchdog route) survive (the chart's `values.yaml`).
 - An AlertmanagerConfig whose Secret reference is missing is skipped with a warning event, and the rest
@@ -52,7 +56,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pulumi
+
 from infra.monitoring_names import (
+    ALERTMANAGER_SERVICE_ACCOUNT,
     DASHBOARD_LABEL,
     DASHBOARD_LABEL_VALUE,
     GRAFANA_ADMIN_PASSWORD_KEY,
@@ -61,29 +68,23 @@ from infra.monitoring_names import (
     STACK_FULLNAME,
 )
 
+
+def _restricted_pod(uid: int, gid: int) -> dict[str, Any]:
+    """A chart pod's securityContext (values): non-root as `uid`/`gid`, the runtime's seccomp profile."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": gid,
+        "fsGroup": gid,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
 # Chart defaults kept on purpose, written out so the plan shows them (pod security contexts of
 # Prometheus and Alertmanager: uid 1000, gid 2000; the operator's: 65534).
-_PROMETHEUS_POD_SECURITY = {
-    "runAsNonRoot": True,
-    "runAsUser": 1000,
-    "runAsGroup": 2000,
-    "fsGroup": 2000,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
-_NOBODY_POD_SECURITY = {
-    "runAsNonRoot": True,
-    "runAsUser": 65534,
-    "runAsGroup": 65534,
-    "fsGroup": 65534,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
-_GRAFANA_POD_SECURITY = {
-    "runAsNonRoot": True,
-    "runAsUser": 472,
-    "runAsGroup": 472,
-    "fsGroup": 472,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
+_PROMETHEUS_POD_SECURITY = _restricted_pod(uid=1000, gid=2000)
+NOBODY_POD_SECURITY = _restricted_pod(uid=65534, gid=65534)
+_GRAFANA_POD_SECURITY = _restricted_pod(uid=472, gid=472)
 CONTAINER_SECURITY = {
     "runAsNonRoot": True,
     "readOnlyRootFilesystem": True,
@@ -119,6 +120,8 @@ class MonitoringValuesArgs:
     grafana_admin_secret: str
     alertmanager_config: dict[str, Any]
     """The top-level Alertmanager configuration (infra/alert_routing.py)."""
+    alertmanager_role_arn: pulumi.Input[str] | None = None
+    """Alertmanager's IRSA role (publishes to the alert topic); None: its ServiceAccount carries none."""
 
 
 def chart_values(args: MonitoringValuesArgs) -> dict[str, Any]:
@@ -156,7 +159,7 @@ def _operator_values() -> dict[str, Any]:
         "admissionWebhooks": {"enabled": False},
         "tls": {"enabled": False},
         "resources": resources("50m", "128Mi", "500m", "256Mi"),
-        "securityContext": _NOBODY_POD_SECURITY,
+        "securityContext": NOBODY_POD_SECURITY,
         "containerSecurityContext": CONTAINER_SECURITY,
         "prometheusConfigReloader": {"resources": resources("10m", "32Mi", "100m", "64Mi")},
     }
@@ -195,8 +198,10 @@ def _prometheus_spec(args: MonitoringValuesArgs) -> dict[str, Any]:
 
 
 def _alertmanager_values(args: MonitoringValuesArgs) -> dict[str, Any]:
+    role = {"eks.amazonaws.com/role-arn": args.alertmanager_role_arn} if args.alertmanager_role_arn else {}
     return {
         "config": args.alertmanager_config,
+        "serviceAccount": {"create": True, "name": ALERTMANAGER_SERVICE_ACCOUNT, "annotations": role},
         "alertmanagerSpec": {
             # The models' routes and receivers: AlertmanagerConfig objects in the models namespace, whose
             # Secret references (the drift alerts' webhook) the operator resolves there.
@@ -256,6 +261,6 @@ def _kube_state_metrics_values() -> dict[str, Any]:
     # The rules' replica and drift-job alerts read its deployment and cronjob series.
     return {
         "resources": resources("10m", "64Mi", "200m", "256Mi"),
-        "securityContext": {"enabled": True, **_NOBODY_POD_SECURITY},
+        "securityContext": {"enabled": True, **NOBODY_POD_SECURITY},
         "containerSecurityContext": CONTAINER_SECURITY,
     }

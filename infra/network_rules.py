@@ -24,6 +24,41 @@ def egress_only(
     )
 
 
+def tcp_ports(*ports: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
+    return [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=port) for port in ports]
+
+
+def labelled_pods(labels: Mapping[str, str], namespace: str | None = None) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+    """Pods with `labels`, in the policy's own namespace or, given one, in `namespace`."""
+    in_namespace = (
+        k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": namespace}) if namespace else None
+    )
+    return k8s.networking.v1.NetworkPolicyPeerArgs(
+        namespace_selector=in_namespace, pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(labels))
+    )
+
+
+def both_ways(
+    pod_labels: Mapping[str, str],
+    ingress: Sequence[k8s.networking.v1.NetworkPolicyIngressRuleArgs],
+    egress: Sequence[k8s.networking.v1.NetworkPolicyEgressRuleArgs],
+) -> k8s.networking.v1.NetworkPolicySpecArgs:
+    """For the pods with `pod_labels`: traffic in and out only by the rules given."""
+    return k8s.networking.v1.NetworkPolicySpecArgs(
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(pod_labels)),
+        policy_types=["Ingress", "Egress"],
+        ingress=list(ingress),
+        egress=list(egress),
+    )
+
+
+def deny_all() -> k8s.networking.v1.NetworkPolicySpecArgs:
+    """Anything in the namespace not selected by another policy gets no traffic at all."""
+    return k8s.networking.v1.NetworkPolicySpecArgs(
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(), policy_types=["Ingress", "Egress"], ingress=[], egress=[]
+    )
+
+
 def dns_egress() -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
     return k8s.networking.v1.NetworkPolicyEgressRuleArgs(
         ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol=protocol, port=53) for protocol in ("UDP", "TCP")]

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.config import ConfigError, NodePoolConfig
+from infra.gpu_sharing import DEVICE_PLUGIN_CONFIG_LABEL
 
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_TAINT_KEY = GPU_RESOURCE
@@ -30,8 +31,11 @@ GPU_BY_INSTANCE_FAMILY = {
 }
 
 TEMPLATE_TAG = "k8s.io/cluster-autoscaler/node-template"
-# Hints first declared after the tags were named by key (see `legacy_tag_names`).
-_HINTS_WITHOUT_LEGACY_NAME = frozenset({f"{TEMPLATE_TAG}/label/{ACCELERATOR_LABEL}"})
+# Hints first declared after the tags were named by key (see `legacy_tag_names`): they had no positional
+# name, and counting them would shift the positions of the others.
+_HINTS_WITHOUT_LEGACY_NAME = frozenset(
+    {f"{TEMPLATE_TAG}/label/{ACCELERATOR_LABEL}", f"{TEMPLATE_TAG}/label/{DEVICE_PLUGIN_CONFIG_LABEL}"}
+)
 
 
 def accelerator_of(pool_name: str, instance_types: Sequence[str]) -> str:
@@ -70,6 +74,9 @@ class NodePoolArgs:
     size: NodePoolConfig
     gpus_per_node: int = 0
     """0 for a CPU pool. A GPU pool uses the AL2023 NVIDIA AMI and is tainted `nvidia.com/gpu`."""
+    schedulable_gpus: int | None = None
+    """`nvidia.com/gpu` a node advertises when its GPUs are time-sliced (infra/gpu_sharing.py);
+    None: `gpus_per_node`."""
     extra_labels: dict[str, str] = field(default_factory=dict)
     depends_on: Sequence[pulumi.Resource] = ()
     """Add-ons that must exist before nodes join (the VPC CNI, or nodes never become Ready)."""
@@ -152,19 +159,21 @@ class NodePool(pulumi.ComponentResource):
         )
 
         if is_gpu:
-            self._scale_from_zero_hints(name, labels, args.gpus_per_node)
+            advertised = args.gpus_per_node if args.schedulable_gpus is None else args.schedulable_gpus
+            self._scale_from_zero_hints(name, labels, advertised)
 
         self.register_outputs({"nodeGroupName": self.node_group.node_group_name})
 
-    def _scale_from_zero_hints(self, name: str, labels: dict[str, str], gpus_per_node: int) -> None:
+    def _scale_from_zero_hints(self, name: str, labels: dict[str, str], schedulable_gpus: int) -> None:
         """Tell the cluster autoscaler what a node of an empty pool would look like.
 
         With no node running, the autoscaler cannot see the pool's labels, taint or GPUs, so it would
-        never pick it for a pending GPU pod. It reads these from the Auto Scaling group's tags.
+        never pick it for a pending GPU pod. It reads these from the Auto Scaling group's tags. The GPU
+        count is what the device plugin will advertise: time-sliced pools offer several per GPU.
         """
         hints = {f"{TEMPLATE_TAG}/label/{key}": value for key, value in labels.items()}
         hints[f"{TEMPLATE_TAG}/taint/{GPU_TAINT_KEY}"] = "true:NoSchedule"
-        hints[f"{TEMPLATE_TAG}/resources/{GPU_RESOURCE}"] = str(gpus_per_node)
+        hints[f"{TEMPLATE_TAG}/resources/{GPU_RESOURCE}"] = str(schedulable_gpus)
         group_name = self.node_group.resources.apply(
             lambda resources: (resources[0].autoscaling_groups or [])[0].name or "" if resources else ""
         )

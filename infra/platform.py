@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from infra.alert_routing import AlertRouting, AlertRoutingArgs, alertmanager_config
+from infra.alert_topic import AlertTopic, AlertTopicArgs
 from infra.cluster import Cluster, ClusterArgs
 from infra.cluster_addons import ClusterAddons, ClusterAddonsArgs
 from infra.config import DatabaseConfig, PlatformConfig
@@ -17,12 +18,14 @@ from infra.container_image import ContainerImage, ContainerImageArgs, ImageSpec
 from infra.database import Database, DatabaseArgs, Engine
 from infra.dataset_seed import DatasetSeed, DatasetSeedArgs
 from infra.encryption import EncryptionKeys, EncryptionKeysArgs
+from infra.gpu_metrics import GpuMetrics, GpuMetricsArgs
 from infra.kubeflow_pipelines import KubeflowPipelines, KubeflowPipelinesArgs
 from infra.model import Model, ModelArgs
 from infra.monitoring_stack import MonitoringStack, MonitoringStackArgs
 from infra.network import Network, NetworkArgs
 from infra.pod_security import namespace_labels
 from infra.secure_bucket import SecureBucket, SecureBucketArgs
+from infra.serving_autoscaler import ServingAutoscaler, ServingAutoscalerArgs
 from infra.shared_services import SharedServices, TrackingClient, WorkloadImages
 from infra.tracking_server import TrackingServer, TrackingServerArgs
 from infra.webhook_order import after_controllers
@@ -78,6 +81,8 @@ SERVING_IMAGE = ImageSpec(
         "workloads/serving/__init__.py",
         "workloads/serving/service.py",
         "workloads/serving/settings.py",
+        "workloads/serving/device.py",
+        "workloads/serving/device_metrics.py",
         "workloads/serving/inputs.py",
         "workloads/serving/model_source.py",
         "workloads/serving/prediction_log.py",
@@ -103,6 +108,7 @@ DRIFT_IMAGE = ImageSpec(
         "monitoring/entrypoint.py",
         "monitoring/errors.py",
         "monitoring/job.py",
+        "monitoring/job_metrics.py",
         "monitoring/labelling_candidates.py",
         "monitoring/labelling_ledger.py",
         "monitoring/labelling_queue.py",
@@ -139,6 +145,7 @@ DRIFT_IMAGE = ImageSpec(
         "workloads/request_id.py",
         "workloads/settings.py",
         "workloads/training.py",
+        "workloads/training_batches.py",
         "workloads/labels/__init__.py",
         "workloads/labels/label_studio_tasks.py",
         "workloads/labels/record.py",
@@ -167,7 +174,23 @@ TRAINING_GPU_IMAGE = ImageSpec(
     build_args={"TORCH_INDEX_URL": ""},
     stamps_source_commit=True,
 )
-IMAGES = (TRACKING_SERVER_IMAGE, SERVING_IMAGE, DRIFT_IMAGE, TRAINING_IMAGE, TRAINING_GPU_IMAGE)
+# The serving Dockerfile with torch's CUDA build (pip's configured index, as for training-gpu), for
+# models a stack serves on a GPU pool (`gpuPool`): with the CPU wheel of SERVING_IMAGE such a pod
+# would request a GPU and infer on its CPU. Several GB larger, so built only when a stack has one.
+SERVING_GPU_IMAGE = ImageSpec(
+    name="model-serving-gpu",
+    dockerfile=SERVING_IMAGE.dockerfile,
+    sources=SERVING_IMAGE.sources,
+    build_args={"TORCH_INDEX_URL": ""},
+)
+IMAGES = (
+    TRACKING_SERVER_IMAGE,
+    SERVING_IMAGE,
+    SERVING_GPU_IMAGE,
+    DRIFT_IMAGE,
+    TRAINING_IMAGE,
+    TRAINING_GPU_IMAGE,
+)
 """Every image a stack may build (`python -m infra.container_image` writes their dockerignores)."""
 MODELS_NAMESPACE = "models"
 DATASETS_PREFIX = "datasets"
@@ -192,11 +215,14 @@ class Platform(pulumi.ComponentResource):
     network: Network
     keys: EncryptionKeys
     cluster: Cluster
+    addons: ClusterAddons
     buckets: dict[str, SecureBucket]
     tracking_database: Database
     pipelines_database: Database
     tracking: TrackingServer
     pipelines: KubeflowPipelines
+    alerts_topic: AlertTopic
+    """The stack's SNS topic for model and drift alerts (subscribe to it: README, 'Alerts')."""
     monitoring: MonitoringStack
     models: dict[str, Model]
     datasets_store: pulumi.Output[str]
@@ -212,6 +238,7 @@ class Platform(pulumi.ComponentResource):
         self.network = self._create_network(name, config)
         self.cluster = self._create_cluster(name, config)
         addons = self._create_addons(name, config)
+        self.addons = addons
         # Everything on the cluster goes through its provider, and what the add-ons' webhooks and
         # controllers handle waits for them (infra/webhook_order.py).
         on_cluster = pulumi.ResourceOptions(
@@ -224,7 +251,18 @@ class Platform(pulumi.ComponentResource):
         self.pipelines_database = self._create_pipelines_database(name, config)
         self.tracking = self._create_tracking(name, config, on_cluster)
         self.pipelines = self._create_pipelines(name, config, addons, on_cluster)
+        self.alerts_topic = AlertTopic(
+            f"{name}-alerts-topic",
+            AlertTopicArgs(name=f"{config.name_prefix}-model-alerts", kms_key_arn=self.keys.alerts.arn),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.monitoring = self._create_monitoring(name, config, addons, on_cluster)
+        if config.gpu_node_pools:
+            GpuMetrics(
+                f"{name}-gpu-metrics",
+                GpuMetricsArgs(monitoring=self.monitoring, install_after=(addons,)),
+                opts=on_cluster,
+            )
         self.datasets_store = self.buckets["datasets"].s3_uri(DATASETS_PREFIX)
 
         entries = {model_name: catalogue.get(model_name) for model_name in sorted(config.models)}
@@ -240,6 +278,7 @@ class Platform(pulumi.ComponentResource):
                 "trackingUrl": self.tracking.internal_url,
                 "pipelinesApiUrl": self.pipelines.api_url,
                 "grafanaUrl": self.monitoring.grafana_url,
+                "alertsTopicArn": self.alerts_topic.arn,
                 "datasetsStore": self.datasets_store,
                 "models": {model_name: model.service_url for model_name, model in self.models.items()},
             }
@@ -296,6 +335,7 @@ class Platform(pulumi.ComponentResource):
                 kubernetes_version=config.kubernetes_version,
                 region=config.region,
                 vpc_id=self.network.vpc_id,
+                gpu_pools=tuple(config.gpu_node_pools),
             ),
             opts=pulumi.ResourceOptions(parent=self, providers={"kubernetes": self.cluster.provider}),
         )
@@ -415,6 +455,9 @@ class Platform(pulumi.ComponentResource):
                 internal_ingress=config.tracking.internal_ingress,
                 retain_volumes=config.data_survives_destroy,
                 install_after=(addons,),
+                alerts_topic=self.alerts_topic,
+                identity=self.cluster.identity,
+                gpu_exporters=bool(config.gpu_node_pools),
             ),
             opts=on_cluster,
         )
@@ -438,13 +481,15 @@ class Platform(pulumi.ComponentResource):
     def _create_workload_images(
         self, name: str, config: PlatformConfig, entries: dict[str, catalogue.CatalogueEntry]
     ) -> WorkloadImages:
-        """The models' images; the CUDA training variant only where a model trains on the GPU pool."""
+        """The models' images; each CUDA variant only where a model trains, or is served, on a GPU pool."""
         trains_on_gpu = any(entry.gpu for entry in entries.values())
+        serves_on_gpu = any(config.models[model].gpu_pool is not None for model in entries)
         return WorkloadImages(
             serving=self._image(name, SERVING_IMAGE, config).ref,
             drift=self._image(name, DRIFT_IMAGE, config).ref,
             training=self._image(name, TRAINING_IMAGE, config).ref,
             gpu_training=self._image(name, TRAINING_GPU_IMAGE, config).ref if trains_on_gpu else None,
+            gpu_serving=self._image(name, SERVING_GPU_IMAGE, config).ref if serves_on_gpu else None,
         )
 
     def _create_models(
@@ -478,11 +523,18 @@ class Platform(pulumi.ComponentResource):
             reports=self.buckets["reports"],
             images=images,
             monitoring=self.monitoring,
+            alerts_topic=self.alerts_topic,
+            serving_autoscaler=self._create_serving_autoscaler(name, config, on_cluster),
         )
         # The model alerts' route to the drift alerts' webhook, whose Secret is in this namespace.
         AlertRouting(
             f"{name}-alert-routing",
-            AlertRoutingArgs(namespace=MODELS_NAMESPACE, waits_for=(namespace, self.monitoring)),
+            AlertRoutingArgs(
+                namespace=MODELS_NAMESPACE,
+                waits_for=(namespace, self.monitoring),
+                sns_topic_arn=self.alerts_topic.arn,
+                region=config.region,
+            ),
             opts=on_cluster,
         )
         in_models_namespace = pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[namespace]))
@@ -499,6 +551,18 @@ class Platform(pulumi.ComponentResource):
             )
             for model_name, entry in entries.items()
         }
+
+    def _create_serving_autoscaler(
+        self, name: str, config: PlatformConfig, on_cluster: pulumi.ResourceOptions
+    ) -> ServingAutoscaler | None:
+        """KEDA, where some model serves on a GPU pool (the others scale on CPU with a plain HPA)."""
+        if all(settings.gpu_pool is None for settings in config.models.values()):
+            return None
+        return ServingAutoscaler(
+            f"{name}-serving-autoscaler",
+            ServingAutoscalerArgs(vpc_cidr=config.vpc_cidr, install_after=(self.addons,)),
+            opts=on_cluster,
+        )
 
     def _create_tracking_clients(
         self, name: str, models_namespace: k8s.core.v1.Namespace, on_cluster: pulumi.ResourceOptions

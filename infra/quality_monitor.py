@@ -14,7 +14,14 @@ import pulumi_kubernetes as k8s
 
 from infra.hardened_workload import Compute, WorkloadContainer, WorkloadPod
 from infra.iam_policies import bucket_prefix_statements
-from infra.monitoring_job import DailyJob, declare_cron_job, declare_network_policy, declare_role, webhook_url_variable
+from infra.monitoring_job import (
+    DailyJob,
+    declare_cron_job,
+    declare_network_policy,
+    declare_role,
+    pushgateway_variable,
+    webhook_url_variable,
+)
 from infra.shared_services import SharedServices, model_labels, tracking_client_environment
 from monitoring.quality_settings import QualityVariables
 from monitoring.settings import DriftVariables
@@ -67,6 +74,7 @@ def quality_environment(shared: SharedServices) -> list[k8s.core.v1.EnvVarArgs]:
         k8s.core.v1.EnvVarArgs(name=QualityVariables.LABELS_STORE, value=shared.labels.s3_uri()),
         k8s.core.v1.EnvVarArgs(name=DriftVariables.REPORTS_STORE, value=shared.reports.s3_uri()),
         webhook_url_variable(),
+        pushgateway_variable(),
     ]
 
 

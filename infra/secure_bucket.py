@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -99,12 +100,9 @@ class SecureBucket(pulumi.ComponentResource):
 
     @staticmethod
     def _lifecycle_rules(args: SecureBucketArgs) -> list[aws.s3.BucketLifecycleConfigurationRuleArgs]:
-        whole_bucket = aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix="")
         rules = [
-            aws.s3.BucketLifecycleConfigurationRuleArgs(
-                id="expire-noncurrent-versions",
-                status="Enabled",
-                filter=whole_bucket,
+            _whole_bucket_rule(
+                "expire-noncurrent-versions",
                 noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
                     noncurrent_days=args.noncurrent_version_retention_days
                 ),
@@ -114,40 +112,14 @@ class SecureBucket(pulumi.ComponentResource):
             )
         ]
         if args.current_version_expiration_days is not None:
-            rules.append(
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="expire-current-objects",
-                    status="Enabled",
-                    filter=whole_bucket,
-                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
-                        days=args.current_version_expiration_days
-                    ),
-                )
+            expiration = aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
+                days=args.current_version_expiration_days
             )
+            rules.append(_whole_bucket_rule("expire-current-objects", expiration=expiration))
         return rules
 
     def _tls_only_policy(self, name: str, public_access: aws.s3.BucketPublicAccessBlock, retain: bool) -> None:
-        deny_plain_http = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "DenyInsecureTransport",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": [self.bucket.arn, pulumi.Output.concat(self.bucket.arn, "/*")],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                },
-                {
-                    "Sid": "DenyOutdatedTls",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": [self.bucket.arn, pulumi.Output.concat(self.bucket.arn, "/*")],
-                    "Condition": {"NumericLessThan": {"s3:TlsVersion": "1.2"}},
-                },
-            ],
-        }
+        deny_plain_http = {"Version": "2012-10-17", "Statement": tls_only_statements(self.bucket.arn)}
         aws.s3.BucketPolicy(
             name,
             bucket=self.bucket.id,
@@ -155,3 +127,32 @@ class SecureBucket(pulumi.ComponentResource):
             # S3 rejects a policy write while the public-access block is still being applied.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access], retain_on_delete=retain),
         )
+
+
+def tls_only_statements(bucket_arn: pulumi.Input[str]) -> list[dict[str, Any]]:
+    """The bucket policy's statements: no request over plain HTTP, none over TLS older than 1.2.
+
+    Plain data for a plain `str` ARN (the policy pack's tests use them as a compliant bucket policy).
+    """
+    objects = f"{bucket_arn}/*" if isinstance(bucket_arn, str) else pulumi.Output.concat(bucket_arn, "/*")
+    refused = {
+        "DenyInsecureTransport": {"Bool": {"aws:SecureTransport": "false"}},
+        "DenyOutdatedTls": {"NumericLessThan": {"s3:TlsVersion": "1.2"}},
+    }
+    return [
+        {
+            "Sid": sid,
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [bucket_arn, objects],
+            "Condition": condition,
+        }
+        for sid, condition in refused.items()
+    ]
+
+
+def _whole_bucket_rule(rule_id: str, **actions: Any) -> aws.s3.BucketLifecycleConfigurationRuleArgs:
+    """An enabled lifecycle rule over every object of the bucket; `actions` say what it does."""
+    whole_bucket = aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix="")
+    return aws.s3.BucketLifecycleConfigurationRuleArgs(id=rule_id, status="Enabled", filter=whole_bucket, **actions)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.alert_topic import AlertTopic
 from infra.dataset_seed import DatasetSeed
 from infra.hardened_workload import aws_runtime_environment
 from infra.kubeflow_pipelines import KubeflowPipelines
@@ -43,6 +44,8 @@ class WorkloadImages:
     """Training image with torch's CPU build; also runs the schedule sync Jobs and the dataset seed."""
     gpu_training: pulumi.Input[str] | None = None
     """Training image with torch's CUDA build; built only when a model of the stack trains on GPU."""
+    gpu_serving: pulumi.Input[str] | None = None
+    """Serving image with torch's CUDA build; built only when the stack serves a model on a GPU pool."""
 
     def training_for(self, gpu: bool) -> pulumi.Input[str]:
         """The image a model's pipeline steps run in."""
@@ -51,6 +54,14 @@ class WorkloadImages:
         if self.gpu_training is None:
             raise ValueError("a model trains on the GPU pool but the stack built no GPU training image")
         return self.gpu_training
+
+    def serving_for(self, gpu_pool: str | None) -> pulumi.Input[str]:
+        """The image a model's service runs: the CUDA variant on a GPU pool."""
+        if gpu_pool is None:
+            return self.serving
+        if self.gpu_serving is None:
+            raise ValueError(f"a model is served on GPU pool {gpu_pool!r} but the stack built no GPU serving image")
+        return self.gpu_serving
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,11 @@ class SharedServices:
     images: WorkloadImages
     monitoring: pulumi.Resource
     """The monitoring stack: its release installs the CRDs the models' ServiceMonitors and rules need."""
+    alerts_topic: AlertTopic | None = None
+    """The stack's SNS alert topic: the drift jobs publish to it as Alertmanager does."""
+    serving_autoscaler: pulumi.Resource | None = None
+    """KEDA (infra/serving_autoscaler.py), where a model serves on a GPU pool: its release installs
+    the ScaledObject CRD and webhook; None in a stack whose models all serve on CPU."""
 
 
 def tracking_client_environment(shared: SharedServices) -> list[k8s.core.v1.EnvVarArgs]:

@@ -100,7 +100,7 @@ import contextlib
 import math
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
 import numpy as np
@@ -205,16 +205,8 @@ class SignalTest:
     effect_floor: float
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "p_value": self.p_value,
-            "level": self.level,
-            "rejected": self.rejected,
-            "columns": self.columns,
-            "deciding_column": self.deciding_column,
-            "effect": self.effect,
-            "effect_floor": self.effect_floor,
-        }
+        """Every field but the family, which the summary lists the test under (`signals_summary`)."""
+        return {key: value for key, value in asdict(self).items() if key != "family"}
 
 
 @dataclass

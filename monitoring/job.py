@@ -14,7 +14,8 @@ The same entrypoint runs in the cluster's CronJob, behind `mlops drift run MODEL
 4. write `report.html` and `summary.json` to `<reports>/<model>/date=YYYY-MM-DD/` and log both, with
    the scores as metrics, to the MLflow experiment `monitoring/<model>`;
 5. dataset drift → alert (webhook and/or SNS, with the report's links), at most once per cooldown,
-   and, if enabled, submit the model's training pipeline, at most once per cooldown.
+   and, if enabled, submit the model's training pipeline, at most once per cooldown;
+6. push the day's results to the Pushgateway, where one is configured (`monitoring.job_metrics`).
 
 This module runs those steps in order; each lives in its own module: the reference
 (`monitoring.reference_loader`), the comparison (`monitoring.comparison`), the MLflow run
@@ -28,7 +29,6 @@ configuration error. Configuration: environment variables, listed by `--help` (m
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -50,9 +50,10 @@ from monitoring.comparison import compare
 from monitoring.drift import DriftComputation, class_names_for
 from monitoring.entrypoint import job_parser, run_job_command
 from monitoring.errors import DriftJobError
+from monitoring.job_metrics import DRIFT_JOB, drift_registry, push_results
 from monitoring.reference_loader import load_reference
 from monitoring.retrain import RetrainSubmitter
-from monitoring.run_record import MonitoringRun, comparison_metrics, comparison_params
+from monitoring.run_record import MonitoringRun, comparison_metrics, comparison_params, registry_client
 from monitoring.settings import DriftSettings, variables_help
 from monitoring.store import Store
 from monitoring.summary import (
@@ -132,14 +133,10 @@ def run_job(
     client: Any = None,
 ) -> JobResult:
     """One execution of the job. Raises DriftJobError when it cannot do its work."""
-    from mlflow.tracking import MlflowClient
-
     settings = settings or DriftSettings.from_environment()
     now = now or alerts.now_utc()
     day = _parse_day(day) if day else default_day(now)
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
-        raise DriftJobError("MLFLOW_TRACKING_URI is not set: the job reads reference tables from the registry")
-    client = client or MlflowClient()
+    client = registry_client(client, DriftJobError, "reference tables")
     predictions = Store(settings.predictions_store)
     reports = Store(settings.reports_store)
     folder = window_prefix(model, day)
@@ -159,9 +156,9 @@ def run_job(
         model_versions=window.versions,
     )
     context = _DayContext(model, day, settings, now, client, reports, alerts.CooldownState(reports, model), facts)
-    if window.empty:
-        return _skip(context)
-    return _compare(context, window, class_names, submitter)
+    result = _skip(context) if window.empty else _compare(context, window, class_names, submitter)
+    push_results(settings.pushgateway_url, DRIFT_JOB, model, drift_registry(result.summary))
+    return result
 
 
 def _skip(context: _DayContext) -> JobResult:

@@ -15,7 +15,8 @@ CronJob `quality-<model>` in the drift image (`infra/quality_monitor.py`). One r
    the measurement and never judged on;
 3. write `quality.json` to `<reports>/<model>/date=<day>/` and log it, with the measurements as
    metrics, to the MLflow experiment `monitoring/<model>` (run `quality-<day>`);
-4. any row degraded → one alert of kind `quality` (the drift job's channels), at most once per cooldown.
+4. any row degraded → one alert of kind `quality` (the drift job's channels), at most once per cooldown;
+5. push the measurements to the Pushgateway, where one is configured (`monitoring.job_metrics`).
 
 Exit status: 0 when the job did its work (whatever the verdict), 1 when it could not (unreadable store,
 tracking server errors, every alert channel failed), 2 for a configuration error.
@@ -24,7 +25,6 @@ tracking server errors, every alert channel failed), 2 for a configuration error
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -37,12 +37,13 @@ from monitoring.actions import alert_once, report_link
 from monitoring.day_drift import day_drift
 from monitoring.entrypoint import job_parser, run_job_command
 from monitoring.job import default_day
+from monitoring.job_metrics import QUALITY_JOB, push_results, quality_registry
 from monitoring.quality_estimate import CalibrationLookup, estimate_window, registry_calibration
 from monitoring.quality_join import join, labels_table, prediction_days, read_predictions
 from monitoring.quality_metrics import measure
 from monitoring.quality_report import QUALITY_FILE, Judgement, QualityRow, QualitySummary, judge, overall
 from monitoring.quality_settings import QualitySettings, variables_help
-from monitoring.run_record import MonitoringRun
+from monitoring.run_record import MonitoringRun, registry_client
 from monitoring.store import Store
 from monitoring.window import window_prefix
 
@@ -267,14 +268,10 @@ def run_quality_job(
     client: Any = None,
 ) -> QualityResult:
     """One execution of the job. Raises QualityJobError when it cannot do its work."""
-    from mlflow.tracking import MlflowClient
-
     settings = settings or QualitySettings.from_environment()
     now = now or alerts.now_utc()
     last = parse_day(day) if day else date.fromisoformat(default_day(now))
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
-        raise QualityJobError("MLFLOW_TRACKING_URI is not set: the job reads validation accuracy from the registry")
-    client = client or MlflowClient()
+    client = registry_client(client, QualityJobError, "validation accuracy")
     summary = measure_quality(
         model, last, now, settings, registry_validation(client, model), registry_calibration(client, model)
     )
@@ -289,6 +286,7 @@ def run_quality_job(
     )
     reports.write(key, summary.to_json(), "application/json")
     run.finish_quality(summary, failed=bool(errors))
+    push_results(settings.pushgateway_url, QUALITY_JOB, model, quality_registry(summary))
     return QualityResult(summary, 1 if errors else 0, errors)
 
 

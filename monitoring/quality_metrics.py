@@ -26,8 +26,9 @@ GROUP = [DAY_COLUMN, VERSION_COLUMN]
 
 
 @dataclass(frozen=True)
-class Measured:
-    """What the labels say about one version on one prediction day."""
+class Counted:
+    """One version on one prediction day: what it served and how much of it its labels confirm (the
+    measurement and the judged row of `monitoring.quality_report` both carry these)."""
 
     day: str
     model_version: str
@@ -37,8 +38,14 @@ class Measured:
     correct: int
     accuracy: float | None
     """None without labels: nothing was measured."""
-    interval: tuple[float, float] | None
     macro_f1: float | None
+
+
+@dataclass(frozen=True)
+class Measured(Counted):
+    """What the labels say about one version on one prediction day."""
+
+    interval: tuple[float, float] | None
 
 
 def wilson_interval(correct: int, total: int, confidence: float) -> tuple[float, float]:

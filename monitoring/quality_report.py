@@ -21,10 +21,10 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from monitoring.quality_metrics import Measured
+from monitoring.quality_metrics import Counted, Measured
 
 QUALITY_FILE = "quality.json"
 DEGRADED = "degraded"
@@ -42,18 +42,11 @@ class Judgement:
 
 
 @dataclass(frozen=True)
-class QualityRow:
+class QualityRow(Counted):
     """One version on one prediction day, judged."""
 
-    day: str
-    model_version: str
-    predictions: int
-    labelled: int
-    correct: int
-    accuracy: float | None
     interval_low: float | None
     interval_high: float | None
-    macro_f1: float | None
     validation_accuracy: float | None
     verdict: str
     reason: str
@@ -66,16 +59,11 @@ class QualityRow:
 def judge(measured: Measured, validation_accuracy: float | None, rules: Judgement) -> QualityRow:
     verdict, reason = _verdict(measured, validation_accuracy, rules)
     low, high = measured.interval if measured.interval else (None, None)
+    counted = {counted.name: getattr(measured, counted.name) for counted in fields(Counted)}
     return QualityRow(
-        day=measured.day,
-        model_version=measured.model_version,
-        predictions=measured.predictions,
-        labelled=measured.labelled,
-        correct=measured.correct,
-        accuracy=measured.accuracy,
+        **counted,
         interval_low=low,
         interval_high=high,
-        macro_f1=measured.macro_f1,
         validation_accuracy=validation_accuracy,
         verdict=verdict,
         reason=reason,

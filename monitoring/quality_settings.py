@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydantic import Field
-
 from monitoring.settings import MonitoringSettings
 from workloads.serving.settings import DEFAULT_LABELS_STORE, ServingVariables
-from workloads.settings import HELP_WIDTH, Stripped
+from workloads.settings import HELP_WIDTH, Share, Stripped, variable
 
 
 class QualityVariables:
@@ -31,41 +29,18 @@ class QualityVariables:
 class QualitySettings(MonitoringSettings):
     """Everything the quality job reads from the environment: one field per variable."""
 
-    labels_store: Stripped = Field(
-        default=DEFAULT_LABELS_STORE,
-        validation_alias=QualityVariables.LABELS_STORE,
-        description="labels root: a folder or s3://bucket[/prefix] (reads <store>/<model>/date=<received day>/)",
-    )
-    lookback_days: int = Field(
-        default=14,
-        ge=1,
-        le=366,
-        validation_alias=QualityVariables.LOOKBACK_DAYS,
-        description="prediction days measured, ending with the job's day: labels arriving up to this late "
-        "still count for their prediction's day",
-    )
-    min_labels: int = Field(
-        default=30,
-        ge=1,
-        le=10_000_000,
-        validation_alias=QualityVariables.MIN_LABELS,
-        description="labelled predictions a (day, version) needs before its accuracy is judged; fewer is "
-        "reported as too few labels, never as ok",
-    )
-    margin: float = Field(
-        default=0.02,
-        ge=0.0,
-        le=1.0,
-        validation_alias=QualityVariables.MARGIN,
-        description="degraded when the interval's upper bound is below validation accuracy minus this",
-    )
-    confidence: float = Field(
-        default=0.95,
-        gt=0.5,
-        lt=1.0,
-        validation_alias=QualityVariables.CONFIDENCE,
-        description="confidence level of the accuracy interval (Wilson score)",
-    )
+    labels_store: Stripped = variable(QualityVariables.LABELS_STORE, DEFAULT_LABELS_STORE)
+    """labels root: a folder or s3://bucket[/prefix] (reads <store>/<model>/date=<received day>/)"""
+    lookback_days: int = variable(QualityVariables.LOOKBACK_DAYS, 14, ge=1, le=366)
+    """prediction days measured, ending with the job's day: labels arriving up to this late still count for
+    their prediction's day"""
+    min_labels: int = variable(QualityVariables.MIN_LABELS, 30, ge=1, le=10_000_000)
+    """labelled predictions a (day, version) needs before its accuracy is judged; fewer is reported as too few
+    labels, never as ok"""
+    margin: Share = variable(QualityVariables.MARGIN, 0.02)
+    """degraded when the interval's upper bound is below validation accuracy minus this"""
+    confidence: float = variable(QualityVariables.CONFIDENCE, 0.95, gt=0.5, lt=1.0)
+    """confidence level of the accuracy interval (Wilson score)"""
 
 
 VARIABLES: Mapping[str, tuple[str, str]] = QualitySettings.variables()

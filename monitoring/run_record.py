@@ -12,11 +12,15 @@ import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitoring.drift import DriftComputation
 from monitoring.settings import DriftSettings
 from monitoring.summary import SUMMARY_FILE, ComparedSummary, DriftSummary, RunLink
+from workloads.settings import TrackingClientVariables
+
+if TYPE_CHECKING:  # the client is imported where it is used: mlflow is heavy
+    from mlflow.tracking import MlflowClient
 
 EXPERIMENT_PREFIX = "monitoring/"
 PARAM_LIMIT = 6000
@@ -25,6 +29,16 @@ PARAM_LIMIT = 6000
 
 def experiment_name(model: str) -> str:
     return f"{EXPERIMENT_PREFIX}{model}"
+
+
+def registry_client(client: MlflowClient | None, error_class: type[Exception], reads: str) -> MlflowClient:
+    """`client` (a test's), else an MlflowClient; either way the tracking server must be named, since
+    the job `reads` what it compares with from the registry: `error_class` says so otherwise."""
+    if not os.environ.get(TrackingClientVariables.URI):
+        raise error_class(f"{TrackingClientVariables.URI} is not set: the job reads {reads} from the registry")
+    from mlflow.tracking import MlflowClient
+
+    return client or MlflowClient()
 
 
 class MonitoringRun:
@@ -37,7 +51,7 @@ class MonitoringRun:
         experiment = client.get_experiment_by_name(name)
         self.experiment_id = experiment.experiment_id if experiment else client.create_experiment(name)
         run = client.create_run(self.experiment_id, run_name=f"{job}-{day}", tags={"model": model, "date": day})
-        base = os.environ.get("MLFLOW_TRACKING_URI", "").rstrip("/")
+        base = os.environ.get(TrackingClientVariables.URI, "").rstrip("/")
         url = f"{base}/#/experiments/{self.experiment_id}/runs/{run.info.run_id}" if base.startswith("http") else None
         self.link = RunLink(run_id=run.info.run_id, url=url)
 

@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, get_args
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import model_validator
 
 from pipelines.remote import IMAGE_ENVIRONMENT_VARIABLE
-from workloads.settings import HELP_WIDTH, Stripped, TrackingClientSettings, variable_extra
+from workloads.settings import HELP_WIDTH, Lowercase, Share, Stripped, TrackingClientSettings, variable
 
 DEFAULT_PREDICTIONS_STORE = str(Path(".mlops") / "predictions")
 DEFAULT_REPORTS_STORE = str(Path(".mlops") / "reports")
@@ -43,14 +43,11 @@ class DriftVariables:
     EMBEDDING_THRESHOLD = "MLOPS_DRIFT_EMBEDDING_THRESHOLD"
     SAMPLE_SIZE = "MLOPS_DRIFT_SAMPLE_SIZE"
     SEED = "MLOPS_DRIFT_SEED"
+    PUSHGATEWAY_URL = "MLOPS_PUSHGATEWAY_URL"
 
 
 class SettingsError(ValueError):
     """A drift-job variable is invalid; the message names it."""
-
-
-def _lowercase(value: Any) -> Any:
-    return value.strip().lower() if isinstance(value, str) else value
 
 
 class MonitoringSettings(TrackingClientSettings):
@@ -62,115 +59,52 @@ class MonitoringSettings(TrackingClientSettings):
 
     error_class = SettingsError
 
-    predictions_store: Stripped = Field(
-        default=DEFAULT_PREDICTIONS_STORE,
-        validation_alias=DriftVariables.PREDICTIONS_STORE,
-        description="prediction log root: a folder or s3://bucket[/prefix] "
-        "(reads <store>/<model>/date=YYYY-MM-DD/*.parquet)",
-    )
-    reports_store: Stripped = Field(
-        default=DEFAULT_REPORTS_STORE,
-        validation_alias=DriftVariables.REPORTS_STORE,
-        description="reports root: a folder or s3://bucket[/prefix] (writes <store>/<model>/date=.../report.html, "
-        "summary.json; keeps the alert/retrain cooldown state in <store>/<model>/alert-state.json)",
-    )
-    reports_url: Stripped | None = Field(
-        default=None,
-        validation_alias=DriftVariables.REPORTS_URL,
-        description="public base URL of the reports store, used for links in alerts",
-    )
-    s3_endpoint_url: Stripped | None = Field(
-        default=None,
-        validation_alias=DriftVariables.S3_ENDPOINT_URL,
-        description="another S3 API (MinIO, moto) for both stores; boto3 reads it",
-        json_schema_extra=variable_extra(default_text="AWS"),
-    )
-    webhook_url: Stripped | None = Field(
-        default=None,
-        validation_alias=DriftVariables.WEBHOOK_URL,
-        description='Slack-compatible incoming webhook: POST {"text": ...}',
-    )
-    sns_topic_arn: Stripped | None = Field(
-        default=None,
-        validation_alias=DriftVariables.SNS_TOPIC_ARN,
-        description="SNS topic to publish alerts to (boto3; AWS_ENDPOINT_URL_SNS honoured)",
-    )
-    cooldown_hours: float = Field(
-        default=24.0,
-        ge=0,
-        le=24 * 365,
-        validation_alias=DriftVariables.COOLDOWN_HOURS,
-        description="one alert per model and kind, and one retrain, within this many hours",
-    )
+    predictions_store: Stripped = variable(DriftVariables.PREDICTIONS_STORE, DEFAULT_PREDICTIONS_STORE)
+    """prediction log root: a folder or s3://bucket[/prefix] (reads <store>/<model>/date=YYYY-MM-DD/*.parquet)"""
+    reports_store: Stripped = variable(DriftVariables.REPORTS_STORE, DEFAULT_REPORTS_STORE)
+    """reports root: a folder or s3://bucket[/prefix] (writes <store>/<model>/date=.../report.html, summary.json;
+    keeps the alert/retrain cooldown state in <store>/<model>/alert-state.json)"""
+    reports_url: Stripped | None = variable(DriftVariables.REPORTS_URL, None)
+    """public base URL of the reports store, used for links in alerts"""
+    s3_endpoint_url: Stripped | None = variable(DriftVariables.S3_ENDPOINT_URL, None, default_text="AWS")
+    """another S3 API (MinIO, moto) for both stores; boto3 reads it"""
+    webhook_url: Stripped | None = variable(DriftVariables.WEBHOOK_URL, None)
+    """Slack-compatible incoming webhook: POST {"text": ...}"""
+    sns_topic_arn: Stripped | None = variable(DriftVariables.SNS_TOPIC_ARN, None)
+    """SNS topic to publish alerts to (boto3; AWS_ENDPOINT_URL_SNS honoured)"""
+    cooldown_hours: float = variable(DriftVariables.COOLDOWN_HOURS, 24.0, ge=0, le=24 * 365)
+    """one alert per model and kind, and one retrain, within this many hours"""
+    pushgateway_url: Stripped | None = variable(DriftVariables.PUSHGATEWAY_URL, None)
+    """Prometheus Pushgateway the job pushes its results to at the end of a run (monitoring.job_metrics);
+    unset: no push"""
 
 
 class DriftSettings(MonitoringSettings):
     """Everything the drift job reads from the environment: one field per variable."""
 
-    retrain: Annotated[RetrainMode, BeforeValidator(_lowercase)] = Field(
-        default="off",
-        validation_alias=DriftVariables.RETRAIN,
-        description="retrain trigger on dataset drift: off, local (kfp.local here) or kfp (the cluster)",
+    retrain: Annotated[RetrainMode, Lowercase] = variable(DriftVariables.RETRAIN, "off")
+    """retrain trigger on dataset drift: off, local (kfp.local here) or kfp (the cluster)"""
+    kfp_host: Stripped | None = variable(DriftVariables.KFP_HOST, None)
+    """KFP API endpoint for MLOPS_DRIFT_RETRAIN=kfp"""
+    training_image: Stripped | None = variable(DriftVariables.TRAINING_IMAGE, None)
+    """training image (by digest) for MLOPS_DRIFT_RETRAIN=kfp"""
+    retrain_arguments: dict[str, Any] = variable(
+        DriftVariables.RETRAIN_ARGUMENTS, {}, expected="a JSON object of pipeline parameters"
     )
-    kfp_host: Stripped | None = Field(
-        default=None,
-        validation_alias=DriftVariables.KFP_HOST,
-        description="KFP API endpoint for MLOPS_DRIFT_RETRAIN=kfp",
-    )
-    training_image: Stripped | None = Field(
-        default=None,
-        validation_alias=DriftVariables.TRAINING_IMAGE,
-        description="training image (by digest) for MLOPS_DRIFT_RETRAIN=kfp",
-    )
-    retrain_arguments: dict[str, Any] = Field(
-        default_factory=dict,
-        validation_alias=DriftVariables.RETRAIN_ARGUMENTS,
-        description='JSON object of pipeline parameters for the retrain run, e.g. {"epochs": 3}',
-        json_schema_extra=variable_extra(expected="a JSON object of pipeline parameters"),
-    )
-    p_value: float = Field(
-        default=0.05,
-        ge=1e-9,
-        le=0.5,
-        validation_alias=DriftVariables.P_VALUE,
-        description="family-wise significance level: the false-alarm rate of the dataset-drift decision, split "
-        "over the signal families (Bonferroni) and within each over its columns (see monitoring.drift)",
-    )
-    numerical_threshold: float = Field(
-        default=0.1,
-        ge=0.0,
-        le=100.0,
-        validation_alias=DriftVariables.NUMERICAL_THRESHOLD,
-        description="effect floor of a numerical column (softmax outputs too): normalised Wasserstein distance",
-    )
-    categorical_threshold: float = Field(
-        default=0.1,
-        ge=0.0,
-        le=1.0,
-        validation_alias=DriftVariables.CATEGORICAL_THRESHOLD,
-        description="effect floor of the class mix: Jensen-Shannon distance",
-    )
-    embedding_threshold: float = Field(
-        default=0.55,
-        ge=0.5,
-        le=1.0,
-        validation_alias=DriftVariables.EMBEDDING_THRESHOLD,
-        description="effect floor of the embedding: ROC AUC of a reference-vs-current classifier",
-    )
-    sample_size: int = Field(
-        default=20_000,
-        ge=100,
-        le=10_000_000,
-        validation_alias=DriftVariables.SAMPLE_SIZE,
-        description="rows sampled from the window and from the reference (see monitoring.drift)",
-    )
-    seed: int = Field(
-        default=0,
-        ge=0,
-        le=2**31 - 1,
-        validation_alias=DriftVariables.SEED,
-        description="seed of the row sampling (reproducible reports)",
-    )
+    """JSON object of pipeline parameters for the retrain run, e.g. {"epochs": 3}"""
+    p_value: float = variable(DriftVariables.P_VALUE, 0.05, ge=1e-9, le=0.5)
+    """family-wise significance level: the false-alarm rate of the dataset-drift decision, split over the signal
+    families (Bonferroni) and within each over its columns (see monitoring.drift)"""
+    numerical_threshold: float = variable(DriftVariables.NUMERICAL_THRESHOLD, 0.1, ge=0.0, le=100.0)
+    """effect floor of a numerical column (softmax outputs too): normalised Wasserstein distance"""
+    categorical_threshold: Share = variable(DriftVariables.CATEGORICAL_THRESHOLD, 0.1)
+    """effect floor of the class mix: Jensen-Shannon distance"""
+    embedding_threshold: float = variable(DriftVariables.EMBEDDING_THRESHOLD, 0.55, ge=0.5, le=1.0)
+    """effect floor of the embedding: ROC AUC of a reference-vs-current classifier"""
+    sample_size: int = variable(DriftVariables.SAMPLE_SIZE, 20_000, ge=100, le=10_000_000)
+    """rows sampled from the window and from the reference (see monitoring.drift)"""
+    seed: int = variable(DriftVariables.SEED, 0, ge=0, le=2**31 - 1)
+    """seed of the row sampling (reproducible reports)"""
 
     @model_validator(mode="after")
     def _kfp_needs_a_host(self) -> Self:

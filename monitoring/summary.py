@@ -17,13 +17,21 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, is_dataclass, replace
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 SUMMARY_FILE = "summary.json"
 SKIPPED = "skipped"
 DRIFT = "drift"
 NO_DRIFT = "no_drift"
 NO_TRAFFIC = "skipped: no traffic"
+
+
+def _declared(facts: DataclassInstance) -> dict[str, Any]:
+    """The fields' values in declaration order, as they are (`asdict` would copy and convert them)."""
+    return {field.name: getattr(facts, field.name) for field in fields(facts)}
 
 
 @dataclass(frozen=True)
@@ -41,15 +49,7 @@ class WindowFacts:
     """Rows per model version, most frequent first."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "date": self.date,
-            "generated_at": self.generated_at,
-            "predictions": self.predictions,
-            "files": self.files,
-            "rows_in_window": self.rows_in_window,
-            "model_versions": dict(self.model_versions),
-        }
+        return {**_declared(self), "model_versions": dict(self.model_versions)}
 
 
 @dataclass(frozen=True)
@@ -110,10 +110,9 @@ class _Outcome:
 
     def as_dict(self) -> dict[str, Any]:
         assert is_dataclass(self)  # for the type checker: each outcome below is a dataclass
-        values = {field.name: getattr(self, field.name) for field in fields(self)}  # in declaration order
         return {
             key: list(value) if isinstance(value, tuple) else value
-            for key, value in values.items()
+            for key, value in _declared(self).items()
             if value is not None
         }
 

@@ -59,14 +59,16 @@ def model_uid(model: str) -> str:
 OVERVIEW_UID = "mlops-models-overview"
 
 
-def model_dashboard(entry: CatalogueEntry, namespace: str | None = None) -> dict[str, Any]:
-    """Traffic, latency, capacity and burn rates of one model, with its objectives drawn as thresholds."""
+def model_dashboard(entry: CatalogueEntry, namespace: str | None = None, on_gpu: bool = False) -> dict[str, Any]:
+    """Traffic, latency, capacity and burn rates of one model, with its objectives drawn as thresholds;
+    `on_gpu` (the model serves on a GPU pool) adds its replicas' GPU utilisation and memory (DCGM)."""
     targets = ModelTargets(entry.name, namespace)
     goals = objectives(entry)
     rows: list[tuple[str, list[Panel]]] = [
         ("Traffic", [_request_rate(targets), _error_ratio(entry.name, goals)]),
         ("Latency", [_latency_quantiles(targets, goals), _slow_ratio(entry.name, goals)]),
         ("Capacity", [_replicas(targets), _in_progress(targets)]),
+        *([("GPU", [_gpu_utilization(targets), _gpu_memory(targets)])] if on_gpu else []),
         (
             "Burn rate",
             [
@@ -74,6 +76,7 @@ def model_dashboard(entry: CatalogueEntry, namespace: str | None = None) -> dict
                 _burn_rate(LATENCY, entry.name, goals.latency_budget),
             ],
         ),
+        ("Daily jobs", [_drift_by_day(targets), _deciding_signals(targets), _accuracy_by_day(targets)]),
     ]
     return _dashboard(model_uid(entry.name), f"Model {entry.name}", _layout(rows))
 
@@ -96,6 +99,29 @@ def overview_dashboard(entries: Iterable[CatalogueEntry], namespace: str | None 
             ],
         ),
         ("Availability against objective", [_availability(entry) for entry in chosen]),
+        (
+            "Daily jobs",
+            [
+                _timeseries(
+                    "Drifted share of features by day",
+                    "percentunit",
+                    [Target(_pushed(metrics.DRIFT_DRIFTED_SHARE, metrics.DRIFT_JOB, t), t.model) for t in every],
+                ),
+                _timeseries(
+                    "Measured accuracy by day",
+                    "percentunit",
+                    [
+                        Target(
+                            _pushed(metrics.QUALITY_ACCURACY, metrics.QUALITY_JOB, t),
+                            f"{t.model} v{{{{model_version}}}}",
+                        )
+                        for t in every
+                    ],
+                ),
+            ]
+            if every
+            else [],
+        ),
     ]
     return _dashboard(OVERVIEW_UID, "Models overview", _layout(rows))
 
@@ -160,11 +186,64 @@ def _in_progress(targets: ModelTargets) -> Panel:
     return _timeseries("Requests in flight", "short", [Target(in_flight, "{{endpoint}}")])
 
 
+def _gpu_utilization(targets: ModelTargets) -> Panel:
+    # Per replica: with time-slicing (infra/gpu_sharing.py) pods sharing a GPU each show its whole use.
+    busy = f"max by (pod) ({metrics.GPU_UTILIZATION.name}{targets.replica_pods()})"
+    panel = _timeseries("GPU utilisation per replica", "percent", [Target(busy, "{{pod}}")])
+    panel["fieldConfig"]["defaults"].update({"min": 0, "max": 100})
+    return panel
+
+
+def _gpu_memory(targets: ModelTargets) -> Panel:
+    # DCGM reports MiB: the "mbytes" unit reads them as 2^20 bytes.
+    used = f"max by (pod) ({metrics.GPU_MEMORY_USED.name}{targets.replica_pods()})"
+    free = f"max by (pod) ({metrics.GPU_MEMORY_FREE.name}{targets.replica_pods()})"
+    series = [Target(used, "used {{pod}}"), Target(free, "free {{pod}}")]
+    return _timeseries("GPU memory per replica", "mbytes", series)
+
+
 def _burn_rate(sli: Sli, model: str, budget: float) -> Panel:
     # The recorded ratio over the budget: 1 spends the budget exactly in the SLO period.
     windows = [window.long for window in BURN_RATE_WINDOWS]
     series = [Target(f"{_recorded(sli, window, model)} / {budget:.6g}", window) for window in windows]
     return _timeseries(f"{sli.slo.capitalize()} burn rate", "short", series, threshold=1.0)
+
+
+def _pushed(name: str, job: str, targets: ModelTargets) -> str:
+    # A pushed gauge holds each run's result until the next run replaces it: a step per day.
+    return f"{name}{targets.job_results(job)}"
+
+
+def _drift_by_day(targets: ModelTargets) -> Panel:
+    series = [
+        Target(_pushed(metrics.DRIFT_DRIFTED_SHARE, metrics.DRIFT_JOB, targets), "drifted share of features"),
+        Target(_pushed(metrics.DRIFT_DATASET_DRIFT, metrics.DRIFT_JOB, targets), "dataset drift (1 = yes)"),
+    ]
+    return _timeseries("Drift by day", "percentunit", series)
+
+
+def _deciding_signals(targets: ModelTargets) -> Panel:
+    # Each family's p-value beside its level: a family under its level rejected and decided the day.
+    series = [
+        Target(_pushed(metrics.DRIFT_SIGNAL_P_VALUE, metrics.DRIFT_JOB, targets), "{{signal}} p-value"),
+        Target(_pushed(metrics.DRIFT_SIGNAL_LEVEL, metrics.DRIFT_JOB, targets), "{{signal}} level"),
+        Target(f"{_pushed(metrics.DRIFT_SIGNAL_DECIDING, metrics.DRIFT_JOB, targets)} == 1", "{{signal}} decided"),
+    ]
+    return _timeseries("Signal families: p-value vs level", "short", series)
+
+
+def _accuracy_by_day(targets: ModelTargets) -> Panel:
+    names = (
+        (metrics.QUALITY_ACCURACY, "accuracy"),
+        (metrics.QUALITY_INTERVAL_LOW, "interval low"),
+        (metrics.QUALITY_INTERVAL_HIGH, "interval high"),
+        (metrics.QUALITY_ACCURACY_FLOOR, "floor (validation - margin)"),
+    )
+    series = [
+        Target(_pushed(name, metrics.QUALITY_JOB, targets), f"v{{{{model_version}}}} {legend}")
+        for name, legend in names
+    ]
+    return _timeseries("Measured accuracy by day", "percentunit", series)
 
 
 def _availability(entry: CatalogueEntry) -> Panel:

@@ -63,3 +63,47 @@ CRONJOB_LAST_SUCCESS = RecordedMetric(
 )
 KUBE_STATE_METRICS = (DEPLOYMENT_SPEC_REPLICAS, DEPLOYMENT_AVAILABLE_REPLICAS, CRONJOB_CREATED, CRONJOB_LAST_SUCCESS)
 """Every name the rules read from kube-state-metrics; labels `namespace` and `deployment` or `cronjob`."""
+
+# The daily jobs push these to the Pushgateway at the end of a run (monitoring/job_metrics.py, which
+# observability/ cannot import: the layers are siblings); tests/monitoring/test_job_metrics.py pushes a
+# real drift and quality run to a real Pushgateway and checks every name below is there.
+DRIFT_JOB = "mlops-drift"
+"""The `job` label the drift job pushes with (the Pushgateway's grouping key, kept by honorLabels)."""
+QUALITY_JOB = "mlops-quality"
+DRIFT_DRIFTED_SHARE = "mlops_drift_drifted_share"
+"""Share of the compared features whose own test rejects (informational: the families decide)."""
+DRIFT_DATASET_DRIFT = "mlops_drift_dataset_drift"
+"""1 when a signal family rejected at its level: the run's verdict."""
+DRIFT_SIGNAL_P_VALUE = "mlops_drift_signal_p_value"
+"""Per `signal` family: its corrected p-value (beside `mlops_drift_signal_level`, its level)."""
+DRIFT_SIGNAL_LEVEL = "mlops_drift_signal_level"
+DRIFT_SIGNAL_DECIDING = "mlops_drift_signal_deciding"
+"""Per `signal` family: 1 when it rejected, i.e. decided the run's verdict."""
+QUALITY_ACCURACY = "mlops_quality_accuracy"
+"""Per `model_version`: accuracy on the labelled predictions of its newest judged prediction day."""
+QUALITY_INTERVAL_LOW = "mlops_quality_accuracy_interval_low"
+QUALITY_INTERVAL_HIGH = "mlops_quality_accuracy_interval_high"
+QUALITY_ACCURACY_FLOOR = "mlops_quality_accuracy_floor"
+"""Validation accuracy minus the job's margin: the version is degraded while its interval is below it."""
+JOB_METRICS = (
+    DRIFT_DRIFTED_SHARE,
+    DRIFT_DATASET_DRIFT,
+    DRIFT_SIGNAL_P_VALUE,
+    DRIFT_SIGNAL_LEVEL,
+    DRIFT_SIGNAL_DECIDING,
+    QUALITY_ACCURACY,
+    QUALITY_INTERVAL_LOW,
+    QUALITY_INTERVAL_HIGH,
+    QUALITY_ACCURACY_FLOOR,
+)
+"""Every name the rules and dashboards read from the daily jobs."""
+# NVIDIA's dcgm-exporter 4.5.3-4.8.2 (chart 4.8.2, infra/gpu_metrics.py), on the GPU pools' nodes: the
+# field names and units of its counters file (`deployment/templates/metrics-configmap.yaml`, and the
+# DCGM field of each name), with the GPU's pod in labels `namespace`, `pod`, `container`
+# (`internal/pkg/transformation/const.go`, through the kubelet's pod-resources API).
+_DCGM = "https://github.com/NVIDIA/dcgm-exporter/blob/4.5.3-4.8.2/deployment/templates/metrics-configmap.yaml"
+GPU_UTILIZATION = RecordedMetric("DCGM_FI_DEV_GPU_UTIL", _DCGM, "gauge: GPU utilisation (in %)")
+GPU_MEMORY_USED = RecordedMetric("DCGM_FI_DEV_FB_USED", _DCGM, "gauge: framebuffer memory used (in MiB)")
+GPU_MEMORY_FREE = RecordedMetric("DCGM_FI_DEV_FB_FREE", _DCGM, "gauge: framebuffer memory free (in MiB)")
+DCGM_METRICS = (GPU_UTILIZATION, GPU_MEMORY_USED, GPU_MEMORY_FREE)
+"""Every DCGM name the dashboards read; labels `namespace` and `pod` of the pod holding the GPU."""

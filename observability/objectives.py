@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from observability.metrics import DURATION_BUCKETS_SECONDS
 from workloads.catalogue_entry import CatalogueEntry, CatalogueError
-from workloads.serving.settings import default_batch_limits
+from workloads.serving.settings import latency_budget_ms
 
 LATENCY_OBJECTIVE = 0.99
 """A p99 latency objective: 99 % of the successful requests within the threshold."""
@@ -41,7 +41,7 @@ def objectives(entry: CatalogueEntry) -> Objectives:
     """The entry's objectives; CatalogueError when its latency threshold is not a histogram bucket."""
     level = entry.service_level
     # By default the adaptive-batching budget: past it the service sheds a request (503) rather than answer late.
-    latency_ms = default_batch_limits(entry)[1] if level.latency_p99_ms is None else level.latency_p99_ms
+    latency_ms = latency_budget_ms(entry) if level.latency_p99_ms is None else level.latency_p99_ms
     latency_seconds = latency_ms / 1000
     if latency_seconds not in DURATION_BUCKETS_SECONDS:
         allowed = ", ".join(f"{int(bucket * 1000)}" for bucket in DURATION_BUCKETS_SECONDS)

@@ -45,6 +45,7 @@ REPLICAS_NOT_READY_ALERT = "ModelReplicasNotReady"
 SHEDDING_ALERT = "ModelRequestsShed"
 NO_TRAFFIC_ALERT = "ModelNoTraffic"
 DRIFT_JOB_STALE_ALERT = "ModelDriftJobStale"
+ACCURACY_DEGRADED_ALERT = "ModelAccuracyDegraded"
 
 SHEDDING_WINDOW = "5m"
 SHEDDING_FOR = "10m"
@@ -79,6 +80,7 @@ def model_rule_group(entry: CatalogueEntry, namespace: str | None = None) -> dic
         _shedding_alert(targets, goals),
         *([_no_traffic_alert(targets, goals)] if goals.traffic_expected else []),
         _drift_job_alert(targets, goals),
+        _accuracy_alert(targets),
     ]
     return {"name": group_name(entry.name), "rules": rules}
 
@@ -168,7 +170,8 @@ def _replica_alerts(targets: ModelTargets) -> list[Rule]:
                 "summary": f"{model}: fewer replicas of {targets.deployment} available than desired for "
                 f"{REPLICAS_NOT_READY_FOR}",
                 "runbook": f"kubectl get pods -l app.kubernetes.io/name={targets.deployment}: pending pods "
-                "(capacity, GPU pool) or pods failing readiness.",
+                "(capacity; on a GPU pool a node from zero takes minutes: node start, image pull, model load) "
+                "or pods failing readiness.",
             },
         },
     ]
@@ -188,8 +191,10 @@ def _shedding_alert(targets: ModelTargets, goals: Objectives) -> Rule:
         "annotations": {
             "summary": f"{model}: more than {_percent(goals.availability_budget)} of requests answered 503 "
             f"for {SHEDDING_FOR} (shed by adaptive batching, or no version loaded)",
-            "runbook": "Requests wait longer than MLOPS_MAX_LATENCY_MS in the batching queue: add replicas or "
-            "CPU, or raise MLOPS_MAX_BATCH_SIZE; the service log says whether a version is loaded.",
+            "runbook": "Requests wait longer than MLOPS_MAX_LATENCY_MS in the batching queue: is the autoscaler "
+            f"at its ceiling (kubectl -n models get hpa; on a GPU pool KEDA's keda-hpa-{targets.deployment})? "
+            "Raise maxReplicas (on a GPU pool, or lower inFlightPerReplica); else add CPU or raise "
+            "MLOPS_MAX_BATCH_SIZE. The service log says whether a version is loaded.",
         },
     }
 
@@ -227,6 +232,27 @@ def _drift_job_alert(targets: ModelTargets, goals: Objectives) -> Rule:
             f"{goals.drift_max_age_hours} hours",
             "runbook": f"kubectl get jobs -l app.kubernetes.io/name={targets.cronjob}; the job's log names the "
             "failing step (prediction log, reference, tracking server).",
+        },
+    }
+
+
+def _accuracy_alert(targets: ModelTargets) -> Rule:
+    # The quality job's own rule on the numbers it pushed: degraded while even the interval's upper
+    # bound is below the floor. The job posts once per cooldown; this alert stays active until a run
+    # measures the version at or above it, so the state shows in Alertmanager and Grafana meanwhile.
+    pushed = targets.job_results(metrics.QUALITY_JOB)
+    high, floor = f"{metrics.QUALITY_INTERVAL_HIGH}{pushed}", f"{metrics.QUALITY_ACCURACY_FLOOR}{pushed}"
+    model = targets.model
+    return {
+        "alert": ACCURACY_DEGRADED_ALERT,
+        "expr": f"max by (model_version) ({high} < {floor})",
+        "labels": _labels(model, "ticket"),
+        "annotations": {
+            # No template: the version is the alert's `model_version` label (promtool compares the text).
+            "summary": f"{model}: a version's measured accuracy is below its validation accuracy minus the "
+            "margin (the upper bound of its interval under the floor)",
+            "runbook": f"quality.json of {model}'s last quality run names the day and the labels; compare with "
+            "that day's drift report, and roll back the alias (mlops rollback) if a new version started it.",
         },
     }
 

@@ -36,11 +36,21 @@ class ModelTargets:
         routes = "|".join(MODEL_ROUTES)
         return self._matchers(f'job="{self.deployment}"', f'endpoint=~"{routes}"', *extra)
 
+    def replica_pods(self) -> str:
+        """The service's pods (`<deployment>-<replica set hash>-<suffix>`), as a per-pod exporter
+        such as DCGM's labels its series (`pod`, and `namespace`)."""
+        return self._matchers(f'pod=~"{self.deployment}-[a-z0-9]+-[a-z0-9]+"')
+
     def deployment_objects(self) -> str:
         return self._matchers(f'deployment="{self.deployment}"')
 
     def cronjob_objects(self) -> str:
         return self._matchers(f'cronjob="{self.cronjob}"')
+
+    def job_results(self, job: str) -> str:
+        """Matchers of what the daily `job` pushed for the model. Never the namespace: pushed series
+        carry the Pushgateway's (its target's), not the model's; the model's name is unique per stack."""
+        return "{" + f'job="{job}",model="{self.model}"' + "}"
 
     def _matchers(self, *matchers: str) -> str:
         scoped = (*matchers, f'namespace="{self.namespace}"') if self.namespace else matchers

@@ -41,6 +41,7 @@ TRAINING_IMAGE_SOURCES = (
     "workloads/models",
     "workloads/reference.py",
     "workloads/training.py",
+    "workloads/training_batches.py",
     "workloads/tracking/__init__.py",
     "workloads/tracking/instrument.py",
     "workloads/tracking/registry.py",

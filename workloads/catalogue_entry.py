@@ -14,8 +14,9 @@ reads it once at start, and a change of the entry then changes the pod's spec, s
 that model's pods, and only that model's; a ConfigMap would change under running pods unseen.
 
 Only the model's definition travels (`WORKLOAD_FIELDS`: what it is, its data, how it is trained and
-judged). Its deployment fields (sizes, schedules, retrain switch, service level, description, tags)
-are applied by the infrastructure and read by no workload; an entry decoded here has their defaults.
+judged). Its deployment fields (sizes, scale, batching, schedules, retrain switch, service level,
+description, tags) are applied by the infrastructure and read by no workload; an entry decoded here has
+their defaults.
 So editing a schedule, an SLO or a description does not recompile the pipeline nor restart the
 model's pods.
 Standard library only: the Pulumi program imports it.
@@ -28,7 +29,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -72,13 +73,7 @@ class TrainingParameters:
             raise CatalogueError(f"validation_fraction must be in (0, 0.5), got {self.validation_fraction}")
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "learning_rate": self.learning_rate,
-            "seed": self.seed,
-            "validation_fraction": self.validation_fraction,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -115,6 +110,71 @@ class ServiceLevel:
         problems = [f"{name} must be in {allowed}, got {value}" for name, value, allowed, valid in checks if not valid]
         if problems:
             raise CatalogueError("service level: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class ServingScale:
+    """How many replicas serve the model, and when the autoscaler adds one; a stack may override each.
+
+    Deployment metadata like the service level: no workload reads it. On a GPU pool the autoscaler
+    holds the requests being answered per replica at `in_flight_per_replica` (KEDA's Prometheus
+    scaler, infra/serving_autoscaler.py); on CPU it holds CPU at 70 % of the request, which tracks
+    the load of a CPU-bound service, and the in-flight target does not apply.
+    """
+
+    min_replicas: int = 1
+    """Replicas kept running when idle (at least one: a cold GPU replica takes minutes to be ready)."""
+    max_replicas: int = 2
+    """The ceiling, which also caps what a traffic spike can cost (one GPU per replica)."""
+    in_flight_per_replica: int | None = None
+    """Requests in flight per replica the autoscaler aims at; None: one full adaptive batch (the
+    service's `max_batch_size`), the most a replica can work on at once."""
+
+    def __post_init__(self) -> None:
+        in_flight = self.in_flight_per_replica
+        checks = (
+            ("min_replicas", self.min_replicas, "[1, 100]", 1 <= self.min_replicas <= 100),
+            ("max_replicas", self.max_replicas, "[1, 100]", 1 <= self.max_replicas <= 100),
+            ("in_flight_per_replica", in_flight, "None or [1, 10000]", in_flight is None or 1 <= in_flight <= 10_000),
+        )
+        problems = [f"{name} must be in {allowed}, got {value}" for name, value, allowed, valid in checks if not valid]
+        if not problems and self.min_replicas > self.max_replicas:
+            problems.append(f"min_replicas ({self.min_replicas}) must be <= max_replicas ({self.max_replicas})")
+        if problems:
+            raise CatalogueError("serving scale: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class ServingBatching:
+    """Adaptive batching of the model's service, where the defaults for its input size do not fit.
+
+    Deployment metadata (the Deployment sets the service's MLOPS_MAX_BATCH_SIZE, MLOPS_MAX_LATENCY_MS
+    and MLOPS_CONCURRENT_BATCHES from it, a stack may override each); None keeps the service's
+    default (`workloads.serving.settings.default_batch_limits`, one batch at a time). Set from a
+    measurement on the device the model is served on (`benchmarks/gpu_serving.py` prints one), not
+    a guess: a GPU wants far larger batches than a CPU.
+    """
+
+    max_batch_size: int | None = None
+    """Most images in one forward pass."""
+    max_latency_ms: int | None = None
+    """Where the dispatcher starts shedding queued requests (503); also the default p99 objective."""
+    concurrent_batches: int | None = None
+    """Batched forward passes in the model at once."""
+
+    def __post_init__(self) -> None:
+        checks = (
+            ("max_batch_size", self.max_batch_size, 4096),
+            ("max_latency_ms", self.max_latency_ms, 600_000),
+            ("concurrent_batches", self.concurrent_batches, 64),
+        )
+        problems = [
+            f"{name} must be None or in [1, {ceiling}], got {value}"
+            for name, value, ceiling in checks
+            if value is not None and not 1 <= value <= ceiling
+        ]
+        if problems:
+            raise CatalogueError("serving batching: " + "; ".join(problems))
 
 
 @dataclass(frozen=True)
@@ -158,6 +218,10 @@ class CatalogueEntry:
     reviewer labels in about an hour at a class choice per image. MLOPS_LABELLING_BUDGET overrides it."""
     service_level: ServiceLevel = field(default_factory=ServiceLevel)
     """Objectives of the model service and its drift job (`observability` alerts on them)."""
+    serving_scale: ServingScale = field(default_factory=ServingScale)
+    """Replica bounds and the in-flight target of its autoscaler (a stack may override each)."""
+    serving_batching: ServingBatching = field(default_factory=ServingBatching)
+    """Adaptive batching of its service where the input-size defaults do not fit (a stack may override)."""
     description: str = ""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Free-form labels (owner, team)."""

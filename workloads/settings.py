@@ -1,8 +1,9 @@
 """Workload settings read from environment variables: the one mechanism every workload's configuration uses.
 
-A workload declares its variables as the fields of a `WorkloadSettings` model: the variable's name
-(`validation_alias`), its default, its range (`ge`, `gt`, `le`, ...) and its help text (`description`), in
-one place. `from_environment` reads them with pydantic-settings' environment source, over `os.environ`
+A workload declares its variables as the fields of a `WorkloadSettings` model, each made by
+`variable(NAME, default, ...)`: the variable's name, its default, its range (`ge`, `gt`, `le`, ... or a
+kind that carries it: `Count`, `Interval`, `Share`) and its help text (the field's docstring), in one
+place. `from_environment` reads them with pydantic-settings' environment source, over `os.environ`
 or a given mapping (a test's, a child process's); the `--help` text (`variables_help`) and the README
 table (`variables_table`) are generated from the same fields.
 
@@ -11,9 +12,10 @@ On top of pydantic-settings:
 * a blank value is unset and the default applies, as an empty `value:` in a manifest would suggest;
 * a mistake is one line naming the variable and what was expected, raised as the workload's own error
   class (`error_class`), never pydantic's multi-line report;
-* `variable_extra(...)` (a field's `json_schema_extra`) says what the type and range cannot: the default's
-  text where it is computed elsewhere, what a valid value looks like, and whether the value may come
-  from the file named by `<NAME>_FILE` (a mounted Secret, which then wins over `<NAME>`).
+* `variable(...)`'s `default_text`, `expected` and `from_file` (kept in the field's `json_schema_extra`,
+  `variable_extra`) say what the type and range cannot: the default's text where it is computed
+  elsewhere, what a valid value looks like, and whether the value may come from the file named by
+  `<NAME>_FILE` (a mounted Secret, which then wins over `<NAME>`).
 
 Building a model directly (`DriftSettings(seed=1)`) reads no environment at all: only `from_environment`
 does, so code that passes its settings explicitly never picks up a stray variable.
@@ -27,9 +29,9 @@ import textwrap
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import UnionType
-from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Self, Union, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple, Self, TypedDict, Union, Unpack, get_args, get_origin
 
-from pydantic import Field, StringConstraints, ValidationError
+from pydantic import BeforeValidator, Field, StringConstraints, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails, PydanticUndefined
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
@@ -39,6 +41,16 @@ FILE_SUFFIX = "_FILE"
 
 Stripped = Annotated[str, StringConstraints(strip_whitespace=True)]
 """Text whose surrounding blanks are not part of the value (names, URLs, paths)."""
+Lowercase = BeforeValidator(lambda value: value.strip().lower() if isinstance(value, str) else value)
+"""A choice written in any case and with blanks around it: `Annotated[Mode, Lowercase]` reads `KFP ` as `kfp`."""
+Uppercase = BeforeValidator(lambda value: value.strip().upper() if isinstance(value, str) else value)
+"""The same for choices spelled in capitals (`read` reads as `READ`)."""
+Count = Annotated[int, Field(ge=1)]
+"""How many of something (threads, rows, images, workers): at least one."""
+Interval = Annotated[float, Field(gt=0)]
+"""Seconds between two repetitions of something: more than none."""
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+"""A fraction of a whole (a distance or a margin on a 0-1 scale)."""
 
 _TYPE_WORDS: Mapping[Any, str] = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 _BOUNDS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
@@ -52,6 +64,46 @@ NONE = "none"
 def variable_extra(default_text: str = "", expected: str = "", from_file: bool = False) -> dict[str, Any]:
     """A field's `json_schema_extra`: what the help and the messages say beyond the type and range."""
     return {"default_text": default_text, "expected": expected, "from_file": from_file}
+
+
+class Constraints(TypedDict, total=False):
+    """The range or form a variable's value must have, as pydantic's `Field` takes it."""
+
+    ge: float
+    gt: float
+    le: float
+    lt: float
+    pattern: str
+
+
+def variable(
+    name: str,
+    default: Any = PydanticUndefined,
+    *,
+    examples: list[Any] | None = None,
+    description: str | None = None,
+    repr: bool = True,
+    default_text: str = "",
+    expected: str = "",
+    from_file: bool = False,
+    **constraints: Unpack[Constraints],
+) -> Any:
+    """The field read from the environment variable `name` (no `default`: required; a mutable default
+    such as `{}` is fine, pydantic copies it for each instance).
+
+    The help text is the field's docstring (`use_attribute_docstrings`), or `description` where it is
+    computed; `repr=False` keeps a secret out of reprs and logs.
+    """
+    extra = variable_extra(default_text, expected, from_file)
+    return Field(
+        default,
+        validation_alias=name,
+        examples=examples,
+        description=description,
+        repr=repr,
+        json_schema_extra=extra,
+        **constraints,
+    )
 
 
 class InvalidVariableError(Exception):
@@ -71,6 +123,7 @@ class WorkloadSettings(BaseSettings):
         populate_by_name=True,  # code builds settings by field name, the environment by variable name
         extra="ignore",  # the environment holds far more than one workload's variables
         protected_namespaces=(),  # `model_name` is a field here, not pydantic's namespace
+        use_attribute_docstrings=True,  # a field's docstring is its help text
     )
     error_class: ClassVar[type[Exception]] = ValueError
     """The workload's one-line error (SettingsError, TrackingConfigError, ...)."""
@@ -151,7 +204,7 @@ def _rows(settings_cls: type[WorkloadSettings]) -> Iterator[_Row]:
         described = _extra(field).get("default_text")
         default = described or _default_text(field)
         literal = not described and default not in (REQUIRED, NONE)
-        yield _Row(name, default, field.description or "", _accepted(field), literal)
+        yield _Row(name, default, _meaning(field), _accepted(field), literal)
         if _extra(field).get("from_file"):
             yield _Row(name + FILE_SUFFIX, NONE, f"file holding {name} (a mounted Secret); wins over {name}", "", False)
 
@@ -193,8 +246,15 @@ def _fields_by_variable(settings_cls: type[WorkloadSettings]) -> dict[str, Field
     for field_name, field in settings_cls.model_fields.items():
         if not isinstance(field.validation_alias, str):
             raise TypeError(f"{settings_cls.__name__}.{field_name} names no variable (validation_alias)")
+        if not field.description:  # pydantic found no docstring (no source to read?): the help would be blank
+            raise TypeError(f"{settings_cls.__name__}.{field_name} has no help text (a docstring or description)")
         fields[field.validation_alias] = field
     return fields
+
+
+def _meaning(field: FieldInfo) -> str:
+    """The help text on one line: a docstring keeps the line breaks it was wrapped at."""
+    return " ".join((field.description or "").split())
 
 
 def _extra(field: FieldInfo) -> dict[str, Any]:
@@ -220,7 +280,7 @@ def _missing(name: str, field: FieldInfo) -> str:
     who = f"{name} (or {name}{FILE_SUFFIX})" if _extra(field).get("from_file") else name
     if field.examples:
         return f"{who} is required (e.g. {' or '.join(map(str, field.examples))})"
-    return f"{who} is required: {field.description}"
+    return f"{who} is required: {_meaning(field)}"
 
 
 def _expected(field: FieldInfo) -> str:
@@ -293,15 +353,9 @@ class TrackingClientVariables:
 class TrackingClientSettings(WorkloadSettings):
     """The MLflow client variables, documented with each workload's own: MLflow reads them itself."""
 
-    tracking_uri: Stripped | None = Field(
-        default=None, validation_alias=TrackingClientVariables.URI, description="tracking server holding the registry"
-    )
-    tracking_username: Stripped | None = Field(
-        default=None, validation_alias=TrackingClientVariables.USERNAME, description="tracking server user (basic auth)"
-    )
-    tracking_password: str | None = Field(
-        default=None,
-        validation_alias=TrackingClientVariables.PASSWORD,
-        description="tracking server password",
-        repr=False,
-    )
+    tracking_uri: Stripped | None = variable(TrackingClientVariables.URI, None)
+    """tracking server holding the registry"""
+    tracking_username: Stripped | None = variable(TrackingClientVariables.USERNAME, None)
+    """tracking server user (basic auth)"""
+    tracking_password: str | None = variable(TrackingClientVariables.PASSWORD, None, repr=False)
+    """tracking server password"""

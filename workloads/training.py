@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from workloads.catalogue_entry import CatalogueEntry, TrainingParameters
+from workloads.training_batches import batch_source
 
 THREADS_ENVIRONMENT_VARIABLE = "MLOPS_TORCH_THREADS"
 """torch's intra-op threads for training and evaluation; default 1 (see `configure_threads`)."""
@@ -66,48 +67,58 @@ def train_model(
     parameters: TrainingParameters,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     device: str | None = None,
+    mixed_precision: bool | None = None,
 ) -> TrainingResult:
-    """Train a fresh `entry.build_model()` with Adam and cross-entropy; deterministic for a seed on CPU."""
+    """Train a fresh `entry.build_model()` with Adam and cross-entropy; deterministic for a seed on CPU.
+
+    On a GPU, `mixed_precision` (default: on there) runs the forward pass under float16 autocast with
+    a GradScaler (float16, not bfloat16: the T4 of the staging pool has no bfloat16 tensor cores; the
+    scaler keeps small gradients from underflowing). On the CPU nothing changes: float32, as before.
+    """
     if inputs.shape[0] != labels.shape[0] or inputs.shape[0] == 0:
         raise ValueError(f"{inputs.shape[0]} inputs for {labels.shape[0]} labels: nothing to train on")
     configure_threads()
     torch.manual_seed(parameters.seed)
     target = pick_device(device)
+    amp = target.type == "cuda" and (mixed_precision is None or mixed_precision)
     model = entry.build_model().to(target)
     optimiser = torch.optim.Adam(model.parameters(), lr=parameters.learning_rate)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
     loss_function = nn.CrossEntropyLoss()
-    features = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32)).to(target)
-    targets = torch.from_numpy(labels.astype(np.int64)).to(target)
+    batches = batch_source(inputs, labels, target, parameters.batch_size)
     order_generator = torch.Generator().manual_seed(parameters.seed)
     history: list[dict[str, float]] = []
     started = time.perf_counter()
     model.train()
     for epoch in range(parameters.epochs):
-        permutation = torch.randperm(features.shape[0], generator=order_generator).to(target)
-        total_loss, correct = 0.0, 0
-        for start in range(0, features.shape[0], parameters.batch_size):
-            batch = permutation[start : start + parameters.batch_size]
+        # Summed on the device (float64: the same sums as Python floats): reading a loss back per step
+        # would make every step wait for the GPU.
+        total_loss = torch.zeros((), dtype=torch.float64, device=target)
+        correct = torch.zeros((), dtype=torch.int64, device=target)
+        for features, targets in batches.epoch(parameters.batch_size, order_generator):
             optimiser.zero_grad(set_to_none=True)
-            logits = model(features[batch])
-            loss = loss_function(logits, targets[batch])
-            loss.backward()
-            optimiser.step()
-            total_loss += float(loss.detach()) * batch.shape[0]
-            correct += int((logits.detach().argmax(dim=1) == targets[batch]).sum())
-        record = {"loss": total_loss / features.shape[0], "train_accuracy": correct / features.shape[0]}
+            with torch.autocast(device_type=target.type, dtype=torch.float16, enabled=amp):
+                logits = model(features)
+                loss = loss_function(logits, targets)
+            scaler.scale(loss).backward()
+            scaler.step(optimiser)
+            scaler.update()
+            total_loss += loss.detach().double() * features.shape[0]
+            correct += (logits.detach().argmax(dim=1) == targets).sum()
+        record = {"loss": float(total_loss) / inputs.shape[0], "train_accuracy": int(correct) / inputs.shape[0]}
         history.append(record)
         if on_epoch is not None:
             on_epoch(epoch, record)
     if target.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - started
-    model = model.cpu().eval()
+    model = model.cpu().float().eval()
     return TrainingResult(
         model=model,
         history=history,
         device=target.type,
         seconds=seconds,
-        images_per_second=features.shape[0] * parameters.epochs / max(seconds, 1e-9),
+        images_per_second=inputs.shape[0] * parameters.epochs / max(seconds, 1e-9),
     )
 
 

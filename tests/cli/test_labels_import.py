@@ -152,3 +152,15 @@ def test_the_fixture_exports_have_label_studios_documented_shape() -> None:
                     assert {"id", "type", "value", "from_name", "to_name"} <= region.keys()
                     if region["type"] == "choices":
                         assert isinstance(region["value"]["choices"], list)
+
+
+def test_a_relative_store_is_the_callers_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The option and the variable alike: `mlops` makes both absolute against where it was run, once."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run("digits", str(EXPORTS / "digits-export.json"), "--store", "by-option")
+    assert code == 0, err
+    assert f"into {tmp_path / 'by-option'}" in out and stored(tmp_path / "by-option")
+    monkeypatch.setenv("MLOPS_LABELS_STORE", "by-variable")
+    code, out, err = run("digits", str(EXPORTS / "digits-export.json"))
+    assert code == 0, err
+    assert f"into {tmp_path / 'by-variable'}" in out and stored(tmp_path / "by-variable")

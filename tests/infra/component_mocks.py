@@ -157,6 +157,7 @@ def shared_services(pipelines_namespace: str | None = None) -> SharedServices:
             serving="123456789012.dkr.ecr.eu-west-1.amazonaws.com/serving@sha256:" + "a" * 64,
             drift="123456789012.dkr.ecr.eu-west-1.amazonaws.com/drift@sha256:" + "b" * 64,
             training="123456789012.dkr.ecr.eu-west-1.amazonaws.com/training@sha256:" + "c" * 64,
+            gpu_serving="123456789012.dkr.ecr.eu-west-1.amazonaws.com/serving-gpu@sha256:" + "d" * 64,
         ),
         monitoring=cast(Any, _Unused("monitoring")),
     )

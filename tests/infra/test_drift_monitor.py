@@ -105,7 +105,8 @@ def test_nothing_reaches_the_job_and_it_reaches_the_pipelines_api_only_when_it_m
         for rule in policy["egress"]
         for peer in rule.get("to", [])
     }
-    expected = {"mlflow": [{"port": 5000, "protocol": "TCP"}]}
+    # The Pushgateway, where it pushes its results (infra/pushgateway.py admits exactly these pods).
+    expected = {"mlflow": [{"port": 5000, "protocol": "TCP"}], "monitoring": [{"port": 9091, "protocol": "TCP"}]}
     if may_retrain:
         expected["kubeflow"] = [{"port": 8888, "protocol": "TCP"}]
     assert namespaces == expected

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from infra.config import ConfigError, GpuNodePoolConfig, parse_config
+from infra.gpu_sharing import DEVICE_PLUGIN_CONFIG_LABEL
 from infra.node_pool import ACCELERATOR_LABEL, TEMPLATE_TAG, accelerator_of, legacy_tag_names
 from infra.offline_plan import load_stack_config
 from tests.offline_plans import STACKS, offline_plan
@@ -67,8 +68,7 @@ def test_cpu_nodes_do_not_claim_a_gpu(stack: str) -> None:
     assert ACCELERATOR_LABEL not in _node_group(offline_plan(stack), "system")["inputs"]["labels"]
 
 
-def test_template_tags_keep_their_former_names_through_aliases() -> None:
-    """The names dev's gpu-t4 tags had when they were numbered; the new accelerator tag had none."""
+def _dev_gpu_t4_hints() -> dict[str, str]:
     labels = {
         "mlops.platform/accelerator": "nvidia-t4",
         "mlops.platform/pool": "gpu-t4",
@@ -78,6 +78,20 @@ def test_template_tags_keep_their_former_names_through_aliases() -> None:
     hints[f"{TEMPLATE_TAG}/label/{ACCELERATOR_LABEL}"] = "nvidia-t4"
     hints[f"{TEMPLATE_TAG}/taint/nvidia.com/gpu"] = "true:NoSchedule"
     hints[f"{TEMPLATE_TAG}/resources/nvidia.com/gpu"] = "1"
+    return hints
+
+
+def test_a_time_sliced_pools_new_hint_does_not_shift_the_former_names() -> None:
+    """Its device plugin label (infra/gpu_sharing.py) had no positional name: counting it would rename the others."""
+    hints = _dev_gpu_t4_hints()
+    before = legacy_tag_names("mlops-eks-gpu-t4", hints)
+    hints[f"{TEMPLATE_TAG}/label/{DEVICE_PLUGIN_CONFIG_LABEL}"] = "time-sliced-4"
+    assert legacy_tag_names("mlops-eks-gpu-t4", hints) == before
+
+
+def test_template_tags_keep_their_former_names_through_aliases() -> None:
+    """The names dev's gpu-t4 tags had when they were numbered; the new accelerator tag had none."""
+    hints = _dev_gpu_t4_hints()
     assert legacy_tag_names("mlops-eks-gpu-t4", hints) == {
         f"{TEMPLATE_TAG}/label/mlops.platform/accelerator": "mlops-eks-gpu-t4-template-0",
         f"{TEMPLATE_TAG}/label/mlops.platform/pool": "mlops-eks-gpu-t4-template-1",
@@ -107,6 +121,6 @@ def test_autoscaler_keeps_nodes_that_run_kube_system_pods(stack: str) -> None:
     (release,) = [
         r
         for r in offline_plan(stack)["resources"]
-        if r["type"] == "kubernetes:helm.sh/v3:Release" and "autoscaler" in r["name"]
+        if r["type"] == "kubernetes:helm.sh/v3:Release" and r["inputs"]["chart"] == "cluster-autoscaler"
     ]
     assert release["inputs"]["values"]["extraArgs"]["skip-nodes-with-system-pods"] == "true"

@@ -244,11 +244,16 @@ def test_a_new_file_or_a_mode_change_in_a_context_changes_its_tags(repository_co
     before = _tags(root)
     (root / "workloads" / "models" / "new_architecture.py").write_text("class New: ...\n")
     added = _tags(root)
-    assert {image for image in before if before[image] != added[image]} == {"model-serving", "training", "training-gpu"}
+    assert {image for image in before if before[image] != added[image]} == {
+        "model-serving",
+        "model-serving-gpu",
+        "training",
+        "training-gpu",
+    }
 
     service = root / "workloads" / "serving" / "service.py"
     service.chmod(service.stat().st_mode | stat.S_IXUSR)
-    assert {image for image in added if added[image] != _tags(root)[image]} == {"model-serving"}
+    assert {image for image in added if added[image] != _tags(root)[image]} == {"model-serving", "model-serving-gpu"}
 
 
 # ------------------------------------------------------- an image's context alone: the entry is handed over

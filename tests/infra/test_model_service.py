@@ -4,12 +4,25 @@ that owns the replica count, and a NetworkPolicy that lets in only the platform'
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 import pytest
 
-from infra.model_service import ModelService, ModelServiceArgs, ServingResources, torch_threads
+from infra.config import ModelSettings
+from infra.model_service import (
+    ModelService,
+    ModelServiceArgs,
+    ServingResources,
+    effective_batching,
+    in_flight_query,
+    torch_threads,
+)
+from infra.serving_autoscaler import HPA_OWNERSHIP_ANNOTATION, PROMETHEUS_URL, ServingAutoscaler, ServingAutoscalerArgs
+from observability.metrics import REQUESTS_IN_PROGRESS
+from tests.ci.custom_resources import SCALED_OBJECT
+from tests.ci.test_manifests import custom_resource_problems
 from tests.infra.component_mocks import (
     OIDC_ISSUER_HOST,
     Declared,
@@ -20,16 +33,31 @@ from tests.infra.component_mocks import (
     shared_services,
 )
 from workloads import catalogue
+from workloads.catalogue_entry import CatalogueError, ServingBatching, ServingScale
+from workloads.serving.settings import default_batch_limits
 
 DIGITS = catalogue.get("digits")
 APP = "serve-digits"
 
 
-def declare_service(gpu_pool: str | None = None) -> Declared[ModelService]:
+def declare_service(
+    gpu_pool: str | None = None,
+    scale: ServingScale | None = None,
+    with_keda: bool | None = None,
+    batching: ServingBatching | None = None,
+) -> Declared[ModelService]:
     def build() -> ModelService:
         resources = ServingResources(cpu="1500m", memory="1Gi", gpu_pool=gpu_pool)
+        shared = shared_services()
+        if gpu_pool is not None if with_keda is None else with_keda:
+            keda = ServingAutoscaler("keda", ServingAutoscalerArgs(vpc_cidr="10.20.0.0/16"))
+            shared = dataclasses.replace(shared, serving_autoscaler=keda)
         arguments = ModelServiceArgs(
-            entry=DIGITS, shared=shared_services(), resources=resources, min_replicas=2, max_replicas=5
+            entry=DIGITS,
+            shared=shared,
+            resources=resources,
+            scale=scale or ServingScale(min_replicas=2, max_replicas=5),
+            batching=batching or ServingBatching(),
         )
         return ModelService("digits-serving", arguments)
 
@@ -156,3 +184,98 @@ def test_registers_its_in_cluster_url_and_service_name() -> None:
 @pytest.mark.parametrize(("cpu", "threads"), [("250m", 1), ("1500m", 1), ("2", 2), ("3500m", 3)])
 def test_torch_threads_are_the_whole_cpus_of_the_limit(cpu: str, threads: int) -> None:
     assert torch_threads(cpu) == threads
+
+
+def test_a_cpu_model_scales_on_cpu_and_lets_keda_take_over_if_it_moves_to_a_gpu() -> None:
+    declared = declare_service()
+
+    autoscaler = declared.one("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
+    (metric,) = autoscaler["spec"]["metrics"]
+    assert metric["resource"] == {"name": "cpu", "target": {"averageUtilization": 70, "type": "Utilization"}}
+    # KEDA's webhook skips HPAs marked so: a ScaledObject for this Deployment is admitted while this HPA
+    # still exists, i.e. in the `pulumi up` that moves the model onto a GPU pool and deletes the HPA.
+    assert autoscaler["metadata"]["annotations"] == {HPA_OWNERSHIP_ANNOTATION: "false"}
+    assert declared.of_type("kubernetes:keda.sh/v1alpha1:ScaledObject") == []
+
+
+def test_a_gpu_model_scales_on_requests_in_flight_per_replica_through_keda() -> None:
+    declared = declare_service(gpu_pool="gpu-t4")
+
+    assert declared.of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler") == []  # KEDA owns its own
+    (scaled,) = declared.of_type("kubernetes:keda.sh/v1alpha1:ScaledObject")
+    spec = scaled["inputs"]["spec"]
+    assert spec["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": APP}
+    assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (2, 5)
+    (trigger,) = spec["triggers"]
+    assert trigger["type"] == "prometheus" and trigger["metricType"] == "AverageValue"
+    assert trigger["metadata"]["serverAddress"] == PROMETHEUS_URL
+    assert trigger["metadata"]["query"] == in_flight_query(DIGITS, "models")
+    # By default one full adaptive batch per replica.
+    assert trigger["metadata"]["threshold"] == str(default_batch_limits(DIGITS)[0])
+    assert spec["fallback"]["behavior"] == "currentReplicasIfHigher" and spec["fallback"]["replicas"] == 2
+    # It waits for KEDA: the release installs the CRD and the webhook that validates it.
+    assert any(dependency.endswith("keda-release") for dependency in scaled["dependencies"])
+    assert custom_resource_problems(scaled["inputs"], SCALED_OBJECT) == []
+
+
+def test_the_in_flight_target_and_replica_bounds_come_from_the_scale_given() -> None:
+    declared = declare_service(
+        gpu_pool="gpu-t4", scale=ServingScale(min_replicas=1, max_replicas=8, in_flight_per_replica=12)
+    )
+
+    spec = declared.one("kubernetes:keda.sh/v1alpha1:ScaledObject")["spec"]
+    assert (spec["minReplicaCount"], spec["maxReplicaCount"]) == (1, 8)
+    assert spec["triggers"][0]["metadata"]["threshold"] == "12"
+
+
+def test_the_in_flight_query_sums_only_this_models_routes_in_its_namespace() -> None:
+    query = in_flight_query(DIGITS, "models")
+
+    assert query.startswith(f"sum(avg_over_time({REQUESTS_IN_PROGRESS}{{")
+    for matcher in ('job="serve-digits"', 'namespace="models"', 'endpoint=~"/classify_image|/classify_array"'):
+        assert matcher in query
+
+
+def test_a_gpu_model_without_keda_is_refused_by_name() -> None:
+    with pytest.raises(Exception, match="digits serves on GPU pool 'gpu-t4' but no KEDA is installed"):
+        declare_service(gpu_pool="gpu-t4", with_keda=False)
+
+
+def test_a_gpu_pod_runs_the_cuda_serving_image_and_a_cpu_pod_the_small_one() -> None:
+    (gpu,) = pod_spec(declare_service(gpu_pool="gpu-t4"))["containers"]
+    (cpu,) = pod_spec(declare_service())["containers"]
+    assert "/serving-gpu@sha256:" in gpu["image"]
+    assert "/serving@sha256:" in cpu["image"]
+    # A GPU pod must serve on its GPU (or fail its start), a CPU pod keeps the automatic choice.
+    assert environment(declare_service(gpu_pool="gpu-t4"))["MLOPS_DEVICE"] == "cuda"
+    assert "MLOPS_DEVICE" not in environment(declare_service())
+
+
+def test_batching_is_set_only_where_the_catalogue_or_the_stack_says() -> None:
+    defaults = environment(declare_service())
+    assert not {"MLOPS_MAX_BATCH_SIZE", "MLOPS_MAX_LATENCY_MS", "MLOPS_CONCURRENT_BATCHES"} & set(defaults)
+    tuned = environment(declare_service(batching=ServingBatching(max_batch_size=64, concurrent_batches=2)))
+    assert (tuned["MLOPS_MAX_BATCH_SIZE"], tuned["MLOPS_CONCURRENT_BATCHES"]) == ("64", "2")
+    assert "MLOPS_MAX_LATENCY_MS" not in tuned
+
+
+def test_the_stack_overrides_the_catalogues_batching_field_by_field() -> None:
+    entry = dataclasses.replace(DIGITS, serving_batching=ServingBatching(64, 500, 2))
+    assert effective_batching(entry, ModelSettings()) == ServingBatching(64, 500, 2)
+    assert effective_batching(entry, ModelSettings(max_batch_size=128)) == ServingBatching(128, 500, 2)
+    assert effective_batching(DIGITS, ModelSettings(concurrent_batches=3)) == ServingBatching(None, None, 3)
+
+
+def test_catalogue_batching_out_of_range_is_one_error() -> None:
+    with pytest.raises(
+        CatalogueError, match=r"max_batch_size must be None or in \[1, 4096\], got 0; concurrent_batches"
+    ):
+        ServingBatching(max_batch_size=0, concurrent_batches=100)
+
+
+def test_the_in_flight_target_defaults_to_the_batch_the_catalogue_or_stack_tuned() -> None:
+    spec = declare_service(gpu_pool="gpu-t4", batching=ServingBatching(max_batch_size=64)).one(
+        "kubernetes:keda.sh/v1alpha1:ScaledObject"
+    )["spec"]
+
+    assert spec["triggers"][0]["metadata"]["threshold"] == "64"

@@ -72,6 +72,26 @@ def test_gpu_serving_only_where_the_stack_asks(plans: dict[str, Plan]) -> None:
     assert "tolerations" not in dev
 
 
+def test_models_served_on_a_gpu_pool_run_the_cuda_serving_image(plans: dict[str, Plan]) -> None:
+    """The CPU wheel of torch would see no GPU: a pod given one runs `model-serving-gpu`, built only there."""
+    for plan in plans.values():
+        images = {r["name"]: r["inputs"] for r in of_type(plan, "docker-build:index:Image")}
+        served_on_gpu = set()
+        for model in _models(plan):
+            deployment = named(plan, "kubernetes:apps/v1:Deployment", f"mlops-model-{model}-serving-deployment")
+            (container,) = deployment["inputs"]["spec"]["template"]["spec"]["containers"]
+            on_gpu = "nvidia.com/gpu" in container["resources"]["limits"]
+            served_on_gpu |= {model} if on_gpu else set()
+            repository = "/model-serving-gpu@sha256:" if on_gpu else "/model-serving@sha256:"
+            assert repository in container["image"], (model, container["image"])
+        assert ("mlops-model-serving-gpu-image" in images) == bool(served_on_gpu)
+        if served_on_gpu:
+            gpu_image, cpu_image = images["mlops-model-serving-gpu-image"], images["mlops-model-serving-image"]
+            assert gpu_image["buildArgs"] == {"TORCH_INDEX_URL": ""}  # pip's configured index: the CUDA build
+            assert gpu_image["dockerfile"] == cpu_image["dockerfile"] and "buildArgs" not in cpu_image
+    assert "mlops-model-serving-gpu-image" in {r["name"] for r in of_type(plans["staging"], "docker-build:index:Image")}
+
+
 def _training_image_ref(plan: Plan, model: str) -> str:
     """The image reference in the model's uploaded pipeline (every step runs in the same image)."""
     text = named(plan, "kubernetes:core/v1:ConfigMap", f"mlops-model-{model}-training-pipeline")["inputs"]["data"]
@@ -174,6 +194,8 @@ def test_drift_cronjob_is_guarded(plan: Plan) -> None:
         ({"digits": {"gpuPool": "gpu-h100"}}, "no GPU pool 'gpu-h100' (pools: gpu-t4)"),
         ({"digits": {"minReplicas": 3, "maxReplicas": 2}}, "minReplicas (3) must be <= maxReplicas (2)"),
         ({"digits": {"trainingSchedule": "daily"}}, "not a five-field cron expression"),
+        ({"digits": {"maxBatchSize": 0}}, "maxBatchSize"),
+        ({"digits": {"concurrentBatches": 65}}, "concurrentBatches"),
     ],
 )
 def test_bad_model_settings_are_config_errors(models: dict[str, Any], expected: str) -> None:

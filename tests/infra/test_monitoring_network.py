@@ -18,6 +18,8 @@ from infra.monitoring_names import (
     OPERATOR_POD,
     PROMETHEUS_POD,
     PROMETHEUS_PORT,
+    PUSHGATEWAY_POD,
+    PUSHGATEWAY_PORT,
 )
 from infra.platform import MODELS_NAMESPACE
 from tests.offline_plans import STACKS, offline_plan
@@ -79,25 +81,25 @@ def _selecting(plan: Plan, namespace: str, pod: Labels) -> list[dict[str, Any]]:
 
 def ingress_admits(plan: Plan, to: tuple[str, Labels], source: tuple[str, Labels], port: int) -> bool:
     """Whether any policy selecting the destination pod admits the source pod on `port` (TCP)."""
-    (to_namespace, to_pod), (from_namespace, from_pod) = to, source
-    namespace = _namespace_labels(plan, from_namespace)
-    for policy in _selecting(plan, to_namespace, to_pod):
-        for rule in policy["spec"].get("ingress") or []:
-            ports = {p["port"] for p in rule.get("ports") or []}
-            peers = rule.get("from") or []
-            if port in ports and any(_peer_admits(peer, to_namespace, from_pod, namespace) for peer in peers):
-                return True
-    return False
+    return _admits(plan, "ingress", "from", selected=to, peer=source, port=port)
 
 
 def egress_admits(plan: Plan, source: tuple[str, Labels], to: tuple[str, Labels], port: int) -> bool:
-    (from_namespace, from_pod), (to_namespace, to_pod) = source, to
-    namespace = _namespace_labels(plan, to_namespace)
-    for policy in _selecting(plan, from_namespace, from_pod):
-        for rule in policy["spec"].get("egress") or []:
+    """Whether any policy selecting the source pod lets it reach the destination pod on `port` (TCP)."""
+    return _admits(plan, "egress", "to", selected=source, peer=to, port=port)
+
+
+def _admits(
+    plan: Plan, direction: str, peers_key: str, selected: tuple[str, Labels], peer: tuple[str, Labels], port: int
+) -> bool:
+    """Whether a `direction` rule of a policy selecting the `selected` pod names `peer` on `port`."""
+    (selected_namespace, selected_pod), (peer_namespace, peer_pod) = selected, peer
+    namespace = _namespace_labels(plan, peer_namespace)
+    for policy in _selecting(plan, selected_namespace, selected_pod):
+        for rule in policy["spec"].get(direction) or []:
             ports = {p["port"] for p in rule.get("ports") or []}
-            peers = rule.get("to") or []
-            if port in ports and any(_peer_admits(peer, from_namespace, to_pod, namespace) for peer in peers):
+            peers = rule.get(peers_key) or []
+            if port in ports and any(_peer_admits(each, selected_namespace, peer_pod, namespace) for each in peers):
                 return True
     return False
 
@@ -169,7 +171,7 @@ def test_a_namespace_outside_the_platform_reaches_nothing(plan: Plan) -> None:
 
 
 def test_every_monitoring_pod_has_its_policy_and_the_rest_is_denied(plan: Plan) -> None:
-    for pod in (PROMETHEUS_POD, ALERTMANAGER_POD, GRAFANA_POD, KUBE_STATE_METRICS_POD, OPERATOR_POD):
+    for pod in (PROMETHEUS_POD, ALERTMANAGER_POD, GRAFANA_POD, KUBE_STATE_METRICS_POD, OPERATOR_POD, PUSHGATEWAY_POD):
         selecting = _selecting(plan, NAMESPACE, {NAME_LABEL: pod})
         assert len(selecting) == 2, pod  # its own and the namespace's deny-all
     (deny,) = [p for p in _policies(plan, NAMESPACE) if p["spec"]["podSelector"] in ({}, None)] or [None]
@@ -177,3 +179,26 @@ def test_every_monitoring_pod_has_its_policy_and_the_rest_is_denied(plan: Plan) 
     # Only Prometheus scrapes kube-state-metrics; Grafana does not reach it.
     ksm = (NAMESPACE, {NAME_LABEL: KUBE_STATE_METRICS_POD})
     assert ingress_admits(plan, ksm, PROMETHEUS, 8080) and not ingress_admits(plan, ksm, GRAFANA, 8080)
+
+
+def _daily_job_pods(plan: Plan) -> list[Labels]:
+    return [
+        r["inputs"]["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+        for r in plan["resources"]
+        if r["type"] == "kubernetes:batch/v1:CronJob" and r["inputs"]["metadata"]["namespace"] == MODELS_NAMESPACE
+    ]
+
+
+def test_only_the_daily_jobs_push_and_only_prometheus_scrapes_the_pushgateway(plan: Plan) -> None:
+    pushgateway = (NAMESPACE, {NAME_LABEL: PUSHGATEWAY_POD})
+    jobs = _daily_job_pods(plan)
+    assert {pod[NAME_LABEL].split("-")[0] for pod in jobs} == {"drift", "quality"}
+    for pod in jobs:
+        job = (MODELS_NAMESPACE, pod)
+        assert egress_admits(plan, job, pushgateway, PUSHGATEWAY_PORT), pod
+        assert ingress_admits(plan, pushgateway, job, PUSHGATEWAY_PORT), pod
+    assert egress_admits(plan, PROMETHEUS, pushgateway, PUSHGATEWAY_PORT)
+    assert ingress_admits(plan, pushgateway, PROMETHEUS, PUSHGATEWAY_PORT)
+    for other in (*[(MODELS_NAMESPACE, pod) for pod in _model_pods(plan)], GRAFANA):
+        assert not ingress_admits(plan, pushgateway, other, PUSHGATEWAY_PORT), other
+    assert [rule.get("to") for rule in _own(plan, *pushgateway)["spec"]["egress"]] == [None], "out: DNS only"

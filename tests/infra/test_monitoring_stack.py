@@ -47,7 +47,11 @@ CONTAINER_SECURITY_PATHS = (
 
 
 def _release(plan: dict[str, Any]) -> dict[str, Any]:
-    (release,) = [r for r in plan["resources"] if r["type"] == RELEASE and r["inputs"].get("namespace") == NAMESPACE]
+    (release,) = [
+        r
+        for r in plan["resources"]
+        if r["type"] == RELEASE and r["inputs"].get("namespace") == NAMESPACE and r["inputs"]["name"] == RELEASE_NAME
+    ]
     return release
 
 
@@ -166,8 +170,8 @@ def test_no_secret_in_plain_text(stack: str) -> None:
     flat = json.dumps(values).lower()
     for leak in ("adminpassword", 'password": "', 'api_url"', "webhook_url", "hooks.slack.com"):
         assert leak not in flat, leak
-    (routing,) = [r["inputs"] for r in plan["resources"] if r["type"].endswith(":AlertmanagerConfig")]
-    (slack,) = routing["spec"]["receivers"][0]["slackConfigs"]
+    routing = {r["name"]: r["inputs"] for r in plan["resources"] if r["type"].endswith(":AlertmanagerConfig")}
+    (slack,) = routing["mlops-alert-routing-config"]["spec"]["receivers"][0]["slackConfigs"]
     assert slack["apiURL"] == {"name": "drift-alerts", "key": "webhook-url"}
 
 

@@ -126,5 +126,9 @@ def test_nothing_reaches_the_job_and_it_reaches_dns_tracking_and_https_only() ->
         for rule in policy["egress"]
         for peer in rule.get("to", [])
     }
-    assert namespaces == {"mlflow": [{"port": 5000, "protocol": "TCP"}]}  # no KFP API: it never retrains
-    assert len(policy["egress"]) == 3  # DNS, tracking, HTTPS
+    # No KFP API: it never retrains. The Pushgateway: it pushes its measurements there.
+    assert namespaces == {
+        "mlflow": [{"port": 5000, "protocol": "TCP"}],
+        "monitoring": [{"port": 9091, "protocol": "TCP"}],
+    }
+    assert len(policy["egress"]) == 4  # DNS, tracking, HTTPS, Pushgateway

@@ -61,7 +61,7 @@ def test_only_prediction_logs_expire(plan: Plan) -> None:
 
 def test_kms_keys_rotate(plan: Plan) -> None:
     keys = inputs_of(plan, "aws:kms/key:Key")
-    assert len(keys) == 3
+    assert len(keys) == 4  # EKS secrets, databases, buckets, alert topic
     assert all(key["enableKeyRotation"] is True for key in keys)
 
 
@@ -169,12 +169,18 @@ def test_no_inline_policy_allows_every_action(plan: Plan) -> None:
 
 def test_addons_are_pinned_helm_releases_on_the_cluster_provider(plan: Plan) -> None:
     releases = {release["chart"]: release for release in inputs_of(plan, "kubernetes:helm.sh/v3:Release")}
+    serves_on_gpu = any(
+        r["inputs"]["kind"] == "ScaledObject" for r in of_type(plan, "kubernetes:keda.sh/v1alpha1:ScaledObject")
+    )
     assert set(releases) == {
         "nvidia-device-plugin",
         "cluster-autoscaler",
         "metrics-server",
         "aws-load-balancer-controller",
         "kube-prometheus-stack",  # the monitoring stack (infra/monitoring_stack.py)
+        "prometheus-pushgateway",  # where the daily jobs push their results (infra/pushgateway.py)
+        "dcgm-exporter",  # every stack has a GPU pool (infra/gpu_metrics.py)
+        *(["keda"] if serves_on_gpu else []),  # where a model serves on one (infra/serving_autoscaler.py)
     }
     for release in releases.values():
         assert release["version"][0].isdigit()

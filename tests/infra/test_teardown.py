@@ -135,5 +135,5 @@ def test_kept_data_keeps_the_keys_that_decrypt_it(stack: str, monkeypatch: pytes
     monkeypatch.setattr(offline_plan, "_RecordingMonitor", _RetainRecorder)
     render_stack(stack)
     keys = {name: kept for (kind, name), kept in _RetainRecorder.retained.items() if kind == "aws:kms/key:Key"}
-    assert len(keys) == 3
+    assert len(keys) == 4
     assert set(keys.values()) == {KEEPS_DATA[stack]}

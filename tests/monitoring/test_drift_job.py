@@ -7,9 +7,11 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
@@ -29,31 +31,47 @@ from workloads.tracking.local import LocalTrackingServer
 NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
 
 
-def _summary(reports: Path, day: str) -> dict:
-    return json.loads((reports / MODEL / f"date={day}" / SUMMARY_FILE).read_text(encoding="utf-8"))
+@dataclass(frozen=True)
+class DriftStage:
+    """What every test here works with: the registered digits, this test's stores and its webhook
+    receiver (the job's variables point at them, and at the session's tracking server)."""
+
+    registered: RegisteredDigits
+    stores: dict[str, Path]
+    webhook: WebhookReceiver
+
+    def log(self, day: str, images: np.ndarray, versions: list[str] | str | None = None) -> int:
+        """Log `images` for `day` as served by `versions` (default: the registered version, every row)."""
+        served = versions or self.registered.version
+        return write_prediction_log(self.stores["predictions"], day, images, self.registered.weights, served)
+
+    def summary(self, day: str) -> dict:
+        return json.loads((self.day_folder(day) / SUMMARY_FILE).read_text(encoding="utf-8"))
+
+    def day_folder(self, day: str) -> Path:
+        return self.stores["reports"] / MODEL / f"date={day}"
 
 
-def test_drifted_window_writes_report_and_summary_logs_to_mlflow_and_alerts(
+@pytest.fixture
+def stage(
     tracking_environment: LocalTrackingServer,
     registered_digits: RegisteredDigits,
     stores: dict[str, Path],
     webhook: WebhookReceiver,
-) -> None:
+) -> DriftStage:
+    return DriftStage(registered_digits, stores, webhook)
+
+
+def test_drifted_window_writes_report_and_summary_logs_to_mlflow_and_alerts(stage: DriftStage) -> None:
     day = "2026-11-19"
-    rows = write_prediction_log(
-        stores["predictions"],
-        day,
-        shifted(registered_digits.images),
-        registered_digits.weights,
-        registered_digits.version,
-    )
+    rows = stage.log(day, shifted(stage.registered.images))
 
     result = run_job(MODEL, day, now=NOW)
 
     assert result.status == "drift" and result.exit_code == 0, result.summary
-    summary = _summary(stores["reports"], day)
+    summary = stage.summary(day)
     assert summary["dataset_drift"] is True
-    assert summary["model_version"] == registered_digits.version
+    assert summary["model_version"] == stage.registered.version
     assert summary["rows_compared"] == rows == summary["rows_in_window"]
     assert summary["deciding_signals"] and IMAGE_STATISTICS in summary["deciding_signals"]
     decided = summary["signals"][IMAGE_STATISTICS]
@@ -65,7 +83,7 @@ def test_drifted_window_writes_report_and_summary_logs_to_mlflow_and_alerts(
     assert summary["features"]["brightness_mean"]["drifted"] is True
     assert summary["features"]["embedding"]["method"] == "domain classifier ROC AUC"
     assert "validation predictions" in summary["reference_source"]
-    report = stores["reports"] / MODEL / f"date={day}" / REPORT_FILE
+    report = stage.day_folder(day) / REPORT_FILE
     assert report.stat().st_size > 10_000 and "brightness_mean" in report.read_text(encoding="utf-8")
 
     client = MlflowClient()
@@ -75,44 +93,34 @@ def test_drifted_window_writes_report_and_summary_logs_to_mlflow_and_alerts(
     assert run.data.metrics["drifted_share"] == pytest.approx(summary["drifted_share"])
     assert {artifact.path for artifact in client.list_artifacts(run.info.run_id)} >= {REPORT_FILE, SUMMARY_FILE}
 
-    (text,) = webhook.texts()
-    assert f"[drift] {MODEL} v{registered_digits.version} {day}: dataset drift detected" in text
+    (text,) = stage.webhook.texts()
+    assert f"[drift] {MODEL} v{stage.registered.version} {day}: dataset drift detected" in text
     assert summary["mlflow_run_id"] in text  # the link to the report in the tracking UI
     assert f"decided by {IMAGE_STATISTICS} (p " in text
     assert summary["alert"]["sent"] is True and summary["alert"]["channels"] == ["webhook"]
 
 
-def test_undrifted_window_sends_no_alert_and_says_which_version_it_compared(
-    tracking_environment: LocalTrackingServer,
-    registered_digits: RegisteredDigits,
-    stores: dict[str, Path],
-    webhook: WebhookReceiver,
-) -> None:
+def test_undrifted_window_sends_no_alert_and_says_which_version_it_compared(stage: DriftStage) -> None:
     day = "2026-11-18"
-    images = registered_digits.images
+    images = stage.registered.images
     # A rollout in the middle of the day: most rows from the registered version, some from another.
-    versions = [registered_digits.version] * (len(images) - 40) + [registered_digits.version_without_reference] * 40
-    write_prediction_log(stores["predictions"], day, images, registered_digits.weights, versions)
+    versions = [stage.registered.version] * (len(images) - 40) + [stage.registered.version_without_reference] * 40
+    stage.log(day, images, versions)
 
     result = run_job(MODEL, day, now=NOW)
 
     assert result.status == "no_drift" and result.exit_code == 0, result.summary
-    summary = _summary(stores["reports"], day)
+    summary = stage.summary(day)
     assert summary["dataset_drift"] is False
-    assert summary["model_version"] == registered_digits.version
+    assert summary["model_version"] == stage.registered.version
     assert summary["rows_compared"] == len(images) - 40
     assert "mixes model versions" in summary["note"]
     assert summary["alert"] == {"sent": False, "reason": "no dataset drift"}
     assert summary["deciding_signals"] == []
-    assert webhook.messages == []
+    assert stage.webhook.messages == []
 
 
-def test_empty_window_is_a_skipped_alert_not_no_drift(
-    tracking_environment: LocalTrackingServer,
-    registered_digits: RegisteredDigits,
-    stores: dict[str, Path],
-    webhook: WebhookReceiver,
-) -> None:
+def test_empty_window_is_a_skipped_alert_not_no_drift(stage: DriftStage) -> None:
     from cli.main import app
 
     day = "2026-11-17"
@@ -120,28 +128,17 @@ def test_empty_window_is_a_skipped_alert_not_no_drift(
 
     assert outcome.exit_code == 0, outcome.output
     assert "skipped: no traffic" in outcome.output
-    summary = _summary(stores["reports"], day)
+    summary = stage.summary(day)
     assert summary["status"] == "skipped" and summary["dataset_drift"] is None
-    (text,) = webhook.texts()
+    (text,) = stage.webhook.texts()
     assert f"[drift] {MODEL} {day}: skipped: no traffic" in text
     assert "no drift" not in text.lower()
     assert MlflowClient().get_run(summary["mlflow_run_id"]).data.tags["drift.status"] == "skipped"
 
 
-def test_missing_reference_exits_non_zero_with_one_clear_message(
-    tracking_environment: LocalTrackingServer,
-    registered_digits: RegisteredDigits,
-    stores: dict[str, Path],
-    webhook: WebhookReceiver,
-) -> None:
+def test_missing_reference_exits_non_zero_with_one_clear_message(stage: DriftStage) -> None:
     day = "2026-11-16"
-    write_prediction_log(
-        stores["predictions"],
-        day,
-        registered_digits.images[:50],
-        registered_digits.weights,
-        registered_digits.version_without_reference,
-    )
+    stage.log(day, stage.registered.images[:50], stage.registered.version_without_reference)
 
     process = subprocess.run(
         [sys.executable, "-m", "monitoring.job", "--model", MODEL, "--date", day],
@@ -153,22 +150,17 @@ def test_missing_reference_exits_non_zero_with_one_clear_message(
     )
 
     assert process.returncode == 1, process.stdout + process.stderr
-    version = registered_digits.version_without_reference
+    version = stage.registered.version_without_reference
     assert f"error: no reference for {MODEL} v{version}, the version that served the window" in process.stderr
     assert "Traceback" not in process.stderr
-    assert webhook.messages == []
-    assert not (stores["reports"] / MODEL / f"date={day}").exists()
+    assert stage.webhook.messages == []
+    assert not stage.day_folder(day).exists()
 
 
-def test_cooldown_deduplicates_alerts_per_model(
-    tracking_environment: LocalTrackingServer,
-    registered_digits: RegisteredDigits,
-    stores: dict[str, Path],
-    webhook: WebhookReceiver,
-) -> None:
-    images = shifted(registered_digits.images[:150], brightness=90, noise=0.0)
+def test_cooldown_deduplicates_alerts_per_model(stage: DriftStage) -> None:
+    images = shifted(stage.registered.images[:150], brightness=90, noise=0.0)
     for day in ("2026-11-14", "2026-11-15"):
-        write_prediction_log(stores["predictions"], day, images, registered_digits.weights, registered_digits.version)
+        stage.log(day, images)
     settings = DriftSettings.from_environment({**os.environ, "MLOPS_DRIFT_COOLDOWN_HOURS": "24"})
 
     first = run_job(MODEL, "2026-11-14", settings, now=NOW)
@@ -180,29 +172,20 @@ def test_cooldown_deduplicates_alerts_per_model(
     assert second.summary.alert.reason == "cooldown"
     assert second.summary.alert.suppressed_until == (NOW + timedelta(hours=24)).isoformat()
     assert third.summary.alert.sent is True
-    assert len(webhook.messages) == 2
-    state = json.loads((stores["reports"] / MODEL / "alert-state.json").read_text(encoding="utf-8"))
+    assert len(stage.webhook.messages) == 2
+    state = json.loads((stage.stores["reports"] / MODEL / "alert-state.json").read_text(encoding="utf-8"))
     assert state["drift"]["at"] == (NOW + timedelta(hours=25)).isoformat()
 
 
 def test_retrain_trigger_submits_exactly_one_local_pipeline_run_per_cooldown(
-    tracking_environment: LocalTrackingServer,
-    registered_digits: RegisteredDigits,
-    stores: dict[str, Path],
-    webhook: WebhookReceiver,
+    stage: DriftStage,
     tmp_path: Path,
 ) -> None:
     client = MlflowClient()
     versions_before = {v.version for v in client.search_model_versions(f"name = '{MODEL}'")}
     day = "2026-11-13"
-    write_prediction_log(
-        stores["predictions"],
-        day,
-        shifted(registered_digits.images[:150], brightness=90, noise=0.0),
-        registered_digits.weights,
-        registered_digits.version,
-    )
-    arguments = {"epochs": 1, "quality_threshold": 0.0, "dataset_store": str(registered_digits.dataset_store)}
+    stage.log(day, shifted(stage.registered.images[:150], brightness=90, noise=0.0))
+    arguments = {"epochs": 1, "quality_threshold": 0.0, "dataset_store": str(stage.registered.dataset_store)}
     settings = DriftSettings.from_environment(
         {**os.environ, "MLOPS_DRIFT_RETRAIN": "local", "MLOPS_DRIFT_RETRAIN_ARGUMENTS": json.dumps(arguments)}
     )

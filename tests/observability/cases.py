@@ -20,6 +20,7 @@ from observability.burn_rate import BURN_RATE_WINDOWS, BurnRateWindow
 from observability.durations import seconds
 from observability.objectives import Objectives, objectives
 from observability.rules import (
+    ACCURACY_DEGRADED_ALERT,
     AVAILABILITY,
     DRIFT_JOB_STALE_ALERT,
     LATENCY,
@@ -66,6 +67,7 @@ def model_cases(entry: CatalogueEntry) -> list[Case]:
     if goals.traffic_expected:
         cases += _no_traffic_cases(targets, goals)
     cases += _drift_job_cases(targets, goals)
+    cases += _accuracy_cases(targets)
     return cases
 
 
@@ -245,6 +247,25 @@ def _drift_job_cases(targets: ModelTargets, goals: Objectives) -> list[Case]:
         case("succeeded again 3h ago stays quiet", False, {created: always, success: again}, limit + 1),
         case("never succeeded, created past the limit, fires", True, {created: always}, limit + 1),
         case("never succeeded, created within the limit, quiet", False, {created: always}, limit - 1),
+    ]
+
+
+def _accuracy_cases(targets: ModelTargets) -> list[Case]:
+    def series(high: float, floor: float | None, model: str = targets.model) -> dict[str, str]:
+        # What Prometheus stores from the Pushgateway: the pushed labels, and its target's namespace.
+        labels = f'job="{metrics.QUALITY_JOB}",model="{model}",model_version="3",instance="",namespace="monitoring"'
+        pushed = {f"{metrics.QUALITY_INTERVAL_HIGH}{{{labels}}}": gauge([(10, high)])}
+        if floor is not None:
+            pushed[f"{metrics.QUALITY_ACCURACY_FLOOR}{{{labels}}}"] = gauge([(10, floor)])
+        return pushed
+
+    version = {"model_version": "3"}
+    alert = ACCURACY_DEGRADED_ALERT
+    return [
+        Case(alert, "interval's upper bound under the floor fires", True, series(0.90, 0.95), 5, result_labels=version),
+        Case(alert, "upper bound above the floor stays quiet", False, series(0.97, 0.95), 5),
+        Case(alert, "no validation accuracy (no floor) stays quiet", False, series(0.50, None), 5),
+        Case(alert, "another model's degraded version stays quiet", False, series(0.90, 0.95, "other"), 5),
     ]
 
 

@@ -46,8 +46,8 @@ def _known_names() -> set[str]:
         for rule in group["rules"]
         if "record" in rule
     }
-    facts = {metric.name for metric in metrics.KUBE_STATE_METRICS}
-    return set(metrics.DASHBOARD_SERVICE_METRICS) | facts | recorded
+    facts = {metric.name for metric in (*metrics.KUBE_STATE_METRICS, *metrics.DCGM_METRICS)}
+    return set(metrics.DASHBOARD_SERVICE_METRICS) | facts | recorded | set(metrics.JOB_METRICS)
 
 
 @pytest.mark.parametrize("dashboard", _dashboards(), ids=lambda dashboard: dashboard["uid"])
@@ -70,6 +70,8 @@ def test_the_model_dashboard_covers_traffic_latency_capacity_and_burn_rates() ->
         "model:request_errors:ratio_rate3d",
         "model:request_slow:ratio_rate1h",
     ):
+        assert name in queries, name
+    for name in metrics.JOB_METRICS:  # the drift share and accuracy by day, and what decided
         assert name in queries, name
     assert 'job="serve-digits"' in queries and 'namespace="models"' in queries
     assert 'model="surface-defects"' not in queries
@@ -117,6 +119,16 @@ def test_objectives_are_drawn_as_thresholds() -> None:
     assert steps[1]["value"] == 0.999
 
 
+def test_the_overview_graphs_every_model_s_drift_share_and_accuracy() -> None:
+    queries = _queries(overview_dashboard(catalogue.CATALOGUE.values(), "models"))
+    for model in catalogue.names():
+        for name, job in (
+            (metrics.DRIFT_DRIFTED_SHARE, metrics.DRIFT_JOB),
+            (metrics.QUALITY_ACCURACY, metrics.QUALITY_JOB),
+        ):
+            assert f'{name}{{job="{job}",model="{model}"}}' in queries, (model, name)
+
+
 def test_an_overview_without_models_has_no_empty_row() -> None:
     assert [panel["title"] for panel in overview_dashboard([])["panels"]] == [
         "Models",
@@ -133,3 +145,17 @@ def test_importing_the_dashboards_imports_nothing_heavy() -> None:
         "sys.exit(1 if heavy else 0)"
     )
     assert subprocess.run([sys.executable, "-c", probe], cwd=REPOSITORY_ROOT, check=False).returncode == 0
+
+
+def test_a_model_on_a_gpu_pool_also_shows_its_replicas_gpus_from_dcgm() -> None:
+    entry = catalogue.get("surface-defects")
+    on_gpu = model_dashboard(entry, "models", on_gpu=True)
+    test_every_query_reads_only_known_names(on_gpu)
+    test_grafana_can_load_it(on_gpu)
+    gpu_queries = [expr for expr in _queries(on_gpu) if any(metric.name in expr for metric in metrics.DCGM_METRICS)]
+    assert {metric.name for metric in metrics.DCGM_METRICS} <= set(_SELECTED.findall(" ".join(gpu_queries)))
+    for expr in gpu_queries:
+        # The exporter labels a GPU's series with the pod holding it: the model's replicas, in its namespace.
+        assert 'pod=~"serve-surface-defects-[a-z0-9]+-[a-z0-9]+"' in expr and 'namespace="models"' in expr
+    on_cpu = " ".join(_queries(model_dashboard(entry, "models")))
+    assert not any(metric.name in on_cpu for metric in metrics.DCGM_METRICS)

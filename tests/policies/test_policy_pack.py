@@ -24,6 +24,7 @@ from pulumi_policy import (
 from pulumi_policy.secret import Secret, secrets_preserving_proxy
 
 from infra.platform import BUCKET_PURPOSES
+from infra.secure_bucket import tls_only_statements
 from policies.platform_policies.checks import RULES
 from policies.platform_policies.pack import build_policies, is_production, stack_of
 from tests.offline_plans import STACKS, offline_plan
@@ -69,19 +70,7 @@ def run_policy(
 # ---------------------------------------------------------------------------------------------
 # realistic compliant resources (as the offline plan records them) and one breaking edit each
 
-BUCKET_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Sid": "DenyInsecureTransport",
-            "Effect": "Deny",
-            "Principal": "*",
-            "Action": "s3:*",
-            "Resource": ["arn:aws:s3:::data-1", "arn:aws:s3:::data-1/*"],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        }
-    ],
-}
+BUCKET_POLICY = {"Version": "2012-10-17", "Statement": tls_only_statements("arn:aws:s3:::data-1")}
 ROLE_POLICY = {
     "Version": "2012-10-17",
     "Statement": [

@@ -13,7 +13,16 @@ from pydantic import Field
 
 from monitoring.settings import DriftSettings, DriftVariables
 from workloads.serving.settings import ServingSettings, ServingVariables
-from workloads.settings import FILE_SUFFIX, Stripped, TrackingClientVariables, WorkloadSettings, variable_extra
+from workloads.settings import (
+    FILE_SUFFIX,
+    Count,
+    Share,
+    Stripped,
+    TrackingClientVariables,
+    WorkloadSettings,
+    variable,
+    variable_extra,
+)
 from workloads.tracking.database_secret import DatabaseSecretSettings, DatabaseVariables
 from workloads.tracking.server import TrackingServerConfig, TrackingServerVariables
 
@@ -99,6 +108,36 @@ def test_help_and_table_come_from_the_fields() -> None:
     assert "| `EX_COUNT` | `3` | how many \\| at most ten (an integer in [1, 10]) |" in table
     assert "| `EX_NAME` | required | a name |" in table
     assert Example.variables()["EX_MODE"] == ("a", "the mode")
+
+
+class Declared(WorkloadSettings):
+    """The same mechanism through `variable(...)`: help text from docstrings, ranges from the kinds."""
+
+    workers: Count = variable("EX_WORKERS", 2)
+    """worker processes, one per
+    core"""
+    margin: Share = variable("EX_MARGIN", 0.1, from_file=True)
+    """how much slack"""
+
+
+def test_variable_takes_its_help_from_the_docstring_and_its_range_from_the_kind() -> None:
+    assert Declared.variables() == {
+        "EX_WORKERS": ("2", "worker processes, one per core"),  # a wrapped docstring is one line of help
+        "EX_MARGIN": ("0.1", "how much slack"),
+        "EX_MARGIN_FILE": ("none", "file holding EX_MARGIN (a mounted Secret); wins over EX_MARGIN"),
+    }
+    with pytest.raises(ValueError, match=r"^EX_WORKERS='0': expected an integer >= 1$"):
+        Declared.from_environment({"EX_WORKERS": "0"})
+    with pytest.raises(ValueError, match=r"^EX_MARGIN: expected a number in \[0.0, 1.0\]$"):
+        Declared.from_environment({"EX_MARGIN": "2"})
+
+
+def test_a_variable_without_help_text_is_refused() -> None:
+    class Undocumented(WorkloadSettings):
+        count: Count = variable("EX_UNDOCUMENTED", 1)
+
+    with pytest.raises(TypeError, match=r"Undocumented\.count has no help text"):
+        Undocumented.variables()
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,11 @@
 
 `ModelSource` owns one `LoadedModel` (version + torch module) at a time. A background thread asks
 the registry every `poll_seconds` which version the alias names; when it changes (a promotion, or
-a rollback — both are alias moves), the new version is loaded *beside* the old one and then swapped
-in with one reference assignment. A batch already running keeps the model object it started with,
-so no request fails or mixes versions during a swap; the old model is freed when its last batch ends.
+a rollback — both are alias moves), the new version is loaded *beside* the old one, placed on the
+serving device and warmed up (`device.Placement`), and then swapped in with one reference assignment
+(so the first version makes the source ready only after its warm-up forward). A batch already
+running keeps the model object it started with, so no request fails or mixes versions during a
+swap; the old model is freed when its last batch ends.
 
 Failures never crash the process (a crash loop would only hammer the registry): when the alias
 names no version, or the registry is unreachable, the source stays not-ready (or keeps serving the
@@ -13,13 +15,15 @@ version it has) and logs one line per state change, then keeps trying.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from workloads.serving.device import Placement
 
 logger = logging.getLogger("mlops.serving")
 NOT_READY_RETRY_SECONDS = 5.0
@@ -31,20 +35,17 @@ class ModelNotReadyError(RuntimeError):
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """One model version, loaded and ready for forward passes."""
+    """One model version, on its device, warmed up and ready for forward passes."""
 
     name: str
     version: str
     module: Any
-    """The torch module MLflow returned (an nn.Module or torch.export's GraphModule)."""
+    """The torch module MLflow returned (an nn.Module or torch.export's GraphModule), on its device."""
+    placement: Placement = field(default_factory=Placement)
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
         """Softmax probabilities (N, classes) for preprocessed inputs (N, 1, H, W)."""
-        import torch
-
-        with torch.inference_mode():
-            logits = self.module(torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32)))
-            return torch.softmax(logits.float(), dim=1).numpy()
+        return self.placement.forward(self.module, inputs)
 
 
 def _resolve_version(client: Any, model: str, alias: str) -> str | None:
@@ -59,23 +60,39 @@ def _resolve_version(client: Any, model: str, alias: str) -> str | None:
         raise
 
 
-def load_version(model: str, version: str) -> LoadedModel:
-    """Load `models:/MODEL/VERSION` with MLflow's PyTorch flavour, in eval mode."""
+def load_module(model: str, version: str) -> Any:
+    """`models:/MODEL/VERSION` with MLflow's PyTorch flavour, on the CPU (`Placement.prepare` moves it)."""
     from mlflow.pytorch import load_model
 
-    module = load_model(f"models:/{model}/{version}", map_location="cpu")
-    # torch.export programs (MLflow's pt2 format) have train/eval mode baked in at export time and
-    # refuse eval(); classic pickled modules need it (dropout, batch-norm statistics).
-    with contextlib.suppress(NotImplementedError, AttributeError):
-        module.eval()
-    return LoadedModel(name=model, version=version, module=module)
+    return load_model(f"models:/{model}/{version}", map_location="cpu")
+
+
+def load_version(
+    model: str,
+    version: str,
+    placement: Placement | None = None,
+    loader: Callable[[str, str], Any] = load_module,
+) -> LoadedModel:
+    """Load a version, place it on its device and warm it up: returned only once it can serve."""
+    chosen = placement or Placement()
+    return LoadedModel(name=model, version=version, module=chosen.prepare(loader(model, version)), placement=chosen)
 
 
 class ModelSource:
     """The model behind `models:/NAME@ALIAS`, kept current by a polling thread."""
 
-    def __init__(self, model: str, alias: str, poll_seconds: float, client: Any = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        alias: str,
+        poll_seconds: float,
+        client: Any = None,
+        placement: Placement | None = None,
+        loader: Callable[[str, str], Any] = load_module,
+    ) -> None:
         self.model = model
+        self.placement = placement or Placement()
+        self._loader = loader
         self.alias = alias
         self.poll_seconds = poll_seconds
         self._client = client
@@ -134,7 +151,7 @@ class ModelSource:
                 self._report(None)
                 return False
             try:
-                loaded = load_version(self.model, version)
+                loaded = load_version(self.model, version, self.placement, self._loader)
             except Exception as error:
                 self._report(f"model {self.model} v{version}: loading failed ({type(error).__name__}: {error})")
                 return False

@@ -3,7 +3,13 @@
 These checks run before BentoML parses anything, so an oversized or mistyped body costs nothing
 and never reaches a deserialiser:
 
-* a body larger than `max_payload_bytes` → 413 (by Content-Length, or while streaming a chunked body);
+* a body larger than `max_payload_bytes` → 413 (by Content-Length, or while streaming a chunked body).
+  The 413 is sent only after the rest of the body is read and dropped (up to `drain_limit_bytes`), unless
+  the client sent `Expect: 100-continue` (curl does; it then never sends the body). Python's urllib and
+  `requests` send the body unasked: answered before it was read, the server closes a socket with
+  unread data in it, the kernel resets the connection, and the client reads "connection reset by
+  peer" instead of the 413. A body larger still is answered at once (the reset is then the price of
+  not reading an unbounded body);
 * any pickle media type (`application/python-pickle`, `application/x-python-pickle`,
   BentoML's own `application/vnd.bentoml+pickle`, ...) → 415: unpickling client data runs code;
 * a content type the route does not take (each route declares its own) → 415;
@@ -95,6 +101,32 @@ def _json_object_problem(body: bytes) -> str | None:
     return None
 
 
+DRAIN_FACTOR = 4
+DRAIN_FLOOR_BYTES = 32 * 1024 * 1024
+"""An oversized body is drained up to max(DRAIN_FACTOR x the limit, 32 MiB) before the 413 is sent."""
+
+
+def _expects_continue(scope: Scope) -> bool:
+    return (_header(scope, b"expect") or "").strip().lower() == "100-continue"
+
+
+async def _drain(receive: Receive, already: int, limit: int) -> bool:
+    """Read and drop the rest of the body, up to `limit` bytes in all; False when the client left.
+
+    Only for clients that did not ask `Expect: 100-continue`: uvicorn answers that expectation with
+    a 100 on the first `receive()`, which would invite the body we are about to refuse.
+    """
+    size = already
+    while size <= limit:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return False
+        size += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return True
+
+
 class RequestGuard:
     """Refuse bodies that are too large, pickled, mistyped or empty on the guarded routes."""
 
@@ -110,6 +142,7 @@ class RequestGuard:
         self.routes = dict(routes)
         """path → accepted media types (without parameters)."""
         self.max_payload_bytes = max_payload_bytes
+        self.drain_limit_bytes = max(DRAIN_FACTOR * max_payload_bytes, DRAIN_FLOOR_BYTES)
         self.file_fields = dict(file_fields or {})
         """path → the one multipart file field the route takes."""
         self.json_object_routes = frozenset(json_object_routes)
@@ -138,7 +171,7 @@ class RequestGuard:
                 await _respond(send, 400, "invalid Content-Length header")
                 return
             if length > self.max_payload_bytes:
-                await _respond(send, 413, self._too_large())
+                await self._refuse_too_large(scope, receive, send, 0, length)
                 return
         # Read the whole (bounded) body here, then replay it: a chunked body cannot slip past the limit.
         chunks: list[bytes] = []
@@ -150,7 +183,10 @@ class RequestGuard:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_payload_bytes:
-                await _respond(send, 413, self._too_large())
+                if message.get("more_body", False):
+                    await self._refuse_too_large(scope, receive, send, size, None)
+                else:
+                    await _respond(send, 413, self._too_large())
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -171,6 +207,15 @@ class RequestGuard:
                 await _respond(send, 400, problem)
                 return
         await self.app(scope, _replay(body, receive), send)
+
+    async def _refuse_too_large(
+        self, scope: Scope, receive: Receive, send: Send, read: int, declared: int | None
+    ) -> None:
+        """413, once the client has sent its body (within the drain limit) so that it can read the answer."""
+        drainable = declared is None or declared <= self.drain_limit_bytes
+        if drainable and not _expects_continue(scope) and not await _drain(receive, read, self.drain_limit_bytes):
+            return  # the client left: nobody reads an answer
+        await _respond(send, 413, self._too_large())
 
     def _too_large(self) -> str:
         return f"the request body is larger than the limit of {self.max_payload_bytes} bytes (MLOPS_MAX_PAYLOAD_BYTES)"

@@ -18,15 +18,22 @@ One BentoML service, one worker process: the HTTP routes and the model live in t
   `request_id`, each image's position in it) and stores them in the labels store
   (`workloads.labels`); it needs no model, so it answers while the service is not ready.
 
-`/readyz` is 503 until a version is loaded (`__is_ready__`); `/livez` stays 200; `/metrics` is
+`/readyz` is 503 until a version is loaded and warmed up (`__is_ready__`); `/livez` stays 200; `/metrics` is
 BentoML's Prometheus endpoint (request counts and latencies per route) plus
-`mlops_serving_batch_images`, the sizes of the batches the dispatcher formed. Configuration:
+`mlops_serving_batch_images`, the sizes of the batches the dispatcher formed, and on a GPU the
+replica's `mlops_serving_gpu_*` memory and utilisation gauges (`device_metrics`). Configuration:
 environment variables only, see `settings.ServingSettings`.
+
+Device: the model and every batch run on MLOPS_DEVICE (default: the visible GPU, else the CPU);
+each version is warmed up there before it is swapped in, so `/readyz` turns 200 only after the
+first version's warm-up forward (`device.Placement`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,11 +52,13 @@ from workloads.labels.record import InvalidLabelError
 from workloads.labels.store import LabelStore
 from workloads.request_id import new_request_id
 from workloads.serving import request_timeout
+from workloads.serving.device import DeviceError, Placement, serving_placement, visible_device
+from workloads.serving.device_metrics import start_device_metrics
 from workloads.serving.inputs import InvalidRequestError, decode_array, decode_image_file, model_inputs
 from workloads.serving.model_source import ModelNotReadyError, ModelSource
 from workloads.serving.prediction_log import PredictionLog
 from workloads.serving.request_guard import RequestGuard
-from workloads.serving.settings import ServingSettings, SettingsError, load_settings
+from workloads.serving.settings import ServingSettings, ServingVariables, SettingsError, load_settings
 
 if TYPE_CHECKING:  # BentoML's middleware Protocol exists only for type checkers
     from bentoml._internal.external_typing.starlette import AsgiMiddleware
@@ -74,6 +83,32 @@ try:
 except SettingsError as error:
     SETTINGS, _SETTINGS_ERROR = None, str(error)
 _PAYLOAD_BYTES = SETTINGS.max_payload_bytes if SETTINGS else 8 * 1024 * 1024
+
+
+def _refuse_to_start(settings: ServingSettings | None, problem: str | None) -> None:
+    """A bad variable, or an explicit MLOPS_DEVICE=cuda[:N] without that GPU, ends `bentoml serve`
+    here with one line and status 2.
+
+    Here, at import, because this runs in `bentoml serve` itself, before it starts its worker: an
+    error in the worker's `__init__` is a traceback per restart, and BentoML restarts it for ever.
+    (The worker is a new interpreter, not a fork, so asking torch here poisons no CUDA state.) Without
+    MLOPS_MODEL at all this is `bentoml build` importing the module: nothing to check.
+    """
+    if settings is None and problem is not None and os.environ.get(ServingVariables.MODEL, "").strip():
+        _stop(problem)
+    if settings is not None and settings.device.startswith("cuda"):
+        try:
+            visible_device(settings.device)
+        except DeviceError as error:
+            _stop(str(error))
+
+
+def _stop(problem: str) -> None:
+    print(f"model service: {problem}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+
+_refuse_to_start(SETTINGS, _SETTINGS_ERROR)
 
 
 def require_settings() -> ServingSettings:
@@ -121,6 +156,18 @@ def _batching_dispatcher(
     return dispatcher(forward), dispatcher.shutdown  # type: ignore[return-value]
 
 
+def placement_for(settings: ServingSettings) -> Placement:
+    """The device every version is served on (MLOPS_DEVICE, else a visible GPU), warmed up at the
+    dispatcher's largest batch; a GPU that is not there stops the start with one line."""
+    try:
+        placement = serving_placement(settings)
+    except DeviceError as error:
+        logger.error("%s", error)
+        raise SettingsError(str(error)) from None
+    logger.info("serving %s on %s", settings.model, placement.device)
+    return placement
+
+
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
@@ -135,7 +182,10 @@ class ImageClassifier:
         self.settings = require_settings()
         self.entry: CatalogueEntry = self.settings.entry
         torch.set_num_threads(self.settings.torch_threads)
-        self.source = ModelSource(self.settings.model, self.settings.alias, self.settings.alias_poll_seconds)
+        self.placement = placement_for(self.settings)
+        self.source = ModelSource(
+            self.settings.model, self.settings.alias, self.settings.alias_poll_seconds, placement=self.placement
+        )
         self.source.start()
         self.log = PredictionLog(
             self.settings.predictions_store,
@@ -149,6 +199,8 @@ class ImageClassifier:
         # formed batch wait for a thread.
         self._forward_threads = anyio.CapacityLimiter(self.settings.concurrent_batches)
         self._batch_sizes = _batch_histogram(self.settings)
+        # GPU memory and utilisation gauges: created (and so on /metrics) only when serving on a GPU.
+        self._device_metrics = start_device_metrics(self.placement.device)
         self._predict, self._stop_batching = _batching_dispatcher(self.settings, self._forward_batches)
 
     def __is_ready__(self) -> bool:
@@ -263,6 +315,8 @@ class ImageClassifier:
         self.log.close()
         self._stop_batching()
         self.source.stop()
+        if self._device_metrics is not None:
+            self._device_metrics.stop()
 
 
 def _batch_histogram(settings: ServingSettings) -> Any:

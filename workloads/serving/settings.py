@@ -16,15 +16,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Self
 
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import PrivateAttr, model_validator
 
 from workloads.catalogue_entry import ENTRY_VARIABLE, CatalogueEntry, CatalogueError, UnknownModelError, entry_for
 from workloads.serving.logged_images import DEFAULT_MAX_PIXELS as DEFAULT_LOG_IMAGE_MAX_PIXELS
-from workloads.settings import Stripped, TrackingClientSettings, variable_extra
+from workloads.settings import Count, Interval, Stripped, TrackingClientSettings, variable
 
 DEFAULT_PREDICTIONS_STORE = str(Path(".mlops") / "predictions")
 DEFAULT_LABELS_STORE = str(Path(".mlops") / "labels")
 DEFAULT_ALIAS = "production"
+DEVICE_PATTERN = r"^(|cpu|cuda|cuda:[0-9]+)$"
+"""What MLOPS_DEVICE may hold (empty: a visible GPU, else the CPU; see `device.select_device`)."""
 
 
 class ServingVariables:
@@ -47,6 +49,9 @@ class ServingVariables:
     TORCH_THREADS = "MLOPS_TORCH_THREADS"
     CONCURRENT_BATCHES = "MLOPS_CONCURRENT_BATCHES"
     EXTRA_ENTRY = "MLOPS_SERVING_EXTRA_ENTRY"
+    DEVICE = "MLOPS_DEVICE"
+    HALF_PRECISION = "MLOPS_HALF_PRECISION"
+    CHANNELS_LAST = "MLOPS_CHANNELS_LAST"
 
 
 # Batching defaults scale with the input size: a batch of ~256 K pixels keeps a forward pass in the
@@ -75,6 +80,12 @@ def default_batch_limits(entry: CatalogueEntry) -> tuple[int, int]:
     return batch, latency
 
 
+def latency_budget_ms(entry: CatalogueEntry) -> int:
+    """The latency budget the Deployment gives the model's service: its catalogue entry's, else the
+    default for its input size (a stack's override is not seen here: the objectives are per entry)."""
+    return entry.serving_batching.max_latency_ms or default_batch_limits(entry)[1]
+
+
 def resolve_entry(name: str, extra_entry: str = "", environ: Mapping[str, str] | None = None) -> CatalogueEntry:
     """The extra entry named by MLOPS_SERVING_EXTRA_ENTRY, else the entry the Deployment hands the pod
     (MLOPS_CATALOGUE_ENTRY: the image has no catalogue), else the catalogue's (a checkout)."""
@@ -101,107 +112,67 @@ class ServingSettings(TrackingClientSettings):
 
     error_class = SettingsError
 
-    model_name: Stripped = Field(
-        validation_alias=ServingVariables.MODEL,
-        description="catalogue name of the model = registered-model name",
-        examples=["digits"],
-    )
-    catalogue_entry: Stripped = Field(
-        default="",
-        validation_alias=ServingVariables.CATALOGUE_ENTRY,
-        description="JSON of the model's catalogue entry; the Deployment sets it (images carry no catalogue)",
-        json_schema_extra=variable_extra(default_text="the catalogue's entry"),
-    )
-    alias: Stripped = Field(
-        default=DEFAULT_ALIAS,
-        validation_alias=ServingVariables.MODEL_ALIAS,
-        description="registry alias loaded and followed",
-    )
-    predictions_store: Stripped = Field(
-        default=DEFAULT_PREDICTIONS_STORE,
-        validation_alias=ServingVariables.PREDICTIONS_STORE,
-        description="prediction log: a local folder or s3://bucket/prefix (AWS_ENDPOINT_URL_S3 is honoured)",
-    )
-    labels_store: Stripped = Field(
-        default=DEFAULT_LABELS_STORE,
-        validation_alias=ServingVariables.LABELS_STORE,
-        description="ground truth sent to /feedback: a local folder or s3://bucket/prefix (workloads.labels)",
-    )
-    alias_poll_seconds: float = Field(
-        default=30.0,
-        gt=0,
-        validation_alias=ServingVariables.ALIAS_POLL_SECONDS,
-        description="how often the alias is checked (5 s while nothing is loaded); a new version is swapped in",
-    )
-    requested_max_batch_size: int | None = Field(
-        default=None,
+    model_name: Stripped = variable(ServingVariables.MODEL, examples=["digits"])
+    """catalogue name of the model = registered-model name"""
+    catalogue_entry: Stripped = variable(ServingVariables.CATALOGUE_ENTRY, "", default_text="the catalogue's entry")
+    """JSON of the model's catalogue entry; the Deployment sets it (images carry no catalogue)"""
+    alias: Stripped = variable(ServingVariables.MODEL_ALIAS, DEFAULT_ALIAS)
+    """registry alias loaded and followed"""
+    predictions_store: Stripped = variable(ServingVariables.PREDICTIONS_STORE, DEFAULT_PREDICTIONS_STORE)
+    """prediction log: a local folder or s3://bucket/prefix (AWS_ENDPOINT_URL_S3 is honoured)"""
+    labels_store: Stripped = variable(ServingVariables.LABELS_STORE, DEFAULT_LABELS_STORE)
+    """ground truth sent to /feedback: a local folder or s3://bucket/prefix (workloads.labels)"""
+    alias_poll_seconds: Interval = variable(ServingVariables.ALIAS_POLL_SECONDS, 30.0)
+    """how often the alias is checked (5 s while nothing is loaded); a new version is swapped in"""
+    requested_max_batch_size: int | None = variable(
+        ServingVariables.MAX_BATCH_SIZE,
+        None,
         ge=1,
-        validation_alias=ServingVariables.MAX_BATCH_SIZE,
-        description="adaptive batching: most images in one forward pass",
-        json_schema_extra=variable_extra(default_text="per model: 2^18 / pixels, 4-256 (digits 256, 224x224 5)"),
+        default_text="per model: 2^18 / pixels, 4-256 (digits 256, 224x224 5)",
     )
-    requested_max_latency_ms: int | None = Field(
-        default=None,
-        ge=1,
-        validation_alias=ServingVariables.MAX_LATENCY_MS,
-        description="adaptive batching: where BentoML's dispatcher starts shedding queued requests (503)",
-        json_schema_extra=variable_extra(default_text="per model: 1000 (up to 64x64 pixels), 5000 (larger)"),
+    """adaptive batching: most images in one forward pass"""
+    requested_max_latency_ms: int | None = variable(
+        ServingVariables.MAX_LATENCY_MS, None, ge=1, default_text="per model: 1000 (up to 64x64 pixels), 5000 (larger)"
     )
-    max_payload_bytes: int = Field(
-        default=8 * 1024 * 1024,
-        ge=1024,
-        validation_alias=ServingVariables.MAX_PAYLOAD_BYTES,
-        description="largest request body accepted (413 above)",
+    """adaptive batching: where BentoML's dispatcher starts shedding queued requests (503)"""
+    max_payload_bytes: int = variable(ServingVariables.MAX_PAYLOAD_BYTES, 8 * 1024 * 1024, ge=1024)
+    """largest request body accepted (413 above)"""
+    max_images_per_request: Count = variable(ServingVariables.MAX_IMAGES_PER_REQUEST, 64)
+    """largest JSON batch of images in one request"""
+    max_image_pixels: int = variable(ServingVariables.MAX_IMAGE_PIXELS, 4096 * 4096, ge=4)
+    """largest decoded image (width x height) accepted from a file"""
+    log_flush_rows: Count = variable(ServingVariables.LOG_FLUSH_ROWS, 1000)
+    """prediction log: write a parquet file when this many rows wait"""
+    log_flush_seconds: Interval = variable(ServingVariables.LOG_FLUSH_SECONDS, 10.0)
+    """prediction log: write waiting rows at least this often"""
+    log_image_max_pixels: int = variable(ServingVariables.LOG_IMAGE_MAX_PIXELS, DEFAULT_LOG_IMAGE_MAX_PIXELS, ge=0)
+    """prediction log: keep each image the model saw (PNG, for labelling) when it has at most this many
+    pixels; 0 keeps none"""
+    torch_threads: Count = variable(ServingVariables.TORCH_THREADS, 1)
+    """torch intra-op threads of each forward pass"""
+    concurrent_batches: Count = variable(ServingVariables.CONCURRENT_BATCHES, 1)
+    """batched forward passes that may run at once, each with MLOPS_TORCH_THREADS threads (their product
+    should not exceed the cores the service may use)"""
+    extra_entry: Stripped = variable(ServingVariables.EXTRA_ENTRY, "")
+    """`module:attribute` of a CatalogueEntry outside the catalogue (benchmarks, experiments)"""
+
+    device: Stripped = variable(
+        ServingVariables.DEVICE,
+        "",
+        pattern=DEVICE_PATTERN,
+        default_text="cuda:0 when a GPU is visible, else cpu",
+        expected="cpu, cuda or cuda:N",
     )
-    max_images_per_request: int = Field(
-        default=64,
-        ge=1,
-        validation_alias=ServingVariables.MAX_IMAGES_PER_REQUEST,
-        description="largest JSON batch of images in one request",
-    )
-    max_image_pixels: int = Field(
-        default=4096 * 4096,
-        ge=4,
-        validation_alias=ServingVariables.MAX_IMAGE_PIXELS,
-        description="largest decoded image (width x height) accepted from a file",
-    )
-    log_flush_rows: int = Field(
-        default=1000,
-        ge=1,
-        validation_alias=ServingVariables.LOG_FLUSH_ROWS,
-        description="prediction log: write a parquet file when this many rows wait",
-    )
-    log_flush_seconds: float = Field(
-        default=10.0,
-        gt=0,
-        validation_alias=ServingVariables.LOG_FLUSH_SECONDS,
-        description="prediction log: write waiting rows at least this often",
-    )
-    log_image_max_pixels: int = Field(
-        default=DEFAULT_LOG_IMAGE_MAX_PIXELS,
-        ge=0,
-        validation_alias=ServingVariables.LOG_IMAGE_MAX_PIXELS,
-        description="prediction log: keep each image the model saw (PNG, for labelling) when it has at most "
-        "this many pixels; 0 keeps none",
-    )
-    torch_threads: int = Field(
-        default=1,
-        ge=1,
-        validation_alias=ServingVariables.TORCH_THREADS,
-        description="torch intra-op threads of each forward pass",
-    )
-    concurrent_batches: int = Field(
-        default=1,
-        ge=1,
-        validation_alias=ServingVariables.CONCURRENT_BATCHES,
-        description="batched forward passes that may run at once, each with MLOPS_TORCH_THREADS threads "
-        "(their product should not exceed the cores the service may use)",
-    )
-    extra_entry: Stripped = Field(
-        default="",
-        validation_alias=ServingVariables.EXTRA_ENTRY,
-        description="`module:attribute` of a CatalogueEntry outside the catalogue (benchmarks, experiments)",
-    )
+    """where the model and each batch run: cpu, cuda or cuda:N; a GPU that is not visible stops the
+    service at start with one line"""
+    # Off by default, and on only for a model whose validation accuracy in float16 / NHWC was measured
+    # within 0.1 point of float32: that takes a GPU (on a CPU neither is faster), and none measured yet.
+    half_precision: bool = variable(ServingVariables.HALF_PRECISION, False)
+    """GPU only: float16 weights and inputs (turn on only where measured validation accuracy stays within
+    0.1 point of float32)"""
+    channels_last: bool = variable(ServingVariables.CHANNELS_LAST, False)
+    """channels-last (NHWC) memory format for the model and each batch (same results; faster convolutions
+    on tensor-core GPUs only where measured)"""
 
     _entry: CatalogueEntry = PrivateAttr()
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 from urllib.parse import quote
 
-from pydantic import Field, model_validator
+from pydantic import model_validator
 
-from workloads.settings import Stripped, WorkloadSettings, variable_extra
+from workloads.settings import Stripped, WorkloadSettings, variable
 
 DEFAULT_PORT = 5432
 DEFAULT_NAME = "mlflow"
@@ -56,23 +56,14 @@ class DatabaseSecretSettings(WorkloadSettings):
 
     error_class = DatabaseSecretError
 
-    secret_arn: Stripped = Field(
-        default="",
-        validation_alias=DatabaseVariables.SECRET_ARN,
-        description="ARN of the database's secret (JSON with `username` and `password`)",
-    )
-    host: Stripped = Field(
-        default="", validation_alias=DatabaseVariables.HOST, description="database host name (required with the secret)"
-    )
-    port: int = Field(
-        default=DEFAULT_PORT,
-        ge=1,
-        le=65535,
-        validation_alias=DatabaseVariables.PORT,
-        description="database port",
-        json_schema_extra=variable_extra(expected="a port number"),
-    )
-    name: Stripped = Field(default=DEFAULT_NAME, validation_alias=DatabaseVariables.NAME, description="database name")
+    secret_arn: Stripped = variable(DatabaseVariables.SECRET_ARN, "")
+    """ARN of the database's secret (JSON with `username` and `password`)"""
+    host: Stripped = variable(DatabaseVariables.HOST, "")
+    """database host name (required with the secret)"""
+    port: int = variable(DatabaseVariables.PORT, DEFAULT_PORT, ge=1, le=65535, expected="a port number")
+    """database port"""
+    name: Stripped = variable(DatabaseVariables.NAME, DEFAULT_NAME)
+    """database name"""
 
     @model_validator(mode="after")
     def _host_with_the_secret(self) -> Self:

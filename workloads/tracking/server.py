@@ -35,11 +35,11 @@ import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Literal, get_args
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import field_validator
 
-from workloads.settings import FILE_SUFFIX, HELP_WIDTH, Stripped, WorkloadSettings, variable_extra
+from workloads.settings import FILE_SUFFIX, HELP_WIDTH, Count, Stripped, Uppercase, WorkloadSettings, variable
 from workloads.tracking.database_secret import DatabaseSecretError, DatabaseSecretSettings, backend_uri_from_secret
 
 # Older MLflow releases shipped this as the admin password in basic_auth.ini (GHSA-gq3w-7jj3-x7gr);
@@ -82,10 +82,6 @@ class TrackingConfigError(ValueError):
     """Configuration the operator must fix; the message names the variable and what was expected."""
 
 
-def _uppercase(value: Any) -> Any:
-    return value.strip().upper() if isinstance(value, str) else value
-
-
 def validate_admin_password(password: str | None) -> str:
     """Reject passwords MLflow would reject or that would leave the server effectively open."""
     name = TrackingServerVariables.ADMIN_PASSWORD
@@ -105,75 +101,49 @@ class TrackingServerConfig(WorkloadSettings):
 
     error_class = TrackingConfigError
 
-    backend_store_uri: Stripped = Field(
-        validation_alias=TrackingServerVariables.BACKEND_STORE_URI,
+    backend_store_uri: Stripped = variable(
+        TrackingServerVariables.BACKEND_STORE_URI,
         pattern="://",
-        description="SQLAlchemy URI of the tracking and registry database, e.g. sqlite:////abs/mlflow.db; "
-        "built from the database's secret (below) when unset",
         examples=["postgresql://user:password@host:5432/mlflow"],
-        json_schema_extra=variable_extra(expected="a SQLAlchemy URI such as postgresql://... or sqlite:///..."),
+        expected="a SQLAlchemy URI such as postgresql://... or sqlite:///...",
     )
-    artifacts_destination: Stripped = Field(
-        validation_alias=TrackingServerVariables.ARTIFACTS_DESTINATION,
-        description="where the server stores the artifacts it proxies",
-        examples=["s3://bucket/mlflow", "an absolute path"],
+    """SQLAlchemy URI of the tracking and registry database, e.g. sqlite:////abs/mlflow.db; built from the
+    database's secret (below) when unset"""
+    artifacts_destination: Stripped = variable(
+        TrackingServerVariables.ARTIFACTS_DESTINATION, examples=["s3://bucket/mlflow", "an absolute path"]
     )
-    requested_auth_database_uri: Stripped = Field(
-        default="",
-        validation_alias=TrackingServerVariables.AUTH_DATABASE_URI,
-        description="database of the basic-auth users; MLflow keeps its own tables and alembic version table there",
-        json_schema_extra=variable_extra(default_text=TrackingServerVariables.BACKEND_STORE_URI),
+    """where the server stores the artifacts it proxies"""
+    requested_auth_database_uri: Stripped = variable(
+        TrackingServerVariables.AUTH_DATABASE_URI, "", default_text=TrackingServerVariables.BACKEND_STORE_URI
     )
-    admin_username: Stripped = Field(
-        default="admin",
-        validation_alias=TrackingServerVariables.ADMIN_USERNAME,
-        description="admin user created on first start",
-        json_schema_extra=variable_extra(from_file=True),
-    )
-    admin_password: str = Field(
-        validation_alias=TrackingServerVariables.ADMIN_PASSWORD,
+    """database of the basic-auth users; MLflow keeps its own tables and alembic version table there"""
+    admin_username: Stripped = variable(TrackingServerVariables.ADMIN_USERNAME, "admin", from_file=True)
+    """admin user created on first start"""
+    admin_password: str = variable(
+        TrackingServerVariables.ADMIN_PASSWORD,
         description=f"admin password, at least {MINIMUM_PASSWORD_LENGTH} characters, never MLflow's historical "
         f"default `{MLFLOW_LEGACY_DEFAULT_PASSWORD}`",
         repr=False,
-        json_schema_extra=variable_extra(from_file=True),
+        from_file=True,
     )
-    flask_secret_key: Stripped = Field(
-        validation_alias=TrackingServerVariables.FLASK_SECRET_KEY,
-        description="key signing the basic-auth app's CSRF tokens; the same value on every replica",
-        repr=False,
-        json_schema_extra=variable_extra(from_file=True),
+    flask_secret_key: Stripped = variable(TrackingServerVariables.FLASK_SECRET_KEY, repr=False, from_file=True)
+    """key signing the basic-auth app's CSRF tokens; the same value on every replica"""
+    default_permission: Annotated[Permission, Uppercase] = variable(TrackingServerVariables.DEFAULT_PERMISSION, "READ")
+    """permission every authenticated user has on resources they did not create"""
+    auth_cache_ttl_seconds: int = variable(TrackingServerVariables.AUTH_CACHE_TTL_SECONDS, 30, ge=0)
+    """how long a worker trusts a verified username/password (0: never). MLflow's default (0) re-derives the
+    scrypt hash on every request, ~0.16 s of CPU each, which caps a worker at a few requests per second; the
+    cost is that a password changed through another worker stays valid there for up to this long"""
+    allowed_hosts: Stripped | None = variable(
+        TrackingServerVariables.ALLOWED_HOSTS, None, default_text="MLflow's: localhost and private IPs"
     )
-    default_permission: Annotated[Permission, BeforeValidator(_uppercase)] = Field(
-        default="READ",
-        validation_alias=TrackingServerVariables.DEFAULT_PERMISSION,
-        description="permission every authenticated user has on resources they did not create",
-    )
-    auth_cache_ttl_seconds: int = Field(
-        default=30,
-        ge=0,
-        validation_alias=TrackingServerVariables.AUTH_CACHE_TTL_SECONDS,
-        description="how long a worker trusts a verified username/password (0: never). MLflow's default (0) "
-        "re-derives the scrypt hash on every request, ~0.16 s of CPU each, which caps a worker at a few "
-        "requests per second; the cost is that a password changed through another worker stays valid there "
-        "for up to this long",
-    )
-    allowed_hosts: Stripped | None = Field(
-        default=None,
-        validation_alias=TrackingServerVariables.ALLOWED_HOSTS,
-        description="comma-separated Host headers the server answers; set it to the Service / ingress name",
-        json_schema_extra=variable_extra(default_text="MLflow's: localhost and private IPs"),
-    )
-    host: Stripped = Field(
-        default="127.0.0.1",
-        validation_alias=TrackingServerVariables.HOST,
-        description="interface to bind; the image sets 0.0.0.0",
-    )
-    port: int = Field(
-        default=5000, ge=1, validation_alias=TrackingServerVariables.PORT, description="port to listen on"
-    )
-    workers: int = Field(
-        default=2, ge=1, validation_alias=TrackingServerVariables.WORKERS, description="uvicorn workers"
-    )
+    """comma-separated Host headers the server answers; set it to the Service / ingress name"""
+    host: Stripped = variable(TrackingServerVariables.HOST, "127.0.0.1")
+    """interface to bind; the image sets 0.0.0.0"""
+    port: int = variable(TrackingServerVariables.PORT, 5000, ge=1)
+    """port to listen on"""
+    workers: Count = variable(TrackingServerVariables.WORKERS, 2)
+    """uvicorn workers"""
 
     @field_validator("admin_password")
     @classmethod

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import json
 import pickle
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -127,3 +132,55 @@ def test_service_still_classifies_after_the_bad_inputs(
     assert response.status_code == 200
     assert "status=500" not in digits_service.log_text()
     assert digits_service.process.poll() is None
+
+
+OVERSIZED = 16 * 1024 * 1024
+"""Beyond what loopback socket buffers absorb (so an unread body is reset), within the drain limit."""
+
+
+def _urllib_post(url: str, body: bytes) -> tuple[int, str]:
+    request = urllib.request.Request(f"{url}/classify_array", data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return int(error.code), error.read().decode()
+
+
+def _requests_post(url: str, body: bytes) -> tuple[int, str]:
+    response = requests.post(
+        f"{url}/classify_array", data=body, headers={"Content-Type": "application/json"}, timeout=60
+    )
+    return response.status_code, response.text
+
+
+def _requests_chunked_post(url: str, body: bytes) -> tuple[int, str]:
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit is found while streaming
+        for start in range(0, len(body), 1 << 20):
+            yield body[start : start + (1 << 20)]
+
+    response = requests.post(
+        f"{url}/classify_array", data=chunks(), headers={"Content-Type": "application/json"}, timeout=60
+    )
+    return response.status_code, response.text
+
+
+@pytest.mark.parametrize("send", [_urllib_post, _requests_post, _requests_chunked_post], ids=lambda f: f.__name__)
+def test_an_oversized_body_sent_unasked_still_gets_its_413(send: object, digits_service: LocalModelService) -> None:
+    """urllib and requests send the body without `Expect: 100-continue`: they must read the 413, not a reset."""
+    status, text = send(digits_service.url, b"[" * OVERSIZED)  # type: ignore[operator]
+    assert status == 413 and "larger than the limit" in text
+    assert http_status(f"{digits_service.url}/readyz") == 200
+
+
+def test_a_client_that_expects_100_continue_gets_the_413_without_sending_the_body(
+    digits_service: LocalModelService,
+) -> None:
+    address = urlsplit(digits_service.url)
+    with socket.create_connection((address.hostname, address.port), timeout=30) as connection:
+        connection.sendall(
+            f"POST /classify_array HTTP/1.1\r\nHost: {address.netloc}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {OVERSIZED}\r\nExpect: 100-continue\r\n\r\n".encode()
+        )
+        status_line = connection.recv(4096).split(b"\r\n", 1)[0]
+    assert status_line == b"HTTP/1.1 413 Request Entity Too Large"

@@ -62,12 +62,21 @@ def test_dockerfile_runs_as_a_non_root_user_with_cpu_torch() -> None:
     dockerfile = (SERVING / "Dockerfile").read_text()
     assert dockerfile.startswith("#") and "FROM python:3.11-slim" in dockerfile
     assert "USER 10001" in dockerfile
-    assert '--index-url https://download.pytorch.org/whl/cpu "torch==2.13.0"' in dockerfile
+    # CPU torch by default, from the same index and at the same version as the training image; an empty
+    # TORCH_INDEX_URL (infra/platform.py's model-serving-gpu) takes the CUDA build instead.
+    training = (SERVING.parents[1] / "pipelines" / "Dockerfile").read_text()
+    for argument in ("TORCH_VERSION", "TORCH_INDEX_URL"):
+        (line,) = [line for line in dockerfile.splitlines() if line.startswith(f"ARG {argument}=")]
+        assert line in training.splitlines()
+    assert "ARG TORCH_VERSION=2.13.0" in dockerfile and "/whl/cpu" in dockerfile
+    assert 'pip install --index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"' in dockerfile
     assert "workloads.serving.service:ImageClassifier" in dockerfile
     # Every module the service imports is copied into the image.
     for module in (
         "service.py",
         "settings.py",
+        "device.py",
+        "device_metrics.py",
         "inputs.py",
         "model_source.py",
         "prediction_log.py",

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import requests
 
 from tests.workloads.serving.conftest import DigitsVersions, ServiceStart, http_status
 from tests.workloads.serving.images import jpeg_bytes, png_bytes
+from workloads.serving.device import visible_device
 from workloads.serving.local import LocalModelService
 
 
@@ -107,3 +110,21 @@ def _batch_metric(service: LocalModelService) -> dict[str, float]:
             ):
                 values[name] += float(line.rsplit(" ", 1)[1])
     return values
+
+
+def test_the_model_runs_on_the_device_mlops_device_names_and_gpu_gauges_only_there(
+    digits_service: LocalModelService,
+) -> None:
+    """Run with MLOPS_DEVICE=cuda on a GPU machine (benchmarks/device_check.sh) this serves on cuda:0."""
+    device = visible_device(os.environ.get("MLOPS_DEVICE", "").strip())
+    log = digits_service.log_text()
+    assert f"serving digits on {device}" in log
+    assert f"warm-up forward on {device} (batches 256, (8, 8))" in log
+    # The warm-up ran before the version was swapped in, so before /readyz turned 200.
+    assert log.index("warm-up forward on") < log.index("loaded: ready")
+    text = requests.get(f"{digits_service.url}/metrics", timeout=10).text
+    gpu_families = [line for line in text.splitlines() if "mlops_serving_gpu_" in line]
+    if device == "cpu":
+        assert gpu_families == []  # CPU replicas' /metrics are what they were
+    else:
+        assert any(line.startswith("mlops_serving_gpu_memory_reserved_bytes{") for line in gpu_families)
