@@ -14,6 +14,7 @@ import pulumi
 
 from infra.config import ModelSettings
 from infra.drift_monitor import DriftMonitor, DriftMonitorArgs
+from infra.labelling_queue import LabellingQueue, LabellingQueueArgs
 from infra.model_monitoring import ModelMonitoring, ModelMonitoringArgs
 from infra.model_service import ModelService, ModelServiceArgs, ServingResources, effective_batching
 from infra.quality_monitor import QualityMonitor, QualityMonitorArgs
@@ -57,7 +58,7 @@ def drift_settings(
 
 
 class Model(pulumi.ComponentResource):
-    """A model's TrainingSchedule, ModelService, DriftMonitor, QualityMonitor and ModelMonitoring."""
+    """A model's TrainingSchedule, ModelService, DriftMonitor, QualityMonitor, LabellingQueue and ModelMonitoring."""
 
     registered_model_name: str
     service_url: pulumi.Output[str]
@@ -75,6 +76,12 @@ class Model(pulumi.ComponentResource):
         quality = QualityMonitor(
             f"{name}-quality",
             QualityMonitorArgs(entry=args.entry, shared=args.shared, drift_schedule=drift.schedule),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # The day's images worth labelling, after the drift job (drifted days first), beside the quality job.
+        LabellingQueue(
+            f"{name}-labelling-queue",
+            LabellingQueueArgs(entry=args.entry, shared=args.shared, schedule=quality.schedule),
             opts=pulumi.ResourceOptions(parent=self),
         )
         # Its scrape target and service-level rules (infra/model_monitoring.py).

@@ -96,14 +96,15 @@ def declare_role(job: DailyJob, statements: list[dict], opts: pulumi.ResourceOpt
     )
 
 
-def declare_cron_job(job: DailyJob, pod: WorkloadPod, opts: pulumi.ResourceOptions) -> k8s.batch.v1.CronJob:
+def declare_cron_job(
+    job: DailyJob, pod: WorkloadPod, opts: pulumi.ResourceOptions, tracking: bool = True
+) -> k8s.batch.v1.CronJob:
+    """The job's CronJob; `tracking`: its pod holds the tracking client's credentials (a policy skip says why)."""
+    skips = {**IRSA_TOKEN_SKIP, **(TRACKING_CREDENTIALS_SKIP if tracking else {})}
     return k8s.batch.v1.CronJob(
         f"{job.name}-cronjob",
         metadata=k8s.meta.v1.ObjectMetaArgs(
-            name=job.app,
-            namespace=job.shared.namespace,
-            labels=job.labels,
-            annotations={**IRSA_TOKEN_SKIP, **TRACKING_CREDENTIALS_SKIP},
+            name=job.app, namespace=job.shared.namespace, labels=job.labels, annotations=skips
         ),
         spec=k8s.batch.v1.CronJobSpecArgs(
             schedule=job.schedule,
@@ -126,15 +127,14 @@ def declare_network_policy(
     job: DailyJob,
     opts: pulumi.ResourceOptions,
     further_egress: Sequence[k8s.networking.v1.NetworkPolicyEgressRuleArgs] = (),
+    tracking: bool = True,
+    pushgateway: bool = True,
 ) -> k8s.networking.v1.NetworkPolicy:
-    """Nothing in; out: DNS, tracking, HTTPS (S3, STS, the webhook), the Pushgateway, and `further_egress`."""
-    egress = [
-        dns_egress(),
-        tracking_egress(job.shared.tracking.namespace),
-        https_egress(),
-        pushgateway_egress(),
-        *further_egress,
-    ]
+    """Nothing in; out: DNS, the tracking server (unless `tracking` is False), HTTPS (S3, STS, the
+    webhook), the Pushgateway (unless `pushgateway` is False), and `further_egress`."""
+    to_tracking = [tracking_egress(job.shared.tracking.namespace)] if tracking else []
+    to_pushgateway = [pushgateway_egress()] if pushgateway else []
+    egress = [dns_egress(), *to_tracking, https_egress(), *to_pushgateway, *further_egress]
     return k8s.networking.v1.NetworkPolicy(
         f"{job.name}-network-policy",
         metadata=k8s.meta.v1.ObjectMetaArgs(name=job.app, namespace=job.shared.namespace, labels=job.labels),

@@ -70,6 +70,7 @@ SERVING_IMAGE = ImageSpec(
         "workloads/features.py",
         "workloads/models",
         "workloads/object_store.py",
+        "workloads/keyed_rows.py",
         "workloads/request_id.py",
         "workloads/settings.py",
         "workloads/labels/__init__.py",
@@ -87,11 +88,13 @@ SERVING_IMAGE = ImageSpec(
         "workloads/serving/prediction_log.py",
         "workloads/serving/request_guard.py",
         "workloads/serving/request_timeout.py",
+        "workloads/serving/logged_images.py",
     ),
 )
 # The drift job also compiles and submits a retraining run, hence the pipeline modules (and what
-# their step functions import, although those run in the training image). The quality job runs in
-# the same image: it reads the same stores, plus the labels store (workloads/labels) the service writes.
+# their step functions import, although those run in the training image). The quality job and the
+# labelling queue run in the same image: they read the same stores, plus the labels store
+# (workloads/labels) the service writes.
 DRIFT_IMAGE = ImageSpec(
     name="drift-job",
     dockerfile="monitoring/Dockerfile",
@@ -100,11 +103,18 @@ DRIFT_IMAGE = ImageSpec(
         "monitoring/actions.py",
         "monitoring/alerts.py",
         "monitoring/comparison.py",
+        "monitoring/day_drift.py",
         "monitoring/drift.py",
         "monitoring/entrypoint.py",
         "monitoring/errors.py",
         "monitoring/job.py",
         "monitoring/job_metrics.py",
+        "monitoring/labelling_candidates.py",
+        "monitoring/labelling_ledger.py",
+        "monitoring/labelling_queue.py",
+        "monitoring/labelling_queue_settings.py",
+        "monitoring/performance_estimate.py",
+        "monitoring/quality_estimate.py",
         "monitoring/quality_job.py",
         "monitoring/quality_join.py",
         "monitoring/quality_metrics.py",
@@ -129,6 +139,7 @@ DRIFT_IMAGE = ImageSpec(
         "workloads/catalogue_entry.py",
         "workloads/datasets",
         "workloads/features.py",
+        "workloads/keyed_rows.py",
         "workloads/object_store.py",
         "workloads/reference.py",
         "workloads/request_id.py",
@@ -136,10 +147,12 @@ DRIFT_IMAGE = ImageSpec(
         "workloads/training.py",
         "workloads/training_batches.py",
         "workloads/labels/__init__.py",
+        "workloads/labels/label_studio_tasks.py",
         "workloads/labels/record.py",
         "workloads/labels/resolve.py",
         "workloads/labels/store.py",
         "workloads/serving/__init__.py",
+        "workloads/serving/logged_images.py",
         "workloads/serving/prediction_log.py",
         "workloads/serving/settings.py",
         "workloads/tracking/__init__.py",

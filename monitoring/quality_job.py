@@ -9,7 +9,10 @@ CronJob `quality-<model>` in the drift image (`infra/quality_monitor.py`). One r
    (`monitoring.quality_join`);
 2. per (prediction day, model version): labelled count, accuracy with its Wilson interval, macro-F1
    (`monitoring.quality_metrics`), beside the version's validation accuracy from the registry, and a
-   verdict (`monitoring.quality_report`): degraded, ok, too few labels, no validation accuracy;
+   verdict (`monitoring.quality_report`): degraded, ok, too few labels, no validation accuracy; and,
+   from every prediction of the row, labelled or not, the label-free estimate of its accuracy (CBPE,
+   calibrated on the version's validation predictions: `monitoring.quality_estimate`), shown beside
+   the measurement and never judged on;
 3. write `quality.json` to `<reports>/<model>/date=<day>/` and log it, with the measurements as
    metrics, to the MLflow experiment `monitoring/<model>` (run `quality-<day>`);
 4. any row degraded → one alert of kind `quality` (the drift job's channels), at most once per cooldown;
@@ -31,9 +34,11 @@ from typing import Any
 
 from monitoring import alerts
 from monitoring.actions import alert_once, report_link
+from monitoring.day_drift import day_drift
 from monitoring.entrypoint import job_parser, run_job_command
 from monitoring.job import default_day
 from monitoring.job_metrics import QUALITY_JOB, push_results, quality_registry
+from monitoring.quality_estimate import CalibrationLookup, estimate_window, registry_calibration
 from monitoring.quality_join import join, labels_table, prediction_days, read_predictions
 from monitoring.quality_metrics import measure
 from monitoring.quality_report import QUALITY_FILE, Judgement, QualityRow, QualitySummary, judge, overall
@@ -45,6 +50,9 @@ from monitoring.window import window_prefix
 LOG = logging.getLogger("mlops.quality")
 VALIDATION_ACCURACY_METRIC = "accuracy"
 """The evaluation metric the training pipeline registers a version with (`pipelines.steps.register_step`)."""
+DRIFTED_DAY_CAUTION = (
+    "the drift job flagged this day: the estimate assumes the validation calibration still holds and may be too high"
+)
 ValidationLookup = Callable[[str], float | None]
 """model version → its validation accuracy, None when the registry has none."""
 
@@ -90,9 +98,15 @@ def registry_validation(client: Any, model: str) -> ValidationLookup:
 
 
 def measure_quality(
-    model: str, day: date, now: datetime, settings: QualitySettings, validation: ValidationLookup
+    model: str,
+    day: date,
+    now: datetime,
+    settings: QualitySettings,
+    validation: ValidationLookup,
+    calibration: CalibrationLookup | None = None,
 ) -> QualitySummary:
-    """Join, measure and judge the window ending with `day`; reads the stores, writes nothing."""
+    """Join, measure and judge the window ending with `day`, and estimate each row's accuracy without
+    labels when `calibration` is given; reads the stores, writes nothing."""
     days = prediction_days(day, settings.lookback_days)
     predictions_store = Store(settings.predictions_store)
     try:
@@ -104,7 +118,7 @@ def measure_quality(
     labels_store = LabelStore(settings.labels_store)
     # Labels keep arriving after the window's last day: read them up to the day the job runs.
     try:
-        labels = labels_store.load(model, days[0], max(day, now.date()))
+        labels = labels_store.load_table(model, days[0], max(day, now.date()))
     except (OSError, ValueError) as error:
         raise QualityJobError(f"cannot read the labels store {labels_store.uri}: {error}") from None
     joined = join(predictions, labels_table(labels))
@@ -115,6 +129,9 @@ def measure_quality(
         if measured.model_version not in known:
             known[measured.model_version] = validation(measured.model_version)
         rows.append(judge(measured, known[measured.model_version], rules))
+    if calibration is not None:
+        rows = _with_estimates(rows, predictions_store, model, days, calibration)
+        rows = _doubt_drifted_days(rows, Store(settings.reports_store), model)
     status, reason = overall(rows, rules)
     return QualitySummary(
         model=model,
@@ -137,6 +154,42 @@ def measure_quality(
         verdicts=dict(sorted(Counter(row.verdict for row in rows).items())),
         rows=tuple(rows),
     )
+
+
+def _with_estimates(
+    rows: list[QualityRow], store: Store, model: str, days: list[date], calibration: CalibrationLookup
+) -> list[QualityRow]:
+    groups = [(row.day, row.model_version) for row in rows]
+    try:
+        estimates = estimate_window(store, model, days, groups, calibration)
+    except (OSError, ValueError) as error:
+        raise QualityJobError(f"cannot read the prediction log {store.uri_of(model)}: {error}") from None
+    return [
+        replace(
+            row,
+            estimated_accuracy=estimates[group].accuracy,
+            estimated_standard_error=estimates[group].standard_error,
+            estimate_note=estimates[group].note,
+        )
+        for row, group in zip(rows, groups, strict=True)
+    ]
+
+
+def _doubt_drifted_days(rows: list[QualityRow], reports: Store, model: str) -> list[QualityRow]:
+    """Mark the estimate of a day the drift job flagged: its calibration may not hold on shifted inputs
+    (benchmarks/performance_estimate.py: strong image transforms are estimated tens of points too high)."""
+    flagged: dict[str, bool] = {}
+    marked = []
+    for row in rows:
+        if row.day not in flagged:
+            try:
+                flagged[row.day] = day_drift(reports, model, date.fromisoformat(row.day)).drifted
+            except (OSError, ValueError):
+                flagged[row.day] = False  # an unreadable summary leaves the estimate as it is
+        if flagged[row.day] and row.estimated_accuracy is not None:
+            row = replace(row, estimate_note=f"{row.estimate_note}; {DRIFTED_DAY_CAUTION}")
+        marked.append(row)
+    return marked
 
 
 def quality_alert(summary: QualitySummary, link: str | None) -> alerts.Alert | None:
@@ -202,7 +255,7 @@ def _row_metrics(row: QualityRow) -> dict[str, float]:
     value per key and step, and the days of a window are recomputed every run)."""
     suffix = f"v{row.model_version}/{row.day}"
     values = {"labelled": row.labelled, "accuracy": row.accuracy, "interval_high": row.interval_high}
-    values["macro_f1"] = row.macro_f1
+    values.update(macro_f1=row.macro_f1, estimated_accuracy=row.estimated_accuracy)
     return {f"{name}/{suffix}": float(value) for name, value in values.items() if value is not None}
 
 
@@ -219,7 +272,9 @@ def run_quality_job(
     now = now or alerts.now_utc()
     last = parse_day(day) if day else date.fromisoformat(default_day(now))
     client = registry_client(client, QualityJobError, "validation accuracy")
-    summary = measure_quality(model, last, now, settings, registry_validation(client, model))
+    summary = measure_quality(
+        model, last, now, settings, registry_validation(client, model), registry_calibration(client, model)
+    )
     reports = Store(settings.reports_store)
     key = f"{window_prefix(model, summary.date)}/{QUALITY_FILE}"
     run = QualityRun(client, model, summary.date)
@@ -242,9 +297,14 @@ def describe_row(row: QualityRow) -> str:
         else ""
     )
     validation = f"{row.validation_accuracy:.3f}" if row.validation_accuracy is not None else "none"
+    estimated = (
+        f"estimated accuracy {row.estimated_accuracy:.3f} ± {row.estimated_standard_error:.3f} (label-free, CBPE), "
+        if row.estimated_accuracy is not None and row.estimated_standard_error is not None
+        else ""
+    )
     return (
-        f"{row.day} v{row.model_version}: {row.verdict} — {measured}{row.labelled} of {row.predictions} predictions "
-        f"labelled, validation accuracy {validation}; {row.reason}"
+        f"{row.day} v{row.model_version}: {row.verdict} — {measured}{estimated}{row.labelled} of {row.predictions} "
+        f"predictions labelled, validation accuracy {validation}; {row.reason}"
     )
 
 

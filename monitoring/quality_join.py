@@ -20,6 +20,7 @@ deletes nothing — so a later run whose window holds its prediction joins it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, cast
@@ -31,6 +32,7 @@ import pyarrow.parquet as pq
 
 from monitoring.store import Store
 from monitoring.window import CLASS_NAME_COLUMN, VERSION_COLUMN, window_prefix
+from workloads.keyed_rows import key_codes, repeated
 from workloads.serving.prediction_log import IMAGE_INDEX_COLUMN
 
 REQUEST_ID_COLUMN = "request_id"
@@ -39,6 +41,7 @@ KEY = (REQUEST_ID_COLUMN, IMAGE_INDEX_COLUMN)
 DAY_COLUMN = "day"
 """The prediction's UTC day (its log folder's date)."""
 LABEL_COLUMN = "label"
+READ_THREADS = 8
 UNKNOWN_VERSION = "unknown"
 PREDICTION_SCHEMA = pa.schema(
     [
@@ -82,29 +85,27 @@ def prediction_days(last: date, lookback: int) -> list[date]:
 
 def read_predictions(store: Store, model: str, days: Sequence[date]) -> pa.Table:
     """The join's columns of every prediction logged for `model` on `days` (`PREDICTION_SCHEMA`)."""
-    tables = [
-        _read_file(store, key, day)
-        for day in days
-        for key in store.list(window_prefix(model, day.isoformat()), ".parquet")
-    ]
-    tables = [table for table in tables if table.num_rows]
+    files = [(key, day) for day in days for key in store.list(window_prefix(model, day.isoformat()), ".parquet")]
+    # A few files at a time: each is an S3 request, and parquet decoding releases the GIL.
+    with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+        tables = [table for table in pool.map(lambda item: _read_file(store, *item), files) if table.num_rows]
     if not tables:
         return PREDICTION_SCHEMA.empty_table()
-    return pa.concat_tables(tables)
+    # One chunk per column: pyarrow's hash join over a table of one chunk per log file (hundreds) took
+    # 2-3x as long as over the same table combined (benchmarks/quality_join.py), far more than the copy.
+    return pa.concat_tables(tables).combine_chunks()
 
 
 def _read_file(store: Store, key: str, day: date) -> pa.Table:
-    source = store.open_for_arrow(key)
-    names = pq.read_schema(source).names
-    if not isinstance(source, str):
-        source.seek(0)
+    parquet = pq.ParquetFile(store.open_for_arrow(key))  # one footer read for the schema and the columns
+    names = parquet.schema_arrow.names
     missing = [name for name in (REQUEST_ID_COLUMN, CLASS_NAME_COLUMN) if name not in names]
     if missing:
         raise ValueError(f"{store.uri_of(key)} lacks the columns {', '.join(missing)}")
     wanted = [
         name for name in (REQUEST_ID_COLUMN, IMAGE_INDEX_COLUMN, VERSION_COLUMN, CLASS_NAME_COLUMN) if name in names
     ]
-    table = pq.read_table(source, columns=wanted)
+    table = parquet.read(columns=wanted)
     rows = table.num_rows
     if IMAGE_INDEX_COLUMN not in names:  # logged before image_index existed: null, so it joins nothing
         table = table.append_column(IMAGE_INDEX_COLUMN, pa.nulls(rows, pa.int64()))
@@ -114,20 +115,29 @@ def _read_file(store: Store, key: str, day: date) -> pa.Table:
     return table.select(PREDICTION_SCHEMA.names).cast(PREDICTION_SCHEMA)
 
 
-def labels_table(labels: pd.DataFrame) -> pa.Table:
-    """The resolved labels (`LabelStore.load`) as the join's right side (`LABEL_SCHEMA`)."""
-    return pa.Table.from_pandas(labels[list(LABEL_SCHEMA.names)], preserve_index=False).cast(LABEL_SCHEMA)
+def labels_table(labels: pd.DataFrame | pa.Table | None) -> pa.Table:
+    """The resolved labels (`LabelStore.load_table`, or `load`'s frame) as the join's right side (`LABEL_SCHEMA`)."""
+    if labels is None:
+        return LABEL_SCHEMA.empty_table()
+    if isinstance(labels, pd.DataFrame):
+        return pa.Table.from_pandas(labels[list(LABEL_SCHEMA.names)], preserve_index=False).cast(LABEL_SCHEMA)
+    return labels.select(LABEL_SCHEMA.names).cast(LABEL_SCHEMA)
 
 
 def join(predictions: pa.Table, labels: pa.Table) -> Joined:
     """Each label with the prediction it names (inner join on `KEY`); counts of what did not join."""
-    keyed = predictions.filter(_compute.is_valid(predictions[IMAGE_INDEX_COLUMN]))
+    has_index = predictions[IMAGE_INDEX_COLUMN].null_count == 0
+    keyed = predictions if has_index else predictions.filter(_compute.is_valid(predictions[IMAGE_INDEX_COLUMN]))
+    # One hash join, its table built on the labels (the small side). The labels are resolved (one per
+    # image), so the labels that found their prediction are the distinct keys of the result: counted
+    # there, not by a second join that would hash the whole window (it cost as much as the join).
     joined = keyed.join(labels, keys=list(KEY), join_type="inner")
-    matched = labels.join(keyed.select(list(KEY)), keys=list(KEY), join_type="left semi").num_rows
-    if joined.num_rows > matched:
-        # The log can hold an image twice: a flush that spans midnight writes one file per day and, when
-        # a later day's write fails, retries every row, the day already written included. One vote each.
-        joined = _first_per_key(joined)
+    # The log can hold an image twice: a flush that spans midnight writes one file per day and, when
+    # a later day's write fails, retries every row, the day already written included. One vote each.
+    again = repeated(key_codes(joined, KEY), keep="first")
+    if again.any():
+        joined = joined.filter(pa.array(~again))
+    matched = joined.num_rows
     return Joined(
         table=joined,
         predictions=predictions,
@@ -135,11 +145,3 @@ def join(predictions: pa.Table, labels: pa.Table) -> Joined:
         matched=matched,
         unkeyed_predictions=predictions.num_rows - keyed.num_rows,
     )
-
-
-def _first_per_key(table: pa.Table) -> pa.Table:
-    others = [name for name in table.column_names if name not in KEY]
-    # "first" needs a single-threaded group_by; the table is as small as the labels.
-    grouped = table.group_by(list(KEY), use_threads=False).aggregate([(name, "first") for name in others])
-    # Renamed by name, not position: pyarrow versions differ in whether keys or aggregates come first.
-    return grouped.rename_columns([name.removesuffix("_first") for name in grouped.column_names])

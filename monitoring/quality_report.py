@@ -8,6 +8,9 @@ Per (day, version) the verdict is one of
   handful of labels cannot show a drop of a few points;
 * `no_validation_accuracy`: the version has no validation accuracy in the registry to compare with.
 
+Beside each row, the label-free estimate of its accuracy (CBPE, `monitoring.quality_estimate`):
+shown, logged and reported, but no verdict or alert rests on it.
+
 The job's status: `degraded` when any row is, `ok` when at least one row was judged and none is
 degraded, else the reason nothing was judged (`too_few_labels`, `no_validation_accuracy`, or
 `skipped` for a window without predictions).
@@ -47,6 +50,10 @@ class QualityRow(Counted):
     validation_accuracy: float | None
     verdict: str
     reason: str
+    estimated_accuracy: float | None = None
+    """Label-free (CBPE) over every prediction of the row, labelled or not; never judged on."""
+    estimated_standard_error: float | None = None
+    estimate_note: str = "not estimated"
 
 
 def judge(measured: Measured, validation_accuracy: float | None, rules: Judgement) -> QualityRow:

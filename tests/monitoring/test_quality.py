@@ -270,3 +270,65 @@ def _alert(summary: QualitySummary, settings: QualitySettings, receiver: Webhook
     sent = alert_on(summary, configured, state, now, "http://report", errors)
     assert errors == []
     return sent
+
+
+def test_each_row_gets_a_label_free_estimate_beside_its_measurement(settings: QualitySettings) -> None:
+    """Every (day, version) is estimated from all its predictions (labelled or not); the verdict stays on
+    the measured accuracy: a degraded row stays degraded however good its estimate looks."""
+    from monitoring.performance_estimate import Calibration
+
+    predictions, labels = _paths(settings)
+    predicted, truth = answers(correct=0, wrong=40)
+    labelled = log_request(predictions, DAY, predicted, "3")  # every image at confidence 0.9, all wrong
+    send_labels(labels, labelled, truth, received=_at(DAY))
+    log_request(predictions, DAY - timedelta(days=1), ["1", "2", "3"], "3")  # nobody labelled this day
+    log_request(predictions, DAY, ["1"], "4")
+    as_reported = Calibration((None,) * 10)  # the softmax taken as calibrated: the estimate is its mean top score
+    calibrations = {"3": as_reported, "4": "no calibration for v4: no validation predictions"}
+
+    summary = measure_quality(MODEL, DAY, NOW, settings, {"3": 0.95, "4": 0.95}.get, calibrations.__getitem__)
+
+    rows = {(row.day, row.model_version): row for row in summary.rows}
+    measured = rows[(DAY.isoformat(), "3")]
+    assert measured.verdict == DEGRADED and measured.accuracy == 0.0
+    assert measured.estimated_accuracy == pytest.approx(0.9) and measured.estimated_standard_error == pytest.approx(
+        math.sqrt(40 * 0.9 * 0.1) / 40
+    )
+    unlabelled = rows[((DAY - timedelta(days=1)).isoformat(), "3")]
+    assert unlabelled.verdict == TOO_FEW_LABELS and unlabelled.estimated_accuracy == pytest.approx(0.9)
+    assert "CBPE over 3 predictions" in unlabelled.estimate_note
+    other = rows[(DAY.isoformat(), "4")]
+    assert other.estimated_accuracy is None and other.estimate_note.startswith("no calibration for v4")
+    assert json.loads(summary.to_json())["rows"][0]["estimated_accuracy"] == pytest.approx(0.9)
+    assert "drift job flagged" not in measured.estimate_note
+
+
+def test_the_estimate_of_a_drifted_day_says_it_may_be_too_high(settings: QualitySettings) -> None:
+    from monitoring.performance_estimate import Calibration
+
+    predictions, _ = _paths(settings)
+    log_request(predictions, DAY, ["1", "2"], "3")
+    folder = Path(settings.reports_store) / MODEL / f"date={DAY}"
+    folder.mkdir(parents=True)
+    (folder / "summary.json").write_text(json.dumps({"dataset_drift": True, "drifted_share": 0.9}), encoding="utf-8")
+
+    summary = measure_quality(MODEL, DAY, NOW, settings, {"3": 0.95}.get, {"3": Calibration((None,) * 10)}.__getitem__)
+
+    (row,) = summary.rows
+    assert row.estimated_accuracy == pytest.approx(0.9) and "the drift job flagged this day" in row.estimate_note
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_macro_f1_is_scikit_learns(seed: int) -> None:
+    """Random labels and predictions over a few classes, some predicted never labelled and the reverse."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.metrics import f1_score
+
+    from monitoring.quality_metrics import macro_f1
+
+    generator = np.random.default_rng(seed)
+    labels = pd.Series(generator.choice(["0", "1", "2", "3"], size=200))
+    predicted = pd.Series(np.where(generator.random(200) < 0.7, labels, generator.choice(["1", "2", "7"], size=200)))
+    expected = f1_score(labels, predicted, average="macro", zero_division=0)  # pyright: ignore[reportArgumentType]
+    assert macro_f1(labels, predicted) == pytest.approx(expected, abs=1e-12)

@@ -58,11 +58,20 @@ def test_quality_run_reads_validation_accuracy_from_the_registry_and_alerts(
     assert rows[version]["verdict"] == DEGRADED and rows[version]["accuracy"] == 0.0
     assert rows["9999"]["verdict"] == NO_VALIDATION and rows["9999"]["validation_accuracy"] is None
     assert summary["status"] == DEGRADED and summary["matched"] == 100
+    # Label-free beside measured: calibrated on the version's validation predictions from the registry.
+    assert (
+        0.0 < rows[version]["estimated_accuracy"] <= 1.0
+        and "CBPE over 50 predictions" in rows[version]["estimate_note"]
+    )
+    assert rows["9999"]["estimated_accuracy"] is None and rows["9999"]["estimate_note"].startswith("no calibration")
 
     run = client.get_run(summary["mlflow_run_id"])
     assert client.get_experiment(run.info.experiment_id).name == experiment_name(MODEL)
     assert run.info.run_name == f"quality-{day}" and run.data.tags["quality.status"] == DEGRADED
     assert run.data.metrics[f"accuracy/v{version}/{day}"] == 0.0
+    assert run.data.metrics[f"estimated_accuracy/v{version}/{day}"] == pytest.approx(
+        rows[version]["estimated_accuracy"]
+    )
     assert QUALITY_FILE in {artifact.path for artifact in client.list_artifacts(run.info.run_id)}
 
     (text,) = webhook.texts()

@@ -19,13 +19,29 @@ sent to two replicas within their clock skew may resolve either way.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from workloads.keyed_rows import key_codes, key_order, repeated
 from workloads.labels.record import KEY_COLUMNS
 
 
+def resolve_table(rows: pa.Table, by_key: bool = True) -> pa.Table:
+    """One row per image, the one received last; `rows` in store order, resolved sorted by key unless
+    `by_key` is False (Arrow: the quality job joins the result, in any order)."""
+    received = rows["received_at"].combine_chunks().cast(pa.int64()).to_numpy()
+    ordered = rows.take(pa.array(np.argsort(received, kind="stable")))  # stable: equal times keep store order
+    codes = key_codes(ordered, KEY_COLUMNS, ordered=by_key)
+    kept = np.flatnonzero(~repeated(codes, keep="last"))
+    if by_key:
+        kept = kept[key_order(codes.iloc[kept])]
+    return ordered.take(pa.array(kept))
+
+
 def resolve_labels(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per image, the one received last; `rows` in store order, resolved sorted by key."""
-    ordered = rows.sort_values("received_at", kind="stable")  # stable: equal times keep store order
-    latest = ordered.drop_duplicates(list(KEY_COLUMNS), keep="last")
-    return latest.sort_values(list(KEY_COLUMNS), kind="stable").reset_index(drop=True)
+    """`resolve_table` for a frame (`LabelStore.load`): one row per image, the one received last."""
+    if rows.empty:
+        return rows.reset_index(drop=True)
+    table = pa.Table.from_pandas(rows, preserve_index=False)
+    return resolve_table(table).to_pandas().reindex(columns=list(rows.columns))

@@ -17,14 +17,19 @@ import io
 import os
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import cast
 
 import pandas as pd
+import pyarrow as pa
 
 from workloads.labels.record import LABEL_COLUMNS, LabelRecord
-from workloads.labels.resolve import resolve_labels
+from workloads.labels.resolve import resolve_labels, resolve_table
 from workloads.object_store import ObjectStore
+
+READ_THREADS = 8
+"""Label files read at once (each is an S3 request; a day of imports is many small files)."""
 
 
 def day_prefix(model: str, day: date) -> str:
@@ -73,18 +78,36 @@ class LabelStore:
             written.append(self.objects.write(key, _parquet(rows.reset_index(drop=True))))
         return written
 
-    def read(self, model: str, start: date, end: date) -> pd.DataFrame:
-        """Every stored row for `model` received from `start` to `end` (inclusive), in store order, unresolved."""
-        frames = []
+    def read_table(self, model: str, start: date, end: date) -> pa.Table | None:
+        """Every stored row for `model` received from `start` to `end` (inclusive), in store order,
+        unresolved, as Arrow (None when there are none). Files are read a few at a time: on S3 each
+        is a request, and locally decoding releases the GIL."""
+        import pyarrow.parquet as pq
+
+        keys = []
         day = start
         while day <= end:
-            for key in self.objects.list(day_prefix(model, day), ".parquet"):
-                frames.append(pd.read_parquet(io.BytesIO(self.objects.read(key))))
+            keys.extend(self.objects.list(day_prefix(model, day), ".parquet"))
             day += timedelta(days=1)
-        frames = [frame for frame in frames if len(frame)]
-        if not frames:
+
+        def read(key: str) -> pa.Table:
+            return pq.read_table(io.BytesIO(self.objects.read(key)), columns=list(LABEL_COLUMNS))
+
+        with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+            tables = [table for table in pool.map(read, keys) if table.num_rows]  # map keeps the store order
+        return pa.concat_tables(tables) if tables else None
+
+    def read(self, model: str, start: date, end: date) -> pd.DataFrame:
+        """Every stored row for `model` received from `start` to `end` (inclusive), in store order, unresolved."""
+        table = self.read_table(model, start, end)
+        if table is None:
             return _empty_frame()
-        return pd.concat(frames, ignore_index=True).reindex(columns=list(LABEL_COLUMNS))
+        return table.to_pandas().reindex(columns=list(LABEL_COLUMNS))
+
+    def load_table(self, model: str, start: date, end: date) -> pa.Table | None:
+        """`load` in Arrow and in no particular order, for the quality job's join (None when no label was received)."""
+        table = self.read_table(model, start, end)
+        return resolve_table(table, by_key=False) if table is not None else None
 
     def load(self, model: str, start: date, end: date) -> pd.DataFrame:
         """The labels that stand for `model` over the received days `start`..`end`: one row per image."""

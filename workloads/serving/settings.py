@@ -19,6 +19,7 @@ from typing import Self
 from pydantic import PrivateAttr, model_validator
 
 from workloads.catalogue_entry import ENTRY_VARIABLE, CatalogueEntry, CatalogueError, UnknownModelError, entry_for
+from workloads.serving.logged_images import DEFAULT_MAX_PIXELS as DEFAULT_LOG_IMAGE_MAX_PIXELS
 from workloads.settings import Count, Interval, Stripped, TrackingClientSettings, variable
 
 DEFAULT_PREDICTIONS_STORE = str(Path(".mlops") / "predictions")
@@ -44,6 +45,7 @@ class ServingVariables:
     MAX_IMAGE_PIXELS = "MLOPS_MAX_IMAGE_PIXELS"
     LOG_FLUSH_ROWS = "MLOPS_LOG_FLUSH_ROWS"
     LOG_FLUSH_SECONDS = "MLOPS_LOG_FLUSH_SECONDS"
+    LOG_IMAGE_MAX_PIXELS = "MLOPS_LOG_IMAGE_MAX_PIXELS"
     TORCH_THREADS = "MLOPS_TORCH_THREADS"
     CONCURRENT_BATCHES = "MLOPS_CONCURRENT_BATCHES"
     EXTRA_ENTRY = "MLOPS_SERVING_EXTRA_ENTRY"
@@ -143,6 +145,9 @@ class ServingSettings(TrackingClientSettings):
     """prediction log: write a parquet file when this many rows wait"""
     log_flush_seconds: Interval = variable(ServingVariables.LOG_FLUSH_SECONDS, 10.0)
     """prediction log: write waiting rows at least this often"""
+    log_image_max_pixels: int = variable(ServingVariables.LOG_IMAGE_MAX_PIXELS, DEFAULT_LOG_IMAGE_MAX_PIXELS, ge=0)
+    """prediction log: keep each image the model saw (PNG, for labelling) when it has at most this many
+    pixels; 0 keeps none"""
     torch_threads: Count = variable(ServingVariables.TORCH_THREADS, 1)
     """torch intra-op threads of each forward pass"""
     concurrent_batches: Count = variable(ServingVariables.CONCURRENT_BATCHES, 1)
