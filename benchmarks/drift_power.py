@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/drift_power.py --quick      # ~4 minutes on two cores (measured 212 s)
     .venv/bin/python benchmarks/drift_power.py --jobs 2     # the full protocol: 46-84 minutes (2,737 s; 5,054 s loaded)
     .venv/bin/python benchmarks/drift_power.py --report benchmarks/results/drift_power.json   # re-print a run
+    .venv/bin/python benchmarks/drift_power.py --family knockout --sizes 100 1000 --runs 2 --output /tmp/ko
+        # one shift family (and the unshifted windows) at chosen sizes, for iterating on the detector
 
 Anchor: Rabanser, Guennemann, Lipton, "Failing Loudly: An Empirical Study of Methods for Detecting
 Dataset Shift" (NeurIPS 2019). Its protocol, run on both catalogue models (digits, surface-defects):
@@ -370,6 +372,10 @@ def main() -> None:
     parser.add_argument("--null-windows", type=int, default=None, help="unshifted windows per run and size (6/5)")
     parser.add_argument("--sizes", nargs="+", type=int, default=None, help="override the window sizes")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument(
+        "--family", nargs="+", default=None, choices=sorted({shift.family for shift in PAPER_SHIFTS}),
+        help="only these shift families (the unshifted windows are always drawn)",
+    )  # fmt: skip
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (one run of one model each)")
     parser.add_argument("--report", type=Path, default=None, help="re-print the tables of a saved JSON and exit")
     parser.add_argument("--output", type=Path, default=None, help="results prefix (default benchmarks/results/...)")
@@ -382,7 +388,11 @@ def main() -> None:
     plan = Plan(
         models=tuple(arguments.models),
         sizes=tuple(arguments.sizes or (QUICK_SIZES if arguments.quick else FULL_SIZES)),
-        shifts=QUICK_SHIFTS if arguments.quick else PAPER_SHIFTS,
+        shifts=tuple(
+            shift
+            for shift in (QUICK_SHIFTS if arguments.quick else PAPER_SHIFTS)
+            if arguments.family is None or shift.family in arguments.family
+        ),
         runs=arguments.runs or (2 if arguments.quick else 5),
         null_windows=arguments.null_windows or (5 if arguments.quick else 6),
     )
