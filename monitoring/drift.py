@@ -696,8 +696,10 @@ def _joint_outputs(
     levels = dict(plan.levels)
     if not plan.joint_outputs:
         return None, levels
-    shares = [FAMILY_SHARES.get(family, 1.0) for family in OUTPUT_FAMILIES]
-    outputs = outputs_test(current, reference, PREDICTION_COLUMN, plan.families[SOFTMAX], *shares)
+    outputs = outputs_test(
+        current, reference, PREDICTION_COLUMN, plan.families[SOFTMAX],
+        class_share=FAMILY_SHARES.get(CLASS, 1.0), softmax_share=FAMILY_SHARES.get(SOFTMAX, 1.0),
+    )  # fmt: skip
     if outputs is None:
         total = sum(len(plan.families[family]) for family in OUTPUT_FAMILIES)
         for family in OUTPUT_FAMILIES:

@@ -131,7 +131,7 @@ def _pooled(current: pd.DataFrame, reference: pd.DataFrame, class_column: str | 
     if class_column:
         codes = pd.factorize(pooled[class_column].astype(str))[0]
         classes = (class_column, np.eye(int(codes.max()) + 1)[codes]) if len(codes) and codes.max() >= 1 else None
-    numeric = {name: pooled[name].to_numpy(dtype=np.float64) for name in softmax}
+    numeric = {name: np.asarray(pooled[name], dtype=np.float64) for name in softmax}
     return _Pooled(numeric=numeric, classes=classes, rows=(len(current_part), len(reference_part)))
 
 

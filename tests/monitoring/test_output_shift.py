@@ -32,7 +32,7 @@ def test_the_ks_statistic_is_scipys_also_with_ties() -> None:
 
     statistic = _ks_statistics(np.r_[current, reference], labels, 40, 70)[0]
 
-    assert statistic == pytest.approx(ks_2samp(current, reference).statistic)
+    assert statistic == pytest.approx(ks_2samp(current, reference).statistic)  # pyright: ignore[reportAttributeAccessIssue]
 
 
 def test_adjusted_p_values_hold_their_level_when_nothing_moved() -> None:
