@@ -45,8 +45,9 @@ MIN_PERMUTATIONS = 199
 """Draws at least: resolution 1 / 200, so a level of 0.03 is still reached by 5 draws or fewer."""
 DRAW_BUDGET = 100_000_000
 """Cells (draws x pooled rows x columns) one test may cost: the job's full 20,000 + 20,000-row sample
-with 11 columns gets 227 draws (about 15 s on a loaded two-core machine, measured), a benchmark
-window of 10,000 + 300 rows and 4 columns all 999. The p-value is exact for any number of draws."""
+with 11 columns gets 227 draws (16 s measured, niced, on the two shared cores at load 6), a
+benchmark window of 10,000 + 300 rows and 4 columns all 999 (2.5 s measured at load 11). The
+p-value is exact for any number of draws."""
 BLOCK = 64
 """Draws computed at once (memory: BLOCK x rows per side x 2 x 8 bytes per column)."""
 
