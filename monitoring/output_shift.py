@@ -46,7 +46,7 @@ MIN_PERMUTATIONS = 199
 DRAW_BUDGET = 100_000_000
 """Cells (draws x pooled rows x columns) one test may cost: the job's full 20,000 + 20,000-row sample
 with 11 columns gets 227 draws (16 s measured, niced, on the two shared cores at load 6), a
-benchmark window of 10,000 + 300 rows and 4 columns all 999 (2.5 s measured at load 11). The
+benchmark window of 10,000 + 300 rows and 4 columns all 999 (2.5 s measured at load 7). The
 p-value is exact for any number of draws."""
 BLOCK = 64
 """Draws computed at once (memory: BLOCK x rows per side x 2 x 8 bytes per column)."""
