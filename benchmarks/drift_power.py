@@ -3,6 +3,9 @@
     .venv/bin/python benchmarks/drift_power.py --quick      # ~4 minutes on two cores (measured 212 s)
     .venv/bin/python benchmarks/drift_power.py --jobs 2     # the full protocol: 46-84 minutes (2,737 s; 5,054 s loaded)
     .venv/bin/python benchmarks/drift_power.py --report benchmarks/results/drift_power.json   # re-print a run
+        # (add --markdown for the README's table)
+    .venv/bin/python benchmarks/drift_power.py --family knockout --sizes 100 1000 --runs 2 --output /tmp/ko
+        # one shift family (and the unshifted windows) at chosen sizes, for iterating on the detector
 
 Anchor: Rabanser, Guennemann, Lipton, "Failing Loudly: An Empirical Study of Methods for Detecting
 Dataset Shift" (NeurIPS 2019). Its protocol, run on both catalogue models (digits, surface-defects):
@@ -352,6 +355,33 @@ def heat_map(results: pd.DataFrame, path: Path, title: str) -> None:
     plt.close(figure)
 
 
+FAMILY_NAMES = {"gaussian_noise": "Gaussian noise", "image": "image transforms", "knockout": "knock-out"}
+
+
+def markdown_table(results: pd.DataFrame) -> str:
+    """The README's table: false alarms per model, detection per shift family and over all shifts,
+    'ours/BBSD/pixel KS' in percent per window size."""
+    sizes = sorted(int(size) for size in results["size"].unique())
+
+    def row(label: str, frame: pd.DataFrame) -> str:
+        rates = frame.groupby("size")[list(DETECTORS)].mean()
+        cells = ["/".join(f"{100 * rates.loc[size, name]:.0f}" for name in DETECTORS) for size in sizes]
+        return f"| {label} | " + " | ".join(cells) + " |"
+
+    detection = detection_table(results)
+    models = list(dict.fromkeys(results["model"]))
+    lines = ["| | " + " | ".join(f"{size:,}" for size in sizes) + " |", "|---" * (len(sizes) + 1) + "|"]
+    null = results[results["family"] == "none"]
+    lines += [row(f"false alarms, {model}", null[null["model"] == model]) for model in models]
+    for family, name in FAMILY_NAMES.items():
+        part = detection[detection["family"] == family]
+        if len(part):
+            shifts = part["shift"].nunique()
+            lines.append(row(f"detected, {name} ({shifts} shifts x {len(models)} models)", part))
+    lines.append(row(f"detected, all {detection['shift'].nunique()} shifts x {len(models)} models", detection))
+    return "\n".join(lines)
+
+
 def _model_meta(outputs: list[dict[str, Any]]) -> dict[str, Any]:
     first = outputs[0]
     return {
@@ -370,19 +400,30 @@ def main() -> None:
     parser.add_argument("--null-windows", type=int, default=None, help="unshifted windows per run and size (6/5)")
     parser.add_argument("--sizes", nargs="+", type=int, default=None, help="override the window sizes")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument(
+        "--family", nargs="+", default=None, choices=sorted({shift.family for shift in PAPER_SHIFTS}),
+        help="only these shift families (the unshifted windows are always drawn)",
+    )  # fmt: skip
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (one run of one model each)")
     parser.add_argument("--report", type=Path, default=None, help="re-print the tables of a saved JSON and exit")
+    parser.add_argument("--markdown", action="store_true", help="with --report: also print the README's table")
     parser.add_argument("--output", type=Path, default=None, help="results prefix (default benchmarks/results/...)")
     arguments = parser.parse_args()
     if arguments.report:
         saved = json.loads(arguments.report.read_text())
         print_report(pd.DataFrame(saved["windows"]), saved)
         print(f"\nwall time {saved['wall_seconds']:.0f} s")
+        if arguments.markdown:
+            print("\n" + markdown_table(pd.DataFrame(saved["windows"])))
         return
     plan = Plan(
         models=tuple(arguments.models),
         sizes=tuple(arguments.sizes or (QUICK_SIZES if arguments.quick else FULL_SIZES)),
-        shifts=QUICK_SHIFTS if arguments.quick else PAPER_SHIFTS,
+        shifts=tuple(
+            shift
+            for shift in (QUICK_SHIFTS if arguments.quick else PAPER_SHIFTS)
+            if arguments.family is None or shift.family in arguments.family
+        ),
         runs=arguments.runs or (2 if arguments.quick else 5),
         null_windows=arguments.null_windows or (5 if arguments.quick else 6),
     )

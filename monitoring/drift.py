@@ -32,16 +32,26 @@ Dataset drift = at least one signal family rejects "same distribution as the ref
     image_statistics  15 KS tests, Bonferroni within the family (the smallest p-value x 15)
     embedding         the domain classifier's AUC, z-test against a useless classifier (Mann-Whitney)
     class             two-sample chi-square test of the predicted-class counts (homogeneity)
-    softmax           BBSD: k KS tests, one per softmax output, Bonferroni within the family
+    softmax           BBSD: k KS tests, one per softmax output
     confidence        KS test; decides only when the softmax is not compared (it is the softmax's
                       largest value, which the softmax family already tests)
 
 The families share alpha (MLOPS_DRIFT_P_VALUE = 0.05) by weighted Bonferroni: one share each, two
 for the softmax, which takes the share of the confidence it replaces (`FAMILY_SHARES`). With the
-softmax: 0.01 each for image statistics, embedding and class, 0.02 for the softmax; without it, 0.0125
-for each of the four. The levels sum to alpha, so the chance that a window without drift raises the
-alarm is at most alpha at every window size, whatever the dependence between the families (for
-"does any family reject", Holm's procedure decides the same). The families that rejected are
+softmax: 0.01 each for image statistics and embedding, and 0.03 for the class and the softmax
+together, which are ONE test (`monitoring.output_shift`, `OUTPUT_FAMILIES`): a permutation minP test
+over the class test and the k KS tests, each weighted by its share (the class 1 of 3, each output
+2 / 3k), which keeps their dependence (the class is the softmax's argmax) instead of paying for it.
+Its threshold is at least that of the former split (0.01 for the class, 0.02 / k per output; the
+union bound), so it loses no window the split caught — up to the asymptotic p-values it ranks the
+tests by and the draws' Monte Carlo noise — and gains where the tests depend on each other: a
+label shift — the paper's knock-out — shows in these outputs only, and the full power benchmark
+lost knock-out windows BBSD flags at softmax p 0.024 against 0.02 (README, drift section). Each
+of the two families reports its own adjusted p-value and the joint level. Without the softmax,
+0.0125 for each of the four families. The levels spent sum to alpha (`spent_level`: the joint test
+counts once), so the chance that a window without drift raises the alarm is at most alpha at every
+window size, whatever the dependence between the families (for "does any family reject", Holm's
+procedure decides the same). The families that rejected are
 `deciding_signals`. Why not the share of drifted features
 (the previous rule: dataset drift when >= 30 % of 18 features drift): a shift that shows in one
 signal only — the class mix moving, which the class test alone sees at once — was outvoted by the
@@ -54,7 +64,8 @@ Three corrections make the p-values valid where the tools' defaults are not:
   validation rows). Where an expected count is below 5 the p-value comes from 2,000 draws of the
   table's exact null distribution (multivariate hypergeometric, seeded) instead of the chi-square
   approximation. Evidently runs the same test (registered as `chisquare_two_sample`), so the report
-  shows the p-value that decided;
+  shows it beside the softmax outputs' KS tests; the joint test's adjusted p-values, which decide,
+  are in the summary (`signals`);
 * the embedding's AUC is measured on the classifier's random held-out half: the null's spread is
   computed for a conservative count of current rows in that half (two standard deviations below
   n/2), so a tiny window cannot alarm because its half happened to be small;
@@ -106,6 +117,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
+from monitoring.output_shift import OutputsTest, outputs_test
 from workloads import features
 
 try:
@@ -134,6 +146,8 @@ IMAGE_STATISTICS, EMBEDDING, CLASS, SOFTMAX, CONFIDENCE = (
     "confidence",
 )
 SIGNAL_FAMILIES = (IMAGE_STATISTICS, EMBEDDING, CLASS, SOFTMAX, CONFIDENCE)
+OUTPUT_FAMILIES = (CLASS, SOFTMAX)
+"""Tested jointly when both are compared (`monitoring.output_shift`): one level, the sum of their shares."""
 FAMILY_SHARES = {SOFTMAX: 2.0}
 """Shares of alpha (default 1 each): the softmax family takes its own and the confidence family's,
 which it replaces (the confidence is its largest output) — BBSD, the paper's best detector, gets
@@ -488,6 +502,11 @@ class SignalPlan:
     """Column -> non-missing rows (reference, current)."""
     skipped: dict[str, str]
 
+    @property
+    def joint_outputs(self) -> bool:
+        """The class and the softmax are tested as one family (`monitoring.output_shift`)."""
+        return all(family in self.families for family in OUTPUT_FAMILIES)
+
     def family_of(self, column: str) -> str:
         return next((family for family, columns in self.families.items() if column in columns), CONFIDENCE)
 
@@ -497,6 +516,8 @@ class SignalPlan:
         family = self.family_of(column)
         if family not in self.families:
             return min(self.levels.values(), default=0.0)
+        if self.joint_outputs and family in OUTPUT_FAMILIES:  # the report's verdict: Bonferroni over k + 1
+            return self.levels[family] / sum(len(self.families[name]) for name in OUTPUT_FAMILIES)
         return self.levels[family] / len(self.families[family])
 
 
@@ -556,7 +577,19 @@ def plan_signals(
     shown = [name for name in [*columns, *softmax] if name in compared]
     shares = {family: FAMILY_SHARES.get(family, 1.0) for family in families}
     levels = {family: significance * share / sum(shares.values()) for family, share in shares.items()}
+    if all(family in families for family in OUTPUT_FAMILIES):  # one joint family: one level, both shares
+        joint = math.fsum(levels[family] for family in OUTPUT_FAMILIES)
+        levels.update(dict.fromkeys(OUTPUT_FAMILIES, joint))
     return SignalPlan(families=families, levels=levels, shown=shown, counts=counts, skipped=skipped)
+
+
+def spent_level(levels: Mapping[str, float]) -> float:
+    """The family-wise level the families spend together: the joint class and softmax test counts
+    once (its two families share one permutation test and one level)."""
+    joint = [levels[family] for family in OUTPUT_FAMILIES if family in levels]
+    others = [level for family, level in levels.items() if family not in OUTPUT_FAMILIES]
+    single = joint[0] if len(joint) == len(OUTPUT_FAMILIES) else math.fsum(joint)
+    return math.fsum([*others, single])
 
 
 # ---------------------------------------------------------------------------------- the computation
@@ -615,21 +648,27 @@ def _column_effect(current: pd.DataFrame, reference: pd.DataFrame, name: str) ->
     )
 
 
-def _family_test(family: str, members: list[FeatureDrift], level: float) -> SignalTest:
-    """Bonferroni within the family, over the columns whose effect reaches the floor."""
+def _family_test(family: str, members: list[FeatureDrift], level: float, outputs: OutputsTest | None) -> SignalTest:
+    """Bonferroni within the family, over the columns whose effect reaches the floor; for the class
+    and the softmax, when tested jointly (`outputs`), the permutation minP p-value instead."""
     count = len(members)
     relevant = [member for member in members if member.effect >= member.effect_floor]
+    method = members[0].method + (f", Bonferroni over {count}" if count > 1 else "")
     if family == EMBEDDING:
         (member,) = members
         p_value = embedding_p_value(member.score, member.reference_rows, member.current_rows) if relevant else 1.0
         deciding = member if relevant else None
+    elif outputs is not None and family in OUTPUT_FAMILIES:
+        deciding = min(relevant, key=lambda member: outputs.weighted(member.name), default=None)
+        p_value = outputs.adjusted(deciding.name) if deciding is not None else 1.0
+        method = f"{members[0].method}, jointly with the {'softmax' if family == CLASS else 'class'}: permutation minP"
     else:
         deciding = min(relevant, key=lambda member: member.score, default=None)
         p_value = min(1.0, count * deciding.score) if deciding is not None else 1.0
     shown = deciding or max(members, key=lambda member: member.effect)
     return SignalTest(
         family=family,
-        method=members[0].method + (f", Bonferroni over {count}" if count > 1 else ""),
+        method=method,
         p_value=p_value,
         level=level,
         rejected=p_value < level,
@@ -638,6 +677,26 @@ def _family_test(family: str, members: list[FeatureDrift], level: float) -> Sign
         effect=shown.effect,
         effect_floor=shown.effect_floor,
     )
+
+
+def _joint_outputs(
+    current: pd.DataFrame, reference: pd.DataFrame, plan: SignalPlan
+) -> tuple[OutputsTest | None, dict[str, float]]:
+    """The joint test of the class and the softmax, and the levels the families are judged at. In
+    the rare case that no row carries every output on one side, the joint level is split between the
+    two by Bonferroni (by their column counts), so the sum stays what the plan gave them."""
+    levels = dict(plan.levels)
+    if not plan.joint_outputs:
+        return None, levels
+    outputs = outputs_test(
+        current, reference, PREDICTION_COLUMN, plan.families[SOFTMAX],
+        class_share=FAMILY_SHARES.get(CLASS, 1.0), softmax_share=FAMILY_SHARES.get(SOFTMAX, 1.0),
+    )  # fmt: skip
+    if outputs is None:
+        total = sum(len(plan.families[family]) for family in OUTPUT_FAMILIES)
+        for family in OUTPUT_FAMILIES:
+            levels[family] = plan.levels[family] * len(plan.families[family]) / total
+    return outputs, levels
 
 
 def compute_drift(
@@ -689,8 +748,9 @@ def compute_drift(
                     family=EMBEDDING, effect=auc, effect_floor=thresholds.embedding,
                 )
             )  # fmt: skip
+    outputs, levels = _joint_outputs(current, reference, plan)
     signals = [
-        _family_test(family, [result for result in results if result.family == family], plan.levels[family])
+        _family_test(family, [result for result in results if result.family == family], levels[family], outputs)
         for family in SIGNAL_FAMILIES
         if any(result.family == family for result in results)
     ]

@@ -86,13 +86,13 @@ def test_one_shifted_kind_of_input_is_flagged_by_its_family_alone(
     assert computation.dataset_drift is bool(deciding)
     assert computation.deciding_signals == deciding
     assert {signal.family for signal in computation.signals} == {IMAGE_STATISTICS, EMBEDDING, CLASS, SOFTMAX}
-    assert math.fsum(signal.level for signal in computation.signals) == pytest.approx(ALPHA)
+    assert drift.spent_level({signal.family: signal.level for signal in computation.signals}) == pytest.approx(ALPHA)
     for signal in computation.signals:
         assert 0.0 <= signal.p_value <= 1.0
         assert signal.rejected is (signal.p_value < signal.level)
         members = [feature for feature in computation.features if feature.family == signal.family]
         assert signal.columns == len(members)
-        if signal.family != EMBEDDING:  # Bonferroni within the family, over the columns that reach their floor
+        if signal.family == IMAGE_STATISTICS:  # Bonferroni within the family, over the columns that reach their floor
             relevant = [member.score for member in members if member.effect >= member.effect_floor]
             assert signal.p_value == pytest.approx(min(1.0, len(members) * min(relevant)) if relevant else 1.0)
     for signal in computation.signals:
@@ -108,7 +108,7 @@ def test_one_shifted_kind_of_input_is_flagged_by_its_family_alone(
 # ---------------------------------------------------------------------- which families, which levels
 
 
-def test_with_softmax_on_both_sides_four_families_share_alpha_and_the_softmax_gets_two_shares(
+def test_with_softmax_on_both_sides_the_class_and_the_softmax_share_one_joint_level_of_three_shares(
     reference: pd.DataFrame,
 ) -> None:
     plan = drift.plan_signals(window(), reference, ALPHA)
@@ -117,11 +117,12 @@ def test_with_softmax_on_both_sides_four_families_share_alpha_and_the_softmax_ge
     assert plan.families[SOFTMAX] == SOFTMAX_COLUMNS and plan.families[IMAGE_STATISTICS] == list(
         features.STATISTIC_COLUMNS
     )
-    assert math.fsum(plan.levels.values()) == pytest.approx(ALPHA)
-    assert plan.levels[SOFTMAX] == pytest.approx(2 * plan.levels[CLASS])
-    assert plan.levels[CLASS] == plan.levels[EMBEDDING] == plan.levels[IMAGE_STATISTICS]
-    # Bonferroni within a family: each softmax output is tested at the family's level / 10.
-    assert plan.column_level("softmax_3") == pytest.approx(plan.levels[SOFTMAX] / len(CLASSES))
+    assert plan.joint_outputs and drift.spent_level(plan.levels) == pytest.approx(ALPHA)
+    # one share each for statistics and embedding; the class's one and the softmax's two, together
+    assert plan.levels[SOFTMAX] == plan.levels[CLASS] == pytest.approx(3 * plan.levels[EMBEDDING])
+    assert plan.levels[EMBEDDING] == plan.levels[IMAGE_STATISTICS] == pytest.approx(ALPHA / 5)
+    # The report's per-column verdict: Bonferroni over the joint family's 10 softmax outputs + the class.
+    assert plan.column_level("softmax_3") == pytest.approx(plan.levels[SOFTMAX] / (len(CLASSES) + 1))
     assert CONFIDENCE in plan.skipped and CONFIDENCE in plan.shown  # shown in the report, decides nothing
 
 
@@ -129,8 +130,8 @@ def test_without_the_embedding_the_other_families_take_its_share(reference: pd.D
     plan = drift.plan_signals(window(), reference, ALPHA, include_embedding=False)
 
     assert EMBEDDING not in plan.families and plan.skipped[EMBEDDING] == "not requested"
-    assert math.fsum(plan.levels.values()) == pytest.approx(ALPHA)
-    assert plan.levels[CLASS] == pytest.approx(ALPHA / 4)  # statistics, class, and the softmax's two shares
+    assert drift.spent_level(plan.levels) == pytest.approx(ALPHA)
+    assert plan.levels[CLASS] == pytest.approx(3 * ALPHA / 4)  # statistics, then class + the softmax's two shares
 
 
 def test_a_column_without_values_on_one_side_is_left_out_of_its_family(reference: pd.DataFrame) -> None:

@@ -72,8 +72,8 @@ def test_a_strong_class_mix_shift_decides_alone() -> None:
     signals = summarise_signals(computation)
     assert signals[CLASS]["rejected"] is True and signals[CLASS]["p_value"] < signals[CLASS]["level"]
     assert signals[IMAGE_STATISTICS]["rejected"] is False
-    # 4 families decide (statistics, embedding, class, softmax); the softmax has 2 shares of 0.05 / 5.
-    assert signals[CLASS]["level"] == pytest.approx(0.01) and signals[SOFTMAX]["level"] == pytest.approx(0.02)
+    # statistics and embedding 0.01 each; the class and the softmax one joint test at 0.03 (3 shares of 5)
+    assert signals[CLASS]["level"] == pytest.approx(0.03) and signals[SOFTMAX]["level"] == pytest.approx(0.03)
     assert signals[CONFIDENCE] == {
         "skipped": "covered by the softmax family (the confidence is the largest softmax output)"
     }
@@ -133,3 +133,29 @@ def test_embedding_threshold_is_the_floor_for_large_windows_and_rises_for_small_
     assert embedding_auc_threshold(20_000, 20_000, 0.55, 0.0125) == 0.55
     # 0.5 + z(0.0125) sigma0, sigma0 for a conservative 701 vs 132 rows in the held-out half
     assert 0.56 < embedding_auc_threshold(1_438, 300, 0.55, 0.0125) < 0.57
+
+
+KNOCKED_OUT = np.array([0.0, *([1 / 9] * 9)])
+"""Class 0 knocked out of the window (a pure label shift, the paper's knock-out): images unchanged."""
+
+
+def test_a_knocked_out_class_decides_alone_through_the_joint_output_test() -> None:
+    computation = compute_drift(window(150, KNOCKED_OUT, seed=8), reference(), DriftThresholds())
+
+    assert computation.dataset_drift is True
+    assert computation.deciding_signals and set(computation.deciding_signals) <= {CLASS, SOFTMAX}
+    signals = summarise_signals(computation)
+    assert signals[IMAGE_STATISTICS]["rejected"] is False and signals["embedding"]["rejected"] is False
+    for family in (CLASS, SOFTMAX):  # one permutation test, its p-value adjusted over all 11 outputs' tests
+        assert "permutation minP" in signals[family]["method"] and signals[family]["level"] == pytest.approx(0.03)
+    decided = signals[computation.deciding_signals[0]]
+    assert decided["p_value"] < decided["level"] and decided["deciding_column"] in {"prediction", "softmax_0"}
+
+
+def test_an_unshifted_window_is_not_flagged_by_the_joint_output_test() -> None:
+    computation = compute_drift(window(150, UNIFORM, seed=9), reference(), DriftThresholds())
+
+    assert computation.dataset_drift is False
+    signals = summarise_signals(computation)
+    assert signals[CLASS]["rejected"] is False and signals[SOFTMAX]["rejected"] is False
+    assert signals[SOFTMAX]["p_value"] >= signals[SOFTMAX]["level"]
