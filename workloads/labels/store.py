@@ -73,22 +73,30 @@ class LabelStore:
             written.append(self.objects.write(key, _parquet(rows.reset_index(drop=True))))
         return written
 
-    def read(self, model: str, start: date, end: date) -> pd.DataFrame:
-        """Every stored row for `model` received from `start` to `end` (inclusive), in store order, unresolved."""
-        frames = []
+    def files(self, model: str, start: date, end: date) -> list[tuple[str, bytes]]:
+        """(key, bytes) of every labels file for `model` received from `start` to `end`, in store order."""
+        found: list[tuple[str, bytes]] = []
         day = start
         while day <= end:
-            for key in self.objects.list(day_prefix(model, day), ".parquet"):
-                frames.append(pd.read_parquet(io.BytesIO(self.objects.read(key))))
+            found += [(key, self.objects.read(key)) for key in self.objects.list(day_prefix(model, day), ".parquet")]
             day += timedelta(days=1)
-        frames = [frame for frame in frames if len(frame)]
-        if not frames:
-            return _empty_frame()
-        return pd.concat(frames, ignore_index=True).reindex(columns=list(LABEL_COLUMNS))
+        return found
+
+    def read(self, model: str, start: date, end: date) -> pd.DataFrame:
+        """Every stored row for `model` received from `start` to `end` (inclusive), in store order, unresolved."""
+        return rows_of([data for _, data in self.files(model, start, end)])
 
     def load(self, model: str, start: date, end: date) -> pd.DataFrame:
         """The labels that stand for `model` over the received days `start`..`end`: one row per image."""
         return resolve_labels(self.read(model, start, end))
+
+
+def rows_of(files: Sequence[bytes]) -> pd.DataFrame:
+    """The rows of labels files (their bytes, in store order) as one frame, unresolved."""
+    frames = [frame for frame in (pd.read_parquet(io.BytesIO(data)) for data in files) if len(frame)]
+    if not frames:
+        return _empty_frame()
+    return pd.concat(frames, ignore_index=True).reindex(columns=list(LABEL_COLUMNS))
 
 
 def _file_name() -> str:
