@@ -11,7 +11,9 @@ then `prediction` (int64 class index, as in the reference's validation table), `
 within its request: (`request_id`, `image_index`) names one image, the key ground truth is sent
 for, `workloads.labels`), then the model's whole softmax vector:
 `features.softmax_columns(n_classes)`, `softmax_0` .. `softmax_<n-1>` (float64; column i is model
-output i, the class `class_names[i]`; each row sums to 1 up to float32 rounding). `prediction` is the
+output i, the class `class_names[i]`; each row sums to 1 up to float32 rounding), then `image_png`
+(binary: the image the model saw as a PNG file, null above the size bound; `logged_images` says
+why and how). `prediction` is the
 argmax of those columns and `confidence` their maximum, taken from the same array the response's
 `probabilities` come from. The schema metadata key `mlops` records the features version and the model.
 
@@ -19,7 +21,8 @@ Files written before the softmax columns existed hold `LOG_COLUMNS` only, and st
 `read_prediction_log` gives their rows NaN softmax values when another file has the columns, and no
 softmax columns at all when no file has them (readers skip what needs them: the drift job's BBSD).
 Those files have no `image_index` either (NaN the same way): their images cannot be joined with
-labels, which did not exist when they were written.
+labels, which did not exist when they were written. Files from before `image_png` have no images:
+the labelling queue skips their rows.
 
 Rows are appended before the response is sent and written when `flush_rows` wait, when the buffered
 images reach `flush_image_bytes`, or every `flush_seconds`; `close()` (called on SIGTERM) writes
@@ -51,6 +54,7 @@ import numpy as np
 import pandas as pd
 
 from workloads import features
+from workloads.serving.logged_images import DEFAULT_MAX_PIXELS, IMAGE_COLUMN, encode_png
 
 logger = logging.getLogger("mlops.serving")
 
@@ -65,7 +69,7 @@ FEATURE_CHUNK_PIXELS = 1 << 22
 
 def log_columns(n_classes: int) -> list[str]:
     """Every column of a file written for a model with `n_classes` outputs, in file order."""
-    return [*LOG_COLUMNS, IMAGE_INDEX_COLUMN, *features.softmax_columns(n_classes)]
+    return [*LOG_COLUMNS, IMAGE_INDEX_COLUMN, *features.softmax_columns(n_classes), IMAGE_COLUMN]
 
 
 class _Record(NamedTuple):
@@ -99,6 +103,7 @@ class PredictionLog:
         flush_rows: int = 1000,
         flush_seconds: float = 10.0,
         flush_image_bytes: int = 32 * 1024 * 1024,
+        image_max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
         self.store = store
         self.model = model
@@ -106,6 +111,8 @@ class PredictionLog:
         self.flush_seconds = flush_seconds
         self.flush_image_bytes = flush_image_bytes
         """Write early when the buffered images take this much memory (large images, high rates)."""
+        self.image_max_pixels = image_max_pixels
+        """Images larger than this are logged without their PNG (`logged_images`)."""
         self._records: list[_Record] = []
         self._rows = 0
         self._image_bytes = 0
@@ -181,7 +188,7 @@ class PredictionLog:
             if not records:
                 return 0
             try:
-                table = _records_to_frame(records)
+                table = _records_to_frame(records, self.image_max_pixels)
                 for day, rows in table.groupby(table["timestamp"].dt.strftime("%Y-%m-%d"), sort=True):
                     self._write(str(day), rows.reset_index(drop=True))
             except Exception:
@@ -201,6 +208,8 @@ class PredictionLog:
         import pyarrow.parquet as pq
 
         arrow = pa.Table.from_pandas(rows, preserve_index=False)  # columns in `log_columns` order already
+        position = arrow.schema.get_field_index(IMAGE_COLUMN)  # binary even when every image was too large
+        arrow = arrow.set_column(position, IMAGE_COLUMN, arrow[IMAGE_COLUMN].cast(pa.binary()))
         provenance = json.dumps({"features_version": features.FEATURES_VERSION, "model": self.model})
         arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), METADATA_KEY: provenance})
         sink = io.BytesIO()
@@ -271,7 +280,7 @@ def _softmax_frame(records: list[_Record]) -> pd.DataFrame:
     return pd.DataFrame(probabilities, columns=pd.Index(features.softmax_columns(probabilities.shape[1])))
 
 
-def _records_to_frame(records: list[_Record]) -> pd.DataFrame:
+def _records_to_frame(records: list[_Record], image_max_pixels: int = DEFAULT_MAX_PIXELS) -> pd.DataFrame:
     """Every buffered row, with the columns of `log_columns` in that order."""
     frame = pd.DataFrame(_drift_features(records), columns=pd.Index(features.FEATURE_COLUMNS))
     frame["prediction"] = np.concatenate([record.predictions for record in records])
@@ -286,7 +295,10 @@ def _records_to_frame(records: list[_Record]) -> pd.DataFrame:
         [np.arange(len(record.predictions), dtype=np.int64) for record in records]
     )
     # Joined as one block: inserting a column per class would fragment the frame (1,000 classes, 1,000 inserts).
-    return pd.concat([frame, _softmax_frame(records)], axis=1)
+    images = pd.DataFrame(
+        {IMAGE_COLUMN: [png for record in records for png in encode_png(record.images, image_max_pixels)]}
+    )
+    return pd.concat([frame, _softmax_frame(records), images], axis=1)
 
 
 def read_prediction_log(store: str, model: str) -> pd.DataFrame:

@@ -142,6 +142,7 @@ class ImageClassifier:
             self.settings.model,
             flush_rows=self.settings.log_flush_rows,
             flush_seconds=self.settings.log_flush_seconds,
+            image_max_pixels=self.settings.log_image_max_pixels,
         )
         self.labels = LabelStore(self.settings.labels_store)
         # Forward passes get their own threads: request decoding (anyio's default pool) never makes a

@@ -19,6 +19,7 @@ from typing import Self
 from pydantic import Field, PrivateAttr, model_validator
 
 from workloads.catalogue_entry import ENTRY_VARIABLE, CatalogueEntry, CatalogueError, UnknownModelError, entry_for
+from workloads.serving.logged_images import DEFAULT_MAX_PIXELS as DEFAULT_LOG_IMAGE_MAX_PIXELS
 from workloads.settings import Stripped, TrackingClientSettings, variable_extra
 
 DEFAULT_PREDICTIONS_STORE = str(Path(".mlops") / "predictions")
@@ -42,6 +43,7 @@ class ServingVariables:
     MAX_IMAGE_PIXELS = "MLOPS_MAX_IMAGE_PIXELS"
     LOG_FLUSH_ROWS = "MLOPS_LOG_FLUSH_ROWS"
     LOG_FLUSH_SECONDS = "MLOPS_LOG_FLUSH_SECONDS"
+    LOG_IMAGE_MAX_PIXELS = "MLOPS_LOG_IMAGE_MAX_PIXELS"
     TORCH_THREADS = "MLOPS_TORCH_THREADS"
     CONCURRENT_BATCHES = "MLOPS_CONCURRENT_BATCHES"
     EXTRA_ENTRY = "MLOPS_SERVING_EXTRA_ENTRY"
@@ -174,6 +176,13 @@ class ServingSettings(TrackingClientSettings):
         gt=0,
         validation_alias=ServingVariables.LOG_FLUSH_SECONDS,
         description="prediction log: write waiting rows at least this often",
+    )
+    log_image_max_pixels: int = Field(
+        default=DEFAULT_LOG_IMAGE_MAX_PIXELS,
+        ge=0,
+        validation_alias=ServingVariables.LOG_IMAGE_MAX_PIXELS,
+        description="prediction log: keep each image the model saw (PNG, for labelling) when it has at most "
+        "this many pixels; 0 keeps none",
     )
     torch_threads: int = Field(
         default=1,

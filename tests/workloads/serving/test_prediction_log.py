@@ -17,6 +17,7 @@ from tests.workloads.serving.conftest import MODEL, DigitsVersions, service_envi
 from tests.workloads.serving.images import png_bytes
 from workloads import catalogue, features
 from workloads.serving.local import start_local_service
+from workloads.serving.logged_images import IMAGE_COLUMN, decode_png
 from workloads.serving.model_source import load_version
 from workloads.serving.prediction_log import LOG_COLUMNS, PredictionLog, log_columns, read_prediction_log
 
@@ -101,6 +102,8 @@ def test_sigterm_flushes_every_acknowledged_prediction(
         assert rows["image_index"].tolist() == list(range(len(sent)))  # the key feedback names an image by
         # softmax_i is what the response said about class_names[i], to the bit (float64 both ways).
         np.testing.assert_array_equal(rows[SOFTMAX].to_numpy(), answered[str(request_id)])
+        # The image the model saw comes back from the log, pixel for pixel (PNG files are lossless).
+        np.testing.assert_array_equal(np.stack([decode_png(png) for png in rows[IMAGE_COLUMN]]), sent)
     np.testing.assert_allclose(logged[SOFTMAX].sum(axis=1), 1.0, atol=1e-5)  # float32 softmax, stored as float64
     np.testing.assert_array_equal(logged["prediction"], logged[SOFTMAX].to_numpy().argmax(axis=1))
     np.testing.assert_array_equal(logged["confidence"], logged[SOFTMAX].to_numpy().max(axis=1))
@@ -223,3 +226,27 @@ def test_probabilities_of_the_wrong_shape_are_refused_before_they_reach_the_buff
     assert log.pending_rows == 0
     log.append(images, probabilities_for([0, 1]), CLASS_NAMES, ["1", "1"], "r")
     assert log.close() == 2  # a refused request never blocks the ones after it
+
+
+def test_images_are_kept_as_png_within_the_size_bound(tmp_path: Path) -> None:
+    """uint8 images come back exactly, float images as round(255 x value); above the bound, null."""
+    rng = np.random.default_rng(11)
+    as_uint8 = rng.integers(0, 256, size=(2, 8, 8), dtype=np.uint8)
+    as_float = rng.random(size=(1, 8, 8)).astype(np.float32)
+    log = PredictionLog(str(tmp_path / "kept"), MODEL, flush_rows=1000, flush_seconds=3600)
+    log.append(as_uint8, probabilities_for([0, 1]), CLASS_NAMES, ["1"] * 2, "bytes")
+    log.append(as_float, probabilities_for([2]), CLASS_NAMES, ["1"], "floats")
+    assert log.close() == 3
+    logged = read_prediction_log(str(tmp_path / "kept"), MODEL)
+    images = [decode_png(png) for png in logged[IMAGE_COLUMN]]
+    np.testing.assert_array_equal(np.stack(images[:2]), as_uint8)
+    np.testing.assert_array_equal(images[2], np.rint(as_float[0].astype(np.float64) * 255).astype(np.uint8))
+
+    bounded = PredictionLog(str(tmp_path / "bounded"), MODEL, flush_rows=1000, flush_seconds=3600, image_max_pixels=63)
+    bounded.append(as_uint8, probabilities_for([0, 1]), CLASS_NAMES, ["1"] * 2, "large")
+    assert bounded.close() == 2
+    import pyarrow.parquet as pq
+
+    (written,) = (tmp_path / "bounded").glob("**/*.parquet")
+    column = pq.read_table(written, columns=[IMAGE_COLUMN])[IMAGE_COLUMN]
+    assert str(column.type) == "binary" and column.null_count == 2  # typed, so days with and without images concat
