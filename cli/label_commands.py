@@ -1,4 +1,5 @@
-"""`mlops labels import MODEL FILE`: ground truth from a Label Studio JSON export into the labels store.
+"""`mlops labels import MODEL FILE`: ground truth from a Label Studio JSON export into the labels store;
+`mlops labels queue MODEL`: the day's production images worth labelling, as a Label Studio import.
 
 The same store the model service's `/feedback` writes (`workloads.labels`): each imported task
 becomes one label of (request_id, index) from its `data`, source `label-studio:<file name>`. A
@@ -16,7 +17,7 @@ import typer
 
 from cli.errors import RUN_FAILED_EXIT_CODE, fail
 
-app = typer.Typer(no_args_is_help=True, help="Ground truth for served predictions: import labels.")
+app = typer.Typer(no_args_is_help=True, help="Ground truth for served predictions: queue images, import labels.")
 
 
 @app.command("import")
@@ -56,3 +57,62 @@ def import_labels(
     typer.echo(f"imported {len(parsed.records)} labels for {entry.name} from {export.name} into {target.uri}")
     for reason, count in sorted(parsed.skipped.items()):
         typer.echo(f"skipped {count} task{'s' if count != 1 else ''}: {reason}")
+
+
+@app.command("queue")
+def queue(
+    model: Annotated[str, typer.Argument(help="catalogue model name, e.g. digits")],
+    day: Annotated[
+        str | None, typer.Option("--day", help="last prediction day, YYYY-MM-DD (default: yesterday, UTC)")
+    ] = None,
+    budget: Annotated[
+        int | None,
+        typer.Option(help="images at most (default: $MLOPS_LABELLING_BUDGET, else the entry's labelling_budget)"),
+    ] = None,
+    out: Annotated[
+        str | None,
+        typer.Option(
+            help="folder or s3://BUCKET/PREFIX for images/, tasks.json, label_config.xml "
+            "(default: $MLOPS_LABELLING_QUEUE_STORE/MODEL/date=DAY)"
+        ),
+    ] = None,
+    predictions_store: Annotated[
+        str | None, typer.Option(help="prediction log root (default: $MLOPS_PREDICTIONS_STORE)")
+    ] = None,
+    reports_store: Annotated[
+        str | None,
+        typer.Option(
+            help="reports root: drift summaries, and the record of what was queued (default: $MLOPS_REPORTS_STORE)"
+        ),
+    ] = None,
+    labels_store: Annotated[
+        str | None, typer.Option(help="labels root: labelled images are skipped (default: $MLOPS_LABELS_STORE)")
+    ] = None,
+    local_files_path: Annotated[
+        str | None,
+        typer.Option(
+            help="OUT's path below Label Studio's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT (default: OUT's name)"
+        ),
+    ] = None,
+) -> None:
+    """Queue up to BUDGET of MODEL's production images for labelling: drifted days first, low confidence
+    first, none labelled or queued before. Writes images/<request_id>-<index>.png and tasks.json (Label
+    Studio's import format, the model's prediction as pre-annotation); export the annotated project as
+    JSON and `mlops labels import` it. Environment: `python -m monitoring.labelling_queue --help`."""
+    from monitoring.labelling_queue import main
+    from monitoring.quality_settings import QualityVariables
+    from monitoring.settings import DriftVariables
+
+    overrides = {
+        DriftVariables.PREDICTIONS_STORE: predictions_store,
+        DriftVariables.REPORTS_STORE: reports_store,
+        QualityVariables.LABELS_STORE: labels_store,
+    }
+    for variable, value in overrides.items():
+        if value is not None:
+            os.environ[variable] = value
+    options = {"--day": day, "--budget": None if budget is None else str(budget), "--out": out}
+    options["--local-files-path"] = local_files_path
+    code = main([model, *(item for name, value in options.items() if value is not None for item in (name, value))])
+    if code:
+        raise typer.Exit(code)

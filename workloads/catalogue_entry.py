@@ -157,6 +157,9 @@ class CatalogueEntry:
     """When its drift job runs (five-field cron, UTC); a stack may override it."""
     retrain_on_drift: bool = False
     """Submit the training pipeline when the drift job finds dataset drift (once per cooldown)."""
+    labelling_budget: int = 200
+    """Production images sent to the labelling queue per day, at most (`mlops labels queue`); what a
+    reviewer labels in about an hour at a class choice per image. MLOPS_LABELLING_BUDGET overrides it."""
     service_level: ServiceLevel = field(default_factory=ServiceLevel)
     """Objectives of the model service and its drift job (`observability` alerts on them)."""
     description: str = ""
@@ -184,6 +187,8 @@ class CatalogueEntry:
         for schedule in (self.training_schedule, self.drift_schedule):
             if len(schedule.split()) != 5:
                 raise CatalogueError(f"{self.name}: schedule {schedule!r} must be a five-field cron expression")
+        if not 0 <= self.labelling_budget <= 100_000:
+            raise CatalogueError(f"{self.name}: labelling_budget must be in [0, 100000], got {self.labelling_budget}")
         if len(self.class_names) < 2 or len(set(self.class_names)) != len(self.class_names):
             raise CatalogueError(f"{self.name}: class_names must be at least 2 distinct names")
         object.__setattr__(self, "tags", MappingProxyType(dict(self.tags)))

@@ -29,12 +29,21 @@ CLASSES = catalogue.get(MODEL).class_names
 def log_request(store: Path, day: date, predicted: Sequence[str], versions: Sequence[str] | str) -> str:
     """One prediction request of `len(predicted)` images served on `day`; returns its request_id."""
     count = len(predicted)
-    versions = [versions] * count if isinstance(versions, str) else list(versions)
     probabilities = np.full((count, len(CLASSES)), 0.1 / (len(CLASSES) - 1))
     probabilities[np.arange(count), [CLASSES.index(name) for name in predicted]] = 0.9
     images = np.random.default_rng(count).integers(0, 16, size=(count, 8, 8), dtype=np.uint8)
+    return log_images(store, day, images, probabilities, versions)
+
+
+def log_images(
+    store: Path, day: date, images: np.ndarray, probabilities: np.ndarray, versions: Sequence[str] | str, **options: int
+) -> str:
+    """One request of these images with these softmax rows, served on `day`; returns its request_id.
+    `options` go to the writer (`image_max_pixels`)."""
+    count = len(images)
+    versions = [versions] * count if isinstance(versions, str) else list(versions)
     request_id = uuid.uuid4().hex
-    log = PredictionLog(str(store), MODEL, flush_rows=10**9, flush_seconds=3600)
+    log = PredictionLog(str(store), MODEL, flush_rows=10**9, flush_seconds=3600, **options)
     try:
         log.append(images, probabilities, CLASSES, versions, request_id)
         stamp = pd.Timestamp(datetime(day.year, day.month, day.day, 12, tzinfo=UTC))
