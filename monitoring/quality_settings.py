@@ -13,9 +13,9 @@ from collections.abc import Mapping
 
 from pydantic import Field
 
-from monitoring.settings import MonitoringSettings
-from workloads.serving.settings import DEFAULT_LABELS_STORE, ServingVariables
-from workloads.settings import HELP_WIDTH, Stripped
+from monitoring.settings import RetrainSettings
+from workloads.serving.settings import ServingVariables
+from workloads.settings import HELP_WIDTH
 
 
 class QualityVariables:
@@ -28,14 +28,10 @@ class QualityVariables:
     CONFIDENCE = "MLOPS_QUALITY_CONFIDENCE"
 
 
-class QualitySettings(MonitoringSettings):
-    """Everything the quality job reads from the environment: one field per variable."""
+class QualitySettings(RetrainSettings):
+    """Everything the quality job reads from the environment: one field per variable (the labels store
+    and the retrain trigger's with the drift job's `RetrainSettings`: a degraded window can retrain)."""
 
-    labels_store: Stripped = Field(
-        default=DEFAULT_LABELS_STORE,
-        validation_alias=QualityVariables.LABELS_STORE,
-        description="labels root: a folder or s3://bucket[/prefix] (reads <store>/<model>/date=<received day>/)",
-    )
     lookback_days: int = Field(
         default=14,
         ge=1,

@@ -15,6 +15,9 @@ from typing import Annotated, Any, Literal, Self, get_args
 from pydantic import BeforeValidator, Field, model_validator
 
 from pipelines.remote import IMAGE_ENVIRONMENT_VARIABLE
+from workloads.datasets.production import DEFAULT_HOLDOUT_FRACTION, DEFAULT_LOOKBACK_DAYS
+from workloads.datasets.stores import DEFAULT_STORE, STORE_ENVIRONMENT_VARIABLE
+from workloads.serving.settings import DEFAULT_LABELS_STORE, ServingVariables
 from workloads.settings import HELP_WIDTH, Stripped, TrackingClientSettings, variable_extra
 
 DEFAULT_PREDICTIONS_STORE = str(Path(".mlops") / "predictions")
@@ -37,6 +40,9 @@ class DriftVariables:
     KFP_HOST = "MLOPS_KFP_HOST"
     TRAINING_IMAGE = IMAGE_ENVIRONMENT_VARIABLE  # read where the run is submitted (pipelines.remote)
     RETRAIN_ARGUMENTS = "MLOPS_DRIFT_RETRAIN_ARGUMENTS"
+    MIN_NEW_LABELS = "MLOPS_RETRAIN_MIN_NEW_LABELS"
+    HOLDOUT_FRACTION = "MLOPS_RETRAIN_HOLDOUT_FRACTION"
+    LABEL_DAYS = "MLOPS_RETRAIN_LABEL_DAYS"
     P_VALUE = "MLOPS_DRIFT_P_VALUE"
     NUMERICAL_THRESHOLD = "MLOPS_DRIFT_NUMERICAL_THRESHOLD"
     CATEGORICAL_THRESHOLD = "MLOPS_DRIFT_CATEGORICAL_THRESHOLD"
@@ -104,8 +110,9 @@ class MonitoringSettings(TrackingClientSettings):
     )
 
 
-class DriftSettings(MonitoringSettings):
-    """Everything the drift job reads from the environment: one field per variable."""
+class RetrainSettings(MonitoringSettings):
+    """The retrain trigger's variables: both jobs read them, since drift and a measured accuracy drop
+    (the quality job's `degraded`) can each ask for a retrain (`monitoring.actions.retrain_once`)."""
 
     retrain: Annotated[RetrainMode, BeforeValidator(_lowercase)] = Field(
         default="off",
@@ -128,6 +135,50 @@ class DriftSettings(MonitoringSettings):
         description='JSON object of pipeline parameters for the retrain run, e.g. {"epochs": 3}',
         json_schema_extra=variable_extra(expected="a JSON object of pipeline parameters"),
     )
+    labels_store: Stripped = Field(
+        default=DEFAULT_LABELS_STORE,
+        validation_alias=ServingVariables.LABELS_STORE,
+        description="labels root: a folder or s3://bucket[/prefix] (reads <store>/<model>/date=<received day>/)",
+    )
+    dataset_store: Stripped = Field(
+        default=str(DEFAULT_STORE),
+        validation_alias=STORE_ENVIRONMENT_VARIABLE,
+        description="dataset versions: the retrain snapshots base + labelled production images here first",
+    )
+    min_new_labels: int = Field(
+        default=200,
+        ge=1,
+        le=10_000_000,
+        validation_alias=DriftVariables.MIN_NEW_LABELS,
+        description="labelled production images not yet in the newest dataset version that a retrain needs; "
+        "with fewer it asks for labels (the labelling queue) instead of retraining on the same data",
+    )
+    holdout_fraction: float = Field(
+        default=DEFAULT_HOLDOUT_FRACTION,
+        ge=0.0,
+        lt=1.0,
+        validation_alias=DriftVariables.HOLDOUT_FRACTION,
+        description="share of the labelled production images kept out of training (the recent slice the gate "
+        "compares candidate and production on)",
+    )
+    label_days: int = Field(
+        default=DEFAULT_LOOKBACK_DAYS,
+        ge=1,
+        le=366,
+        validation_alias=DriftVariables.LABEL_DAYS,
+        description="prediction days whose labelled images a retrain adds, ending with the job's day",
+    )
+
+    @model_validator(mode="after")
+    def _kfp_needs_a_host(self) -> Self:
+        if self.retrain == "kfp" and not self.kfp_host:
+            raise SettingsError(f"{DriftVariables.RETRAIN}=kfp needs {DriftVariables.KFP_HOST} (the KFP API endpoint)")
+        return self
+
+
+class DriftSettings(RetrainSettings):
+    """Everything the drift job reads from the environment: one field per variable."""
+
     p_value: float = Field(
         default=0.05,
         ge=1e-9,
@@ -171,12 +222,6 @@ class DriftSettings(MonitoringSettings):
         validation_alias=DriftVariables.SEED,
         description="seed of the row sampling (reproducible reports)",
     )
-
-    @model_validator(mode="after")
-    def _kfp_needs_a_host(self) -> Self:
-        if self.retrain == "kfp" and not self.kfp_host:
-            raise SettingsError(f"{DriftVariables.RETRAIN}=kfp needs {DriftVariables.KFP_HOST} (the KFP API endpoint)")
-        return self
 
 
 VARIABLES: Mapping[str, tuple[str, str]] = DriftSettings.variables()

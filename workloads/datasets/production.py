@@ -5,7 +5,7 @@ Where the rows come from:
 * the **base version** (default the newest), every row as it is: its original rows, and the
   production rows an earlier snapshot added (with the role they had);
 * the **labelled production images** of a window of prediction days: the prediction log's rows
-  (each keeps the served image, `workloads.logged_images`) joined on (`request_id`, `image_index`)
+  (each keeps the served image, `image_png`: `workloads.serving.logged_images`) joined on (`request_id`, `image_index`)
   with the labels received from the window's first day until now — labels arrive late — resolved
   as everywhere (the last label received per image wins, `workloads.labels.resolve`). An image the
   base holds already is replaced by its newest label (a correction), never added twice.
@@ -54,7 +54,7 @@ PROVENANCE_FILE = "production.json"
 DEFAULT_HOLDOUT_FRACTION = 0.2
 DEFAULT_LOOKBACK_DAYS = 14
 KEY = ("request_id", "image_index")
-_LOG_COLUMNS = ("request_id", "image_index", "model_version", "image")
+_LOG_COLUMNS = ("request_id", "image_index", "model_version", "image_png")
 
 
 class NoLabelledImagesError(DatasetError):
@@ -82,7 +82,7 @@ class LabelledImages:
     """The window's labelled, logged images, and the files they were read from."""
 
     rows: pd.DataFrame
-    """One row per image: request_id, image_index, day, model_version, label, source, received_at, image."""
+    """One row per image: request_id, image_index, day, model_version, label, source, received_at, image_png."""
     labels: int
     """Resolved labels received over the window (one per image)."""
     without_image: int
@@ -176,7 +176,7 @@ def read_labelled_images(window: LabelledWindow, now: datetime | None = None) ->
     labels = resolve_labels(rows_of([data for _, data in label_files]))
     logged, log_files = _read_log(window, labels)
     joined = labels.drop(columns=["model"]).merge(logged, on=list(KEY), how="inner")
-    has_image = joined["image"].notna()
+    has_image = joined["image_png"].notna()
     rows = pd.DataFrame(joined[has_image]).sort_values(by=["day", *KEY], kind="stable").reset_index(drop=True)
     return LabelledImages(
         rows=rows,
@@ -188,9 +188,15 @@ def read_labelled_images(window: LabelledWindow, now: datetime | None = None) ->
 
 
 def _production_rows(images: LabelledImages, entry: CatalogueEntry, fraction: float) -> list[dict[str, Any]]:
-    from workloads.logged_images import decode_images
+    import numpy as np
 
-    pixels = decode_images(list(images.rows["image"]), entry.image_shape)
+    from workloads.serving.logged_images import decode_png
+
+    pixels = [decode_png(data) for data in images.rows["image_png"]]
+    for position, image in enumerate(pixels):
+        if image.shape != entry.image_shape:
+            raise DatasetError(f"logged image {position} is {image.shape}, {entry.name} takes {entry.image_shape}")
+    pixels = np.stack(pixels) if pixels else np.zeros((0, *entry.image_shape), dtype=np.uint8)
     records = []
     for position, row in enumerate(images.rows.to_dict("records")):
         request_id, image_index = str(row["request_id"]), int(row["image_index"])
@@ -386,3 +392,34 @@ def _nothing_labelled(window: LabelledWindow, images: LabelledImages) -> str:
         f"`mlops labels queue {window.model} --day DAY --budget N --out DIR`, then `mlops labels import` "
         "of the Label Studio export (or POST /feedback)"
     )
+
+
+def labels_in_version(dataset: str, store: DatasetStore, version: str = "latest") -> set[tuple[str, int, str]]:
+    """(request_id, image_index, label) of every production row `version` holds (none for a first snapshot)."""
+    import tempfile
+
+    from workloads.datasets.errors import DatasetIntegrityError
+    from workloads.datasets.manifest import MANIFEST, sha256_file
+    from workloads.datasets.versions import resolve_version
+
+    if not store.versions(dataset):
+        return set()
+    resolved = resolve_version(dataset, version, store)
+    with tempfile.TemporaryDirectory(prefix="mlops-labels-in-") as scratch:
+        folder = Path(scratch)
+        store.download(dataset, resolved, MANIFEST, folder / MANIFEST)
+        entry = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["files"].get(PROVENANCE_FILE)
+        if entry is None:
+            return set()
+        store.download(dataset, resolved, PROVENANCE_FILE, folder / PROVENANCE_FILE)
+        if sha256_file(folder / PROVENANCE_FILE) != entry["sha256"]:
+            raise DatasetIntegrityError(f"dataset {dataset!r} {resolved}: {PROVENANCE_FILE} does not match its sha256")
+        rows = _base_production(folder)
+    return {(row["request_id"], int(row["image_index"]), row["label"]) for row in rows}
+
+
+def new_labelled_images(images: LabelledImages, known: set[tuple[str, int, str]]) -> int:
+    """Labelled images of a window that a snapshot would add to a version holding `known`."""
+    rows = images.rows
+    keys = zip(rows["request_id"].astype(str), rows["image_index"].astype(int), rows["label"].astype(str), strict=True)
+    return sum(1 for key in keys if key not in known)
