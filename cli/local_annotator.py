@@ -14,8 +14,10 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-CHOICES_TAG = "class"
-"""The Choices tag's name in the labelling config the queue's tasks are for."""
+from workloads.labels.label_studio_tasks import FROM_NAME, TO_NAME
+
+CHOICES_TAG = FROM_NAME
+"""The Choices tag the queue's labelling config names (`workloads.labels.label_studio_tasks`)."""
 
 
 def annotated_export(
@@ -29,7 +31,7 @@ def annotated_export(
         answer = truth(str(data["request_id"]), int(data["index"]))
         annotations = []
         if answer is not None:
-            result = {"type": "choices", "from_name": CHOICES_TAG, "to_name": "image", "value": {"choices": [answer]}}
+            result = {"type": "choices", "from_name": CHOICES_TAG, "to_name": TO_NAME, "value": {"choices": [answer]}}
             annotations.append(
                 {
                     "id": position + 1,

@@ -212,6 +212,7 @@ def register(
     reference_features: Input[Dataset],
     validation_predictions: Input[Dataset],
     evaluation_report: Input[Dataset],
+    gate_report: Input[Dataset],
 ) -> NamedTuple("RegisterOutputs", [("summary", str), ("version", str), ("promoted", bool)]):
     """Register the candidate (staging), attach the reference table, promote when the gate said so."""
     from collections import namedtuple
@@ -231,6 +232,7 @@ def register(
         Path(reference_features.path),
         Path(validation_predictions.path),
         Path(evaluation_report.path),
+        Path(gate_report.path),
     )
     prepare_process_exit()  # last: spares the interpreter's shutdown a full collection
     return namedtuple("RegisterOutputs", ["summary", "version", "promoted"])(

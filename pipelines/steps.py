@@ -423,6 +423,10 @@ def promotion_decision(
     )
 
 
+GATE_PRODUCTION_RECENT_TAG = "gate.production_recent"
+"""On a registered version: production's quality metric on the version's held-out production slice."""
+
+
 @dataclass(frozen=True)
 class GateResult:
     passed: bool
@@ -550,9 +554,11 @@ def register_step(
     reference_path: Path,
     predictions_path: Path | None,
     report_path: Path,
+    gate_report_path: Path | None = None,
 ) -> RegisterResult:
     """Register with lineage tags and `quality_gate=passed`, attach the reference, alias `staging`,
-    and move `production` when the gate decided so (`gate_step`)."""
+    and move `production` when the gate decided so (`gate_step`; its report goes on the run, and
+    production's accuracy on the same held-out slice on the version, `gate.production_recent`)."""
     from mlflow.tracking import MlflowClient
 
     from workloads.catalogue_entry import entry_for
@@ -572,6 +578,11 @@ def register_step(
     from workloads.reference import attach_reference
 
     attach_reference(client, model, number, run_id, reference_path, predictions_path)
+    if gate_report_path is not None:
+        gate = json.loads(gate_report_path.read_text(encoding="utf-8"))
+        client.log_dict(run_id, gate, "evaluation/gate.json")
+        if gate.get("production_recent") is not None:
+            client.set_model_version_tag(model, number, GATE_PRODUCTION_RECENT_TAG, str(gate["production_recent"]))
     production = client.get_registered_model(model).aliases.get(registry.PRODUCTION)
     registry.promote(model, number, to="staging", client=client)
     client.set_tag(run_id, "registered_version", number)

@@ -158,6 +158,7 @@ def build_pipeline(entry: CatalogueEntry) -> GraphComponent:
                 reference_features=prepared.outputs["reference_features"],
                 validation_predictions=evaluated.outputs["validation_predictions"],
                 evaluation_report=evaluated.outputs["report"],
+                gate_report=gated.outputs["gate_report"],
             )
             _resources(registered, "250m", "1Gi").set_display_name("register (staging; production if better)")
             _knows_its_entry(registered, entry)
