@@ -233,13 +233,15 @@ class LocalLoop:
 
         from pipelines.local import PipelineRunError, run_local
         from workloads.datasets.stores import open_store
-        from workloads.datasets.versions import ensure_version
+        from workloads.datasets.versions import EnsuredVersion, ensure_version
 
         self.progress.step(f"training: {len(self.entries)} pipeline(s) with kfp.local, gated, auto-promoted as in dev")
         store = open_store(self.state / "datasets")
         for entry in self.entries:
             if entry.dataset not in self.dataset_versions:
-                ensured = ensure_version(entry.dataset, store)
+                # The first version: the original data only (later ones hold an earlier run's labelled images).
+                existing = store.versions(entry.dataset)[:1]
+                ensured = EnsuredVersion(existing[0], None) if existing else ensure_version(entry.dataset, store)
                 self.dataset_versions[entry.dataset] = ensured.version
                 if ensured.published is None:
                     self.progress.detail(
@@ -260,6 +262,8 @@ class LocalLoop:
                 raise LoopError(f"training {entry.name} failed: {error} (full log: {log})") from None
             self.outcomes[entry.name].training = result.summary
             self.progress.detail(f"{entry.name}: {result.summary}")
+            if entry.retrain_on_drift and result.version and "promoted to production" not in result.summary:
+                self._start_story_from(entry.name, result.version)
             try:
                 MlflowClient().get_model_version_by_alias(entry.name, "production")
             except MlflowException:
@@ -267,6 +271,14 @@ class LocalLoop:
                     f"{entry.name} has no production version to serve: the gate registered nothing "
                     f"({result.summary}); see {log}"
                 ) from None
+
+    def _start_story_from(self, model: str, version: str) -> None:
+        """A repeated run: production learned an earlier run's shift; the story starts from a model that
+        knows only the original data. An alias move, what `mlops promote` makes (and says)."""
+        from workloads.tracking import registry
+
+        move = registry.promote(model, version, to=registry.PRODUCTION)
+        self.progress.detail(f"{move.describe()} — the demo starts from a model trained on the original data")
 
     def pipeline_arguments(self, entry: catalogue.CatalogueEntry) -> dict[str, Any]:
         from workloads.datasets.stores import open_store
@@ -364,6 +376,9 @@ class LocalLoop:
             "retrain_arguments": self.pipeline_arguments(entry),
             "labels_store": str(self.labels),
             "dataset_store": str(self.state / "datasets"),
+            # Every run replays the same images: its retrain adds them to the version it started from,
+            # never to an earlier run's (whose copies, under other request ids, would leak into training).
+            "base_version": self.dataset_versions[entry.dataset],
         }
 
     def _drift_job(self, entry: catalogue.CatalogueEntry, day: str, webhook_url: str) -> DriftSummary:
@@ -456,16 +471,17 @@ class LocalLoop:
             self.predictions, entry.name, self.second_drifted_day, keep=(self.normal_day, self.drifted_day)
         )
         self.progress.detail(f"{entry.name}: {len(images)} new inverted images served by v{production} and logged")
-        self._label(entry, self.second_drifted_day, requests, labels)
-        summary = self._quality_job(entry, self.second_drifted_day, webhook_url)
-        closure.second_day = local_closure.measured_row(summary, self.second_drifted_day, production)
-        self.progress.detail(f"{entry.name}: {local_closure.describe_measured(closure.second_day)}")
+        # The day's jobs in their daily order: drift first (the queue takes drifted days first), then quality.
         drift = self._drift_job(entry, self.second_drifted_day, webhook_url)
         closure.second_day_drift = self._verdict(drift)
         self.progress.detail(
             f"{entry.name} {self.second_drifted_day} drift, against v{production}'s reference: "
             f"{closure.second_day_drift}"
         )
+        self._label(entry, self.second_drifted_day, requests, labels)
+        summary = self._quality_job(entry, self.second_drifted_day, webhook_url)
+        closure.second_day = local_closure.measured_row(summary, self.second_drifted_day, production)
+        self.progress.detail(f"{entry.name}: {local_closure.describe_measured(closure.second_day)}")
         closure.versions = local_closure.version_metrics(entry.name)
 
     @staticmethod
@@ -489,7 +505,8 @@ class LocalLoop:
         problems: list[str] = []
         if not drifted.alert.sent:
             problems.append(f"{entry.name}: drift found but no alert sent ({drifted.alert.as_dict()})")
-        if entry.retrain_on_drift and not drifted.retrain.submitted:
+        # A model whose loop closes asks for labels first (no labels exist yet): that is its trigger firing.
+        if entry.retrain_on_drift and not (drifted.retrain.submitted or drifted.retrain.new_labels is not None):
             problems.append(f"{entry.name}: drift found but no retrain submitted ({drifted.retrain.as_dict()})")
         return problems
 

@@ -16,6 +16,7 @@ from infra.hardened_workload import Compute, WorkloadContainer, WorkloadPod
 from infra.iam_policies import bucket_prefix_statements
 from infra.monitoring_job import DailyJob, declare_cron_job, declare_network_policy, declare_role, webhook_url_variable
 from infra.network_rules import pipelines_api_egress
+from infra.retrain_access import retrain_data_policy
 from infra.shared_services import SharedServices, catalogue_entry_variable, model_labels, tracking_client_environment
 from monitoring.settings import DriftVariables
 from workloads.catalogue_entry import CatalogueEntry
@@ -35,9 +36,12 @@ class DriftMonitorArgs:
 
 
 def drift_policy(args: DriftMonitorArgs) -> list[dict]:
-    """Read the model's prefix of the predictions bucket; read and write its prefix of the reports bucket."""
+    """Read the model's prefix of the predictions bucket; read and write its prefix of the reports bucket;
+    where it may retrain, read its labels and add versions of its dataset (`infra/retrain_access.py`)."""
     predictions, reports, model = args.shared.predictions, args.shared.reports, args.entry.name
+    retrain = retrain_data_policy(args.entry, args.shared) if args.may_retrain else []
     return [
+        *retrain,
         *bucket_prefix_statements(
             predictions.arn, model, predictions.kms_key_arn, actions=("s3:GetObject",), sid="Predictions"
         ),

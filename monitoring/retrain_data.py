@@ -46,7 +46,7 @@ def window_for(model: str, settings: RetrainSettings, day: str) -> LabelledWindo
 def count_new_labels(entry: CatalogueEntry, settings: RetrainSettings, day: str, now: datetime) -> NewLabels:
     window = window_for(entry.name, settings, day)
     images = read_labelled_images(window, now)
-    known = labels_in_version(entry.dataset, open_store(settings.dataset_store))
+    known = labels_in_version(entry.dataset, open_store(settings.dataset_store), settings.base_version)
     return NewLabels(new_labelled_images(images, known), window)
 
 
@@ -73,5 +73,10 @@ def snapshot_for_retrain(
 ) -> ProductionSnapshot:
     """The dataset version the retrain trains on: the newest one + the window's labelled images."""
     return snapshot_with_labels(
-        entry, window, open_store(settings.dataset_store), holdout_fraction=settings.holdout_fraction, now=now
+        entry,
+        window,
+        open_store(settings.dataset_store),
+        base_version=settings.base_version,
+        holdout_fraction=settings.holdout_fraction,
+        now=now,
     )

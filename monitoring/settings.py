@@ -43,6 +43,7 @@ class DriftVariables:
     MIN_NEW_LABELS = "MLOPS_RETRAIN_MIN_NEW_LABELS"
     HOLDOUT_FRACTION = "MLOPS_RETRAIN_HOLDOUT_FRACTION"
     LABEL_DAYS = "MLOPS_RETRAIN_LABEL_DAYS"
+    BASE_VERSION = "MLOPS_RETRAIN_BASE_VERSION"
     P_VALUE = "MLOPS_DRIFT_P_VALUE"
     NUMERICAL_THRESHOLD = "MLOPS_DRIFT_NUMERICAL_THRESHOLD"
     CATEGORICAL_THRESHOLD = "MLOPS_DRIFT_CATEGORICAL_THRESHOLD"
@@ -160,6 +161,12 @@ class RetrainSettings(MonitoringSettings):
         validation_alias=DriftVariables.HOLDOUT_FRACTION,
         description="share of the labelled production images kept out of training (the recent slice the gate "
         "compares candidate and production on)",
+    )
+    base_version: Stripped = Field(
+        default="latest",
+        validation_alias=DriftVariables.BASE_VERSION,
+        description="the dataset version a retrain adds the labelled production images to (latest: every "
+        "image labelled so far stays in the training data)",
     )
     label_days: int = Field(
         default=DEFAULT_LOOKBACK_DAYS,
