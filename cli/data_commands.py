@@ -83,8 +83,8 @@ def _snapshot_with_labels(
 
     from workloads import catalogue
     from workloads.datasets.errors import DatasetError
-    from workloads.datasets.production import LabelledWindow, snapshot_with_labels
     from workloads.datasets.stores import open_store
+    from workloads.labelled_datasets import LabelledWindow, snapshot_with_labels
     from workloads.serving.settings import DEFAULT_LABELS_STORE, DEFAULT_PREDICTIONS_STORE, ServingVariables
 
     try:

@@ -3,7 +3,7 @@
 A retrain on the dataset the model already learned registers the same model again (issue 15 saw
 0.9805 → 0.9805). So the trigger (`monitoring.actions.retrain_once`) first counts the labelled
 production images of its window — the prediction log joined with the labels store,
-`workloads.datasets.production` — that the newest dataset version does not hold yet. With enough of
+`workloads.labelled_datasets` — that the newest dataset version does not hold yet. With enough of
 them it snapshots base + those images as a new version and trains on it; with fewer it asks for
 labels instead: an alert of its own kind (`labels`, once per cooldown) naming the labelling queue.
 """
@@ -16,7 +16,8 @@ from datetime import date, datetime
 from monitoring import alerts
 from monitoring.settings import DriftVariables, RetrainSettings
 from workloads.catalogue_entry import CatalogueEntry
-from workloads.datasets.production import (
+from workloads.datasets.stores import open_store
+from workloads.labelled_datasets import (
     LabelledWindow,
     ProductionSnapshot,
     labels_in_version,
@@ -24,7 +25,6 @@ from workloads.datasets.production import (
     read_labelled_images,
     snapshot_with_labels,
 )
-from workloads.datasets.stores import open_store
 
 LABELS = "labels"
 """Alert kind of a request for labels (its own cooldown, beside drift and quality)."""

@@ -15,8 +15,8 @@ from typing import Annotated, Any, Literal, Self, get_args
 from pydantic import BeforeValidator, Field, model_validator
 
 from pipelines.remote import IMAGE_ENVIRONMENT_VARIABLE
-from workloads.datasets.production import DEFAULT_HOLDOUT_FRACTION, DEFAULT_LOOKBACK_DAYS
 from workloads.datasets.stores import DEFAULT_STORE, STORE_ENVIRONMENT_VARIABLE
+from workloads.labelled_datasets import DEFAULT_HOLDOUT_FRACTION, DEFAULT_LOOKBACK_DAYS
 from workloads.serving.settings import DEFAULT_LABELS_STORE, ServingVariables
 from workloads.settings import HELP_WIDTH, Stripped, TrackingClientSettings, variable_extra
 

@@ -451,15 +451,24 @@ def regression_check(
 
 def _production_on_recent_slice(model: str, version: str, production_path: Path) -> float:
     """Production's quality metric on the same held-out production slice as the candidate's."""
+    import numpy as np
+    import torch
+    from mlflow.pytorch import load_model
+
     from workloads.catalogue_entry import entry_for
-    from workloads.serving.model_source import load_version
-    from workloads.training import classification_metrics
+    from workloads.training import EVALUATION_BATCH, classification_metrics
 
     entry = entry_for(model)
     split = load_split(production_path)
     # As served: the registry's model (a torch.export program, which has no eval mode), forward passes only.
-    loaded = load_version(model, version)
-    predictions = loaded.predict(split[SPLIT_INPUTS]).argmax(axis=1)
+    module = load_model(f"models:/{model}/{version}", map_location="cpu")
+    inputs = split[SPLIT_INPUTS]
+    with torch.inference_mode():
+        logits = [
+            module(torch.from_numpy(np.ascontiguousarray(inputs[start : start + EVALUATION_BATCH]))).numpy()
+            for start in range(0, len(inputs), EVALUATION_BATCH)
+        ]
+    predictions = np.concatenate(logits).argmax(axis=1)
     accuracy, macro_f1, _, _ = classification_metrics(split[SPLIT_LABELS], predictions, entry.class_names)
     return {"accuracy": accuracy, "macro_f1": macro_f1}[entry.quality_metric]
 

@@ -20,8 +20,8 @@ from pipelines.local import run_local
 from tests.production_traffic import import_answers, served_request
 from workloads import catalogue
 from workloads.datasets.builders import build
-from workloads.datasets.production import LabelledWindow, snapshot_with_labels
 from workloads.datasets.stores import open_store
+from workloads.labelled_datasets import LabelledWindow, snapshot_with_labels
 from workloads.reference import download_reference
 from workloads.tracking import registry
 from workloads.tracking.local import LocalTrackingServer

@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 from cli.main import app
 from tests.production_traffic import import_answers, served_request
 from workloads.datasets.dataset import load
-from workloads.datasets.production import PROVENANCE_FILE, holdout_role
 from workloads.datasets.roles import ORIGINAL, PRODUCTION_HOLDOUT, PRODUCTION_TRAIN, ROLES_FILE, load_roles
 from workloads.datasets.versions import fetch, snapshot
+from workloads.labelled_datasets import PROVENANCE_FILE, holdout_role
 
 TODAY = datetime.now(tz=UTC).date()
 

@@ -1,6 +1,6 @@
 """What each row of a dataset version is for: the original data, or labelled production images.
 
-A version built from a base and labelled production images (`workloads.datasets.production`) holds
+A version built from a base and labelled production images (`workloads.labelled_datasets`) holds
 `roles.npy` (int8, one per row) beside its images:
 
     ORIGINAL             a row of the dataset as first built: the pipeline's stratified split makes the
