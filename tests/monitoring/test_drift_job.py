@@ -225,13 +225,13 @@ def test_drift_without_new_labels_asks_for_labels_instead_of_retraining_on_the_s
 ) -> None:
     client = MlflowClient()
     versions_before = {v.version for v in client.search_model_versions(f"name = '{MODEL}'")}
-    day = "2026-11-13"
+    now = datetime.now(tz=UTC)  # labels are stamped when they are received: the job runs after them
+    day = (now - timedelta(days=1)).date().isoformat()
     truth = _serve_drifted_day(registered_digits, stores["predictions"], day)
     datasets = tmp_path / "datasets"
     shutil.copytree(registered_digits.dataset_store, datasets)
     settings = _retrain_settings(datasets, tmp_path / "labels")
     submitter = LocalPipelineSubmitter(pipeline_root=tmp_path / "pipeline-root")
-    now = datetime(2026, 11, 14, 6, 0, tzinfo=UTC)
 
     first = run_job(MODEL, day, settings, submitter=submitter, now=now)
 
@@ -261,7 +261,8 @@ def test_drift_with_enough_new_labels_retrains_on_a_new_version_once_per_cooldow
 ) -> None:
     client = MlflowClient()
     versions_before = {v.version for v in client.search_model_versions(f"name = '{MODEL}'")}
-    day = "2026-11-13"
+    now = datetime.now(tz=UTC)  # labels are stamped when they are received: the job runs after them
+    day = (now - timedelta(days=1)).date().isoformat()
     truth = _serve_drifted_day(registered_digits, stores["predictions"], day)
     import_answers(tmp_path / "labels", tmp_path / "export.json", truth)  # 150 labels, 100 needed
     datasets = tmp_path / "datasets"
@@ -269,8 +270,8 @@ def test_drift_with_enough_new_labels_retrains_on_a_new_version_once_per_cooldow
     settings = _retrain_settings(datasets, tmp_path / "labels")
     submitter = LocalPipelineSubmitter(pipeline_root=tmp_path / "pipeline-root")
 
-    first = run_job(MODEL, day, settings, submitter=submitter, now=NOW)
-    second = run_job(MODEL, day, settings, submitter=submitter, now=NOW + timedelta(hours=2))
+    first = run_job(MODEL, day, settings, submitter=submitter, now=now)
+    second = run_job(MODEL, day, settings, submitter=submitter, now=now + timedelta(hours=2))
 
     assert isinstance(first.summary, ComparedSummary) and isinstance(second.summary, ComparedSummary)
     assert first.exit_code == 0 and first.summary.retrain.submitted is True, first.summary
@@ -279,7 +280,7 @@ def test_drift_with_enough_new_labels_retrains_on_a_new_version_once_per_cooldow
     assert second.summary.retrain.as_dict() == {
         "submitted": False,
         "reason": "cooldown",
-        "suppressed_until": (NOW + timedelta(hours=24)).isoformat(),
+        "suppressed_until": (now + timedelta(hours=24)).isoformat(),
     }
     assert submitter.submissions == 1
     new_versions = {v.version for v in client.search_model_versions(f"name = '{MODEL}'")} - versions_before
