@@ -95,8 +95,8 @@ def _quality(state: Path, day_folder: Path) -> dict:
 
 
 def _row(quality: dict, day: str) -> dict:
-    (row,) = [row for row in quality["rows"] if row["day"] == day]
-    return row
+    """The day's row with the most labels (the demo's probes for the swap are a few requests more)."""
+    return max((row for row in quality["rows"] if row["day"] == day), key=lambda row: row["labelled"])
 
 
 @pytest.mark.e2e

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -216,6 +217,27 @@ def _serve_drifted_day(registered_digits: RegisteredDigits, predictions: Path, d
     return truth
 
 
+@dataclass(frozen=True)
+class RetrainCase:
+    day: str
+    now: datetime
+    truth: dict[tuple[str, int], str]
+    datasets: Path
+    settings: DriftSettings
+    submitter: LocalPipelineSubmitter
+
+
+def _retrain_case(registered_digits: RegisteredDigits, stores: dict[str, Path], tmp_path: Path) -> RetrainCase:
+    """Yesterday's drifted day served; a private copy of the dataset store; the trigger on, 100 labels needed."""
+    now = datetime.now(tz=UTC)  # labels are stamped when they are received: the job runs after them
+    day = (now - timedelta(days=1)).date().isoformat()
+    truth = _serve_drifted_day(registered_digits, stores["predictions"], day)
+    datasets = tmp_path / "datasets"
+    shutil.copytree(registered_digits.dataset_store, datasets)
+    settings = _retrain_settings(datasets, tmp_path / "labels")
+    return RetrainCase(day, now, truth, datasets, settings, LocalPipelineSubmitter(pipeline_root=tmp_path / "pipes"))
+
+
 def test_drift_without_new_labels_asks_for_labels_instead_of_retraining_on_the_same_data(
     tracking_environment: LocalTrackingServer,
     registered_digits: RegisteredDigits,
@@ -225,13 +247,8 @@ def test_drift_without_new_labels_asks_for_labels_instead_of_retraining_on_the_s
 ) -> None:
     client = MlflowClient()
     versions_before = {v.version for v in client.search_model_versions(f"name = '{MODEL}'")}
-    now = datetime.now(tz=UTC)  # labels are stamped when they are received: the job runs after them
-    day = (now - timedelta(days=1)).date().isoformat()
-    truth = _serve_drifted_day(registered_digits, stores["predictions"], day)
-    datasets = tmp_path / "datasets"
-    shutil.copytree(registered_digits.dataset_store, datasets)
-    settings = _retrain_settings(datasets, tmp_path / "labels")
-    submitter = LocalPipelineSubmitter(pipeline_root=tmp_path / "pipeline-root")
+    case = _retrain_case(registered_digits, stores, tmp_path)
+    day, now, truth, settings, submitter = case.day, case.now, case.truth, case.settings, case.submitter
 
     first = run_job(MODEL, day, settings, submitter=submitter, now=now)
 
@@ -261,14 +278,9 @@ def test_drift_with_enough_new_labels_retrains_on_a_new_version_once_per_cooldow
 ) -> None:
     client = MlflowClient()
     versions_before = {v.version for v in client.search_model_versions(f"name = '{MODEL}'")}
-    now = datetime.now(tz=UTC)  # labels are stamped when they are received: the job runs after them
-    day = (now - timedelta(days=1)).date().isoformat()
-    truth = _serve_drifted_day(registered_digits, stores["predictions"], day)
-    import_answers(tmp_path / "labels", tmp_path / "export.json", truth)  # 150 labels, 100 needed
-    datasets = tmp_path / "datasets"
-    shutil.copytree(registered_digits.dataset_store, datasets)
-    settings = _retrain_settings(datasets, tmp_path / "labels")
-    submitter = LocalPipelineSubmitter(pipeline_root=tmp_path / "pipeline-root")
+    case = _retrain_case(registered_digits, stores, tmp_path)
+    day, now, datasets, settings, submitter = case.day, case.now, case.datasets, case.settings, case.submitter
+    import_answers(tmp_path / "labels", tmp_path / "export.json", case.truth)  # 150 labels, 100 needed
 
     first = run_job(MODEL, day, settings, submitter=submitter, now=now)
     second = run_job(MODEL, day, settings, submitter=submitter, now=now + timedelta(hours=2))
