@@ -225,6 +225,8 @@ class RetrainCase:
     datasets: Path
     settings: DriftSettings
     submitter: LocalPipelineSubmitter
+    versions_before: set[str]
+    """The registry's digits versions before the test's jobs ran."""
 
 
 def _retrain_case(registered_digits: RegisteredDigits, stores: dict[str, Path], tmp_path: Path) -> RetrainCase:
@@ -235,7 +237,9 @@ def _retrain_case(registered_digits: RegisteredDigits, stores: dict[str, Path], 
     datasets = tmp_path / "datasets"
     shutil.copytree(registered_digits.dataset_store, datasets)
     settings = _retrain_settings(datasets, tmp_path / "labels")
-    return RetrainCase(day, now, truth, datasets, settings, LocalPipelineSubmitter(pipeline_root=tmp_path / "pipes"))
+    submitter = LocalPipelineSubmitter(pipeline_root=tmp_path / "pipes")
+    versions = {v.version for v in MlflowClient().search_model_versions(f"name = '{MODEL}'")}
+    return RetrainCase(day, now, truth, datasets, settings, submitter, versions)
 
 
 def test_drift_without_new_labels_asks_for_labels_instead_of_retraining_on_the_same_data(
@@ -246,8 +250,8 @@ def test_drift_without_new_labels_asks_for_labels_instead_of_retraining_on_the_s
     tmp_path: Path,
 ) -> None:
     client = MlflowClient()
-    versions_before = {v.version for v in client.search_model_versions(f"name = '{MODEL}'")}
     case = _retrain_case(registered_digits, stores, tmp_path)
+    versions_before = case.versions_before
     day, now, truth, settings, submitter = case.day, case.now, case.truth, case.settings, case.submitter
 
     first = run_job(MODEL, day, settings, submitter=submitter, now=now)
@@ -277,8 +281,8 @@ def test_drift_with_enough_new_labels_retrains_on_a_new_version_once_per_cooldow
     tmp_path: Path,
 ) -> None:
     client = MlflowClient()
-    versions_before = {v.version for v in client.search_model_versions(f"name = '{MODEL}'")}
     case = _retrain_case(registered_digits, stores, tmp_path)
+    versions_before = case.versions_before
     day, now, datasets, settings, submitter = case.day, case.now, case.datasets, case.settings, case.submitter
     import_answers(tmp_path / "labels", tmp_path / "export.json", case.truth)  # 150 labels, 100 needed
 
