@@ -59,7 +59,7 @@ class LoopOptions:
     backend_store_uri: str | None = None
     """Tracking database (default: SQLite under `<state>/tracking`)."""
     epochs: int | None = None
-    """Override the catalogue's epochs (initial training and retraining)."""
+    """Override the catalogue's epochs of the initial training (the retrain on production data keeps them)."""
     keep: bool = False
 
 
@@ -280,6 +280,12 @@ class LocalLoop:
         move = registry.promote(model, version, to=registry.PRODUCTION)
         self.progress.detail(f"{move.describe()} — the demo starts from a model trained on the original data")
 
+    def retrain_arguments(self, entry: catalogue.CatalogueEntry) -> dict[str, Any]:
+        """The retrain's: at the catalogue's epochs, whatever `--epochs` says. It learns the original data
+        and the new one at once, and with a few epochs it falls below v1 on the original split, which
+        the gate refuses (measured: 3 epochs, 0.9554 against v1's 0.9721)."""
+        return {key: value for key, value in self.pipeline_arguments(entry).items() if key != "epochs"}
+
     def pipeline_arguments(self, entry: catalogue.CatalogueEntry) -> dict[str, Any]:
         from workloads.datasets.stores import open_store
 
@@ -373,7 +379,7 @@ class LocalLoop:
             "reports_store": str(self.reports),
             "webhook_url": webhook_url,
             "retrain": "local" if entry.retrain_on_drift else "off",
-            "retrain_arguments": self.pipeline_arguments(entry),
+            "retrain_arguments": self.retrain_arguments(entry),
             "labels_store": str(self.labels),
             "dataset_store": str(self.state / "datasets"),
             # Every run replays the same images: its retrain adds them to the version it started from,
