@@ -251,6 +251,8 @@ class LocalLoop:
                     self.progress.detail(
                         f"dataset {entry.dataset} {ensured.version} snapshotted, sha256 {ensured.published.digest[:12]}"
                     )
+            if entry.retrain_on_drift:
+                self._back_to_original_data(entry)
             log = self.logs / f"pipeline-{entry.name}.log"
             self.progress.detail(f"{entry.name}: fetch → preprocess → train → evaluate → gate (log {log})")
             try:
@@ -271,6 +273,31 @@ class LocalLoop:
                     f"{entry.name} has no production version to serve: the gate registered nothing "
                     f"({result.summary}); see {log}"
                 ) from None
+
+    def _back_to_original_data(self, entry: catalogue.CatalogueEntry) -> None:
+        """A repeated run: when production learned an earlier run's shift, the story restarts from the
+        newest version trained on the original data (a rollback, what `mlops promote` would move)."""
+        from mlflow.exceptions import MlflowException
+        from mlflow.tracking import MlflowClient
+
+        from workloads.tracking import registry
+
+        client, base = MlflowClient(), self.dataset_versions[entry.dataset]
+        try:
+            production = client.get_model_version_by_alias(entry.name, registry.PRODUCTION)
+        except MlflowException:
+            return  # a first run: nothing serves yet
+        if production.tags.get("dataset.version") == base:
+            return
+        trained_on_base = [
+            version
+            for version in client.search_model_versions(f"name = '{entry.name}'")
+            if version.tags.get("dataset.version") == base and version.tags.get("quality_gate") == "passed"
+        ]
+        if trained_on_base:
+            newest = max(trained_on_base, key=lambda version: int(version.version))
+            move = registry.promote(entry.name, str(newest.version), to=registry.PRODUCTION, client=client)
+            self.progress.detail(f"{move.describe()} — production had learned an earlier run's drifted days")
 
     def _start_story_from(self, model: str, version: str) -> None:
         """A repeated run: production learned an earlier run's shift; the story starts from a model that

@@ -40,6 +40,8 @@ class DriftVariables:
     KFP_HOST = "MLOPS_KFP_HOST"
     TRAINING_IMAGE = IMAGE_ENVIRONMENT_VARIABLE  # read where the run is submitted (pipelines.remote)
     RETRAIN_ARGUMENTS = "MLOPS_DRIFT_RETRAIN_ARGUMENTS"
+    LABELS_STORE = ServingVariables.LABELS_STORE  # the store /feedback and `mlops labels import` write
+    DATASET_STORE = STORE_ENVIRONMENT_VARIABLE  # where dataset versions live (workloads.datasets.stores)
     MIN_NEW_LABELS = "MLOPS_RETRAIN_MIN_NEW_LABELS"
     HOLDOUT_FRACTION = "MLOPS_RETRAIN_HOLDOUT_FRACTION"
     LABEL_DAYS = "MLOPS_RETRAIN_LABEL_DAYS"
@@ -138,12 +140,12 @@ class RetrainSettings(MonitoringSettings):
     )
     labels_store: Stripped = Field(
         default=DEFAULT_LABELS_STORE,
-        validation_alias=ServingVariables.LABELS_STORE,
+        validation_alias=DriftVariables.LABELS_STORE,
         description="labels root: a folder or s3://bucket[/prefix] (reads <store>/<model>/date=<received day>/)",
     )
     dataset_store: Stripped = Field(
         default=str(DEFAULT_STORE),
-        validation_alias=STORE_ENVIRONMENT_VARIABLE,
+        validation_alias=DriftVariables.DATASET_STORE,
         description="dataset versions: the retrain snapshots base + labelled production images here first",
     )
     min_new_labels: int = Field(

@@ -154,7 +154,9 @@ def _run_twice_and_come_down(tmp_path: Path, state: Path, common: list[str], por
     assert second.returncode == 0, second.stdout + second.stderr
     assert "stopped the platform an earlier `--keep` left running: tracking server, digits service" in second.stdout
     assert "dataset digits v1 (snapshot reused" in second.stdout
-    assert "digits: production v2 → v3 — the demo starts from a model trained on the original data" in second.stdout
+    # v2 learned the first run's inverted days: the story restarts from v1, then from the new v3.
+    assert "digits: production v2 → v1 — production had learned an earlier run's drifted days" in second.stdout
+    assert "digits: production v1 → v3" in second.stdout
     assert not any(local_state.is_running(server) for server in kept)
     assert _status(f"{service.url}/livez") is None
     _check_days(state, "v3")  # the second run's labelled day, added to v1 again
