@@ -56,18 +56,22 @@ entry = catalogue.get(model)
 p = entry.training
 fetched = steps.fetch_step(entry.dataset, "latest", store, scratch / "dataset")
 steps.preprocess_step(model, scratch / "dataset", p.validation_fraction, p.seed,
-                      scratch / "train.npz", scratch / "validation.npz", scratch / "reference.parquet")
+                      scratch / "train.npz", scratch / "validation.npz", scratch / "reference.parquet",
+                      scratch / "production.npz")
 trained = steps.train_step(model, scratch / "train.npz", epochs, p.batch_size, p.learning_rate, p.seed,
                            p.validation_fraction, entry.dataset, fetched.version, fetched.digest, fetched.uri,
                            "plain-script", scratch / "weights.pt")
 evaluated = steps.evaluate_step(model, scratch / "weights.pt", scratch / "validation.npz",
-                                entry.quality_threshold, scratch / "report.json", scratch / "predictions.parquet")
-if evaluated.quality >= entry.quality_threshold:
+                                entry.quality_threshold, scratch / "report.json", scratch / "predictions.parquet",
+                                scratch / "production.npz")
+gated = steps.gate_step(model, scratch / "report.json", scratch / "production.npz", entry.quality_threshold,
+                        entry.regression_margin, False, entry.promotion_margin, scratch / "gate.json")
+if gated.passed:
     steps.register_step(model, trained.run_id, trained.model_uri, evaluated.accuracy, evaluated.macro_f1,
-                        "plain-script", False, entry.promotion_margin, scratch / "reference.parquet",
+                        "plain-script", gated.promote, gated.report["reason"], scratch / "reference.parquet",
                         scratch / "predictions.parquet", scratch / "report.json")
 else:
-    steps.reject_step(model, trained.run_id, evaluated.quality, entry.quality_threshold, scratch / "report.json")
+    steps.reject_step(model, trained.run_id, gated.message, scratch / "report.json")
 print(json.dumps({"training_seconds": trained.seconds, "quality": evaluated.quality}), flush=True)
 steps.prepare_process_exit()  # as every pipeline step's process does before it ends
 """

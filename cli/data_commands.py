@@ -23,21 +23,93 @@ StoreOption = Annotated[
 
 @app.command("snapshot")
 def snapshot(
-    dataset: Annotated[str, typer.Argument(help="dataset name, e.g. digits or surface-defects")],
+    dataset: Annotated[
+        str, typer.Argument(help="dataset name (digits, surface-defects); with --with-labels a model name")
+    ],
     store: StoreOption = None,
     version: Annotated[str | None, typer.Option(help="version name (default: the next vN)")] = None,
     seed: Annotated[int, typer.Option(help="seed of generated datasets")] = 0,
+    with_labels: Annotated[
+        bool,
+        typer.Option(
+            "--with-labels",
+            help="a new version = --base + the model's labelled production images (prediction log joined "
+            "with the labels store), a held-out slice of them kept out of training",
+        ),
+    ] = False,
+    base: Annotated[str, typer.Option(help="--with-labels: the version to add to (or latest)")] = "latest",
+    predictions_store: Annotated[
+        str | None, typer.Option(help="--with-labels: prediction log (default: $MLOPS_PREDICTIONS_STORE)")
+    ] = None,
+    labels_store: Annotated[
+        str | None, typer.Option(help="--with-labels: labels store (default: $MLOPS_LABELS_STORE)")
+    ] = None,
+    last_day: Annotated[
+        str | None, typer.Option(help="--with-labels: last prediction day, YYYY-MM-DD (default: today, UTC)")
+    ] = None,
+    days: Annotated[int, typer.Option(min=1, max=366, help="--with-labels: prediction days read")] = 14,
+    holdout_fraction: Annotated[
+        float, typer.Option(min=0.0, max=0.9, help="--with-labels: share of labelled images held out")
+    ] = 0.2,
 ) -> None:
     """Write an immutable version of DATASET (files + sha256 manifest) and print its version."""
     from workloads.datasets.errors import DatasetError
     from workloads.datasets.versions import snapshot as snapshot_version
 
+    if with_labels:
+        _snapshot_with_labels(
+            dataset, store, version, base, predictions_store, labels_store, last_day, days, holdout_fraction
+        )
+        return
     try:
         published = snapshot_version(dataset, store, version=version, seed=seed)
     except DatasetError as error:
         fail(str(error))
     typer.echo(f"{published.dataset} {published.version} sha256={published.digest} at {published.uri}", err=True)
     typer.echo(published.version)
+
+
+def _snapshot_with_labels(
+    model: str,
+    store: str | None,
+    version: str | None,
+    base: str,
+    predictions_store: str | None,
+    labels_store: str | None,
+    last_day: str | None,
+    days: int,
+    holdout_fraction: float,
+) -> None:
+    import os
+    from datetime import UTC, date, datetime
+
+    from workloads import catalogue
+    from workloads.datasets.errors import DatasetError
+    from workloads.datasets.stores import open_store
+    from workloads.labelled_datasets import LabelledWindow, snapshot_with_labels
+    from workloads.serving.settings import DEFAULT_LABELS_STORE, DEFAULT_PREDICTIONS_STORE, ServingVariables
+
+    try:
+        entry = catalogue.get(model)
+    except catalogue.UnknownModelError as error:
+        fail(str(error))
+    try:
+        last = date.fromisoformat(last_day) if last_day else datetime.now(tz=UTC).date()
+    except ValueError:
+        fail(f"--last-day {last_day!r}: expected YYYY-MM-DD")
+    window = LabelledWindow.ending(
+        model,
+        predictions_store or os.environ.get(ServingVariables.PREDICTIONS_STORE) or DEFAULT_PREDICTIONS_STORE,
+        labels_store or os.environ.get(ServingVariables.LABELS_STORE) or DEFAULT_LABELS_STORE,
+        last,
+        days,
+    )
+    try:
+        made = snapshot_with_labels(entry, window, open_store(store), base, holdout_fraction, version)
+    except (DatasetError, OSError, ValueError) as error:
+        fail(str(error))
+    typer.echo(made.describe(), err=True)
+    typer.echo(made.published.version)
 
 
 @app.command("list")

@@ -87,7 +87,12 @@ def up(
     backend_store_uri: Annotated[
         str | None, typer.Option(help="tracking database URI (default: SQLite under STATE/tracking)")
     ] = None,
-    epochs: Annotated[int | None, typer.Option(help="override the catalogue's training epochs")] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option(
+            help="override the catalogue's epochs of the initial training (the retrain on labelled data keeps them)"
+        ),
+    ] = None,
     state_directory: Annotated[
         Path, typer.Option(help="where the registry, datasets, pipelines, logs and reports live")
     ] = Path(".mlops"),

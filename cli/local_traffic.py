@@ -2,9 +2,15 @@
 
 A normal day is the held-out validation split of the model's dataset (the same stratified split the
 training pipeline makes, so the model never trained on these images and they come from the
-reference's distribution). A drifted day is the same images after a camera change: brighter and
-noisier (`shift_images`). Both are sent over HTTP to the running BentoML service as JSON arrays,
-concurrently, so the service's adaptive batching and prediction log do the real work.
+reference's distribution). A drifted day is a camera change: brighter and noisier (`shift_images`)
+— or, for a model whose loop closes (`retrain_on_drift`), a new scanner that images dark ink on
+light paper (`invert_images`): a shift the model fails on (digits: about 1 % right) and can learn
+from a few hundred labelled images. Those drifted days are drawn from disjoint slices of the
+training split (`drifted_day_images`), so the second drifted day holds images no retrain saw
+inverted, while the validation split stays untouched for the "original split" comparison. All are
+sent over HTTP to the running BentoML service as JSON arrays, concurrently, so the service's
+adaptive batching and prediction log do the real work; `replay` returns each request's id, which is
+how the demo's annotator knows what each logged image really shows.
 
 The two replays happen minutes apart, so both land in today's partition of the prediction log;
 `file_under_day` moves the first replay's files to the day it stands for before the second starts.
@@ -38,6 +44,20 @@ def normal_day_images(entry: catalogue.CatalogueEntry) -> np.ndarray:
     return data.images[validation]
 
 
+def drifted_day_images(entry: catalogue.CatalogueEntry, day: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Images and true labels of the `day`-th drifted day (0, 1, ...): `count` training images per day,
+    disjoint across days, inverted (`invert_images`)."""
+    data = build(entry.dataset, seed=entry.training.seed)
+    train, _ = stratified_split(data.labels, entry.training.validation_fraction, entry.training.seed)
+    rows = np.random.default_rng(entry.training.seed).permutation(train)[day * count : (day + 1) * count]
+    return invert_images(data.images[rows]), data.labels[rows]
+
+
+def invert_images(images: np.ndarray) -> np.ndarray:
+    """A scanner that sees the page the other way round: dark ink on light paper (255 - pixel)."""
+    return (255 - images.astype(np.int16)).astype(np.uint8)
+
+
 def shift_images(images: np.ndarray, brightness: int = 70, noise: float = 25.0, seed: int = 0) -> np.ndarray:
     """A camera change: every pixel brighter by `brightness` grey levels plus Gaussian noise, clipped to uint8."""
     generator = np.random.default_rng(seed)
@@ -48,21 +68,38 @@ def shift_images(images: np.ndarray, brightness: int = 70, noise: float = 25.0, 
 def replay(service_url: str, images: np.ndarray, timeout: float = 120.0) -> int:
     """POST `images` to `/classify_array` in requests of REQUEST_IMAGES from CLIENTS threads; returns the
     number of images classified. Any non-200 answer is a TrafficError carrying the service's message."""
+    return sum(count for _, _, count in replay_requests(service_url, images, timeout))
+
+
+def replay_requests(service_url: str, images: np.ndarray, timeout: float = 120.0) -> list[tuple[str, int, int]]:
+    """As `replay`; returns (request_id, position of its first image in `images`, images) per request."""
     import requests
 
-    batches = [images[start : start + REQUEST_IMAGES] for start in range(0, len(images), REQUEST_IMAGES)]
+    starts = range(0, len(images), REQUEST_IMAGES)
 
-    def send(batch: np.ndarray) -> int:
+    def send(start: int) -> tuple[str, int, int]:
+        batch = images[start : start + REQUEST_IMAGES]
         try:
             response = requests.post(f"{service_url}/classify_array", json={"image": batch.tolist()}, timeout=timeout)
         except requests.RequestException as error:
             raise TrafficError(f"{service_url} did not answer: {error}") from None
         if response.status_code != 200:
             raise TrafficError(f"{service_url} answered {response.status_code}: {response.text[:300]}")
-        return len(response.json()["predictions"])
+        body = response.json()
+        return str(body["request_id"]), start, len(body["predictions"])
 
     with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
-        return sum(pool.map(send, batches))
+        return list(pool.map(send, starts))
+
+
+def served_version(service_url: str, image: np.ndarray, timeout: float = 30.0) -> str:
+    """The model version that answers a request now (what a promotion swaps in)."""
+    import requests
+
+    response = requests.post(f"{service_url}/classify_array", json={"image": image.tolist()}, timeout=timeout)
+    if response.status_code != 200:
+        raise TrafficError(f"{service_url} answered {response.status_code}: {response.text[:300]}")
+    return str(response.json()["version"])
 
 
 def logged_rows(store: Path, model: str) -> int:

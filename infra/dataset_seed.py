@@ -67,12 +67,16 @@ class DatasetSeed(pulumi.ComponentResource):
 
     store: pulumi.Output[str]
     """`s3://<datasets bucket>/<prefix>`: what the training runs read."""
+    bucket: SecureBucket
+    """The datasets bucket (the retrain triggers add versions to it: `infra/retrain_access.py`)."""
+    prefix: str
     job: k8s.batch.v1.Job
 
     def __init__(self, name: str, args: DatasetSeedArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:pipelines:DatasetSeed", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.store = args.bucket.s3_uri(args.prefix)
+        self.bucket, self.prefix = args.bucket, args.prefix
         service_account_with_role(
             name,
             WorkloadRoleArgs(

@@ -23,6 +23,7 @@ from infra.monitoring_job import (
     webhook_url_variable,
 )
 from infra.network_rules import pipelines_api_egress
+from infra.retrain_access import retrain_data_policy
 from infra.shared_services import SharedServices, catalogue_entry_variable, model_labels, tracking_client_environment
 from monitoring.settings import DriftVariables
 from workloads.catalogue_entry import CatalogueEntry
@@ -43,10 +44,13 @@ class DriftMonitorArgs:
 
 def drift_policy(args: DriftMonitorArgs) -> list[dict]:
     """Read the model's prefix of the predictions bucket; read and write its prefix of the reports bucket;
-    publish to the alert topic."""
+    publish to the alert topic, and where it may retrain, read its labels and add versions of its dataset
+    (`infra/retrain_access.py`)."""
     predictions, reports, model = args.shared.predictions, args.shared.reports, args.entry.name
     topic = args.shared.alerts_topic
+    retrain = retrain_data_policy(args.entry, args.shared) if args.may_retrain else []
     return [
+        *retrain,
         *bucket_prefix_statements(
             predictions.arn, model, predictions.kms_key_arn, actions=("s3:GetObject",), sid="Predictions"
         ),

@@ -18,6 +18,7 @@ from infra.labelling_queue import LabellingQueue, LabellingQueueArgs
 from infra.model_monitoring import ModelMonitoring, ModelMonitoringArgs
 from infra.model_service import ModelService, ModelServiceArgs, ServingResources, effective_batching
 from infra.quality_monitor import QualityMonitor, QualityMonitorArgs
+from infra.retrain_access import retrain_data_settings
 from infra.shared_services import SharedServices
 from infra.training_schedule import TrainingSchedule, TrainingScheduleArgs
 from monitoring.settings import DriftVariables
@@ -54,6 +55,8 @@ def drift_settings(
         DriftVariables.KFP_HOST: shared.pipelines.api_url,
         DriftVariables.TRAINING_IMAGE: shared.images.training_for(entry.gpu),
         DriftVariables.RETRAIN_ARGUMENTS: pulumi.Output.json_dumps(parameters),
+        # The retrain snapshots base + the labelled production images first (infra/retrain_access.py).
+        **retrain_data_settings(shared),
     }
 
 
@@ -75,7 +78,14 @@ class Model(pulumi.ComponentResource):
         drift = self._create_drift_monitor(name, args, parameters)
         quality = QualityMonitor(
             f"{name}-quality",
-            QualityMonitorArgs(entry=args.entry, shared=args.shared, drift_schedule=drift.schedule),
+            QualityMonitorArgs(
+                entry=args.entry,
+                shared=args.shared,
+                drift_schedule=drift.schedule,
+                # A measured accuracy drop retrains like drift does: the same switch and settings.
+                retrain_settings=drift_settings(args.entry, args.shared, parameters),
+                may_retrain=args.entry.retrain_on_drift,
+            ),
             opts=pulumi.ResourceOptions(parent=self),
         )
         # The day's images worth labelling, after the drift job (drifted days first), beside the quality job.

@@ -7,7 +7,8 @@ the drift job's optional webhook. It runs in the drift image, an hour after the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -22,7 +23,9 @@ from infra.monitoring_job import (
     pushgateway_variable,
     webhook_url_variable,
 )
-from infra.shared_services import SharedServices, model_labels, tracking_client_environment
+from infra.network_rules import pipelines_api_egress
+from infra.retrain_access import as_environment, retrain_data_policy
+from infra.shared_services import SharedServices, catalogue_entry_variable, model_labels, tracking_client_environment
 from monitoring.quality_settings import QualityVariables
 from monitoring.settings import DriftVariables
 from workloads.catalogue_entry import CatalogueEntry
@@ -37,6 +40,10 @@ class QualityMonitorArgs:
     shared: SharedServices
     drift_schedule: str
     """The model's drift-job schedule (five-field cron, UTC): the quality job runs an hour later."""
+    retrain_settings: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """The retrain trigger's variables (the drift job's: a measured drop retrains like drift)."""
+    may_retrain: bool = False
+    """It may submit training runs to the KFP API and add dataset versions."""
 
 
 def after_drift(drift_schedule: str) -> str:
@@ -89,17 +96,23 @@ class QualityMonitor(pulumi.ComponentResource):
         app = f"quality-{args.entry.name}"
         self.schedule = after_drift(args.drift_schedule)
         job = DailyJob(name, app, model_labels(app, args.entry), args.shared, self.schedule)
-        declare_role(job, quality_policy(args.entry, args.shared), child)
+        retrain = retrain_data_policy(args.entry, args.shared) if args.may_retrain else []
+        declare_role(job, [*quality_policy(args.entry, args.shared), *retrain], child)
+        environment = quality_environment(args.shared)
+        if args.may_retrain:  # the retrain needs the entry (its dataset, classes) and the trigger's settings
+            environment += [catalogue_entry_variable(args.entry), *as_environment(dict(args.retrain_settings))]
         quality = WorkloadContainer(
             name="quality",
             image=args.shared.images.drift,
             command=["python", "-m", "monitoring.quality_job"],
             args=[args.entry.name],
-            env=quality_environment(args.shared),
+            env=environment,
             # Sized like the drift job (not measured in the cluster): it holds the whole lookback window
             # of the prediction log, MLOPS_QUALITY_LOOKBACK_DAYS days, in memory at once.
             compute=Compute(cpu="500m", memory="1Gi", cpu_limit="2", memory_limit="4Gi"),
         )
         declare_cron_job(job, WorkloadPod(container=quality, tmp_size="1Gi", irsa_service_account=app), child)
-        declare_network_policy(job, child)
+        declare_network_policy(
+            job, child, [pipelines_api_egress(args.shared.pipelines.namespace)] if args.may_retrain else []
+        )
         self.register_outputs({"schedule": self.schedule})

@@ -3,7 +3,9 @@
 Policy, in order: a kind of alert still in its cooldown is suppressed; with no channel configured
 it is logged, not sent; otherwise it goes to every channel (`monitoring.alerts`), and only a
 delivery records the cooldown. A retrain is submitted when the trigger is on and its own cooldown
-is over, and that cooldown is recorded before the submission (see `retrain_once`).
+is over, and that cooldown is recorded before the submission (see `retrain_once`) — and only when
+enough labelled production images are new since the newest dataset version: the retrain trains on
+base + those (`monitoring.retrain_data`); with fewer it asks for labels instead.
 
 `alert_once` and `retrain_once` return their outcome for the summary and, when they failed, the
 error that makes the job exit 1 (a suppressed or unconfigured alert is not a failure).
@@ -17,9 +19,13 @@ from datetime import datetime
 from monitoring import alerts
 from monitoring.drift import DriftComputation
 from monitoring.retrain import RetrainSubmitter, submitter_for
-from monitoring.settings import DriftSettings, MonitoringSettings
+from monitoring.retrain_data import count_new_labels, labels_request, snapshot_for_retrain
+from monitoring.settings import MonitoringSettings, RetrainSettings
 from monitoring.store import Store
 from monitoring.summary import NO_TRAFFIC, AlertOutcome, RetrainOutcome, RunLink
+from workloads.catalogue_entry import entry_for
+from workloads.datasets.errors import DatasetError
+from workloads.datasets.stores import open_store
 
 LOG = logging.getLogger("mlops.drift")
 NO_DRIFT_REASON = "no dataset drift"
@@ -95,24 +101,43 @@ def alert_once(
 
 def retrain_once(
     model: str,
-    settings: DriftSettings,
+    settings: RetrainSettings,
     state: alerts.CooldownState,
     now: datetime,
     submitter: RetrainSubmitter | None,
+    day: str,
+    trigger: str = "dataset drift",
 ) -> tuple[RetrainOutcome, str | None]:
+    """Retrain on base + the new labelled production images, or ask for labels when there are too few."""
     submitter = submitter or submitter_for(settings.retrain, settings.kfp_host)
     if submitter is None:
         return RetrainOutcome(submitted=False, reason="retrain trigger off (MLOPS_DRIFT_RETRAIN)"), None
     until = state.active_until(alerts.RETRAIN, settings.cooldown_hours, now)
     if until is not None:
         return RetrainOutcome(submitted=False, reason="cooldown", suppressed_until=until.isoformat()), None
-    # Recorded before the run: a local run takes minutes, and a crash mid-run must not resubmit hourly.
-    state.record(alerts.RETRAIN, now, arguments=dict(settings.retrain_arguments))
+    entry = entry_for(model)
     try:
-        outcome = submitter(model, settings.retrain_arguments)
-    except Exception as error:  # any submission failure is reported, with its message, as the job's failure
+        found = count_new_labels(entry, settings, day, now)
+    except (OSError, ValueError, DatasetError) as error:
+        return RetrainOutcome(submitted=False, reason=f"labels unreadable: {error}"), f"retrain: {error}"
+    if found.count < settings.min_new_labels:
+        asked, failure = alert_once(settings, state, now, labels_request(model, day, trigger, found.count, settings))
+        reason = f"needs labels: {found.count} new labelled images of {settings.min_new_labels}; asked for labels"
+        reason += "" if asked.sent else f" (request not sent: {asked.reason})"
+        return RetrainOutcome(submitted=False, reason=reason, new_labels=found.count), failure
+    # Recorded before the run: a local run takes minutes, and a crash mid-way must not resubmit hourly.
+    state.record(alerts.RETRAIN, now, arguments=dict(settings.retrain_arguments), trigger=trigger)
+    try:
+        made = snapshot_for_retrain(entry, settings, found.window, now)
+        arguments = {"dataset_store": open_store(settings.dataset_store).uri, **settings.retrain_arguments}
+        arguments["dataset_version"] = made.published.version
+        LOG.info("retrain of %s on %s", model, made.describe())
+        outcome = submitter(model, arguments)
+    except Exception as error:  # any snapshot or submission failure is reported, with its message
         return RetrainOutcome(
-            submitted=False, reason=f"submission failed: {error}"
+            submitted=False, reason=f"submission failed: {error}", new_labels=found.count
         ), f"retrain submission failed: {error}"
     LOG.info("retrain of %s submitted: %s", model, outcome)
-    return RetrainOutcome(submitted=True, outcome=outcome), None
+    return RetrainOutcome(
+        submitted=True, outcome=outcome, new_labels=found.count, dataset_version=made.published.version
+    ), None

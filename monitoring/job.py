@@ -193,7 +193,7 @@ def _compare(
         )
         alerted, alert_failure = alert_once(context.settings, context.state, context.now, alert)
         retrained, retrain_failure = retrain_once(
-            context.model, context.settings, context.state, context.now, submitter
+            context.model, context.settings, context.state, context.now, submitter, context.day
         )
         errors = _errors(alert_failure, retrain_failure)
     else:

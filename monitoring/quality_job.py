@@ -16,7 +16,9 @@ CronJob `quality-<model>` in the drift image (`infra/quality_monitor.py`). One r
 3. write `quality.json` to `<reports>/<model>/date=<day>/` and log it, with the measurements as
    metrics, to the MLflow experiment `monitoring/<model>` (run `quality-<day>`);
 4. any row degraded → one alert of kind `quality` (the drift job's channels), at most once per cooldown;
-5. push the measurements to the Pushgateway, where one is configured (`monitoring.job_metrics`).
+5. push the measurements to the Pushgateway, where one is configured (`monitoring.job_metrics`);
+6. a degraded row of the production version → the retrain trigger (`monitoring.actions.retrain_once`,
+   the drift job's, same cooldown): base + the new labelled images, or a request for labels.
 
 Exit status: 0 when the job did its work (whatever the verdict), 1 when it could not (unreadable store,
 tracking server errors, every alert channel failed), 2 for a configuration error.
@@ -33,7 +35,7 @@ from datetime import date, datetime
 from typing import Any
 
 from monitoring import alerts
-from monitoring.actions import alert_once, report_link
+from monitoring.actions import alert_once, report_link, retrain_once
 from monitoring.day_drift import day_drift
 from monitoring.entrypoint import job_parser, run_job_command
 from monitoring.job import default_day
@@ -43,6 +45,7 @@ from monitoring.quality_join import join, labels_table, prediction_days, read_pr
 from monitoring.quality_metrics import measure
 from monitoring.quality_report import QUALITY_FILE, Judgement, QualityRow, QualitySummary, judge, overall
 from monitoring.quality_settings import QualitySettings, variables_help
+from monitoring.retrain import RetrainSubmitter
 from monitoring.run_record import MonitoringRun, registry_client
 from monitoring.store import Store
 from monitoring.window import window_prefix
@@ -225,6 +228,39 @@ def alert_on(
     return outcome.as_dict()
 
 
+def retrain_on_degraded(
+    summary: QualitySummary,
+    settings: QualitySettings,
+    state: alerts.CooldownState,
+    now: datetime,
+    client: Any,
+    submitter: RetrainSubmitter | None,
+    errors: list[str],
+) -> dict[str, Any]:
+    """A measured accuracy drop of the version in production triggers the retrain (drift's trigger, same
+    cooldown, same rule: only on enough new labelled images, else it asks for labels)."""
+    production = _production_version(client, summary.model)
+    degraded = [row for row in summary.degraded if production is None or row.model_version == production]
+    if not degraded:
+        why = "no degraded row of the production version" if summary.degraded else summary.reason
+        return {"submitted": False, "reason": why}
+    outcome, error = retrain_once(
+        summary.model, settings, state, now, submitter, summary.date, trigger="measured accuracy dropped"
+    )
+    if error:
+        errors.append(error)
+    return outcome.as_dict()
+
+
+def _production_version(client: Any, model: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(model, "production").version)
+    except MlflowException:
+        return None
+
+
 class QualityRun(MonitoringRun):
     """The job's run `quality-<day>` in `monitoring/<model>`, beside the drift job's runs."""
 
@@ -266,6 +302,7 @@ def run_quality_job(
     *,
     now: datetime | None = None,
     client: Any = None,
+    submitter: RetrainSubmitter | None = None,
 ) -> QualityResult:
     """One execution of the job. Raises QualityJobError when it cannot do its work."""
     settings = settings or QualitySettings.from_environment()
@@ -281,8 +318,14 @@ def run_quality_job(
     errors: list[str] = []
     state = alerts.CooldownState(reports, model)
     alert = alert_on(summary, settings, state, now, report_link(settings, key, reports, run.link), errors)
+    retrain = retrain_on_degraded(summary, settings, state, now, client, submitter, errors)
     summary = replace(
-        summary, alert=alert, mlflow_run_id=run.link.run_id, mlflow_run_url=run.link.url, summary=reports.uri_of(key)
+        summary,
+        alert=alert,
+        retrain=retrain,
+        mlflow_run_id=run.link.run_id,
+        mlflow_run_url=run.link.url,
+        summary=reports.uri_of(key),
     )
     reports.write(key, summary.to_json(), "application/json")
     run.finish_quality(summary, failed=bool(errors))
@@ -318,6 +361,9 @@ def describe(result: QualityResult) -> str:
     ]
     alert = summary.alert
     lines.append(f"alert: {'sent via ' + ', '.join(alert['channels']) if alert.get('sent') else alert.get('reason')}")
+    retrain = summary.retrain
+    if retrain:
+        lines.append(f"retrain: {retrain.get('outcome') if retrain.get('submitted') else retrain.get('reason')}")
     lines.append(f"summary: {summary.summary}")
     return "\n".join(lines)
 

@@ -113,6 +113,8 @@ class QualitySummary:
     verdicts: dict[str, int]
     rows: tuple[QualityRow, ...]
     alert: dict[str, Any] = field(default_factory=dict)
+    retrain: dict[str, Any] = field(default_factory=dict)
+    """What the retrain trigger did (only asked when the production version is degraded)."""
     mlflow_run_id: str | None = None
     mlflow_run_url: str | None = None
     summary: str | None = None

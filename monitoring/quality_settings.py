@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from monitoring.settings import MonitoringSettings
-from workloads.serving.settings import DEFAULT_LABELS_STORE, ServingVariables
-from workloads.settings import HELP_WIDTH, Share, Stripped, variable
+from monitoring.settings import RetrainSettings
+from workloads.serving.settings import ServingVariables
+from workloads.settings import HELP_WIDTH, Share, variable
 
 
 class QualityVariables:
@@ -26,11 +26,10 @@ class QualityVariables:
     CONFIDENCE = "MLOPS_QUALITY_CONFIDENCE"
 
 
-class QualitySettings(MonitoringSettings):
-    """Everything the quality job reads from the environment: one field per variable."""
+class QualitySettings(RetrainSettings):
+    """Everything the quality job reads from the environment: one field per variable (the labels store
+    and the retrain trigger's with the drift job's `RetrainSettings`: a degraded window can retrain)."""
 
-    labels_store: Stripped = variable(QualityVariables.LABELS_STORE, DEFAULT_LABELS_STORE)
-    """labels root: a folder or s3://bucket[/prefix] (reads <store>/<model>/date=<received day>/)"""
     lookback_days: int = variable(QualityVariables.LOOKBACK_DAYS, 14, ge=1, le=366)
     """prediction days measured, ending with the job's day: labels arriving up to this late still count for
     their prediction's day"""

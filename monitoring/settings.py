@@ -15,6 +15,9 @@ from typing import Annotated, Any, Literal, Self, get_args
 from pydantic import model_validator
 
 from pipelines.remote import IMAGE_ENVIRONMENT_VARIABLE
+from workloads.datasets.stores import DEFAULT_STORE, STORE_ENVIRONMENT_VARIABLE
+from workloads.labelled_datasets import DEFAULT_HOLDOUT_FRACTION, DEFAULT_LOOKBACK_DAYS
+from workloads.serving.settings import DEFAULT_LABELS_STORE, ServingVariables
 from workloads.settings import HELP_WIDTH, Lowercase, Share, Stripped, TrackingClientSettings, variable
 
 DEFAULT_PREDICTIONS_STORE = str(Path(".mlops") / "predictions")
@@ -37,6 +40,12 @@ class DriftVariables:
     KFP_HOST = "MLOPS_KFP_HOST"
     TRAINING_IMAGE = IMAGE_ENVIRONMENT_VARIABLE  # read where the run is submitted (pipelines.remote)
     RETRAIN_ARGUMENTS = "MLOPS_DRIFT_RETRAIN_ARGUMENTS"
+    LABELS_STORE = ServingVariables.LABELS_STORE  # the store /feedback and `mlops labels import` write
+    DATASET_STORE = STORE_ENVIRONMENT_VARIABLE  # where dataset versions live (workloads.datasets.stores)
+    MIN_NEW_LABELS = "MLOPS_RETRAIN_MIN_NEW_LABELS"
+    HOLDOUT_FRACTION = "MLOPS_RETRAIN_HOLDOUT_FRACTION"
+    LABEL_DAYS = "MLOPS_RETRAIN_LABEL_DAYS"
+    BASE_VERSION = "MLOPS_RETRAIN_BASE_VERSION"
     P_VALUE = "MLOPS_DRIFT_P_VALUE"
     NUMERICAL_THRESHOLD = "MLOPS_DRIFT_NUMERICAL_THRESHOLD"
     CATEGORICAL_THRESHOLD = "MLOPS_DRIFT_CATEGORICAL_THRESHOLD"
@@ -79,8 +88,9 @@ class MonitoringSettings(TrackingClientSettings):
     unset: no push"""
 
 
-class DriftSettings(MonitoringSettings):
-    """Everything the drift job reads from the environment: one field per variable."""
+class RetrainSettings(MonitoringSettings):
+    """The retrain trigger's variables: both jobs read them, since drift and a measured accuracy drop
+    (the quality job's `degraded`) can each ask for a retrain (`monitoring.actions.retrain_once`)."""
 
     retrain: Annotated[RetrainMode, Lowercase] = variable(DriftVariables.RETRAIN, "off")
     """retrain trigger on dataset drift: off, local (kfp.local here) or kfp (the cluster)"""
@@ -92,6 +102,32 @@ class DriftSettings(MonitoringSettings):
         DriftVariables.RETRAIN_ARGUMENTS, {}, expected="a JSON object of pipeline parameters"
     )
     """JSON object of pipeline parameters for the retrain run, e.g. {"epochs": 3}"""
+    labels_store: Stripped = variable(DriftVariables.LABELS_STORE, DEFAULT_LABELS_STORE)
+    """labels root: a folder or s3://bucket[/prefix] (reads <store>/<model>/date=<received day>/)"""
+    dataset_store: Stripped = variable(DriftVariables.DATASET_STORE, str(DEFAULT_STORE))
+    """dataset versions: the retrain snapshots base + labelled production images here first"""
+    min_new_labels: int = variable(DriftVariables.MIN_NEW_LABELS, 200, ge=1, le=10_000_000)
+    """labelled production images not yet in the newest dataset version that a retrain needs; with fewer it asks
+    for labels (the labelling queue) instead of retraining on the same data"""
+    holdout_fraction: float = variable(DriftVariables.HOLDOUT_FRACTION, DEFAULT_HOLDOUT_FRACTION, ge=0.0, lt=1.0)
+    """share of the labelled production images kept out of training (the recent slice the gate compares
+    candidate and production on)"""
+    base_version: Stripped = variable(DriftVariables.BASE_VERSION, "latest")
+    """the dataset version a retrain adds the labelled production images to (latest: every image labelled so far
+    stays in the training data)"""
+    label_days: int = variable(DriftVariables.LABEL_DAYS, DEFAULT_LOOKBACK_DAYS, ge=1, le=366)
+    """prediction days whose labelled images a retrain adds, ending with the job's day"""
+
+    @model_validator(mode="after")
+    def _kfp_needs_a_host(self) -> Self:
+        if self.retrain == "kfp" and not self.kfp_host:
+            raise SettingsError(f"{DriftVariables.RETRAIN}=kfp needs {DriftVariables.KFP_HOST} (the KFP API endpoint)")
+        return self
+
+
+class DriftSettings(RetrainSettings):
+    """Everything the drift job reads from the environment: one field per variable."""
+
     p_value: float = variable(DriftVariables.P_VALUE, 0.05, ge=1e-9, le=0.5)
     """family-wise significance level: the false-alarm rate of the dataset-drift decision, split over the signal
     families (Bonferroni) and within each over its columns (see monitoring.drift)"""
@@ -105,12 +141,6 @@ class DriftSettings(MonitoringSettings):
     """rows sampled from the window and from the reference (see monitoring.drift)"""
     seed: int = variable(DriftVariables.SEED, 0, ge=0, le=2**31 - 1)
     """seed of the row sampling (reproducible reports)"""
-
-    @model_validator(mode="after")
-    def _kfp_needs_a_host(self) -> Self:
-        if self.retrain == "kfp" and not self.kfp_host:
-            raise SettingsError(f"{DriftVariables.RETRAIN}=kfp needs {DriftVariables.KFP_HOST} (the KFP API endpoint)")
-        return self
 
 
 VARIABLES: Mapping[str, tuple[str, str]] = DriftSettings.variables()

@@ -139,6 +139,10 @@ class RetrainOutcome(_Outcome):
     suppressed_until: str | None = None
     outcome: str | None = None
     """The submitter's own account of the run it started."""
+    new_labels: int | None = None
+    """Labelled production images the newest dataset version lacked when the trigger looked."""
+    dataset_version: str | None = None
+    """The version snapshotted for the retrain (base + those images)."""
 
 
 @dataclass(frozen=True)

@@ -53,8 +53,10 @@ def preprocess(
     train_split: Output[Dataset],
     validation_split: Output[Dataset],
     reference_features: Output[Dataset],
-) -> NamedTuple("PreprocessOutputs", [("train_rows", int), ("validation_rows", int)]):
-    """Split (stratified, seeded), preprocess with the shared features module, write the reference table."""
+    production_split: Output[Dataset],
+) -> NamedTuple("PreprocessOutputs", [("train_rows", int), ("validation_rows", int), ("production_rows", int)]):
+    """Split (stratified over the original rows, seeded), preprocess with the shared features module,
+    write the reference table and the held-out production slice."""
     from collections import namedtuple
     from pathlib import Path
 
@@ -68,10 +70,13 @@ def preprocess(
         Path(train_split.path),
         Path(validation_split.path),
         Path(reference_features.path),
+        Path(production_split.path),
     )
     reference_features.metadata.update({"format": "parquet", "rows": result.train_rows})
     prepare_process_exit()  # last: spares the interpreter's shutdown a full collection
-    return namedtuple("PreprocessOutputs", ["train_rows", "validation_rows"])(result.train_rows, result.validation_rows)
+    return namedtuple("PreprocessOutputs", ["train_rows", "validation_rows", "production_rows"])(
+        result.train_rows, result.validation_rows, result.production_rows
+    )
 
 
 @component(base_image=IMAGE, install_kfp_package=False)
@@ -123,6 +128,7 @@ def evaluate(
     model: str,
     weights: Input[Model],
     validation_split: Input[Dataset],
+    production_split: Input[Dataset],
     quality_threshold: float,
     metrics: Output[Metrics],
     confusion_matrix: Output[ClassificationMetrics],
@@ -143,8 +149,13 @@ def evaluate(
         quality_threshold,
         Path(report.path),
         Path(validation_predictions.path),
+        Path(production_split.path),
     )
     metrics.log_metric("accuracy", result.accuracy)
+    recent = result.report["production_holdout"]
+    if recent:
+        for name, value in recent["metrics"].items():
+            metrics.log_metric(f"recent_{name}", value)
     metrics.log_metric("macro_f1", result.macro_f1)
     for name, values in result.report["per_class"].items():
         metrics.log_metric(f"f1.{name}", values["f1"])
@@ -156,6 +167,39 @@ def evaluate(
 
 
 @component(base_image=IMAGE, install_kfp_package=False)
+def gate(
+    model: str,
+    evaluation_report: Input[Dataset],
+    production_split: Input[Dataset],
+    quality_threshold: float,
+    regression_margin: float,
+    auto_promote: bool,
+    promotion_margin: float,
+    gate_report: Output[Dataset],
+) -> NamedTuple("GateOutputs", [("passed", bool), ("promote", bool), ("verdict", str), ("reason", str)]):
+    """Threshold and no regression against production on the original split; promotion on the recent slice."""
+    from collections import namedtuple
+    from pathlib import Path
+
+    from pipelines.steps import gate_step, prepare_process_exit
+
+    result = gate_step(
+        model,
+        Path(evaluation_report.path),
+        Path(production_split.path),
+        quality_threshold,
+        regression_margin,
+        auto_promote,
+        promotion_margin,
+        Path(gate_report.path),
+    )
+    prepare_process_exit()  # last: spares the interpreter's shutdown a full collection
+    return namedtuple("GateOutputs", ["passed", "promote", "verdict", "reason"])(
+        result.passed, result.promote, result.message, result.report["reason"]
+    )
+
+
+@component(base_image=IMAGE, install_kfp_package=False)
 def register(
     model: str,
     run_id: str,
@@ -163,13 +207,14 @@ def register(
     accuracy: float,
     macro_f1: float,
     pipeline_run_id: str,
-    auto_promote: bool,
-    promotion_margin: float,
+    promote: bool,
+    promotion_reason: str,
     reference_features: Input[Dataset],
     validation_predictions: Input[Dataset],
     evaluation_report: Input[Dataset],
+    gate_report: Input[Dataset],
 ) -> NamedTuple("RegisterOutputs", [("summary", str), ("version", str), ("promoted", bool)]):
-    """Register the candidate (staging), attach the reference table, maybe promote to production."""
+    """Register the candidate (staging), attach the reference table, promote when the gate said so."""
     from collections import namedtuple
     from pathlib import Path
 
@@ -182,11 +227,12 @@ def register(
         accuracy,
         macro_f1,
         pipeline_run_id,
-        auto_promote,
-        promotion_margin,
+        promote,
+        promotion_reason,
         Path(reference_features.path),
         Path(validation_predictions.path),
         Path(evaluation_report.path),
+        Path(gate_report.path),
     )
     prepare_process_exit()  # last: spares the interpreter's shutdown a full collection
     return namedtuple("RegisterOutputs", ["summary", "version", "promoted"])(
@@ -195,12 +241,12 @@ def register(
 
 
 @component(base_image=IMAGE, install_kfp_package=False)
-def reject(model: str, run_id: str, quality: float, quality_threshold: float, evaluation_report: Input[Dataset]) -> str:
-    """The gate failed: record it on the run and say so; nothing is registered."""
+def reject(model: str, run_id: str, gate_verdict: str, evaluation_report: Input[Dataset]) -> str:
+    """The gate refused the candidate: record it on the run and say so; nothing is registered."""
     from pathlib import Path
 
     from pipelines.steps import prepare_process_exit, reject_step
 
-    summary = reject_step(model, run_id, quality, quality_threshold, Path(evaluation_report.path))
+    summary = reject_step(model, run_id, gate_verdict, Path(evaluation_report.path))
     prepare_process_exit()  # last: spares the interpreter's shutdown a full collection
     return summary

@@ -110,6 +110,8 @@ def fetch_step(dataset: str, dataset_version: str, dataset_store: str, destinati
 class PreprocessResult:
     train_rows: int
     validation_rows: int
+    production_rows: int = 0
+    """Held-out production images (the recent slice)."""
 
 
 def _save_split(path: Path, images: Any, labels: Any) -> None:
@@ -118,8 +120,10 @@ def _save_split(path: Path, images: Any, labels: Any) -> None:
     from workloads import features
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    # An empty split (a version without held-out production images) keeps the inputs' shape.
+    inputs = features.preprocess(images) if len(images) else np.zeros((0, 1, *images.shape[1:]), dtype=np.float32)
     with path.open("wb") as handle:
-        np.savez(handle, **{SPLIT_INPUTS: features.preprocess(images), SPLIT_IMAGES: images, SPLIT_LABELS: labels})
+        np.savez(handle, **{SPLIT_INPUTS: inputs, SPLIT_IMAGES: images, SPLIT_LABELS: labels})
 
 
 def load_split(path: Path) -> dict[str, Any]:
@@ -139,12 +143,23 @@ def preprocess_step(
     train_path: Path,
     validation_path: Path,
     reference_path: Path,
+    production_path: Path | None = None,
 ) -> PreprocessResult:
-    """Stratified split, shared preprocessing, and the training feature table (the drift reference)."""
+    """Stratified split, shared preprocessing, and the training feature table (the drift reference).
+
+    The validation split is drawn from the dataset's original rows only (`workloads.datasets.roles`),
+    so every version of a dataset is judged on the same images; labelled production images are
+    trained on, except the held-out production slice, written to `production_path` (empty for a
+    version without production rows). The reference is every row trained on: a version that learned
+    a new distribution compares the days it serves with that distribution too.
+    """
+    import numpy as np
+
     from workloads import features
     from workloads.catalogue_entry import entry_for
     from workloads.datasets.dataset import load
     from workloads.datasets.manifest import MANIFEST
+    from workloads.datasets.roles import ORIGINAL, PRODUCTION_HOLDOUT, PRODUCTION_TRAIN, load_roles
     from workloads.datasets.splits import stratified_split
     from workloads.reference import write_feature_table
 
@@ -157,9 +172,16 @@ def preprocess_step(
         )
     if data.class_names != entry.class_names:
         raise ValueError(f"dataset classes {data.class_names} differ from model {model}'s {entry.class_names}")
-    train_rows, validation_rows = stratified_split(data.labels, validation_fraction, seed)
+    roles = load_roles(dataset_folder, data.images.shape[0])
+    original = np.flatnonzero(roles == ORIGINAL)
+    original_train, original_validation = stratified_split(data.labels[original], validation_fraction, seed)
+    train_rows = np.concatenate([original[original_train], np.flatnonzero(roles == PRODUCTION_TRAIN)])
+    validation_rows = original[original_validation]
+    holdout_rows = np.flatnonzero(roles == PRODUCTION_HOLDOUT)
     _save_split(train_path, data.images[train_rows], data.labels[train_rows])
     _save_split(validation_path, data.images[validation_rows], data.labels[validation_rows])
+    if production_path is not None:
+        _save_split(production_path, data.images[holdout_rows], data.labels[holdout_rows])
     manifest = json.loads((dataset_folder / MANIFEST).read_text(encoding="utf-8"))
     table = features.drift_features(data.images[train_rows])
     table["label"] = data.labels[train_rows]
@@ -168,11 +190,18 @@ def preprocess_step(
         reference_path,
         {"model": model, "dataset": data.name, "dataset_version": manifest["version"], "split": "train"},
     )
+    produced = int((roles == PRODUCTION_TRAIN).sum())
     _say(
-        f"preprocessed {data.name}: {train_rows.size} training / {validation_rows.size} validation images; "
-        f"reference table {table.shape[0]} rows x {table.shape[1]} columns"
+        f"preprocessed {data.name} {manifest['version']}: {train_rows.size} training images "
+        f"({produced} of them labelled production images) / {validation_rows.size} validation images / "
+        f"{holdout_rows.size} held-out production images; reference table {table.shape[0]} rows x "
+        f"{table.shape[1]} columns"
     )
-    return PreprocessResult(train_rows=int(train_rows.size), validation_rows=int(validation_rows.size))
+    return PreprocessResult(
+        train_rows=int(train_rows.size),
+        validation_rows=int(validation_rows.size),
+        production_rows=int(holdout_rows.size),
+    )
 
 
 # ---------------------------------------------------------------------------------------------- train
@@ -284,8 +313,10 @@ def evaluate_step(
     quality_threshold: float,
     report_path: Path,
     predictions_path: Path,
+    production_path: Path | None = None,
 ) -> EvaluateResult:
-    """Metrics on the held-out split and the validation predictions table.
+    """Metrics on the held-out split (and on the held-out production slice, when the version has one)
+    and the validation predictions table.
 
     Pure computation: it never talks to the tracking server (importing the MLflow client alone costs
     seconds per step); the register or reject step that follows records the report on the run.
@@ -312,6 +343,8 @@ def evaluate_step(
 
     report = {**evaluation.report(), "quality_metric": entry.quality_metric, "quality": quality}
     report.update({"quality_threshold": quality_threshold, "passed": passed, "metrics": evaluation.all_metrics()})
+    recent = _recent_slice_metrics(network, production_path, entry)
+    report["production_holdout"] = recent
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
@@ -324,6 +357,8 @@ def evaluate_step(
     table = pd.concat([table, softmax], axis=1)
     write_feature_table(table, predictions_path, {"model": model, "split": "validation"})
     _say(f"evaluated {model} on {evaluation.samples} held-out images: {json.dumps(evaluation.headline_metrics())}")
+    if recent is not None:
+        _say(f"evaluated {model} on {recent['samples']} held-out production images: {json.dumps(recent['metrics'])}")
     _say(message)
     return EvaluateResult(
         quality=quality,
@@ -333,6 +368,20 @@ def evaluate_step(
         message=message,
         report=report,
     )
+
+
+def _recent_slice_metrics(network: Any, production_path: Path | None, entry: Any) -> dict[str, Any] | None:
+    """Headline metrics on the held-out production slice; None when the version has none."""
+    from workloads.training import evaluate_model
+
+    if production_path is None:
+        return None
+    split = load_split(production_path)
+    if not len(split[SPLIT_LABELS]):
+        return None
+    evaluation = evaluate_model(network, split[SPLIT_INPUTS], split[SPLIT_LABELS], entry.class_names)
+    metrics = evaluation.headline_metrics()
+    return {"samples": evaluation.samples, "quality": evaluation.metric(entry.quality_metric), "metrics": metrics}
 
 
 def record_evaluation(client: Any, run_id: str, report_path: Path) -> dict[str, Any]:
@@ -374,6 +423,126 @@ def promotion_decision(
     )
 
 
+GATE_PRODUCTION_RECENT_TAG = "gate.production_recent"
+"""On a registered version: production's quality metric on the version's held-out production slice."""
+
+
+@dataclass(frozen=True)
+class GateResult:
+    passed: bool
+    """Register the candidate: quality >= threshold and no regression on the original split."""
+    promote: bool
+    """Move `production` to it (dev's automatic promotion)."""
+    message: str
+    report: dict[str, Any]
+
+
+def regression_check(
+    metric: str, candidate: float, production: float | None, production_version: str | None, margin: float
+) -> str | None:
+    """Why a candidate regresses on the original validation split by more than `margin`; None when it does not."""
+    if production is None or candidate >= production - margin:
+        return None
+    return (
+        f"regresses on the original validation split: {metric} {candidate:.4f} < production v{production_version}'s "
+        f"{production:.4f} - margin {margin:.4f}; nothing will be registered"
+    )
+
+
+def _production_on_recent_slice(model: str, version: str, production_path: Path) -> float:
+    """Production's quality metric on the same held-out production slice as the candidate's."""
+    import numpy as np
+    import torch
+    from mlflow.pytorch import load_model
+
+    from workloads.catalogue_entry import entry_for
+    from workloads.training import EVALUATION_BATCH, classification_metrics
+
+    entry = entry_for(model)
+    split = load_split(production_path)
+    # As served: the registry's model (a torch.export program, which has no eval mode), forward passes only.
+    module = load_model(f"models:/{model}/{version}", map_location="cpu")
+    inputs = split[SPLIT_INPUTS]
+    with torch.inference_mode():
+        logits = [
+            module(torch.from_numpy(np.ascontiguousarray(inputs[start : start + EVALUATION_BATCH]))).numpy()
+            for start in range(0, len(inputs), EVALUATION_BATCH)
+        ]
+    predictions = np.concatenate(logits).argmax(axis=1)
+    accuracy, macro_f1, _, _ = classification_metrics(split[SPLIT_LABELS], predictions, entry.class_names)
+    return {"accuracy": accuracy, "macro_f1": macro_f1}[entry.quality_metric]
+
+
+@timed
+def gate_step(
+    model: str,
+    report_path: Path,
+    production_path: Path,
+    quality_threshold: float,
+    regression_margin: float,
+    auto_promote: bool,
+    promotion_margin: float,
+    gate_report_path: Path,
+) -> GateResult:
+    """The quality gate against the threshold and against production, and the promotion decision.
+
+    Registered only when the candidate reaches the threshold on the original validation split and
+    does not fall below production's metric there (its registered `metric.<name>`, measured on the
+    same split) by more than `regression_margin`. Promoted (when allowed) when it beats production by
+    more than `promotion_margin` on the held-out production slice — production measured on the same
+    images here — or, for a version without that slice, on the validation split.
+    """
+    from mlflow.tracking import MlflowClient
+
+    from workloads.catalogue_entry import entry_for
+    from workloads.tracking import registry
+
+    entry = entry_for(model)
+    metric = entry.quality_metric
+    evaluation = json.loads(report_path.read_text(encoding="utf-8"))
+    candidate, recent = float(evaluation["quality"]), evaluation.get("production_holdout")
+    client = MlflowClient()
+    production = _alias_version(client, model, registry.PRODUCTION)
+    production_value = None
+    if production is not None:
+        tag = client.get_model_version(model, production).tags.get(f"{registry.METRIC_TAG_PREFIX}{metric}")
+        production_value = float(tag) if tag is not None else None
+    report: dict[str, Any] = {"production_version": production, "production_original": production_value}
+    failure = None if candidate >= quality_threshold else gate_message(model, metric, candidate, quality_threshold)
+    failure = failure or regression_check(metric, candidate, production_value, production, regression_margin)
+    if failure is not None:
+        decision = PromotionDecision(False, "not registered")
+    elif recent is not None and production is not None and auto_promote:
+        production_recent = _production_on_recent_slice(model, production, production_path)
+        report["production_recent"] = production_recent
+        decision = promotion_decision(True, metric, float(recent["quality"]), production_recent, promotion_margin)
+        decision = PromotionDecision(decision.promote, f"on the held-out production slice: {decision.reason}")
+    else:
+        decision = promotion_decision(auto_promote, metric, candidate, production_value, promotion_margin)
+    message = (
+        failure or f"{gate_message(model, metric, candidate, quality_threshold)}; no regression against production"
+    )
+    report.update(
+        {"passed": failure is None, "promote": decision.promote, "reason": decision.reason, "message": message}
+    )
+    report["candidate_original"], report["candidate_recent"] = candidate, recent["quality"] if recent else None
+    gate_report_path.parent.mkdir(parents=True, exist_ok=True)
+    gate_report_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    _say(message)
+    if failure is None:
+        _say(f"promotion: {'yes' if decision.promote else 'no'}, {decision.reason}")
+    return GateResult(passed=failure is None, promote=decision.promote, message=message, report=report)
+
+
+def _alias_version(client: Any, model: str, alias: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(model, alias).version)
+    except MlflowException:
+        return None
+
+
 @dataclass(frozen=True)
 class RegisterResult:
     version: str
@@ -389,64 +558,64 @@ def register_step(
     accuracy: float,
     macro_f1: float,
     pipeline_run_id: str,
-    auto_promote: bool,
-    promotion_margin: float,
+    promote: bool,
+    promotion_reason: str,
     reference_path: Path,
     predictions_path: Path | None,
     report_path: Path,
+    gate_report_path: Path | None = None,
 ) -> RegisterResult:
     """Register with lineage tags and `quality_gate=passed`, attach the reference, alias `staging`,
-    and promote to `production` when allowed and better."""
+    and move `production` when the gate decided so (`gate_step`; its report goes on the run, and
+    production's accuracy on the same held-out slice on the version, `gate.production_recent`)."""
     from mlflow.tracking import MlflowClient
 
     from workloads.catalogue_entry import entry_for
-    from workloads.reference import attach_reference
     from workloads.tracking import registry
 
     entry = entry_for(model)
     client = MlflowClient()
-    record_evaluation(client, run_id, report_path)
+    report = record_evaluation(client, run_id, report_path)
     metrics = {"accuracy": accuracy, "macro_f1": macro_f1}
+    recent = report.get("production_holdout")
+    if recent:  # the held-out production slice, beside the original split's metrics
+        metrics.update({f"recent_{name}": float(value) for name, value in recent["metrics"].items()})
     version = registry.register_version(
         model, model_uri, run_id, metrics, quality_gate_passed=True, pipeline_run_id=pipeline_run_id, client=client
     )
     number = str(version.version)
+    from workloads.reference import attach_reference
+
     attach_reference(client, model, number, run_id, reference_path, predictions_path)
+    if gate_report_path is not None:
+        gate = json.loads(gate_report_path.read_text(encoding="utf-8"))
+        client.log_dict(run_id, gate, "evaluation/gate.json")
+        if gate.get("production_recent") is not None:
+            client.set_model_version_tag(model, number, GATE_PRODUCTION_RECENT_TAG, str(gate["production_recent"]))
+    production = client.get_registered_model(model).aliases.get(registry.PRODUCTION)
     registry.promote(model, number, to="staging", client=client)
     client.set_tag(run_id, "registered_version", number)
-
-    production = client.get_registered_model(model).aliases.get(registry.PRODUCTION)
-    production_value: float | None = None
-    if production is not None:
-        tag = client.get_model_version(model, production).tags.get(
-            f"{registry.METRIC_TAG_PREFIX}{entry.quality_metric}"
-        )
-        production_value = float(tag) if tag is not None else float("-inf")
-    decision = promotion_decision(
-        auto_promote, entry.quality_metric, metrics[entry.quality_metric], production_value, promotion_margin
-    )
     summary = f"registered {model} v{number} ({entry.quality_metric} {metrics[entry.quality_metric]:.4f}) as staging"
-    if decision.promote:
+    if promote:
         move = registry.promote(model, number, to=registry.PRODUCTION, client=client)
-        summary += f"; promoted to production ({move.describe()}): {decision.reason}"
+        summary += f"; promoted to production ({move.describe()}): {promotion_reason}"
     else:
-        summary += f"; production unchanged ({'v' + production if production else 'none'}): {decision.reason}"
+        summary += f"; production unchanged ({'v' + production if production else 'none'}): {promotion_reason}"
     _say(summary)
-    return RegisterResult(version=number, promoted=decision.promote, summary=summary)
+    return RegisterResult(version=number, promoted=promote, summary=summary)
 
 
 @timed
-def reject_step(model: str, run_id: str, quality: float, quality_threshold: float, report_path: Path) -> str:
-    """Below the threshold: record the verdict on the run and say clearly that nothing was registered."""
+def reject_step(model: str, run_id: str, gate_verdict: str, report_path: Path) -> str:
+    """The gate refused the candidate: record the verdict on the run and say clearly that nothing was registered."""
     from mlflow.tracking import MlflowClient
 
-    from workloads.catalogue_entry import entry_for
-
-    entry = entry_for(model)
-    summary = f"NOT REGISTERED: {gate_message(model, entry.quality_metric, quality, quality_threshold)}"
+    summary = f"NOT REGISTERED: {gate_verdict}"
     client = MlflowClient()
     record_evaluation(client, run_id, report_path)
+    client.set_tag(run_id, "quality_gate.verdict", "failed")  # a regression fails it, whatever the threshold said
     client.set_tag(run_id, "registered_version", "none")
     client.set_tag(run_id, "quality_gate.summary", summary)
+    LOG.info("%s: %s", model, summary)
     _say(summary)
     return summary

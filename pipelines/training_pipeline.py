@@ -1,7 +1,12 @@
 """The training pipeline of a catalogue model, and compiling it to YAML.
 
-    fetch-dataset → preprocess → train → evaluate ─┬─ quality ≥ threshold → register (staging, maybe production)
-                                                   └─ otherwise           → reject (nothing registered)
+    fetch-dataset → preprocess → train → evaluate → gate ─┬─ passed → register (staging, production if the gate says)
+                                                          └─ refused → reject (nothing registered)
+
+The gate passes a candidate that reaches the threshold on the original validation split and does
+not regress there against production by more than `regression_margin`; automatic promotion (dev)
+needs it to beat production on the version's held-out production slice (both measured on the same
+images), or on the validation split for a version without one (`pipelines.steps.gate_step`).
 
 One pipeline per catalogue entry (`build_pipeline(entry)`): the entry's hyper-parameters are the
 parameters' defaults, and its `gpu` flag decides, at compile time, whether the train step asks for
@@ -79,6 +84,7 @@ def build_pipeline(entry: CatalogueEntry) -> GraphComponent:
         quality_threshold: float = entry.quality_threshold,
         auto_promote: bool = False,
         promotion_margin: float = entry.promotion_margin,
+        regression_margin: float = entry.regression_margin,
     ) -> str:
         """dataset_store '' = the MLOPS_DATASET_STORE of the step's environment (else .mlops/datasets).
         auto_promote: move `production` to a better candidate (dev only)."""
@@ -120,12 +126,26 @@ def build_pipeline(entry: CatalogueEntry) -> GraphComponent:
             model=entry.name,
             weights=trained.outputs["weights"],
             validation_split=prepared.outputs["validation_split"],
+            production_split=prepared.outputs["production_split"],
             quality_threshold=quality_threshold,
         )
-        _resources(evaluated, "500m", "2Gi").set_display_name("evaluate (held-out split)")
+        _resources(evaluated, "500m", "2Gi").set_display_name("evaluate (validation split, production slice)")
         _knows_its_entry(evaluated, entry)
 
-        with dsl.If(evaluated.outputs["quality"] >= quality_threshold, name="quality-gate-passed"):
+        gated = components.gate(
+            model=entry.name,
+            evaluation_report=evaluated.outputs["report"],
+            production_split=prepared.outputs["production_split"],
+            quality_threshold=quality_threshold,
+            regression_margin=regression_margin,
+            auto_promote=auto_promote,
+            promotion_margin=promotion_margin,
+        )
+        _resources(gated, "500m", "2Gi").set_display_name("gate (threshold, no regression, vs production)")
+        _knows_its_entry(gated, entry)
+        _uses_tracking(gated)
+
+        with dsl.If(gated.outputs["passed"] == True, name="quality-gate-passed"):  # noqa: E712 (a KFP condition)
             registered = components.register(
                 model=entry.name,
                 run_id=trained.outputs["run_id"],
@@ -133,11 +153,12 @@ def build_pipeline(entry: CatalogueEntry) -> GraphComponent:
                 accuracy=evaluated.outputs["accuracy"],
                 macro_f1=evaluated.outputs["macro_f1"],
                 pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-                auto_promote=auto_promote,
-                promotion_margin=promotion_margin,
+                promote=gated.outputs["promote"],
+                promotion_reason=gated.outputs["reason"],
                 reference_features=prepared.outputs["reference_features"],
                 validation_predictions=evaluated.outputs["validation_predictions"],
                 evaluation_report=evaluated.outputs["report"],
+                gate_report=gated.outputs["gate_report"],
             )
             _resources(registered, "250m", "1Gi").set_display_name("register (staging; production if better)")
             _knows_its_entry(registered, entry)
@@ -146,8 +167,7 @@ def build_pipeline(entry: CatalogueEntry) -> GraphComponent:
             rejected = components.reject(
                 model=entry.name,
                 run_id=trained.outputs["run_id"],
-                quality=evaluated.outputs["quality"],
-                quality_threshold=quality_threshold,
+                gate_verdict=gated.outputs["verdict"],
                 evaluation_report=evaluated.outputs["report"],
             )
             _resources(rejected, "250m", "1Gi").set_display_name("below threshold: nothing registered")

@@ -200,7 +200,11 @@ class CatalogueEntry:
     quality_threshold: float
     """A candidate is registered only when its validation `quality_metric` is >= this."""
     promotion_margin: float
-    """Automatic promotion needs the candidate to beat production's metric by more than this."""
+    """Automatic promotion needs the candidate to beat production's metric by more than this (on the
+    held-out production slice when the dataset version has one, else on the validation split)."""
+    regression_margin: float = 0.01
+    """The gate refuses a candidate whose `quality_metric` on the original validation split is below
+    production's by more than this: learning a new distribution must not cost the old one."""
     gpu: bool = False
     """Train on the GPU pool (requests one `nvidia.com/gpu` and tolerates the GPU taint)."""
     serving_cpu: str = "500m"
@@ -242,6 +246,8 @@ class CatalogueEntry:
             raise CatalogueError(f"{self.name}: quality_threshold must be in (0, 1], got {self.quality_threshold}")
         if not 0 <= self.promotion_margin < 1:
             raise CatalogueError(f"{self.name}: promotion_margin must be in [0, 1), got {self.promotion_margin}")
+        if not 0 <= self.regression_margin < 1:
+            raise CatalogueError(f"{self.name}: regression_margin must be in [0, 1), got {self.regression_margin}")
         for schedule in (self.training_schedule, self.drift_schedule):
             if len(schedule.split()) != 5:
                 raise CatalogueError(f"{self.name}: schedule {schedule!r} must be a five-field cron expression")

@@ -2,12 +2,14 @@
 
 `mlops local up --model digits --epochs 3 --keep`: a model is trained by its pipeline, gated,
 registered and promoted; its BentoML service serves it and logs a normal and a drifted day of real
-HTTP traffic; the drift job is quiet on the first day, alerts the webhook on the second and its
-retrain trigger runs the pipeline again. The platform is then still running (`--keep`); a second
-`up` stops it and runs the loop again on the same state (idempotent: the snapshot is reused, the
-registry grows); `mlops local down` then has nothing left to stop.
+HTTP traffic; the drift job is quiet on the first day, alerts the webhook on the second and, with no
+labels yet, asks for them; the day is queued, labelled through Label Studio's export format and
+measured; the retrain trains v2 on base + those images, v2 is promoted and serves a second drifted
+day better. The platform is then still running (`--keep`); a second `up` stops it and runs the loop
+again on the same state (the first snapshot is reused, the registry grows); `mlops local down` then
+has nothing left to stop.
 
-About 6-8 minutes on two cores: two tracking-server starts, four pipeline runs, two service starts.
+About 10-14 minutes on two cores: two tracking-server starts, four pipeline runs, two service starts.
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from cli import local_state
+from cli.local_closure import DRIFTED_DAY_IMAGES
 from cli.local_traffic import normal_day_images
 from workloads import catalogue
 
 LOOP_TIMEOUT_SECONDS = 1200
 DAY_IMAGES = len(normal_day_images(catalogue.get("digits")))  # the validation split of the 1,797 digits
+DRIFTED_IMAGES = DRIFTED_DAY_IMAGES
 
 
 def _mlops(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -61,18 +65,38 @@ def _day_folders(state: Path) -> list[Path]:
     return sorted((state / "local" / "reports" / "digits").glob("date=*"))
 
 
-def _check_days(state: Path) -> None:
-    normal, drifted = (_summary(state, folder) for folder in _day_folders(state))
+def _check_days(state: Path, retrained_on: str) -> None:
+    normal, drifted, second = (_summary(state, folder) for folder in _day_folders(state))
     assert normal["status"] == "no_drift", normal
     assert normal["alert"] == {"sent": False, "reason": "no dataset drift"}
     assert normal["rows_in_window"] == DAY_IMAGES  # every replayed image was logged
     assert drifted["status"] == "drift", drifted
-    assert drifted["rows_in_window"] == DAY_IMAGES
+    assert drifted["rows_in_window"] == DRIFTED_IMAGES
     assert drifted["alert"]["sent"] is True and drifted["alert"]["channels"] == ["webhook"]
-    assert drifted["retrain"]["submitted"] is True
-    assert re.search(r"registered digits v\d+", drifted["retrain"]["outcome"]), drifted["retrain"]
+    # No labels yet: the trigger asks for them instead of retraining on the data v1 learned.
+    assert drifted["retrain"]["submitted"] is False and drifted["retrain"]["new_labels"] == 0
+    assert drifted["retrain"]["reason"].startswith("needs labels: 0 new labelled images of 200")
+    # Labelled through the queue and Label Studio's export: measured, degraded, retrained on a new version.
+    quality = _quality(state, _day_folders(state)[1])
+    assert quality["status"] == "degraded" and quality["retrain"]["submitted"] is True, quality["retrain"]
+    assert quality["retrain"]["dataset_version"] == retrained_on
+    assert re.search(r"registered digits v\d+ .*promoted to production", quality["retrain"]["outcome"])
+    before = _row(quality, _day_folders(state)[1].name.removeprefix("date="))
+    after = _row(_quality(state, _day_folders(state)[2]), _day_folders(state)[2].name.removeprefix("date="))
+    assert after["model_version"] != before["model_version"]  # the second drifted day was served by the new one
+    assert before["accuracy"] < 0.2 < 0.8 < after["accuracy"], (before, after)
+    assert second["status"] in ("drift", "no_drift")  # against the new version's reference, reported either way
     for folder in _day_folders(state):
         assert (folder / "report.html").stat().st_size > 10_000  # the Evidently report itself
+
+
+def _quality(state: Path, day_folder: Path) -> dict:
+    return json.loads((day_folder / "quality.json").read_text(encoding="utf-8"))
+
+
+def _row(quality: dict, day: str) -> dict:
+    """The day's row with the most labels (the demo's probes for the swap are a few requests more)."""
+    return max((row for row in quality["rows"] if row["day"] == day), key=lambda row: row["labelled"])
 
 
 @pytest.mark.e2e
@@ -91,12 +115,15 @@ def _run_twice_and_come_down(tmp_path: Path, state: Path, common: list[str], por
     first = _mlops("local", "up", *common, *ports, "--keep", cwd=tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr
     output = first.stdout
-    for step in ("1/5 tracking server", "2/5 training", "3/5 serving", "4/5 traffic", "5/5 drift"):
+    for step in ("1/7 tracking server", "2/7 training", "3/7 serving", "4/7 traffic", "5/7 drift", "6/7 ground"):
         assert step in output
+    assert "7/7 a second drifted day" in output
     assert "step train: SUCCESS" in output  # progress of the pipeline's steps
     assert "ALERT at the webhook: [drift] digits v1" in output
-    assert "Alerts received by the local webhook: 1" in output
-    _check_days(state)
+    assert "ALERT at the webhook: [labels] digits" in output and "ALERT at the webhook: [quality] digits v1" in output
+    assert "Alerts received by the local webhook: 3" in output
+    assert "The loop closed (digits): v1 → v2, trained on dataset v2" in output
+    _check_days(state, "v2")
 
     # Kept running after the command returned: the registry and the service answer.
     kept = local_state.read_record(state)
@@ -114,22 +141,25 @@ def _run_twice_and_come_down(tmp_path: Path, state: Path, common: list[str], por
     finally:
         for name in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
             os.environ.pop(name, None)
-    assert production.version == "1"  # trained, gated and promoted by the first pipeline run
-    assert production.tags["quality_gate"] == "passed"
-    assert float(production.tags["metric.accuracy"]) >= 0.95
-    assert sorted(int(version.version) for version in versions) == [1, 2]  # first run + the retrain drift triggered
-    assert "digits: v1 @production, v2 @staging" in output
+    assert production.version == "2"  # v1 trained and promoted; v2, retrained on the labelled day, promoted
+    assert production.tags["quality_gate"] == "passed" and production.tags["dataset.version"] == "v2"
+    assert float(production.tags["metric.accuracy"]) >= 0.95 and float(production.tags["metric.recent_accuracy"]) > 0.8
+    assert sorted(int(version.version) for version in versions) == [1, 2]  # first run + the retrain
+    assert "digits: v1, v2 @production @staging" in output
     logged = sorted((state / "local" / "predictions" / "digits").glob("date=*"))
-    assert len(logged) == 2  # one partition per replayed day
+    assert len(logged) == 3  # one partition per replayed day
 
     # Twice: the second `up` stops the kept platform first, reuses the snapshot, and the loop works again.
     second = _mlops("local", "up", *common, *ports, cwd=tmp_path)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "stopped the platform an earlier `--keep` left running: tracking server, digits service" in second.stdout
     assert "dataset digits v1 (snapshot reused" in second.stdout
+    # v2 learned the first run's inverted days: the story restarts from v1, then from the new v3.
+    assert "digits: production v2 → v1 — production had learned an earlier run's drifted days" in second.stdout
+    assert "digits: production v1 → v3" in second.stdout
     assert not any(local_state.is_running(server) for server in kept)
     assert _status(f"{service.url}/livez") is None
-    _check_days(state)
+    _check_days(state, "v3")  # the second run's labelled day, added to v1 again
     assert "Stopped everything it started" in second.stdout
     assert not local_state.record_path(state).exists()
 

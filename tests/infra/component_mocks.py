@@ -133,10 +133,19 @@ class _Unused:
         raise AssertionError(f"the component read {self._what}.{name}, which this test gives it no value for")
 
 
-def shared_services(pipelines_namespace: str | None = None) -> SharedServices:
+def _datasets(real: bool) -> _Unused:
+    if not real:
+        return _Unused("datasets")
+    datasets_bucket = bucket("datasets")
+    return _Unused("datasets", bucket=datasets_bucket, prefix="datasets", store=datasets_bucket.s3_uri("datasets"))
+
+
+def shared_services(pipelines_namespace: str | None = None, datasets: bool = False) -> SharedServices:
     """What the platform hands each model's components, built small: real SecureBuckets for the
     predictions, labels and reports, and stand-ins for Kubeflow Pipelines and the dataset seed that fail the
-    test if read (apart from the pipelines' namespace when one is given). Call inside `declare`."""
+    test if read (apart from the pipelines' namespace when one is given, and a real datasets bucket
+    under the `datasets` prefix when `datasets`: what a job that may retrain adds versions to).
+    Call inside `declare`."""
     pipelines = _Unused("pipelines", namespace=pipelines_namespace) if pipelines_namespace else _Unused("pipelines")
     return SharedServices(
         identity=ClusterIdentity(
@@ -149,7 +158,7 @@ def shared_services(pipelines_namespace: str | None = None) -> SharedServices:
             url="http://mlflow.mlflow.svc.cluster.local", namespace="mlflow", credentials_secret="tracking-client"
         ),
         pipelines=cast(Any, pipelines),
-        datasets=cast(Any, _Unused("datasets")),
+        datasets=cast(Any, _datasets(datasets)),
         predictions=bucket("predictions", expire_after_days=90),
         labels=bucket("labels"),
         reports=bucket("reports"),

@@ -22,7 +22,7 @@ NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 def declare_monitor(may_retrain: bool = False) -> Declared[DriftMonitor]:
     def build() -> DriftMonitor:
         # Without retraining the job must not even look at the pipelines (the stand-in fails if read).
-        shared = shared_services(pipelines_namespace="kubeflow" if may_retrain else None)
+        shared = shared_services(pipelines_namespace="kubeflow" if may_retrain else None, datasets=may_retrain)
         settings = {"MLOPS_DRIFT_RETRAIN": "kfp" if may_retrain else "off", "MLOPS_DRIFT_COOLDOWN_HOURS": "24"}
         arguments = DriftMonitorArgs(
             entry=DIGITS, shared=shared, schedule="30 5 * * *", settings=settings, may_retrain=may_retrain
@@ -110,3 +110,20 @@ def test_nothing_reaches_the_job_and_it_reaches_the_pipelines_api_only_when_it_m
     if may_retrain:
         expected["kubeflow"] = [{"port": 8888, "protocol": "TCP"}]
     assert namespaces == expected
+
+
+def test_a_job_that_may_retrain_reads_its_labels_and_adds_versions_of_its_dataset_only() -> None:
+    declared = declare_monitor(may_retrain=True)
+
+    policy = json.loads(declared.one("aws:iam/rolePolicy:RolePolicy")["policy"])
+    statements = {statement["Sid"]: statement for statement in policy["Statement"]}
+    labels = declared.registered_by("mlops-labels")["arn"]
+    datasets = declared.registered_by("mlops-datasets")["arn"]
+    assert statements["RetrainLabelsObjectsUnderPrefix"]["Action"] == ["s3:GetObject"]
+    assert statements["RetrainLabelsObjectsUnderPrefix"]["Resource"] == f"{labels}/digits/*"
+    # Read and add, never delete: versions are immutable; only the model's own dataset.
+    assert statements["RetrainDatasetObjectsUnderPrefix"]["Action"] == ["s3:GetObject", "s3:PutObject"]
+    assert statements["RetrainDatasetObjectsUnderPrefix"]["Resource"] == f"{datasets}/datasets/digits/*"
+    assert not [s for s in policy["Statement"] if "Delete" in json.dumps(s["Action"]) or s.get("Resource") == "*"]
+    plain = json.loads(declare_monitor().one("aws:iam/rolePolicy:RolePolicy")["policy"])
+    assert not [s for s in plain["Statement"] if s["Sid"].startswith("Retrain")]  # only where it may retrain

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from monitoring.summary import SUMMARY_FILE, ComparedSummary
 from monitoring.webhook_receiver import WebhookReceiver
 from pipelines.contract import REPOSITORY_ROOT
 from tests.monitoring.conftest import MODEL, RegisteredDigits, write_prediction_log
+from tests.production_traffic import import_answers, served_request
 from workloads.tracking.local import LocalTrackingServer
 
 NOW = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
@@ -177,31 +179,119 @@ def test_cooldown_deduplicates_alerts_per_model(stage: DriftStage) -> None:
     assert state["drift"]["at"] == (NOW + timedelta(hours=25)).isoformat()
 
 
-def test_retrain_trigger_submits_exactly_one_local_pipeline_run_per_cooldown(
-    stage: DriftStage,
+def _retrain_settings(dataset_store: Path, labels: Path, **variables: str) -> DriftSettings:
+    arguments = {"epochs": 1, "quality_threshold": 0.0, "regression_margin": 1.0}
+    return DriftSettings.from_environment(
+        {
+            **os.environ,
+            "MLOPS_DRIFT_RETRAIN": "local",
+            "MLOPS_DRIFT_RETRAIN_ARGUMENTS": json.dumps(arguments),
+            "MLOPS_DATASET_STORE": str(dataset_store),
+            "MLOPS_LABELS_STORE": str(labels),
+            "MLOPS_RETRAIN_MIN_NEW_LABELS": "100",
+            **variables,
+        }
+    )
+
+
+def _serve_drifted_day(registered_digits: RegisteredDigits, predictions: Path, day: str) -> dict[tuple[str, int], str]:
+    """150 brighter images served on `day` through the real log writer; their true labels by (request, index)."""
+    from workloads.datasets.builders import build
+
+    data = build("digits")
+    images = shifted(data.images[:150], brightness=90, noise=0.0)
+    truth: dict[tuple[str, int], str] = {}
+    for start in range(0, 150, 15):
+        served_day = datetime.fromisoformat(day).date()
+        request = served_request(predictions, served_day, images[start : start + 15], registered_digits.version)
+        truth.update({(request, index): str(data.labels[start + index]) for index in range(15)})
+    return truth
+
+
+@dataclass(frozen=True)
+class RetrainCase:
+    day: str
+    now: datetime
+    truth: dict[tuple[str, int], str]
+    datasets: Path
+    settings: DriftSettings
+    submitter: LocalPipelineSubmitter
+    versions_before: set[str]
+    """The registry's digits versions before the test's jobs ran."""
+
+
+def _retrain_case(registered_digits: RegisteredDigits, stores: dict[str, Path], tmp_path: Path) -> RetrainCase:
+    """Yesterday's drifted day served; a private copy of the dataset store; the trigger on, 100 labels needed."""
+    now = datetime.now(tz=UTC)  # labels are stamped when they are received: the job runs after them
+    day = (now - timedelta(days=1)).date().isoformat()
+    truth = _serve_drifted_day(registered_digits, stores["predictions"], day)
+    datasets = tmp_path / "datasets"
+    shutil.copytree(registered_digits.dataset_store, datasets)
+    settings = _retrain_settings(datasets, tmp_path / "labels")
+    submitter = LocalPipelineSubmitter(pipeline_root=tmp_path / "pipes")
+    versions = {v.version for v in MlflowClient().search_model_versions(f"name = '{MODEL}'")}
+    return RetrainCase(day, now, truth, datasets, settings, submitter, versions)
+
+
+def test_drift_without_new_labels_asks_for_labels_instead_of_retraining_on_the_same_data(
+    tracking_environment: LocalTrackingServer,
+    registered_digits: RegisteredDigits,
+    stores: dict[str, Path],
+    webhook: WebhookReceiver,
     tmp_path: Path,
 ) -> None:
     client = MlflowClient()
-    versions_before = {v.version for v in client.search_model_versions(f"name = '{MODEL}'")}
-    day = "2026-11-13"
-    stage.log(day, shifted(stage.registered.images[:150], brightness=90, noise=0.0))
-    arguments = {"epochs": 1, "quality_threshold": 0.0, "dataset_store": str(stage.registered.dataset_store)}
-    settings = DriftSettings.from_environment(
-        {**os.environ, "MLOPS_DRIFT_RETRAIN": "local", "MLOPS_DRIFT_RETRAIN_ARGUMENTS": json.dumps(arguments)}
-    )
-    submitter = LocalPipelineSubmitter(pipeline_root=tmp_path / "pipeline-root")
+    case = _retrain_case(registered_digits, stores, tmp_path)
+    versions_before = case.versions_before
+    day, now, truth, settings, submitter = case.day, case.now, case.truth, case.settings, case.submitter
 
-    first = run_job(MODEL, day, settings, submitter=submitter, now=NOW)
-    second = run_job(MODEL, day, settings, submitter=submitter, now=NOW + timedelta(hours=2))
+    first = run_job(MODEL, day, settings, submitter=submitter, now=now)
+
+    assert isinstance(first.summary, ComparedSummary) and first.summary.dataset_drift
+    retrain = first.summary.retrain.as_dict()
+    assert retrain["submitted"] is False and retrain["new_labels"] == 0
+    assert retrain["reason"].startswith("needs labels: 0 new labelled images of 100; asked for labels")
+    assert submitter.submissions == 0
+    asked = [message["text"] for message in webhook.messages if message["text"].startswith("[labels]")]
+    assert len(asked) == 1 and f"mlops labels queue digits --day {day} --budget 100" in asked[0]
+    assert {v.version for v in client.search_model_versions(f"name = '{MODEL}'")} == versions_before
+
+    # Too few labels (40 of 100) still asks — and the request itself waits out its cooldown.
+    import_answers(tmp_path / "labels", tmp_path / "some.json", dict(list(truth.items())[:40]))
+    second = run_job(MODEL, day, settings, submitter=submitter, now=now + timedelta(hours=1))
+    assert isinstance(second.summary, ComparedSummary)
+    assert second.summary.retrain.new_labels == 40 and submitter.submissions == 0
+    assert "request not sent: cooldown" in (second.summary.retrain.reason or "")
+
+
+def test_drift_with_enough_new_labels_retrains_on_a_new_version_once_per_cooldown(
+    tracking_environment: LocalTrackingServer,
+    registered_digits: RegisteredDigits,
+    stores: dict[str, Path],
+    webhook: WebhookReceiver,
+    tmp_path: Path,
+) -> None:
+    client = MlflowClient()
+    case = _retrain_case(registered_digits, stores, tmp_path)
+    versions_before = case.versions_before
+    day, now, datasets, settings, submitter = case.day, case.now, case.datasets, case.settings, case.submitter
+    import_answers(tmp_path / "labels", tmp_path / "export.json", case.truth)  # 150 labels, 100 needed
+
+    first = run_job(MODEL, day, settings, submitter=submitter, now=now)
+    second = run_job(MODEL, day, settings, submitter=submitter, now=now + timedelta(hours=2))
 
     assert isinstance(first.summary, ComparedSummary) and isinstance(second.summary, ComparedSummary)
     assert first.exit_code == 0 and first.summary.retrain.submitted is True, first.summary
+    assert first.summary.retrain.new_labels == 150 and first.summary.retrain.dataset_version == "v2"
     assert "registered digits v" in (first.summary.retrain.outcome or "")
     assert second.summary.retrain.as_dict() == {
         "submitted": False,
         "reason": "cooldown",
-        "suppressed_until": (NOW + timedelta(hours=24)).isoformat(),
+        "suppressed_until": (now + timedelta(hours=24)).isoformat(),
     }
     assert submitter.submissions == 1
     new_versions = {v.version for v in client.search_model_versions(f"name = '{MODEL}'")} - versions_before
     assert len(new_versions) == 1  # exactly one pipeline run reached the registry
+    (version,) = new_versions
+    assert client.get_model_version(MODEL, version).tags["dataset.version"] == "v2"  # trained on the new data
+    assert sorted(path.name for path in (datasets / "digits").iterdir()) == ["v1", "v2"]

@@ -15,7 +15,7 @@ from pipelines.training_pipeline import compile_pipeline, compiled_text
 from workloads import catalogue
 
 MODELS = catalogue.names()
-STEPS = ("fetch-dataset", "preprocess", "train", "evaluate", "register", "reject")
+STEPS = ("fetch-dataset", "preprocess", "train", "evaluate", "gate", "register", "reject")
 TRACKING_STEPS = ("train", "register", "reject")
 
 
@@ -40,6 +40,7 @@ def test_pipeline_compiles_with_every_step_and_the_catalogue_defaults(model: str
     assert parameters["quality_threshold"]["defaultValue"] == pytest.approx(entry.quality_threshold)
     assert parameters["promotion_margin"]["defaultValue"] == pytest.approx(entry.promotion_margin)
     assert parameters["auto_promote"]["defaultValue"] is False
+    assert parameters["regression_margin"]["defaultValue"] == pytest.approx(entry.regression_margin)
     # The gate is a real condition in the spec, not a decision hidden inside a step.
     assert "quality_threshold" in compiled[model] and "triggerPolicy" in compiled[model]
     for executor in spec["deploymentSpec"]["executors"].values():

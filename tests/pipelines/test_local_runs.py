@@ -116,8 +116,9 @@ def test_gpu_model_runs_locally_and_is_not_promoted_when_not_better(
     tracking_environment: LocalTrackingServer, snapshot_store: Path, tmp_path: Path
 ) -> None:
     client = MlflowClient()
+    # A regression margin of 1: the gate lets a weaker candidate register, promotion still refuses it.
     strong, result = _promoting_run_against(
-        0.999, "surface-defects", snapshot_store, tmp_path, epochs=3, quality_threshold=0.8
+        0.999, "surface-defects", snapshot_store, tmp_path, epochs=3, quality_threshold=0.8, regression_margin=1.0
     )
 
     version = client.get_model_version("surface-defects", result.version)
@@ -211,3 +212,24 @@ def test_promotion_decision(
     enabled: bool, candidate: float, production: float | None, margin: float, promote: bool
 ) -> None:
     assert promotion_decision(enabled, "accuracy", candidate, production, margin).promote is promote
+
+
+def test_a_candidate_that_regresses_on_the_original_split_is_refused(
+    tracking_environment: LocalTrackingServer, snapshot_store: Path, tmp_path: Path
+) -> None:
+    """Above the threshold, but 0.01 (the margin) or more below production on the same split: not registered."""
+    client = MlflowClient()
+    stand_in = _stand_in_production(client, "digits", 0.999)
+    versions_before = _versions(client, "digits")
+
+    result = _run("digits", snapshot_store, tmp_path, epochs=1, quality_threshold=0.3, auto_promote=True)
+
+    assert not result.registered
+    assert "regresses on the original validation split" in result.summary
+    assert f"production v{stand_in}'s 0.9990 - margin 0.0100" in result.summary
+    assert _versions(client, "digits") == versions_before
+    assert _aliases(client, "digits")["production"] == stand_in
+
+    # The same candidate with a margin it stays within is registered (the check is the margin, not chance).
+    kept = _run("digits", snapshot_store, tmp_path, epochs=1, quality_threshold=0.3, regression_margin=0.9)
+    assert kept.registered, kept.summary

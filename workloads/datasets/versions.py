@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from workloads.datasets.builders import build, require_known
-from workloads.datasets.dataset import DATA_FILES, Dataset, write_dataset_files
+from workloads.datasets.dataset import Dataset, write_dataset_files
 from workloads.datasets.errors import (
     DatasetError,
     DatasetIntegrityError,
@@ -65,7 +66,20 @@ def snapshot(
     `DatasetVersionExistsError` — nothing is ever overwritten.
     """
     data = dataset if isinstance(dataset, Dataset) else build(dataset, seed=seed)
-    target = _as_store(store)
+    return publish(data, _as_store(store), version)
+
+
+def publish(
+    data: Dataset,
+    target: DatasetStore,
+    version: str | None = None,
+    extra_files: Mapping[str, bytes] | None = None,
+    provenance: Mapping[str, Any] | None = None,
+) -> DatasetVersion:
+    """Write `data` (and `extra_files`, hashed like the data files) as a new version of `target`.
+
+    `provenance` goes into the manifest beside the file list (what the version was derived from).
+    """
     existing = target.versions(data.name)
     chosen = version or _next_version(existing)
     if not _VERSION_PATTERN.match(chosen) or chosen == LATEST:
@@ -77,9 +91,14 @@ def snapshot(
     with tempfile.TemporaryDirectory(prefix="mlops-snapshot-") as scratch:
         folder = Path(scratch)
         files = write_dataset_files(data, folder)
+        for name, content in (extra_files or {}).items():
+            (folder / name).write_bytes(content)
+            files[name] = folder / name
         manifest = build_manifest(data.name, chosen, files)
+        if provenance:
+            manifest["derived_from"] = dict(provenance)
         (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        target.publish(data.name, chosen, folder, [*DATA_FILES, MANIFEST])
+        target.publish(data.name, chosen, folder, [*files, MANIFEST])
     return DatasetVersion(
         dataset=data.name, version=chosen, digest=manifest["sha256"], uri=target.version_uri(data.name, chosen)
     )

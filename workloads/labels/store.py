@@ -78,6 +78,15 @@ class LabelStore:
             written.append(self.objects.write(key, _parquet(rows.reset_index(drop=True))))
         return written
 
+    def files(self, model: str, start: date, end: date) -> list[tuple[str, bytes]]:
+        """(key, bytes) of every labels file for `model` received from `start` to `end`, in store order."""
+        found: list[tuple[str, bytes]] = []
+        day = start
+        while day <= end:
+            found += [(key, self.objects.read(key)) for key in self.objects.list(day_prefix(model, day), ".parquet")]
+            day += timedelta(days=1)
+        return found
+
     def read_table(self, model: str, start: date, end: date) -> pa.Table | None:
         """Every stored row for `model` received from `start` to `end` (inclusive), in store order,
         unresolved, as Arrow (None when there are none). Files are read a few at a time: on S3 each
@@ -112,6 +121,14 @@ class LabelStore:
     def load(self, model: str, start: date, end: date) -> pd.DataFrame:
         """The labels that stand for `model` over the received days `start`..`end`: one row per image."""
         return resolve_labels(self.read(model, start, end))
+
+
+def rows_of(files: Sequence[bytes]) -> pd.DataFrame:
+    """The rows of labels files (their bytes, in store order) as one frame, unresolved."""
+    frames = [frame for frame in (pd.read_parquet(io.BytesIO(data)) for data in files) if len(frame)]
+    if not frames:
+        return _empty_frame()
+    return pd.concat(frames, ignore_index=True).reindex(columns=list(LABEL_COLUMNS))
 
 
 def _file_name() -> str:
