@@ -2,10 +2,15 @@
 running the platform's own rules for digits, alerting Debian's Alertmanager running the platform's
 own routing, which posts to a webhook receiver in this test.
 
-The fault is one a user can cause: a version of another catalogue model (surface-defects, 32x32
-inputs) registered under digits and moved behind the alias the service follows. It loads, so the
-service swaps it in, and then every forward pass of an 8x8 digit fails: the service answers 500.
-Before that, healthy traffic must leave every alert quiet while the rules evaluate without error.
+The fault is one a user can cause: a digits version with a bug that only real inputs reach, moved
+behind the alias the service follows. Its author wrote it for intensities in [0, 1] (what it was
+logged and tried with): it looks each pixel's intensity level up in a table, and the platform's
+preprocessing normalises to about [-1, 1], so a dark pixel indexes below the table. The service's
+warm-up forward passes (zeros, at batch 1 and at the largest batch) stay inside it, so the version
+loads, warms up and is swapped in; then every real digit fails in the forward pass and the service
+answers 500. (A version that cannot run on 8x8 inputs at all is refused by that warm-up and never
+served: tests/workloads/serving/test_device.py.) Before the fault, healthy traffic must leave every
+alert quiet while the rules evaluate without error.
 
 What differs from the cluster, and only through the named test parameters below: scrape and
 evaluation every second (`TEST_INTERVALS`, 30 s there) and Alertmanager's group_wait (`TEST_GROUP_WAIT`,
@@ -60,10 +65,36 @@ def _example(shape: tuple[int, int]) -> torch.Tensor:
     return torch.rand(4, 1, *shape)
 
 
-def _register(name: str) -> str:
-    """An untrained model of catalogue entry `name`, registered as a version of digits."""
-    entry = catalogue.get(name)
+class IntensityLevels(torch.nn.Module):
+    """A digits classifier over pixel intensity levels, written for inputs in [0, 1]: `LEVELS`
+    embeddings, one per level, indexed by `input * LEVELS`. Zeros and [0, 1) index inside the table;
+    the served inputs, normalised to about [-1, 1], index outside it (IndexError), as in the model
+    a user registers without trying it on preprocessed images."""
+
+    LEVELS = 16
+
+    def __init__(self, pixels: int, classes: int) -> None:
+        super().__init__()
+        self.levels = torch.nn.Embedding(self.LEVELS, 4)
+        self.head = torch.nn.Linear(4 * pixels, classes)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        indices = (inputs * self.LEVELS).long().flatten(1)
+        return self.head(self.levels(indices).flatten(1))
+
+
+def _register_healthy() -> str:
+    """An untrained digits model from the catalogue, registered as a version of digits."""
+    entry = catalogue.get(MODEL)
     return register_module(MODEL, entry.build_model(), _example(entry.image_shape), {"accuracy": 0.1})
+
+
+def _register_failing_on_real_inputs() -> str:
+    """`IntensityLevels` for digits, logged with inputs in [0, 1) as its author tried it."""
+    entry = catalogue.get(MODEL)
+    height, width = entry.image_shape
+    module = IntensityLevels(height * width, len(entry.class_names))
+    return register_module(MODEL, module, _example(entry.image_shape), {"accuracy": 0.1})
 
 
 def _wait(condition: Callable[[], Any], what: str, servers: list[Any]) -> Any:
@@ -127,11 +158,11 @@ def _notified(receiver: WebhookReceiver, alert: str) -> list[dict[str, Any]]:
 def digits_on_own_alias(
     tracking_client_environment: dict[str, str], tmp_path: Path
 ) -> Iterator[tuple[LocalModelService, str]]:
-    """`bentoml serve` of digits following ALIAS, which names a healthy version; yields the broken one."""
+    """`bentoml serve` of digits following ALIAS, which names a healthy version; yields the failing one."""
     with pytest.MonkeyPatch.context() as patch:
         for name, value in tracking_client_environment.items():
             patch.setenv(name, value)
-        healthy, broken = _register(MODEL), _register("surface-defects")
+        healthy, broken = _register_healthy(), _register_failing_on_real_inputs()
         client = MlflowClient()
         client.set_registered_model_alias(MODEL, ALIAS, healthy)
         environment = {
@@ -192,6 +223,10 @@ def test_a_failing_version_fires_the_availability_page_and_reaches_the_webhook(
 
     assert traffic.statuses.get(200, 0) > 0 and traffic.statuses.get(500, 0) > 0, traffic.statuses
     assert set(traffic.statuses) <= {200, 500}, traffic.statuses
+    # The fault is the one the docstring names: the version passed its warm-up, then real digits failed.
+    log = service.log_text()
+    assert f"-> v{broken}, swapped in" in log, service.log_tail()
+    assert "IndexError: index out of range" in log, service.log_tail()
     (group,) = {attachment["title"] for attachment in notified}
     assert group.startswith("[firing]") and f"page {PAGE} {MODEL}" in group, group
     assert "availability error budget burning 14.4x too fast" in notified[0]["text"]

@@ -3,6 +3,7 @@ only after the warm-up (a real registry, the real loader, a real ModelSource).""
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,8 +13,9 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from tests.workloads.serving.conftest import DigitsVersions
-from workloads import features
+from benchmarks.registered_models import register_module
+from tests.workloads.serving.conftest import MODEL, DigitsVersions
+from workloads import catalogue, features
 from workloads.serving.device import DeviceError, Placement, select_device, visible_device
 from workloads.serving.model_source import ModelSource, load_module, load_version
 
@@ -119,3 +121,26 @@ def test_a_version_serves_only_after_its_warm_up(
         checking.join(120)
         source.stop()
         MlflowClient().delete_registered_model_alias("digits", "warm-up-test")
+
+
+def test_a_version_that_cannot_run_on_the_model_input_is_refused_by_the_warm_up(
+    registry_environment: dict[str, str], digits_versions: DigitsVersions, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A version of another catalogue model (surface-defects, 32x32 inputs) registered under digits
+    loads, but its warm-up forward on 8x8 zeros fails: it is never swapped in, the healthy one serves on."""
+    other = catalogue.get("surface-defects")
+    wrong_input = register_module(MODEL, other.build_model(), torch.rand(4, 1, *other.image_shape), {"accuracy": 0.1})
+    client = MlflowClient()
+    client.set_registered_model_alias(MODEL, "warm-up-refusal", digits_versions.first)
+    source = ModelSource(
+        MODEL, "warm-up-refusal", poll_seconds=60, placement=Placement(warmup_batch=4, image_shape=(8, 8))
+    )
+    try:
+        assert source.check_once() and source.current.version == digits_versions.first
+        client.set_registered_model_alias(MODEL, "warm-up-refusal", wrong_input)
+        with caplog.at_level(logging.WARNING, logger="mlops.serving"):
+            assert not source.check_once()
+        assert source.current.version == digits_versions.first
+        assert f"model {MODEL} v{wrong_input}: loading failed (" in caplog.text
+    finally:
+        client.delete_registered_model_alias(MODEL, "warm-up-refusal")
