@@ -89,7 +89,6 @@ SERVING_IMAGE = ImageSpec(
         "workloads/serving/prediction_log.py",
         "workloads/serving/request_guard.py",
         "workloads/serving/request_timeout.py",
-        "workloads/serving/logged_images.py",
     ),
 )
 # The drift job also compiles and submits a retraining run, hence the pipeline modules (and what
@@ -114,6 +113,7 @@ DRIFT_IMAGE = ImageSpec(
         "monitoring/labelling_ledger.py",
         "monitoring/labelling_queue.py",
         "monitoring/labelling_queue_settings.py",
+        "monitoring/output_shift.py",
         "monitoring/performance_estimate.py",
         "monitoring/quality_estimate.py",
         "monitoring/quality_job.py",
