@@ -27,7 +27,7 @@ import pulumi_kubernetes as k8s
 
 from infra.monitoring_job import ALERTS_SECRET
 from infra.pod_security import PLATFORM_LABEL, PLATFORM_LABEL_VALUE
-from observability.rules import DRIFT_JOB_STALE_ALERT
+from observability.rules import DAILY_JOB_STALE_ALERTS
 
 ALERTMANAGER_CONFIG_API = "monitoring.coreos.com/v1alpha1"
 WEBHOOK_KEY = "webhook-url"
@@ -65,12 +65,12 @@ def inhibit_tickets_while_paging() -> dict[str, Any]:
 
     Equal on `model` only: the page and the ticket of one SLO differ in alertname by window
     (ModelAvailabilityBurn1h pages, ModelAvailabilityBurn1d is the ticket), and a missing replica
-    (a page) also silences the request, shedding and traffic tickets. The drift job's staleness is
-    a different system (a CronJob) and is never inhibited by a serving page.
+    (a page) also silences the request, shedding and traffic tickets. The daily jobs' staleness is
+    a different system (their CronJobs) and is never inhibited by a serving page.
     """
     return {
         "source_matchers": ['severity="page"'],
-        "target_matchers": ['severity="ticket"', f'alertname!="{DRIFT_JOB_STALE_ALERT}"'],
+        "target_matchers": ['severity="ticket"', f'alertname!~"{"|".join(DAILY_JOB_STALE_ALERTS)}"'],
         "equal": ["model"],
     }
 

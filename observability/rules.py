@@ -45,6 +45,8 @@ REPLICAS_NOT_READY_ALERT = "ModelReplicasNotReady"
 SHEDDING_ALERT = "ModelRequestsShed"
 NO_TRAFFIC_ALERT = "ModelNoTraffic"
 DRIFT_JOB_STALE_ALERT = "ModelDriftJobStale"
+QUALITY_JOB_STALE_ALERT = "ModelQualityJobStale"
+DAILY_JOB_STALE_ALERTS = (DRIFT_JOB_STALE_ALERT, QUALITY_JOB_STALE_ALERT)
 ACCURACY_DEGRADED_ALERT = "ModelAccuracyDegraded"
 
 SHEDDING_WINDOW = "5m"
@@ -79,7 +81,10 @@ def model_rule_group(entry: CatalogueEntry, namespace: str | None = None) -> dic
         *_replica_alerts(targets),
         _shedding_alert(targets, goals),
         *([_no_traffic_alert(targets, goals)] if goals.traffic_expected else []),
-        _drift_job_alert(targets, goals),
+        _daily_job_alert(targets, goals, DailyJob(DRIFT_JOB_STALE_ALERT, "drift", targets.cronjob, _DRIFT_STEPS)),
+        _daily_job_alert(
+            targets, goals, DailyJob(QUALITY_JOB_STALE_ALERT, "quality", targets.quality_cronjob, _QUALITY_STEPS)
+        ),
         _accuracy_alert(targets),
     ]
     return {"name": group_name(entry.name), "rules": rules}
@@ -217,21 +222,38 @@ def _no_traffic_alert(targets: ModelTargets, goals: Objectives) -> Rule:
     }
 
 
-def _drift_job_alert(targets: ModelTargets, goals: Objectives) -> Rule:
+@dataclass(frozen=True)
+class DailyJob:
+    """One of a model's daily CronJobs, as its staleness alert names it."""
+
+    alert: str
+    kind: str
+    cronjob: str
+    steps: str
+    """What its log names when it fails (the runbook's pointer)."""
+
+
+_DRIFT_STEPS = "prediction log, reference, tracking server"
+_QUALITY_STEPS = "prediction log, labels store, registry's validation accuracy, tracking server"
+
+
+def _daily_job_alert(targets: ModelTargets, goals: Objectives, job: DailyJob) -> Rule:
+    # Both daily jobs run once a day, so both share the catalogue's `drift_max_age_hours` (the schedule
+    # plus the time a run may take); the quality job runs an hour after the drift job.
     age = goals.drift_max_age_hours * 3600
-    success = f"max by (namespace) ({metrics.CRONJOB_LAST_SUCCESS.name}{targets.cronjob_objects()})"
-    created = f"max by (namespace) ({metrics.CRONJOB_CREATED.name}{targets.cronjob_objects()})"
+    success = f"max by (namespace) ({metrics.CRONJOB_LAST_SUCCESS.name}{targets.cronjob_objects(job.cronjob)})"
+    created = f"max by (namespace) ({metrics.CRONJOB_CREATED.name}{targets.cronjob_objects(job.cronjob)})"
     model = targets.model
     return {
         # The second branch: a CronJob older than the limit that never succeeded has no success sample.
-        "alert": DRIFT_JOB_STALE_ALERT,
+        "alert": job.alert,
         "expr": f"(time() - {success} > {age}) or (time() - {created} > {age} unless on (namespace) {success})",
         "labels": _labels(model, "ticket"),
         "annotations": {
-            "summary": f"{model}: the drift job {targets.cronjob} has not succeeded in "
+            "summary": f"{model}: the {job.kind} job {job.cronjob} has not succeeded in "
             f"{goals.drift_max_age_hours} hours",
-            "runbook": f"kubectl get jobs -l app.kubernetes.io/name={targets.cronjob}; the job's log names the "
-            "failing step (prediction log, reference, tracking server).",
+            "runbook": f"kubectl get jobs -l app.kubernetes.io/name={job.cronjob}; the job's log names the "
+            f"failing step ({job.steps}).",
         },
     }
 

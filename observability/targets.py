@@ -1,8 +1,9 @@
 """Which series belong to one model: the label matchers every rule of its group uses.
 
 The names follow the infrastructure: the model service is the Deployment and Service
-`serve-<model>` (infra/model_service.py) and the drift job the CronJob `drift-<model>`
-(infra/drift_monitor.py); tests/observability/test_targets.py checks both in the offline plan.
+`serve-<model>` (infra/model_service.py), the drift job the CronJob `drift-<model>`
+(infra/drift_monitor.py) and the quality job the CronJob `quality-<model>` (infra/quality_monitor.py);
+tests/observability/test_targets.py checks each in the offline plan.
 The service's own series are selected by `job`: a prometheus-operator ServiceMonitor without
 `jobLabel` names the job after the Kubernetes Service (every BentoML service is called
 `image-classifier`, so BentoML's `service_name` label cannot tell the models apart).
@@ -29,7 +30,12 @@ class ModelTargets:
 
     @property
     def cronjob(self) -> str:
+        """The drift job's CronJob."""
         return f"drift-{self.model}"
+
+    @property
+    def quality_cronjob(self) -> str:
+        return f"quality-{self.model}"
 
     def requests(self, *extra: str) -> str:
         """Matchers of the model's requests (routes only), plus `extra` ones such as `le="1.0"`."""
@@ -44,8 +50,9 @@ class ModelTargets:
     def deployment_objects(self) -> str:
         return self._matchers(f'deployment="{self.deployment}"')
 
-    def cronjob_objects(self) -> str:
-        return self._matchers(f'cronjob="{self.cronjob}"')
+    def cronjob_objects(self, cronjob: str | None = None) -> str:
+        """kube-state-metrics' series of `cronjob` (default: the drift job's)."""
+        return self._matchers(f'cronjob="{cronjob or self.cronjob}"')
 
     def job_results(self, job: str) -> str:
         """Matchers of what the daily `job` pushed for the model. Never the namespace: pushed series

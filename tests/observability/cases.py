@@ -26,6 +26,7 @@ from observability.rules import (
     LATENCY,
     NO_REPLICA_ALERT,
     NO_TRAFFIC_ALERT,
+    QUALITY_JOB_STALE_ALERT,
     REPLICAS_NOT_READY_ALERT,
     SHEDDING_ALERT,
     Sli,
@@ -66,7 +67,8 @@ def model_cases(entry: CatalogueEntry) -> list[Case]:
     cases += _shedding_cases(targets, goals)
     if goals.traffic_expected:
         cases += _no_traffic_cases(targets, goals)
-    cases += _drift_job_cases(targets, goals)
+    cases += _daily_job_cases(targets, goals, DRIFT_JOB_STALE_ALERT, targets.cronjob)
+    cases += _daily_job_cases(targets, goals, QUALITY_JOB_STALE_ALERT, targets.quality_cronjob)
     cases += _accuracy_cases(targets)
     return cases
 
@@ -229,8 +231,8 @@ def _no_traffic_cases(targets: ModelTargets, goals: Objectives) -> list[Case]:
     ]
 
 
-def _drift_job_cases(targets: ModelTargets, goals: Objectives) -> list[Case]:
-    labels = f'namespace="{NAMESPACE}",cronjob="{targets.cronjob}",{KSM}'
+def _daily_job_cases(targets: ModelTargets, goals: Objectives, alert: str, cronjob: str) -> list[Case]:
+    labels = f'namespace="{NAMESPACE}",cronjob="{cronjob}",{KSM}'
     created = f"{metrics.CRONJOB_CREATED.name}{{{labels}}}"
     success = f"{metrics.CRONJOB_LAST_SUCCESS.name}{{{labels}}}"
     limit = goals.drift_max_age_hours
@@ -238,7 +240,7 @@ def _drift_job_cases(targets: ModelTargets, goals: Objectives) -> list[Case]:
     scoped = {"namespace": NAMESPACE}
 
     def case(name: str, fires: bool, series: dict[str, str], at_hours: int) -> Case:
-        return Case(DRIFT_JOB_STALE_ALERT, name, fires, series, at_hours * hour, hour, scoped if fires else {})
+        return Case(alert, name, fires, series, at_hours * hour, hour, scoped if fires else {})
 
     always = gauge([(limit + 8, 0)])  # created (or succeeded) at 0 h
     again = gauge([(limit - 2, 0), (10, (limit - 2) * 3600)])  # succeeded at 0 h and again at limit - 2 h

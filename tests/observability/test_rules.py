@@ -50,6 +50,8 @@ def test_thresholds_follow_the_service_level() -> None:
     assert "> 0.144 and" in rules["ModelLatencyBurn1h"]["expr"]
     assert "[2d]" in rules[NO_TRAFFIC_ALERT]["expr"]
     assert "> 180000" in rules["ModelDriftJobStale"]["expr"]
+    assert "> 180000" in rules["ModelQualityJobStale"]["expr"]  # both daily jobs share the limit
+    assert 'cronjob="quality-digits"' in rules["ModelQualityJobStale"]["expr"]
     default = _rules(model_rule_group(catalogue.get("digits")))
     assert 'le="1.0"' in default["model:request_slow:ratio_rate5m"]["expr"]
     assert "> 93600" in default["ModelDriftJobStale"]["expr"]

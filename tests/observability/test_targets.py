@@ -19,3 +19,4 @@ def test_deployments_services_and_cronjobs_are_named_as_the_rules_expect() -> No
         assert targets.deployment in names["Deployment"]
         assert targets.deployment in names["Service"], "the ServiceMonitor's default job label is the Service's name"
         assert targets.cronjob in names["CronJob"]
+        assert targets.quality_cronjob in names["CronJob"]
