@@ -85,6 +85,17 @@ def _latest_judged(rows: tuple[QualityRow, ...]) -> dict[str, QualityRow]:
     return latest
 
 
+def _latest_estimated(rows: tuple[QualityRow, ...]) -> dict[str, QualityRow]:
+    """Per version, its newest row with a label-free estimate (labelled or not: that is the point)."""
+    latest: dict[str, QualityRow] = {}
+    for row in rows:
+        if row.estimated_accuracy is None:
+            continue
+        if row.model_version not in latest or row.day > latest[row.model_version].day:
+            latest[row.model_version] = row
+    return latest
+
+
 def quality_registry(summary: QualitySummary) -> Any:
     """A registry of the quality run's gauges, one series per model version."""
     from prometheus_client import CollectorRegistry, Gauge
@@ -113,6 +124,21 @@ def quality_registry(summary: QualitySummary) -> Any:
         for key, value in values.items():
             if value is not None:
                 gauges[key].labels(version).set(value)
+    estimated = Gauge(
+        "mlops_quality_estimated_accuracy",
+        "Label-free estimate (CBPE) of the accuracy on every prediction of the version's newest estimated day",
+        ("model_version",),
+        registry=registry,
+    )
+    estimated_day = Gauge(
+        "mlops_quality_estimated_day_timestamp_seconds",
+        "Start (UTC) of the prediction day estimated",
+        ("model_version",),
+        registry=registry,
+    )
+    for version, row in sorted(_latest_estimated(summary.rows).items()):
+        estimated.labels(version).set(float(row.estimated_accuracy or 0.0))
+        estimated_day.labels(version).set(_day_seconds(row.day))
     return registry
 
 

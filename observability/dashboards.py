@@ -238,12 +238,13 @@ def _accuracy_by_day(targets: ModelTargets) -> Panel:
         (metrics.QUALITY_INTERVAL_LOW, "interval low"),
         (metrics.QUALITY_INTERVAL_HIGH, "interval high"),
         (metrics.QUALITY_ACCURACY_FLOOR, "floor (validation - margin)"),
+        (metrics.QUALITY_ESTIMATED_ACCURACY, "estimated (label-free)"),
     )
     series = [
         Target(_pushed(name, metrics.QUALITY_JOB, targets), f"v{{{{model_version}}}} {legend}")
         for name, legend in names
     ]
-    return _timeseries("Measured accuracy by day", "percentunit", series)
+    return _timeseries("Measured and estimated accuracy by day", "percentunit", series)
 
 
 def _availability(entry: CatalogueEntry) -> Panel:

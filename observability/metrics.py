@@ -85,6 +85,8 @@ QUALITY_INTERVAL_LOW = "mlops_quality_accuracy_interval_low"
 QUALITY_INTERVAL_HIGH = "mlops_quality_accuracy_interval_high"
 QUALITY_ACCURACY_FLOOR = "mlops_quality_accuracy_floor"
 """Validation accuracy minus the job's margin: the version is degraded while its interval is below it."""
+QUALITY_ESTIMATED_ACCURACY = "mlops_quality_estimated_accuracy"
+"""Per `model_version`: the label-free estimate (CBPE) of its newest estimated day, labelled or not."""
 JOB_METRICS = (
     DRIFT_DRIFTED_SHARE,
     DRIFT_DATASET_DRIFT,
@@ -95,6 +97,7 @@ JOB_METRICS = (
     QUALITY_INTERVAL_LOW,
     QUALITY_INTERVAL_HIGH,
     QUALITY_ACCURACY_FLOOR,
+    QUALITY_ESTIMATED_ACCURACY,
 )
 """Every name the rules and dashboards read from the daily jobs."""
 # NVIDIA's dcgm-exporter 4.5.3-4.8.2 (chart 4.8.2, infra/gpu_metrics.py), on the GPU pools' nodes: the

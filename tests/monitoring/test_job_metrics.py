@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import requests
 from prometheus_client import CollectorRegistry
@@ -20,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from cli.local_traffic import shift_images as shifted
 from monitoring.job import run_job
 from monitoring.job_metrics import QUALITY_JOB, push_results, quality_registry
+from monitoring.performance_estimate import Calibration
 from monitoring.quality_job import measure_quality
 from monitoring.quality_settings import QualitySettings
 from monitoring.settings import DriftVariables
@@ -28,7 +30,7 @@ from observability.local_servers import LocalServer, start_prometheus, start_pus
 from observability.rules import ACCURACY_DEGRADED_ALERT, catalogue_rules
 from observability.scrape_config import Intervals, prometheus_config
 from tests.monitoring.conftest import MODEL, RegisteredDigits, write_prediction_log
-from tests.monitoring.quality_logs import answers, log_request, send_labels
+from tests.monitoring.quality_logs import CLASSES, answers, log_request, send_labels
 from tests.monitoring.test_drift_job import NOW
 from tests.observability.promtool import prometheus_binary, pushgateway_binary
 from workloads import catalogue
@@ -104,7 +106,7 @@ def test_a_degraded_version_s_push_fires_the_accuracy_alert_in_a_real_prometheus
         predicted, truth = answers(correct=correct, wrong=wrong)
         request = log_request(Path(settings.predictions_store), day, predicted, version)
         send_labels(Path(settings.labels_store), request, truth, received=NOW)
-    summary = measure_quality(MODEL, day, NOW, settings, {"7": 0.98, "8": 0.98}.get)
+    summary = measure_quality(MODEL, day, NOW, settings, {"7": 0.98, "8": 0.98}.get, _validated_calibration)
 
     assert push_results(pushgateway.url, QUALITY_JOB, MODEL, quality_registry(summary)) is None
 
@@ -117,6 +119,14 @@ def test_a_degraded_version_s_push_fires_the_accuracy_alert_in_a_real_prometheus
     with start_prometheus(prometheus_binary(), tmp_path / "prometheus", config, rules) as prometheus:
         firing = _wait_for_alert(prometheus, ACCURACY_DEGRADED_ALERT)
     assert [labels["model_version"] for labels in firing] == ["7"]  # 98 % measured stays quiet
+
+
+def _validated_calibration(version: str) -> Calibration:
+    """Both versions validated like the log's rows: confidence 0.9 on the predicted class, 98 % right."""
+    predicted, truth = answers(correct=98, wrong=2)
+    softmax = np.full((len(predicted), len(CLASSES)), 0.1 / (len(CLASSES) - 1))
+    softmax[np.arange(len(predicted)), [CLASSES.index(name) for name in predicted]] = 0.9
+    return Calibration.fit(softmax, np.array([CLASSES.index(name) for name in truth]))
 
 
 def _wait_for_alert(prometheus: LocalServer, alert: str) -> list[dict[str, str]]:
