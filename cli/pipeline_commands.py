@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.errors import RUN_FAILED_EXIT_CODE, fail
-from cli.options import DatasetStoreOption, ModelArgument, OnlyModelOption
+from cli.options import ModelArgument, OnlyModelOption
 from workloads.settings import TrackingClientVariables
 
 app = typer.Typer(no_args_is_help=True, help="Training pipelines (Kubeflow Pipelines v2).")
@@ -114,7 +114,13 @@ def run(
         bool, typer.Option("--auto-promote", help="promote to production if better (dev only)")
     ] = False,
     dataset_version: Annotated[str, typer.Option(help="dataset version or 'latest'")] = "latest",
-    store: DatasetStoreOption = None,
+    # Not resolved against the caller's directory: a cluster run (--host) must name s3://, and says so.
+    store: Annotated[
+        str | None,
+        typer.Option(
+            help="dataset store (default: $MLOPS_DATASET_STORE, else .mlops/datasets; --host needs s3://BUCKET/PREFIX)"
+        ),
+    ] = None,
     pipeline_root: Annotated[
         Path | None, typer.Option(help="local artifacts folder (default: .mlops/pipelines)")
     ] = None,
@@ -124,8 +130,7 @@ def run(
     namespace: Annotated[str | None, typer.Option(help="KFP namespace for --host")] = None,
 ) -> None:
     """Run MODEL's training pipeline: --local (kfp.local, tracking from MLFLOW_TRACKING_URI or a
-    local server started for the run) or --host URL (submit to Kubeflow Pipelines; --store must then be
-    s3://BUCKET/PREFIX)."""
+    local server started for the run) or --host URL (submit to Kubeflow Pipelines)."""
     entry = _entry(model)
     if local == (host is not None):
         fail("choose exactly one of --local or --host URL")
