@@ -6,19 +6,10 @@ from typing import Annotated
 
 import typer
 
-from cli.caller_paths import absolute_option
 from cli.errors import fail
+from cli.options import DatasetStoreOption, LabelsStoreOption, PredictionsStoreOption
 
 app = typer.Typer(no_args_is_help=True, help="Versioned datasets: snapshot, list, verify.")
-
-StoreOption = Annotated[
-    str | None,
-    typer.Option(
-        "--store",
-        help="folder, file://PATH or s3://BUCKET/PREFIX (default: $MLOPS_DATASET_STORE, else .mlops/datasets)",
-        callback=absolute_option,
-    ),
-]
 
 
 @app.command("snapshot")
@@ -26,7 +17,7 @@ def snapshot(
     dataset: Annotated[
         str, typer.Argument(help="dataset name (digits, surface-defects); with --with-labels a model name")
     ],
-    store: StoreOption = None,
+    store: DatasetStoreOption = None,
     version: Annotated[str | None, typer.Option(help="version name (default: the next vN)")] = None,
     seed: Annotated[int, typer.Option(help="seed of generated datasets")] = 0,
     with_labels: Annotated[
@@ -34,16 +25,13 @@ def snapshot(
         typer.Option(
             "--with-labels",
             help="a new version = --base + the model's labelled production images (prediction log joined "
-            "with the labels store), a held-out slice of them kept out of training",
+            "with the labels store), a held-out slice of them kept out of training; reads --predictions-store, "
+            "--labels-store, --last-day, --days, --holdout-fraction",
         ),
     ] = False,
     base: Annotated[str, typer.Option(help="--with-labels: the version to add to (or latest)")] = "latest",
-    predictions_store: Annotated[
-        str | None, typer.Option(help="--with-labels: prediction log (default: $MLOPS_PREDICTIONS_STORE)")
-    ] = None,
-    labels_store: Annotated[
-        str | None, typer.Option(help="--with-labels: labels store (default: $MLOPS_LABELS_STORE)")
-    ] = None,
+    predictions_store: PredictionsStoreOption = None,
+    labels_store: LabelsStoreOption = None,
     last_day: Annotated[
         str | None, typer.Option(help="--with-labels: last prediction day, YYYY-MM-DD (default: today, UTC)")
     ] = None,
@@ -115,7 +103,7 @@ def _snapshot_with_labels(
 @app.command("list")
 def list_versions(
     dataset: Annotated[str, typer.Argument(help="dataset name")],
-    store: StoreOption = None,
+    store: DatasetStoreOption = None,
 ) -> None:
     """Print the published versions of DATASET, oldest first."""
     from workloads.datasets.builders import BUILDERS
@@ -136,7 +124,7 @@ def list_versions(
 def verify(
     dataset: Annotated[str, typer.Argument(help="dataset name")],
     version: Annotated[str, typer.Argument(help="version, or latest")] = "latest",
-    store: StoreOption = None,
+    store: DatasetStoreOption = None,
 ) -> None:
     """Download VERSION into a scratch folder and check every sha256."""
     import tempfile

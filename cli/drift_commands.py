@@ -9,12 +9,14 @@ from typing import Annotated
 
 import typer
 
+from cli.options import ModelArgument
+
 app = typer.Typer(no_args_is_help=True, help="Drift monitoring (Evidently): the daily job of a model.")
 
 
 @app.command("run")
 def run(
-    model: Annotated[str, typer.Argument(help="catalogue / registered model name, e.g. digits")],
+    model: ModelArgument,
     date: Annotated[
         str | None, typer.Option("--date", help="day of the window, YYYY-MM-DD (default: yesterday, UTC)")
     ] = None,

@@ -15,23 +15,17 @@ from typing import Annotated
 
 import typer
 
-from cli.caller_paths import absolute_option
 from cli.errors import RUN_FAILED_EXIT_CODE, fail
+from cli.options import DayOption, LabelsStoreOption, ModelArgument, PredictionsStoreOption
 
 app = typer.Typer(no_args_is_help=True, help="Ground truth for served predictions: queue images, import labels.")
 
 
 @app.command("import")
 def import_labels(
-    model: Annotated[str, typer.Argument(help="catalogue model name, e.g. digits")],
+    model: ModelArgument,
     export: Annotated[Path, typer.Argument(help="Label Studio JSON export (a list of tasks)", metavar="FILE")],
-    store: Annotated[
-        str | None,
-        typer.Option(
-            help="labels store: folder or s3://BUCKET/PREFIX (default: $MLOPS_LABELS_STORE, else .mlops/labels)",
-            callback=absolute_option,
-        ),
-    ] = None,
+    store: LabelsStoreOption = None,
     from_name: Annotated[
         str | None, typer.Option("--from-name", help="the Choices tag to read, when the project has several")
     ] = None,
@@ -63,10 +57,8 @@ def import_labels(
 
 @app.command("queue")
 def queue(
-    model: Annotated[str, typer.Argument(help="catalogue model name, e.g. digits")],
-    day: Annotated[
-        str | None, typer.Option("--day", help="last prediction day, YYYY-MM-DD (default: yesterday, UTC)")
-    ] = None,
+    model: ModelArgument,
+    day: DayOption = None,
     budget: Annotated[
         int | None,
         typer.Option(help="images at most (default: $MLOPS_LABELLING_BUDGET, else the entry's labelling_budget)"),
@@ -78,18 +70,14 @@ def queue(
             "(default: $MLOPS_LABELLING_QUEUE_STORE/MODEL/date=DAY)"
         ),
     ] = None,
-    predictions_store: Annotated[
-        str | None, typer.Option(help="prediction log root (default: $MLOPS_PREDICTIONS_STORE)")
-    ] = None,
+    predictions_store: PredictionsStoreOption = None,
     reports_store: Annotated[
         str | None,
         typer.Option(
             help="reports root: drift summaries, and the record of what was queued (default: $MLOPS_REPORTS_STORE)"
         ),
     ] = None,
-    labels_store: Annotated[
-        str | None, typer.Option(help="labels root: labelled images are skipped (default: $MLOPS_LABELS_STORE)")
-    ] = None,
+    labels_store: LabelsStoreOption = None,
     local_files_path: Annotated[
         str | None,
         typer.Option(

@@ -11,15 +11,15 @@ from typing import Annotated
 
 import typer
 
+from cli.options import OnlyModelOption
+
 app = typer.Typer(no_args_is_help=True, help="Service-level alerts: Prometheus rules derived from the catalogue.")
 
 
 @app.command("rules")
 def rules(
     out: Annotated[Path, typer.Option("--out", help="Write the rules file (YAML) here.")],
-    model: Annotated[
-        str | None, typer.Option("--model", help="Only this catalogue model (default: every model).")
-    ] = None,
+    model: OnlyModelOption = None,
     namespace: Annotated[
         str | None, typer.Option("--namespace", help="Select only series of this Kubernetes namespace.")
     ] = None,

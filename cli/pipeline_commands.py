@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.errors import RUN_FAILED_EXIT_CODE, fail
+from cli.options import ModelArgument, OnlyModelOption
 from workloads.settings import TrackingClientVariables
 
 app = typer.Typer(no_args_is_help=True, help="Training pipelines (Kubeflow Pipelines v2).")
@@ -26,7 +27,7 @@ def _entry(model: str) -> Any:
 @app.command("compile")
 def compile_command(
     out: Annotated[Path | None, typer.Option("--out", help="output folder (default: pipelines/compiled)")] = None,
-    model: Annotated[str | None, typer.Option(help="only this catalogue model")] = None,
+    model: OnlyModelOption = None,
 ) -> None:
     """Write one pipeline YAML per catalogue model and print the paths."""
     from pipelines.training_pipeline import compile_all, compile_pipeline
@@ -104,7 +105,7 @@ def _run_local(entry: Any, arguments: dict[str, Any], store: str | None, pipelin
 
 @app.command("run")
 def run(
-    model: Annotated[str, typer.Argument(help="catalogue model, e.g. digits")],
+    model: ModelArgument,
     local: Annotated[bool, typer.Option("--local", help="run on this machine with kfp.local")] = False,
     host: Annotated[str | None, typer.Option("--host", help="KFP API endpoint to submit to")] = None,
     epochs: Annotated[int | None, typer.Option(help="override the catalogue's epochs")] = None,
@@ -113,6 +114,7 @@ def run(
         bool, typer.Option("--auto-promote", help="promote to production if better (dev only)")
     ] = False,
     dataset_version: Annotated[str, typer.Option(help="dataset version or 'latest'")] = "latest",
+    # Not resolved against the caller's directory: a cluster run (--host) must name s3://, and says so.
     store: Annotated[
         str | None,
         typer.Option(

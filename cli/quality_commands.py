@@ -5,20 +5,17 @@ Same code, same environment variables (`python -m monitoring.quality_job --help`
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
+
+from cli.options import DayOption, ModelArgument
 
 app = typer.Typer(no_args_is_help=True, help="Measured accuracy from ground truth: the daily quality job of a model.")
 
 
 @app.command("run")
 def run(
-    model: Annotated[str, typer.Argument(help="catalogue / registered model name, e.g. digits")],
-    day: Annotated[
-        str | None,
-        typer.Option("--day", help="last prediction day of the window, YYYY-MM-DD (default: yesterday, UTC)"),
-    ] = None,
+    model: ModelArgument,
+    day: DayOption = None,
 ) -> None:
     """Join MODEL's labels with its predictions of the lookback window; report accuracy (with its interval)
     and macro-F1 per day and model version against validation accuracy in quality.json; alert when degraded

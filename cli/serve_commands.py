@@ -14,8 +14,9 @@ from typing import Annotated
 
 import typer
 
-from cli.caller_paths import absolute, absolute_option
+from cli.caller_paths import absolute
 from cli.errors import fail
+from cli.options import ModelArgument, PredictionsStoreOption
 from workloads.settings import TrackingClientVariables
 
 app = typer.Typer(no_args_is_help=True)
@@ -31,16 +32,11 @@ def _epilog() -> str:
 
 @app.command("serve", epilog=_epilog())
 def serve(
-    model: Annotated[str, typer.Argument(help="catalogue model name, e.g. digits")],
+    model: ModelArgument,
     port: Annotated[int, typer.Option(help="HTTP port")] = 3000,
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     alias: Annotated[str | None, typer.Option(help="registry alias to serve (MLOPS_MODEL_ALIAS)")] = None,
-    predictions_store: Annotated[
-        str | None,
-        typer.Option(
-            help="prediction log: folder or s3://bucket/prefix (MLOPS_PREDICTIONS_STORE)", callback=absolute_option
-        ),
-    ] = None,
+    predictions_store: PredictionsStoreOption = None,
 ) -> None:
     """Serve MODEL's `production` version (or --alias) over HTTP; follows the alias as it moves."""
     from workloads.serving.local import bentoml_command, service_environment

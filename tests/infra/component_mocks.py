@@ -28,6 +28,7 @@ from infra.shared_services import SharedServices, TrackingClient, WorkloadImages
 from infra.workload_role import ClusterIdentity
 
 T = TypeVar("T")
+CRON_JOB = "kubernetes:batch/v1:CronJob"
 REGION = "eu-west-1"
 OIDC_ISSUER_HOST = "oidc.eks.eu-west-1.amazonaws.com/id/TESTCLUSTER"
 
@@ -76,6 +77,10 @@ class Declared(Generic[T]):
         """The inputs of the only resource of `resource_type` (fails when there are none or several)."""
         (resource,) = self.of_type(resource_type)
         return resource["inputs"]
+
+    def cron_job_pod(self) -> dict[str, Any]:
+        """The pod spec of the one CronJob declared."""
+        return self.one(CRON_JOB)["spec"]["jobTemplate"]["spec"]["template"]["spec"]
 
     def outputs_of(self, component_type: str) -> dict[str, Any]:
         """What the only component of `component_type` registered as its outputs."""

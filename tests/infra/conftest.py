@@ -47,3 +47,13 @@ def named(plan: Plan, resource_type: str, name: str) -> dict[str, Any]:
 def role_policy(plan: Plan, name: str) -> dict[str, Any]:
     """The inline policy document of the IAM role policy called `name`."""
     return policy_document(named(plan, "aws:iam/rolePolicy:RolePolicy", name)["inputs"]["policy"])
+
+
+def config_error(stack: str, overrides: dict[str, Any] | None = None, removals: tuple[str, ...] = ()) -> str:
+    """The ConfigError message of rendering `stack` with these settings; nothing may be declared before it."""
+    declared: list[dict[str, Any]] = []
+    with pytest.raises(Exception) as raised:
+        render_stack(stack, overrides=overrides, removals=removals, declared=declared)
+    assert type(raised.value).__name__ == "ConfigError"
+    assert declared == [], "no resource may be declared before the config is valid"
+    return str(raised.value)

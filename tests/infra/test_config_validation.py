@@ -28,17 +28,9 @@ from infra.offline_plan import (
     render_stack,
     stack_config_from_mapping,
 )
+from tests.infra.conftest import config_error
 
 GPU_POOL = {"name": "gpu-t4", "instanceTypes": ["g4dn.xlarge"], "minSize": 0, "maxSize": 2}
-
-
-def _error_for(stack: str, overrides: dict[str, Any] | None = None, removals: tuple[str, ...] = ()) -> str:
-    declared: list[dict[str, Any]] = []
-    with pytest.raises(Exception) as raised:
-        render_stack(stack, overrides=overrides, removals=removals, declared=declared)
-    assert type(raised.value).__name__ == "ConfigError"
-    assert declared == [], "no resource may be declared before the config is valid"
-    return str(raised.value)
 
 
 @pytest.mark.parametrize(
@@ -85,19 +77,19 @@ def _error_for(stack: str, overrides: dict[str, Any] | None = None, removals: tu
     ],
 )
 def test_bad_value_names_stack_key_and_expectation(overrides: dict[str, Any], key: str, expected: str) -> None:
-    message = _error_for("dev", overrides)
+    message = config_error("dev", overrides)
     assert "stack 'dev'" in message
     assert f"{PROJECT}:{key}" in message
     assert expected in message
 
 
 def test_missing_required_key() -> None:
-    message = _error_for("staging", removals=(f"{PROJECT}:kubernetesVersion",))
+    message = config_error("staging", removals=(f"{PROJECT}:kubernetesVersion",))
     assert f"{PROJECT}:kubernetesVersion: required key is missing" in message
 
 
 def test_missing_region() -> None:
-    message = _error_for("dev", removals=("aws:region",))
+    message = config_error("dev", removals=("aws:region",))
     assert "stack 'dev': aws:region is not set" in message
 
 
@@ -110,19 +102,19 @@ def test_missing_region() -> None:
     ],
 )
 def test_prod_guards(key: str, value: Any, expected: str) -> None:
-    assert expected in _error_for("prod", {f"{PROJECT}:{key}": value})
+    assert expected in config_error("prod", {f"{PROJECT}:{key}": value})
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_automatic_promotion_is_refused_outside_dev(stack: str) -> None:
     models = json.loads(load_stack_config(stack).values[f"{PROJECT}:models"])
     models = {**models, "digits": {**models["digits"], "autoPromote": True}}
-    message = _error_for(stack, {f"{PROJECT}:models": models})
+    message = config_error(stack, {f"{PROJECT}:models": models})
     assert f"models.digits.autoPromote: automatic promotion is for dev only, not {stack}" in message
 
 
 def test_public_endpoint_needs_cidrs() -> None:
-    message = _error_for("dev", {f"{PROJECT}:clusterPublicAccessCidrs": []})
+    message = config_error("dev", {f"{PROJECT}:clusterPublicAccessCidrs": []})
     assert (
         f"{PROJECT}:clusterPublicAccessCidrs: clusterEndpointPublic is true but clusterPublicAccessCidrs is empty"
         in (message)
@@ -278,7 +270,7 @@ def test_the_offline_plan_renders_a_placeholder_with_a_warning(caplog: pytest.Lo
 
 
 def test_a_stack_without_deployer_access_is_told_what_to_set() -> None:
-    message = _error_for("prod", removals=(f"{PROJECT}:deployerAccess",))
+    message = config_error("prod", removals=(f"{PROJECT}:deployerAccess",))
     assert message.count("\n") == 1, "one message"
     assert f"{PROJECT}:deployerAccess: not set: say how `pulumi up` reaches the EKS API" in message
     assert "`public`" in message and "`private`" in message and "10.30.0.0/16" in message
@@ -309,7 +301,7 @@ def test_a_stack_without_deployer_access_is_told_what_to_set() -> None:
     ],
 )
 def test_deployer_access_and_endpoint_must_agree(stack: str, overrides: dict[str, Any], expected: str) -> None:
-    message = _error_for(stack, overrides)
+    message = config_error(stack, overrides)
     assert f"stack '{stack}'" in message
     assert expected in message
 

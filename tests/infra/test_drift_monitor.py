@@ -5,17 +5,15 @@ and egress to the pipelines API only where the job may retrain."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
 from infra.drift_monitor import DriftMonitor, DriftMonitorArgs
-from tests.infra.component_mocks import Declared, assert_hardened_pod, declare, kms_key_arn, shared_services
+from tests.infra.component_mocks import CRON_JOB, Declared, assert_hardened_pod, declare, kms_key_arn, shared_services
 from workloads import catalogue
 
 DIGITS = catalogue.get("digits")
 APP = "drift-digits"
-CRON_JOB = "kubernetes:batch/v1:CronJob"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 
 
@@ -32,10 +30,6 @@ def declare_monitor(may_retrain: bool = False) -> Declared[DriftMonitor]:
     return declare(build)
 
 
-def job_pod(declared: Declared[DriftMonitor]) -> dict[str, Any]:
-    return declared.one(CRON_JOB)["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-
-
 def test_one_run_a_day_at_the_schedule_never_overlapping_never_late() -> None:
     declared = declare_monitor()
 
@@ -49,7 +43,7 @@ def test_one_run_a_day_at_the_schedule_never_overlapping_never_late() -> None:
 
 
 def test_the_job_pod_is_hardened_and_runs_the_drift_job_for_its_model() -> None:
-    spec = job_pod(declare_monitor())
+    spec = declare_monitor().cron_job_pod()
 
     assert_hardened_pod(spec, irsa_service_account=APP)
     (container,) = spec["containers"]
@@ -60,7 +54,7 @@ def test_the_job_pod_is_hardened_and_runs_the_drift_job_for_its_model() -> None:
 
 def test_it_reads_the_predictions_and_writes_the_reports_of_its_model_and_its_webhook_is_optional() -> None:
     declared = declare_monitor()
-    (container,) = job_pod(declared)["containers"]
+    (container,) = declared.cron_job_pod()["containers"]
     variables = {variable["name"]: variable for variable in container["env"]}
 
     predictions = declared.registered_by("mlops-predictions")["name"]

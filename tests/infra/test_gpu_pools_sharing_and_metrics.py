@@ -15,7 +15,7 @@ from infra.offline_plan import load_stack_config, render_stack
 from observability import metrics
 from tests.ci.custom_resources import SERVICE_MONITOR
 from tests.ci.test_manifests import custom_resource_problems
-from tests.infra.conftest import Plan, named, of_type
+from tests.infra.conftest import Plan, config_error, named, of_type
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 T4_POOL = {
@@ -83,15 +83,8 @@ def test_pools_share_one_configuration_per_replica_count() -> None:
 
 @pytest.mark.parametrize("replicas", [0, 17])
 def test_time_slicing_replicas_out_of_range_are_config_errors(replicas: int) -> None:
-    declared: list[dict[str, Any]] = []
-    with pytest.raises(Exception) as raised:
-        render_stack(
-            "dev",
-            overrides={f"{PROJECT}:gpuNodePools": [{**T4_POOL, "timeSlicingReplicas": replicas}]},
-            declared=declared,
-        )
-    assert type(raised.value).__name__ == "ConfigError"
-    assert "gpuNodePools.0.timeSlicingReplicas" in str(raised.value) and declared == []
+    message = config_error("dev", {f"{PROJECT}:gpuNodePools": [{**T4_POOL, "timeSlicingReplicas": replicas}]})
+    assert "gpuNodePools.0.timeSlicingReplicas" in message
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,17 +6,15 @@ only add the queue and its record, and nothing in, DNS and HTTPS out."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from infra.labelling_queue import LabellingQueue, LabellingQueueArgs
 from monitoring.labelling_queue_settings import LabellingQueueSettings
-from tests.infra.component_mocks import Declared, assert_hardened_pod, declare, kms_key_arn, shared_services
+from tests.infra.component_mocks import CRON_JOB, Declared, assert_hardened_pod, declare, kms_key_arn, shared_services
 from workloads import catalogue
 from workloads.catalogue_entry import ENTRY_VARIABLE
 
 DIGITS = catalogue.get("digits")
 APP = "labelling-queue-digits"
-CRON_JOB = "kubernetes:batch/v1:CronJob"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 
 
@@ -28,15 +26,11 @@ def declare_queue() -> Declared[LabellingQueue]:
     return declare(build)
 
 
-def job_pod(declared: Declared[LabellingQueue]) -> dict[str, Any]:
-    return declared.one(CRON_JOB)["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-
-
 def test_the_pod_is_hardened_and_queues_the_entrys_budget_in_the_drift_image() -> None:
     declared = declare_queue()
     spec = declared.one(CRON_JOB)["spec"]
     assert (spec["schedule"], spec["concurrencyPolicy"]) == ("30 5 * * *", "Forbid")
-    pod = job_pod(declared)
+    pod = declared.cron_job_pod()
     assert_hardened_pod(pod, irsa_service_account=APP)
     (container,) = pod["containers"]
     assert container["image"] == "123456789012.dkr.ecr.eu-west-1.amazonaws.com/drift@sha256:" + "b" * 64
@@ -48,7 +42,7 @@ def test_the_pod_is_hardened_and_queues_the_entrys_budget_in_the_drift_image() -
 
 def test_its_variables_are_the_queues_own_and_name_the_stores_and_the_queue_in_the_labels_bucket() -> None:
     declared = declare_queue()
-    (container,) = job_pod(declared)["containers"]
+    (container,) = declared.cron_job_pod()["containers"]
     variables = {variable["name"]: variable for variable in container["env"]}
     runtime = {"AWS_REGION", "AWS_DEFAULT_REGION", "TMPDIR", ENTRY_VARIABLE}
     assert set(variables) - runtime <= set(LabellingQueueSettings.variables()), set(variables) - runtime

@@ -6,19 +6,17 @@ its reports only, and no way in."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
 from infra.quality_monitor import QualityMonitor, QualityMonitorArgs, after_drift
 from monitoring.quality_settings import QualitySettings
-from tests.infra.component_mocks import Declared, assert_hardened_pod, declare, kms_key_arn, shared_services
+from tests.infra.component_mocks import CRON_JOB, Declared, assert_hardened_pod, declare, kms_key_arn, shared_services
 from workloads import catalogue
 from workloads.settings import TrackingClientVariables
 
 DIGITS = catalogue.get("digits")
 APP = "quality-digits"
-CRON_JOB = "kubernetes:batch/v1:CronJob"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 
 
@@ -29,10 +27,6 @@ def declare_monitor(drift_schedule: str = "30 4 * * *") -> Declared[QualityMonit
         return QualityMonitor("digits-quality", arguments)
 
     return declare(build)
-
-
-def job_pod(declared: Declared[QualityMonitor]) -> dict[str, Any]:
-    return declared.one(CRON_JOB)["spec"]["jobTemplate"]["spec"]["template"]["spec"]
 
 
 def test_one_run_a_day_an_hour_after_the_drift_job_never_overlapping_never_late() -> None:
@@ -63,7 +57,7 @@ def test_a_drift_schedule_without_a_plain_later_hour_the_same_day_is_refused(dri
 
 
 def test_the_job_pod_is_hardened_and_runs_the_quality_job_for_its_model_in_the_drift_image() -> None:
-    spec = job_pod(declare_monitor())
+    spec = declare_monitor().cron_job_pod()
 
     assert_hardened_pod(spec, irsa_service_account=APP)
     (container,) = spec["containers"]
@@ -75,7 +69,7 @@ def test_the_job_pod_is_hardened_and_runs_the_quality_job_for_its_model_in_the_d
 
 def test_its_variables_are_quality_settings_own_and_name_the_three_stores_and_the_optional_webhook() -> None:
     declared = declare_monitor()
-    (container,) = job_pod(declared)["containers"]
+    (container,) = declared.cron_job_pod()["containers"]
     variables = {variable["name"]: variable for variable in container["env"]}
 
     settings_variables = set(QualitySettings.variables())

@@ -23,7 +23,7 @@ from infra.serving_autoscaler import (
 )
 from tests.ci.custom_resources import SCALED_OBJECT as SCALED_OBJECT_SCHEMA
 from tests.ci.test_manifests import custom_resource_problems
-from tests.infra.conftest import Plan, named, of_type
+from tests.infra.conftest import Plan, config_error, named, of_type
 from workloads import catalogue
 from workloads.catalogue_entry import CatalogueError, ServingScale
 
@@ -159,11 +159,7 @@ def test_a_stack_override_sets_the_in_flight_target_and_bounds() -> None:
     ],
 )
 def test_bad_scale_settings_are_config_errors(models: dict[str, Any], expected: str) -> None:
-    declared: list[dict[str, Any]] = []
-    with pytest.raises(Exception) as raised:
-        render_stack("dev", overrides={f"{PROJECT}:models": models}, declared=declared)
-    assert type(raised.value).__name__ == "ConfigError"
-    assert expected in str(raised.value) and declared == []
+    assert expected in config_error("dev", {f"{PROJECT}:models": models})
 
 
 def test_the_stack_bounds_are_checked_against_the_catalogues() -> None:

@@ -220,7 +220,17 @@ class RetrainCase:
     """The registry's digits versions before the test's jobs ran."""
 
 
-def _retrain_case(registered_digits: RegisteredDigits, stores: dict[str, Path], tmp_path: Path) -> RetrainCase:
+def _registered_versions() -> set[str]:
+    return {v.version for v in MlflowClient().search_model_versions(f"name = '{MODEL}'")}
+
+
+@pytest.fixture
+def retrain_case(
+    tracking_environment: LocalTrackingServer,
+    registered_digits: RegisteredDigits,
+    stores: dict[str, Path],
+    tmp_path: Path,
+) -> RetrainCase:
     """Yesterday's drifted day served; a private copy of the dataset store; the trigger on, 100 labels needed."""
     now = datetime.now(tz=UTC)  # labels are stamped when they are received: the job runs after them
     day = (now - timedelta(days=1)).date().isoformat()
@@ -229,20 +239,13 @@ def _retrain_case(registered_digits: RegisteredDigits, stores: dict[str, Path], 
     shutil.copytree(registered_digits.dataset_store, datasets)
     settings = _retrain_settings(datasets, tmp_path / "labels")
     submitter = LocalPipelineSubmitter(pipeline_root=tmp_path / "pipes")
-    versions = {v.version for v in MlflowClient().search_model_versions(f"name = '{MODEL}'")}
-    return RetrainCase(day, now, truth, datasets, settings, submitter, versions)
+    return RetrainCase(day, now, truth, datasets, settings, submitter, _registered_versions())
 
 
 def test_drift_without_new_labels_asks_for_labels_instead_of_retraining_on_the_same_data(
-    tracking_environment: LocalTrackingServer,
-    registered_digits: RegisteredDigits,
-    stores: dict[str, Path],
-    webhook: WebhookReceiver,
-    tmp_path: Path,
+    retrain_case: RetrainCase, webhook: WebhookReceiver, tmp_path: Path
 ) -> None:
-    client = MlflowClient()
-    case = _retrain_case(registered_digits, stores, tmp_path)
-    versions_before = case.versions_before
+    case = retrain_case
     day, now, truth, settings, submitter = case.day, case.now, case.truth, case.settings, case.submitter
 
     first = run_job(MODEL, day, settings, submitter=submitter, now=now)
@@ -254,7 +257,7 @@ def test_drift_without_new_labels_asks_for_labels_instead_of_retraining_on_the_s
     assert submitter.submissions == 0
     asked = [message["text"] for message in webhook.messages if message["text"].startswith("[labels]")]
     assert len(asked) == 1 and f"mlops labels queue digits --day {day} --budget 100" in asked[0]
-    assert {v.version for v in client.search_model_versions(f"name = '{MODEL}'")} == versions_before
+    assert _registered_versions() == case.versions_before
 
     # Too few labels (40 of 100) still asks — and the request itself waits out its cooldown.
     import_answers(tmp_path / "labels", tmp_path / "some.json", dict(list(truth.items())[:40]))
@@ -265,15 +268,9 @@ def test_drift_without_new_labels_asks_for_labels_instead_of_retraining_on_the_s
 
 
 def test_drift_with_enough_new_labels_retrains_on_a_new_version_once_per_cooldown(
-    tracking_environment: LocalTrackingServer,
-    registered_digits: RegisteredDigits,
-    stores: dict[str, Path],
-    webhook: WebhookReceiver,
-    tmp_path: Path,
+    retrain_case: RetrainCase, webhook: WebhookReceiver, tmp_path: Path
 ) -> None:
-    client = MlflowClient()
-    case = _retrain_case(registered_digits, stores, tmp_path)
-    versions_before = case.versions_before
+    case = retrain_case
     day, now, datasets, settings, submitter = case.day, case.now, case.datasets, case.settings, case.submitter
     import_answers(tmp_path / "labels", tmp_path / "export.json", case.truth)  # 150 labels, 100 needed
 
@@ -290,8 +287,8 @@ def test_drift_with_enough_new_labels_retrains_on_a_new_version_once_per_cooldow
         "suppressed_until": (now + timedelta(hours=24)).isoformat(),
     }
     assert submitter.submissions == 1
-    new_versions = {v.version for v in client.search_model_versions(f"name = '{MODEL}'")} - versions_before
+    new_versions = _registered_versions() - case.versions_before
     assert len(new_versions) == 1  # exactly one pipeline run reached the registry
     (version,) = new_versions
-    assert client.get_model_version(MODEL, version).tags["dataset.version"] == "v2"  # trained on the new data
+    assert MlflowClient().get_model_version(MODEL, version).tags["dataset.version"] == "v2"  # trained on the new data
     assert sorted(path.name for path in (datasets / "digits").iterdir()) == ["v1", "v2"]
