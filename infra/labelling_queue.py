@@ -107,6 +107,7 @@ class LabellingQueue(pulumi.ComponentResource):
             # and the chosen images only (at most the budget), never the log's images.
             compute=Compute(cpu="250m", memory="512Mi", cpu_limit="1", memory_limit="2Gi"),
         )
-        declare_cron_job(job, WorkloadPod(container=queue, tmp_size="256Mi", irsa_service_account=app), child, False)
+        pod = WorkloadPod(container=queue, tmp_size="256Mi", irsa_service_account=app)
+        declare_cron_job(job, pod, child, tracking=False, pushes_results=False)
         declare_network_policy(job, child, tracking=False, pushgateway=False)
         self.register_outputs({"schedule": args.schedule})

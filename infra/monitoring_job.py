@@ -34,7 +34,8 @@ ALERTS_SECRET = "drift-alerts"
 # A stuck run stops after an hour (with Forbid concurrency it would hold back the next day's); finished
 # Jobs, and their pods' logs, go after three days.
 DAILY_JOB_POD_LABEL = {"mlops.platform/daily-job": "true"}
-"""On every daily job's pods: what the Pushgateway admits (infra/pushgateway.py), whatever the model."""
+"""On the pods of every daily job that pushes its results (the drift and quality jobs): what the
+Pushgateway admits (infra/pushgateway.py), whatever the model. The labelling queue pushes nothing."""
 DAILY_JOB_LIMITS = JobLimits(retries=2, deadline_seconds=3600, ttl_seconds_after_finished=3 * 24 * 3600)
 
 
@@ -97,9 +98,11 @@ def declare_role(job: DailyJob, statements: list[dict], opts: pulumi.ResourceOpt
 
 
 def declare_cron_job(
-    job: DailyJob, pod: WorkloadPod, opts: pulumi.ResourceOptions, tracking: bool = True
+    job: DailyJob, pod: WorkloadPod, opts: pulumi.ResourceOptions, tracking: bool = True, pushes_results: bool = True
 ) -> k8s.batch.v1.CronJob:
-    """The job's CronJob; `tracking`: its pod holds the tracking client's credentials (a policy skip says why)."""
+    """The job's CronJob; `tracking`: its pod holds the tracking client's credentials (a policy skip says
+    why); `pushes_results`: its pod carries the label the Pushgateway admits."""
+    pod_labels = {**job.labels, **(DAILY_JOB_POD_LABEL if pushes_results else {})}
     skips = {**IRSA_TOKEN_SKIP, **(TRACKING_CREDENTIALS_SKIP if tracking else {})}
     return k8s.batch.v1.CronJob(
         f"{job.name}-cronjob",
@@ -116,7 +119,7 @@ def declare_cron_job(
             failed_jobs_history_limit=3,
             job_template=k8s.batch.v1.JobTemplateSpecArgs(
                 metadata=k8s.meta.v1.ObjectMetaArgs(labels=job.labels),
-                spec=job_spec({**job.labels, **DAILY_JOB_POD_LABEL}, pod, DAILY_JOB_LIMITS),
+                spec=job_spec(pod_labels, pod, DAILY_JOB_LIMITS),
             ),
         ),
         opts=opts,

@@ -20,8 +20,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 
-from monitoring.store import Store
-from monitoring.window import window_prefix
+from monitoring.store import Store, window_prefix
 
 LEDGER_FOLDER = "labelling-queue"
 Key = tuple[str, int]

@@ -7,4 +7,9 @@ from __future__ import annotations
 
 from workloads.object_store import ObjectStore as Store
 
-__all__ = ["Store"]
+__all__ = ["Store", "window_prefix"]
+
+
+def window_prefix(model: str, day: str) -> str:
+    """The folder of one model's day in both stores: the prediction log's and the reports'."""
+    return f"{model}/date={day}"

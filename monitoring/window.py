@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from monitoring.drift import CONFIDENCE_COLUMN, PREDICTION_COLUMN, as_class_names
-from monitoring.store import Store
+from monitoring.store import Store, window_prefix
 from workloads import features
 
 VERSION_COLUMN = "model_version"
@@ -47,10 +47,6 @@ class Window:
     @property
     def nbytes(self) -> int:
         return int(self.table.nbytes) if self.table is not None else 0
-
-
-def window_prefix(model: str, day: str) -> str:
-    return f"{model}/date={day}"
 
 
 def load_window(store: Store, model: str, day: str) -> Window:

@@ -29,6 +29,7 @@ from mlflow.tracking import MlflowClient
 from cli import local_state
 from cli.local_closure import DRIFTED_DAY_IMAGES
 from cli.local_traffic import normal_day_images
+from observability.local_servers import PROMETHEUS, PUSHGATEWAY, find_binary
 from workloads import catalogue
 
 LOOP_TIMEOUT_SECONDS = 1200
@@ -127,8 +128,12 @@ def _run_twice_and_come_down(tmp_path: Path, state: Path, common: list[str], por
 
     # Kept running after the command returned: the registry and the service answer.
     kept = local_state.read_record(state)
-    assert [server.name for server in kept] == ["tracking server", "digits service"]
-    tracking, service = kept
+    # Where Debian's Prometheus is installed (`make unit` requires it), the demo's monitoring is kept too.
+    monitoring = []
+    if find_binary(PROMETHEUS):
+        monitoring = [*(["pushgateway"] if find_binary(PUSHGATEWAY) else []), "prometheus"]
+    assert [server.name for server in kept] == ["tracking server", "digits service", *monitoring]
+    tracking, service = kept[:2]
     assert _status(f"{service.url}/readyz") == 200
     password = (state / "tracking" / "admin-password").read_text(encoding="utf-8").strip()
     os.environ.update(

@@ -241,9 +241,12 @@ def test_quality_role_reads_predictions_and_labels_and_writes_reports_of_its_mod
         objects = {s["Sid"]: s for s in policy["Statement"] if s["Sid"].endswith("ObjectsUnderPrefix")}
         expected = {"Predictions": ["s3:GetObject"], "Labels": ["s3:GetObject"]}
         expected["Reports"] = ["s3:GetObject", "s3:PutObject"]
+        own = dict(expected)
+        if catalogue.get(model).retrain_on_drift:  # a measured drop may retrain: read labels, add a version
+            expected |= {"RetrainLabels": ["s3:GetObject"], "RetrainDataset": ["s3:GetObject", "s3:PutObject"]}
         assert {sid: s["Action"] for sid, s in objects.items()} == {
             f"{k}ObjectsUnderPrefix": v for k, v in expected.items()
         }
-        for sid in expected:
+        for sid in own:
             resource = objects[f"{sid}ObjectsUnderPrefix"]["Resource"]
             assert f"mlops-{sid.lower()}-" in resource and resource.endswith(f"/{model}/*")

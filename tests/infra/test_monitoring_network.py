@@ -191,8 +191,11 @@ def _daily_job_pods(plan: Plan) -> list[Labels]:
 
 def test_only_the_daily_jobs_push_and_only_prometheus_scrapes_the_pushgateway(plan: Plan) -> None:
     pushgateway = (NAMESPACE, {NAME_LABEL: PUSHGATEWAY_POD})
-    jobs = _daily_job_pods(plan)
+    pods = _daily_job_pods(plan)
+    jobs = [pod for pod in pods if pod.get("mlops.platform/daily-job") == "true"]
     assert {pod[NAME_LABEL].split("-")[0] for pod in jobs} == {"drift", "quality"}
+    for queue in (pod for pod in pods if pod[NAME_LABEL].startswith("labelling-")):  # it pushes nothing
+        assert not ingress_admits(plan, pushgateway, (MODELS_NAMESPACE, queue), PUSHGATEWAY_PORT), queue
     for pod in jobs:
         job = (MODELS_NAMESPACE, pod)
         assert egress_admits(plan, job, pushgateway, PUSHGATEWAY_PORT), pod

@@ -41,8 +41,10 @@ def test_the_release_is_pinned_hardened_and_scraped_with_honor_labels(plan: dict
 
 
 def test_every_daily_job_gets_the_pushgateway_url(plan: dict[str, Any]) -> None:
-    jobs = [r for r in plan["resources"] if r["type"] == "kubernetes:batch/v1:CronJob"]
-    assert jobs
+    cron_jobs = [r for r in plan["resources"] if r["type"] == "kubernetes:batch/v1:CronJob"]
+    # The drift and quality jobs push; the labelling queue has no results to push.
+    jobs = [job for job in cron_jobs if not job["inputs"]["metadata"]["name"].startswith("labelling-")]
+    assert jobs and len(jobs) < len(cron_jobs)
     for job in jobs:
         (container,) = job["inputs"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
         variables = {variable["name"]: variable.get("value") for variable in container["env"]}

@@ -108,7 +108,9 @@ def test_digits_run_registers_a_staging_version_with_lineage_and_reference(
     assert run.data.tags["pipeline.run_id"] == tags["pipeline.run_id"]
     assert run.data.params["epochs"] == str(catalogue.get("digits").training.epochs)
     assert {"loss", "val_accuracy", "val_macro_f1", "val_f1.7"} <= set(run.data.metrics)
-    assert {a.path for a in client.list_artifacts(version.run_id, "evaluation")} == {"evaluation/report.json"}
+    # The evaluation's report, and the gate's decision against production (the pipeline's gate step).
+    evaluation = {a.path for a in client.list_artifacts(version.run_id, "evaluation")}
+    assert evaluation == {"evaluation/report.json", "evaluation/gate.json"}
     assert "quality gate passed" in capfd.readouterr().out
 
 
