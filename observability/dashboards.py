@@ -67,7 +67,7 @@ def model_dashboard(entry: CatalogueEntry, namespace: str | None = None, on_gpu:
     rows: list[tuple[str, list[Panel]]] = [
         ("Traffic", [_request_rate(targets), _error_ratio(entry.name, goals)]),
         ("Latency", [_latency_quantiles(targets, goals), _slow_ratio(entry.name, goals)]),
-        ("Capacity", [_replicas(targets), _in_progress(targets)]),
+        ("Capacity", [_replicas(targets), _in_progress(targets), _batch_sizes(targets)]),
         *([("GPU", [_gpu_utilization(targets), _gpu_memory(targets)])] if on_gpu else []),
         (
             "Burn rate",
@@ -184,6 +184,17 @@ def _in_progress(targets: ModelTargets) -> Panel:
     # The requests a replica holds at once: with adaptive batching, what fills (or starves) its batches.
     in_flight = f"sum by (endpoint) ({metrics.REQUESTS_IN_PROGRESS}{targets.requests()})"
     return _timeseries("Requests in flight", "short", [Target(in_flight, "{{endpoint}}")])
+
+
+def _batch_sizes(targets: ModelTargets) -> Panel:
+    # Whether adaptive batching batches at all: a mean near 1 under load means the latency budget or
+    # the traffic leaves nothing to merge; a p90 at max_batch_size means the batches are full.
+    service = targets.service()
+    mean = (
+        f"sum(rate({metrics.BATCH_IMAGES_SUM}{service}[5m])) / sum(rate({metrics.BATCH_IMAGES_COUNT}{service}[5m]))"
+    )
+    p90 = f"histogram_quantile(0.9, sum by (le) (rate({metrics.BATCH_IMAGES_BUCKET}{service}[5m])))"
+    return _timeseries("Images per batch (mean, p90)", "short", [Target(mean, "mean"), Target(p90, "p90")])
 
 
 def _gpu_utilization(targets: ModelTargets) -> Panel:

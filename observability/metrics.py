@@ -23,7 +23,21 @@ SERVICE_METRICS = (REQUESTS_TOTAL, REQUEST_DURATION_BUCKET, REQUEST_DURATION_COU
 REQUESTS_IN_PROGRESS = "bentoml_service_request_in_progress"
 """Gauge of requests being answered (same file, `request_in_progress`); labels `endpoint`, `service_name`,
 `service_version`. Only the dashboards read it: no alert waits on it."""
-DASHBOARD_SERVICE_METRICS = (*SERVICE_METRICS, REQUESTS_IN_PROGRESS)
+# The service's own histogram of the batches its adaptive-batching dispatcher formed (workloads/serving/
+# service.py, BATCH_METRIC; no labels of its own: one series per replica under the scrape's `job`).
+BATCH_IMAGES_SUM = "mlops_serving_batch_images_sum"
+"""Images in the batches formed (the histogram's sum)."""
+BATCH_IMAGES_COUNT = "mlops_serving_batch_images_count"
+"""Batches formed (the histogram's count)."""
+BATCH_IMAGES_BUCKET = "mlops_serving_batch_images_bucket"
+"""Cumulative buckets (`le`) of the batch sizes."""
+DASHBOARD_SERVICE_METRICS = (
+    *SERVICE_METRICS,
+    REQUESTS_IN_PROGRESS,
+    BATCH_IMAGES_SUM,
+    BATCH_IMAGES_COUNT,
+    BATCH_IMAGES_BUCKET,
+)
 """Every name the dashboards read from the model service's /metrics."""
 
 DURATION_BUCKETS_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 180.0)

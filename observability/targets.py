@@ -42,6 +42,10 @@ class ModelTargets:
         routes = "|".join(MODEL_ROUTES)
         return self._matchers(f'job="{self.deployment}"', f'endpoint=~"{routes}"', *extra)
 
+    def service(self) -> str:
+        """Matchers of every series the model's service exports (whatever the route)."""
+        return self._matchers(f'job="{self.deployment}"')
+
     def replica_pods(self) -> str:
         """The service's pods (`<deployment>-<replica set hash>-<suffix>`), as a per-pod exporter
         such as DCGM's labels its series (`pod`, and `namespace`)."""
