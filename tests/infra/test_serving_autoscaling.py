@@ -169,18 +169,14 @@ def test_the_stack_bounds_are_checked_against_the_catalogues() -> None:
         ModelSettings(max_replicas=2).serving_scale(entry)
 
 
-def test_a_stack_ceiling_below_the_catalogues_floor_names_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    floor_of_three = dataclasses.replace(
-        catalogue.get("digits"), serving_scale=ServingScale(min_replicas=3, max_replicas=6)
-    )
-    real_get = catalogue.get
-    monkeypatch.setattr(catalogue, "get", lambda name: floor_of_three if name == "digits" else real_get(name))
-    values = {**load_stack_config("dev").values, f"{PROJECT}:models": '{"digits": {"maxReplicas": 2}}'}
+def test_a_stack_floor_above_the_catalogues_ceiling_names_the_model() -> None:
+    # The real catalogue entry, as a user's stack file meets it: digits allows at most 2 replicas.
+    ceiling = catalogue.get("digits").serving_scale.max_replicas
+    values = {**load_stack_config("dev").values, f"{PROJECT}:models": f'{{"digits": {{"minReplicas": {ceiling + 1}}}}}'}
     with pytest.raises(ConfigError) as raised:
         parse_config("dev", "eu-west-1", values, enforce_support=False)
-    assert "mlops-platform:models.digits: serving scale: min_replicas (3) must be <= max_replicas (2)" in str(
-        raised.value
-    )
+    expected = f"serving scale: min_replicas ({ceiling + 1}) must be <= max_replicas ({ceiling})"
+    assert f"mlops-platform:models.digits: {expected}" in str(raised.value)
 
 
 def test_a_catalogue_scale_out_of_range_is_refused_in_one_message() -> None:
