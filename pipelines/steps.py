@@ -139,21 +139,14 @@ def load_split(path: Path) -> dict[str, Any]:
 
 def reference_groups(dataset_folder: Path, roles: np.ndarray) -> np.ndarray:
     """Per row of the dataset, the distribution it came from: `original`, or `production <day>` for
-    a labelled production image (its prediction day, from the version's production.json, whose
-    rows follow the production rows' order)."""
+    a labelled production image (the prediction day it was served on)."""
     import numpy as np
 
-    from workloads.datasets.roles import ORIGINAL
-    from workloads.labelled_datasets import PROVENANCE_FILE
+    from workloads.datasets.roles import ORIGINAL, prediction_days
     from workloads.reference import ORIGINAL_GROUP, production_group
 
     groups = np.full(roles.shape[0], ORIGINAL_GROUP, dtype=object)
-    production = np.flatnonzero(roles != ORIGINAL)
-    if production.size:
-        rows = json.loads((dataset_folder / PROVENANCE_FILE).read_text(encoding="utf-8"))["rows"]
-        if len(rows) != production.size:
-            raise ValueError(f"{dataset_folder}: {PROVENANCE_FILE} lists {len(rows)} rows, roles {production.size}")
-        groups[production] = [production_group(str(row["prediction_day"])) for row in rows]
+    groups[roles != ORIGINAL] = [production_group(day) for day in prediction_days(dataset_folder, roles)]
     return groups
 
 
