@@ -2,21 +2,27 @@
 `mlops labels queue MODEL`: the day's production images worth labelling, as a Label Studio import.
 
 The same store the model service's `/feedback` writes (`workloads.labels`): each imported task
-becomes one label of (request_id, index) from its `data`, source `label-studio:<file name>`. A
+becomes one label of (request_id, index) from its `data`, source `label-studio:<file name>`, annotator
+the Label Studio user who gave the answer (its email when the export carries it, else `user:<id>`). A
 malformed file or a class the model does not have stores nothing and exits 2 with one line.
 """
 
 from __future__ import annotations
 
 import os
+from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cli.errors import RUN_FAILED_EXIT_CODE, fail
 from cli.options import DayOption, LabelsStoreOption, ModelArgument, PredictionsStoreOption
+
+if TYPE_CHECKING:
+    from workloads.labels.record import LabelRecord
 
 app = typer.Typer(no_args_is_help=True, help="Ground truth for served predictions: queue images, import labels.")
 
@@ -51,8 +57,21 @@ def import_labels(
     except Exception as error:  # an unreachable bucket, a read-only folder: one line, no traceback
         fail(f"writing to {target.uri} failed: {error}; nothing was imported", code=RUN_FAILED_EXIT_CODE)
     typer.echo(f"imported {len(parsed.records)} labels for {entry.name} from {export.name} into {target.uri}")
+    if parsed.records:
+        typer.echo(f"annotators: {_annotators(parsed.records)}")
     for reason, count in sorted(parsed.skipped.items()):
         typer.echo(f"skipped {count} task{'s' if count != 1 else ''}: {reason}")
+
+
+SHOWN_ANNOTATORS = 5
+
+
+def _annotators(records: Sequence[LabelRecord]) -> str:
+    """`user:1` (3 labels), …: the busiest first, a count beyond SHOWN_ANNOTATORS; `unknown` for none named."""
+    counts = Counter(record.annotator or "unknown" for record in records)
+    shown = [f"{name} ({count})" for name, count in counts.most_common(SHOWN_ANNOTATORS)]
+    more = len(counts) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more else "")
 
 
 @app.command("queue")

@@ -17,9 +17,11 @@ image keeps its role in every later version, whatever else is labelled, and the 
 
 What the version records, all of it covered by the manifest's sha256s: `roles.npy` (the role of
 each row) and `production.json` — per production row its request id, image index, prediction day,
-the version that served it, the label, where the label came from (`feedback`, `label-studio:<file>`)
-and when, its role and the image's sha256; and the sources: the base version (uri, digest), every
-prediction log file and labels file read (uri, sha256). The manifest's `derived_from` sums it up.
+the version that served it, the label, where the label came from (`feedback`, `label-studio:<file>`),
+who gave it (`annotator`: the feedback's annotator, the Label Studio user; null when the label does
+not say — labels stored before annotators were recorded) and when, its role and the image's
+sha256; and the sources: the base version (uri, digest), every prediction log file and labels file
+read (uri, sha256). The manifest's `derived_from` sums it up.
 """
 
 from __future__ import annotations
@@ -209,6 +211,7 @@ def _production_rows(images: LabelledImages, entry: CatalogueEntry, fraction: fl
                 "served_by_version": None if version is None else str(version),
                 "label": str(row["label"]),
                 "label_source": str(row["source"]),
+                "annotator": _annotator(row.get("annotator")),
                 "label_received_at": row["received_at"].isoformat(),
                 "role": ROLE_NAMES[holdout_role(request_id, image_index, fraction)],
                 "image_sha256": hashlib.sha256(pixels[position].tobytes()).hexdigest(),
@@ -216,6 +219,11 @@ def _production_rows(images: LabelledImages, entry: CatalogueEntry, fraction: fl
             }
         )
     return records
+
+
+def _annotator(value: object) -> str | None:
+    """The label's annotator, None when unknown (a null, or NaN where pandas filled a missing value)."""
+    return value if isinstance(value, str) else None
 
 
 def _base_production(folder: Path) -> list[dict[str, Any]]:

@@ -31,6 +31,12 @@ def stored(store: Path) -> list[tuple[str, int, str, str]]:
     return list(zip(labels["request_id"], labels["image_index"], labels["label"], labels["source"], strict=True))
 
 
+def annotators(store: Path) -> dict[tuple[str, int], str | None]:
+    labels = LabelStore(str(store)).load("digits", TODAY, TODAY)
+    keys = zip(labels["request_id"], labels["image_index"], strict=True)
+    return dict(zip(keys, labels["annotator"], strict=True))
+
+
 def test_an_export_imports_the_latest_uncancelled_choice_per_task(tmp_path: Path) -> None:
     code, out, err = run("digits", str(EXPORTS / "digits-export.json"), "--store", str(tmp_path))
     assert code == 0, err
@@ -45,10 +51,33 @@ def test_an_export_imports_the_latest_uncancelled_choice_per_task(tmp_path: Path
     )
     assert out.splitlines() == [
         f"imported 4 labels for digits from digits-export.json into {tmp_path}",
+        "annotators: user:1 (3), user:2 (1)",
         "skipped 1 task: every annotation cancelled",
         "skipped 1 task: latest annotation chose more than one class",
         "skipped 1 task: no annotation",
     ]
+
+
+def test_each_label_records_who_gave_the_answer(tmp_path: Path) -> None:
+    """completed_by as an id (the project's Export button) and as the expanded user object (an export
+    snapshot), updated_by naming a later editor, a cancelled newest annotation, no user field at all."""
+    assert run("digits", str(EXPORTS / "digits-export.json"), "--store", str(tmp_path))[0] == 0
+    by_id = annotators(tmp_path)
+    assert by_id[(A, 1)] == "user:2"  # the later of two annotators' answers
+    assert by_id[(B, 0)] == "user:1"  # user 2 cancelled the newest annotation: user 1's answer stands
+
+    store = tmp_path / "expanded"
+    code, out, err = run("digits", str(EXPORTS / "digits-annotators.json"), "--store", str(store))
+    assert code == 0, err
+    assert annotators(store) == {
+        (A, 0): "ana@example.org",  # the expanded user's email
+        (A, 1): "user:5",  # created by Ana, last changed by user 5: user 5's answer
+        (A, 2): "user:4",  # expanded, but no email
+        (B, 0): "ana@example.org",  # Sam skipped it (cancelled) later: not a label, and Ana's stands
+        (B, 1): None,  # the export names nobody: unknown
+    }
+    assert "annotators: ana@example.org (2), user:5 (1), user:4 (1), unknown (1)" in out
+    assert {label for _, _, label, _ in stored(store)} == {"3", "7", "4", "5", "9"}
 
 
 def test_a_later_import_of_the_same_image_wins(tmp_path: Path) -> None:
@@ -105,6 +134,11 @@ def test_a_bad_task_fails_the_whole_file_and_stores_nothing(tmp_path: Path, name
         (
             '[{"id": 9, "data": {}, "annotations": [{"result": [{"type": "choices", "value": "1"}]}]}]',
             "task 9: a choices result needs `value.choices`, a list",
+        ),
+        (
+            '[{"id": 9, "data": {"request_id": "5f0c9a2e7b1d4c3a8e6f00112233aabb", "index": 0}, "annotations": '
+            '[{"completed_by": "ana", "result": [{"type": "choices", "value": {"choices": ["1"]}}]}]}]',
+            "task 9: `completed_by` must be a user id or a user object with an integer `id`",
         ),
     ],
 )

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from workloads.labels.feedback import feedback_records
-from workloads.labels.record import InvalidLabelError, check_label
+from workloads.labels.record import MAX_ANNOTATOR_CHARS, InvalidLabelError, check_label
 from workloads.request_id import new_request_id
 
 CLASSES = [str(digit) for digit in range(10)]
@@ -26,6 +26,14 @@ def test_a_valid_body_gives_one_record_per_image() -> None:
         ("digits", REQUEST, 1, "7", "feedback", NOW),
         ("digits", REQUEST, 0, "3", "feedback", NOW),
     ]
+    assert [r.annotator for r in stored] == [None, None]  # not said: unknown
+
+
+def test_the_annotator_is_stored_with_each_label_of_the_body() -> None:
+    body = {"request_id": REQUEST, "labels": [{"index": 0, "label": "3"}, {"index": 1, "label": "4"}]}
+    stored = records({**body, "annotator": "ana@example.org"})
+    assert [(r.image_index, r.annotator) for r in stored] == [(0, "ana@example.org"), (1, "ana@example.org")]
+    assert records({**body, "annotator": "x" * MAX_ANNOTATOR_CHARS})[0].annotator == "x" * MAX_ANNOTATOR_CHARS
 
 
 @pytest.mark.parametrize(
@@ -55,6 +63,16 @@ def test_a_valid_body_gives_one_record_per_image() -> None:
         ),
         ({"request_id": REQUEST, "labels": [{"index": 0, "label": 3}]}, "unknown class a JSON number"),
         ({"request_id": REQUEST, "labels": [{"index": 0}]}, "unknown class a JSON null"),
+        (
+            {"request_id": REQUEST, "labels": [{"index": 0, "label": "3"}], "annotator": 7},
+            "`annotator` must be a string of 1 to 200 printable characters (who labelled: a name, an email, an id), "
+            "not a JSON number",
+        ),
+        ({"request_id": REQUEST, "labels": [{"index": 0, "label": "3"}], "annotator": None}, "not a JSON null"),
+        ({"request_id": REQUEST, "labels": [{"index": 0, "label": "3"}], "annotator": {"id": 1}}, "not a JSON object"),
+        ({"request_id": REQUEST, "labels": [{"index": 0, "label": "3"}], "annotator": " "}, "not empty"),
+        ({"request_id": REQUEST, "labels": [{"index": 0, "label": "3"}], "annotator": "a\nb"}, "control characters"),
+        ({"request_id": REQUEST, "labels": [{"index": 0, "label": "3"}], "annotator": "a" * 201}, "201 characters"),
     ],
 )
 def test_each_mistake_is_one_422_message_and_no_record(body: object, message: str) -> None:

@@ -61,6 +61,26 @@ def test_records_round_trip_with_their_columns_and_types(store: LabelStore) -> N
     pd.testing.assert_frame_equal(stored, records_frame(records))
 
 
+def test_the_annotator_round_trips_and_an_older_file_reads_as_unknown(store: LabelStore) -> None:
+    request_id = new_request_id()
+    named = LabelRecord(MODEL, request_id, 0, "3", FEEDBACK_SOURCE, DAY, "ana@example.org")
+    store.write([named, label(request_id, 1, "4", DAY)])
+    store.write([label(request_id, 2, "5", DAY)])  # no annotator in the whole file
+    older = records_frame([label(request_id, 3, "6", DAY)]).drop(columns=["annotator"])
+    sink = io.BytesIO()
+    older.to_parquet(sink, index=False)  # the format before `annotator` existed
+    store.objects.write(f"{MODEL}/date=2031-05-06/000000000000-1-older.parquet", sink.getvalue())
+    loaded = store.load(MODEL, DAY.date(), DAY.date())
+    assert list(zip(loaded["image_index"], loaded["annotator"], strict=True)) == [
+        (0, "ana@example.org"),
+        (1, None),
+        (2, None),
+        (3, None),
+    ]
+    table = store.load_table(MODEL, DAY.date(), DAY.date())
+    assert table is not None and str(table.schema.field("annotator").type) == "string"
+
+
 def test_files_go_under_the_model_and_the_received_day(store: LabelStore, moto_s3: MotoS3Server) -> None:
     request_id = new_request_id()
     late = DAY.replace(hour=23, minute=59)

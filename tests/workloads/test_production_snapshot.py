@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from cli.local_annotator import DEMO_ANNOTATOR
 from cli.main import app
 from tests.production_traffic import import_answers, served_request
 from workloads.datasets.dataset import load
@@ -83,6 +84,7 @@ def test_a_version_adds_the_labelled_logged_images_and_records_where_each_came_f
     assert {row["request_id"] for row in rows} == {request}  # the unlabelled request is not there
     assert unlabelled not in json.dumps(rows)
     assert {row["label_source"] for row in rows} == {"label-studio:day1.json"}
+    assert {row["annotator"] for row in rows} == {DEMO_ANNOTATOR.email}  # who labelled, from the export
     assert rows[0]["prediction_day"] == day.isoformat() and rows[0]["served_by_version"] == "1"
 
 
@@ -139,3 +141,41 @@ def test_labels_outside_the_window_are_not_joined(stores: dict[str, Path]) -> No
 
     assert code == 2 and "none of them naming a logged image" in err
     assert snapshot_with_labels(stores, "--days", "31", "--last-day", date.today().isoformat())[0] == 0
+
+
+def test_labels_stored_before_annotators_were_recorded_read_as_unknown(stores: dict[str, Path], tmp_path: Path) -> None:
+    """A labels file of the earlier format (no `annotator` column) beside a feedback that names one."""
+    import pandas as pd
+
+    from workloads.labels.record import LabelRecord
+    from workloads.labels.store import LabelStore
+
+    request = served_request(stores["predictions"], TODAY, images(4, seed=5))
+    received = pd.DatetimeIndex([datetime.now(tz=UTC)] * 3, dtype="datetime64[us, UTC]")
+    old = pd.DataFrame(
+        {
+            "model": ["digits"] * 3,
+            "request_id": [request] * 3,
+            "image_index": pd.Series([0, 1, 2], dtype="int64"),
+            "label": ["1", "2", "3"],
+            "source": ["feedback"] * 3,
+            "received_at": received,
+        }
+    )
+    folder = stores["labels"] / "digits" / f"date={TODAY.isoformat()}"
+    folder.mkdir(parents=True)
+    old.to_parquet(folder / "000000000000-1-old.parquet", index=False)
+    LabelStore(str(stores["labels"])).write(
+        [LabelRecord("digits", request, 3, "4", "feedback", datetime.now(tz=UTC), "ana@example.org")]
+    )
+
+    code, _, err = snapshot_with_labels(stores)
+
+    assert code == 0, err
+    _, _, _, provenance = read_version(stores, "v2", tmp_path / "v2")
+    assert {row["image_index"]: row["annotator"] for row in provenance["rows"]} == {
+        0: None,
+        1: None,
+        2: None,
+        3: "ana@example.org",
+    }

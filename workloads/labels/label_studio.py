@@ -13,11 +13,25 @@ relied on, as Label Studio documents them:
   https://labelstud.io/tags/choices, and the result example in HumanSignal's knowledge base
   ("A Guide to Filter inside of annotation.results object", HumanSignal/support-knowledgebase).
 
+Who answered (the label's `annotator`), as Label Studio's source has it (HumanSignal/label-studio,
+label_studio/data_export/serializers.py `AnnotationSerializer`, and the annotation schema of its API,
+develop branch as of 2025-12; the same since 1.x): an annotation's `completed_by` is the id (an
+integer) of the user who created it — what the project's Export button and `GET /api/projects/<id>/export`
+write (data_export/api.py serializes with `expand=['drafts']` only) — or, in an export snapshot created
+with `serialization_options.annotations__completed_by.only_id` false (and in target-storage exports),
+the user object `{"id", "email", "first_name", "last_name"}` (`CompletedBySerializer`; the expansion is
+in data_export/models.py). `updated_by` is the id of the last user who changed the annotation, or null.
+The answer is the last editor's: `updated_by` when it names someone other than the creator, else the
+creator. Recorded as the user's email when the export carries it, else `user:<id>` (ids are per Label
+Studio instance: the label's source names the file); none of the fields there: unknown (None).
+`lead_time` (seconds spent) is not kept.
+
 Ours, not Label Studio's: the tasks we hand Label Studio carry in `data` the prediction's
 `request_id` and the image's `index` in that request (beside whatever `image` URL shows it), and
 the project's `Choices` values are the model's class names.
 
-Per task: cancelled annotations are ignored; of the others the latest (`updated_at`, else
+Per task: cancelled annotations (`was_cancelled`: the annotator skipped the task) are ignored, so a
+skip never becomes a label nor hides an earlier real answer; of the others the latest (`updated_at`, else
 `created_at`; a tie goes to the later one in the list) is the task's answer, and it must hold one
 `choices` region (the one named `from_name` when given) with exactly one choice. A task with no
 usable annotation is skipped with its reason. A malformed file or task, or a choice that is not a
@@ -35,7 +49,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from workloads.labels.record import InvalidLabelError, LabelRecord, check_label, check_request_id, label_studio_source
+from workloads.labels.record import (
+    InvalidLabelError,
+    LabelRecord,
+    check_annotator,
+    check_label,
+    check_request_id,
+    label_studio_source,
+)
 
 SKIP_NO_ANNOTATION = "no annotation"
 SKIP_CANCELLED = "every annotation cancelled"
@@ -78,7 +99,7 @@ def read_export(
         if isinstance(outcome, str):
             skipped[outcome] += 1
             continue
-        when, choice = outcome
+        when, choice, annotator = outcome
         data = task["data"]
         try:
             request_id = check_request_id(data.get("request_id"))
@@ -86,7 +107,7 @@ def read_export(
         except InvalidLabelError as error:
             raise InvalidLabelError(f"{name}: {error}") from None
         index = _image_index(data.get("index"), name)
-        answered.append((when, LabelRecord(model, request_id, index, label, source, received_at)))
+        answered.append((when, LabelRecord(model, request_id, index, label, source, received_at, annotator)))
     answered.sort(key=lambda item: item[0])  # stable: equal times keep file order
     return LabelStudioImport(records=[record for _, record in answered], skipped=skipped)
 
@@ -97,8 +118,8 @@ def _task_name(task: object, position: int) -> str:
     return f"task #{position + 1} in the file"
 
 
-def _task_label(task: object, from_name: str | None) -> tuple[str, object] | str:
-    """(when the chosen annotation was made, its one choice), or the reason the task is skipped."""
+def _task_label(task: object, from_name: str | None) -> tuple[str, object, str | None] | str:
+    """(when the chosen annotation was made, its one choice, who made it), or the reason the task is skipped."""
     if not isinstance(task, dict):
         raise LabelStudioError("a task must be a JSON object")
     if not isinstance(task.get("data"), dict):
@@ -128,7 +149,34 @@ def _task_label(task: object, from_name: str | None) -> tuple[str, object] | str
         raise LabelStudioError("a choices result needs `value.choices`, a list")
     if len(chosen) != 1:
         return SKIP_SEVERAL_CHOICES if chosen else SKIP_NO_CHOICE
-    return when, chosen[0]
+    return when, chosen[0], _annotator(latest)
+
+
+def _annotator(annotation: dict[str, Any]) -> str | None:
+    """Who gave the annotation's answer: its last editor (`updated_by`) when another user than its
+    creator (`completed_by`), else the creator; None when the export names neither."""
+    creator_id, creator = _user(annotation.get("completed_by"), "completed_by")
+    editor_id, editor = _user(annotation.get("updated_by"), "updated_by")
+    if editor_id is not None and editor_id != creator_id:
+        return editor
+    return creator
+
+
+def _user(value: object, field_name: str) -> tuple[int | None, str | None]:
+    """(id, how the label records the user) of a user field: an id, a user object, or absent/null."""
+    if value is None:
+        return None, None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value, f"user:{value}"
+    if isinstance(value, dict) and isinstance(value.get("id"), int) and not isinstance(value["id"], bool):
+        email = value.get("email")
+        if isinstance(email, str) and email.strip():
+            try:
+                return value["id"], check_annotator(email, f"`{field_name}.email`")
+            except InvalidLabelError as error:
+                raise LabelStudioError(str(error)) from None
+        return value["id"], f"user:{value['id']}"
+    raise LabelStudioError(f"`{field_name}` must be a user id or a user object with an integer `id`")
 
 
 def _cancelled(annotation: dict[str, Any]) -> bool:

@@ -4,7 +4,9 @@ A record names its image the way the prediction log does — `request_id` (the i
 response returned) and `image_index` (the image's position in that request) — so labels and
 predictions join on those two columns, whichever arrives first. `label` is a class name of the
 model's catalogue entry; `source` says where it came from (`feedback`, `label-studio:<file>`);
-`received_at` is when the platform received it (UTC), the order "the last one wins" follows.
+`received_at` is when the platform received it (UTC), the order "the last one wins" follows;
+`annotator` says who gave it (the feedback body's `annotator`, the Label Studio user), None when
+unknown — labels files written before the column existed read as unknown too.
 """
 
 from __future__ import annotations
@@ -15,12 +17,16 @@ from datetime import datetime
 
 from workloads.request_id import is_request_id
 
-LABEL_COLUMNS = ("model", "request_id", "image_index", "label", "source", "received_at")
+LABEL_COLUMNS = ("model", "request_id", "image_index", "label", "source", "received_at", "annotator")
 """The columns of every labels file, in file order."""
 KEY_COLUMNS = ("model", "request_id", "image_index")
 """What one label is about: one image of one prediction request."""
 FEEDBACK_SOURCE = "feedback"
 LABEL_STUDIO_SOURCE_PREFIX = "label-studio:"
+ANNOTATOR_COLUMN = "annotator"
+"""The last column: absent from labels files written before it existed (read as null, unknown)."""
+MAX_ANNOTATOR_CHARS = 200
+"""An email or a name fits; a whole document sent as the annotator does not."""
 SHOWN_CLASSES = 20
 """Class names listed in an unknown-class message; a 1,000-class model gets a count beyond them."""
 
@@ -42,6 +48,8 @@ class LabelRecord:
     source: str
     received_at: datetime
     """Timezone-aware, UTC."""
+    annotator: str | None = None
+    """Who labelled the image (a name, an email, `user:<id>` of a Label Studio user); None: unknown."""
 
 
 def label_studio_source(file_name: str) -> str:
@@ -62,6 +70,24 @@ def check_request_id(value: object) -> str:
     if is_request_id(value):
         return str(value)
     raise InvalidLabelError("`request_id` must be the 32-hex-digit id a prediction response returned")
+
+
+def check_annotator(value: object, where: str = "`annotator`") -> str:
+    """Who labelled: a string of 1 to MAX_ANNOTATOR_CHARS printable characters, else InvalidLabelError."""
+    if not isinstance(value, str):
+        problem = f"a JSON {_json_type(value)}"
+    elif not value.strip():
+        problem = "empty"
+    elif len(value) > MAX_ANNOTATOR_CHARS:
+        problem = f"{len(value)} characters long"
+    elif not value.isprintable():
+        problem = "holding control characters"
+    else:
+        return value
+    raise InvalidLabelError(
+        f"{where} must be a string of 1 to {MAX_ANNOTATOR_CHARS} printable characters (who labelled: "
+        f"a name, an email, an id), not {problem}"
+    )
 
 
 def check_image_index(value: object, max_images: int) -> int:

@@ -8,7 +8,8 @@ labels from that day onwards.
 
 Each write — one feedback request, one import — is its own file, written once and never changed
 (`resolve` says why); the file holds `record.LABEL_COLUMNS`: `model`, `request_id`, `label`,
-`source` (strings), `image_index` (int64), `received_at` (UTC, microseconds).
+`source` (strings), `image_index` (int64), `received_at` (UTC, microseconds), `annotator` (string,
+null when unknown). Files written before `annotator` existed lack the column: read, it is null.
 """
 
 from __future__ import annotations
@@ -19,15 +20,26 @@ import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 import pandas as pd
 import pyarrow as pa
 
-from workloads.labels.record import LABEL_COLUMNS, LabelRecord
+from workloads.labels.record import ANNOTATOR_COLUMN, LABEL_COLUMNS, LabelRecord
 from workloads.labels.resolve import resolve_labels, resolve_table
 from workloads.object_store import ObjectStore
 
+_COLUMN_TYPES = {
+    "model": pa.string(),
+    "request_id": pa.string(),
+    "image_index": pa.int64(),
+    "label": pa.string(),
+    "source": pa.string(),
+    "received_at": pa.timestamp("us", tz="UTC"),
+    ANNOTATOR_COLUMN: pa.string(),
+}
+LABEL_SCHEMA = pa.schema([(name, _COLUMN_TYPES[name]) for name in LABEL_COLUMNS])
+"""`LABEL_COLUMNS` as Arrow types: what a labels file holds (an all-unknown `annotator` would be null-typed)."""
 READ_THREADS = 8
 """Label files read at once (each is an S3 request; a day of imports is many small files)."""
 
@@ -46,6 +58,7 @@ def records_frame(records: Sequence[LabelRecord]) -> pd.DataFrame:
             "label": pd.Series([record.label for record in records], dtype="object"),
             "source": pd.Series([record.source for record in records], dtype="object"),
             "received_at": pd.DatetimeIndex([record.received_at for record in records], dtype="datetime64[us, UTC]"),
+            ANNOTATOR_COLUMN: pd.Series([record.annotator for record in records], dtype="object"),
         }
     )
     return frame.reindex(columns=list(LABEL_COLUMNS))
@@ -100,7 +113,7 @@ class LabelStore:
             day += timedelta(days=1)
 
         def read(key: str) -> pa.Table:
-            return pq.read_table(io.BytesIO(self.objects.read(key)), columns=list(LABEL_COLUMNS))
+            return _with_label_columns(pq.ParquetFile(io.BytesIO(self.objects.read(key))))
 
         with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
             tables = [table for table in pool.map(read, keys) if table.num_rows]  # map keeps the store order
@@ -125,10 +138,23 @@ class LabelStore:
 
 def rows_of(files: Sequence[bytes]) -> pd.DataFrame:
     """The rows of labels files (their bytes, in store order) as one frame, unresolved."""
-    frames = [frame for frame in (pd.read_parquet(io.BytesIO(data)) for data in files) if len(frame)]
-    if not frames:
+    import pyarrow.parquet as pq
+
+    tables = [table for table in (_with_label_columns(pq.ParquetFile(io.BytesIO(data))) for data in files)]
+    tables = [table for table in tables if table.num_rows]
+    if not tables:
         return _empty_frame()
-    return pd.concat(frames, ignore_index=True).reindex(columns=list(LABEL_COLUMNS))
+    return pa.concat_tables(tables).to_pandas().reindex(columns=list(LABEL_COLUMNS))
+
+
+def _with_label_columns(parquet: Any) -> pa.Table:
+    """A labels file's `LABEL_COLUMNS` in `LABEL_SCHEMA`'s types; a file older than the `annotator`
+    column gets it null (unknown). Typed once here, so files of either age concatenate."""
+    present = parquet.schema_arrow.names
+    table = parquet.read(columns=[name for name in LABEL_COLUMNS if name in present])
+    if ANNOTATOR_COLUMN not in present:
+        table = table.append_column(ANNOTATOR_COLUMN, pa.nulls(table.num_rows, pa.string()))
+    return table.select(list(LABEL_COLUMNS)).cast(LABEL_SCHEMA)
 
 
 def _file_name() -> str:
@@ -138,6 +164,10 @@ def _file_name() -> str:
 
 
 def _parquet(rows: pd.DataFrame) -> bytes:
+    import pyarrow.parquet as pq
+
+    # The schema given: a write whose labels all lack an annotator would store Arrow's null type.
+    table = pa.Table.from_pandas(rows, schema=LABEL_SCHEMA, preserve_index=False)
     sink = io.BytesIO()
-    rows.to_parquet(sink, index=False)
+    pq.write_table(table, sink)
     return sink.getvalue()

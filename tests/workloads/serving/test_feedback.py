@@ -86,6 +86,15 @@ def test_a_repeated_label_for_an_image_wins_on_read(
     assert resolved(digits_service, request_id) == [(0, "8")]
 
 
+def test_the_annotator_of_a_feedback_is_stored_with_its_labels(digits_service: LocalModelService) -> None:
+    request_id = new_request_id()
+    body = {"request_id": request_id, "labels": [{"index": 0, "label": "2"}], "annotator": "ana@example.org"}
+    assert feedback(digits_service, body).status_code == 200
+    today = datetime.now(tz=UTC).date()
+    labels = labels_store(digits_service).load("digits", today, today)
+    assert labels[labels["request_id"] == request_id]["annotator"].tolist() == ["ana@example.org"]
+
+
 def test_a_label_for_a_request_not_in_the_log_is_kept(digits_service: LocalModelService) -> None:
     unseen = new_request_id()
     response = feedback(digits_service, {"request_id": unseen, "labels": [{"index": 3, "label": "4"}]})
@@ -132,6 +141,13 @@ def test_a_label_for_a_request_not_in_the_log_is_kept(digits_service: LocalModel
             "unknown class 'dog'",
         ),
         (lambda url, rid: requests.post(f"{url}/feedback", data={"request_id": rid}), 415, "unsupported content type"),
+        (
+            lambda url, rid: requests.post(
+                f"{url}/feedback", json={"request_id": rid, "labels": [{"index": 0, "label": "1"}], "annotator": 42}
+            ),
+            422,
+            "`annotator` must be a string of 1 to 200 printable characters",
+        ),
     ],
 )
 def test_a_bad_body_is_one_4xx_message_and_stores_nothing(
