@@ -589,7 +589,7 @@ class LocalLoop:
     def stop(self) -> None:
         self.monitoring.stop()
         for service in self.services.values():
-            service.terminate()
+            service.stop()
         if self.tracking is not None:
             self.tracking.stop()
 

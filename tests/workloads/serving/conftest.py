@@ -102,7 +102,7 @@ def started_service(
     try:
         yield service
     finally:
-        service.terminate()
+        service.stop()
 
 
 @pytest.fixture(scope="session")
