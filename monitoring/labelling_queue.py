@@ -42,7 +42,7 @@ from monitoring.labelling_candidates import (
     read_images,
 )
 from monitoring.labelling_ledger import Key, queued_keys, record
-from monitoring.labelling_queue_settings import LabellingQueueSettings, variables_help
+from monitoring.labelling_queue_settings import LabellingQueueSettings
 from monitoring.quality_join import prediction_days
 from monitoring.store import Store
 from monitoring.window import CLASS_NAME_COLUMN, VERSION_COLUMN, window_prefix
@@ -206,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "Labelling queue of one model: up to --budget production images (drifted days first, low confidence "
         "first, none labelled or queued before) as PNG files and a Label Studio import file with the model's "
         "predictions as pre-annotations.",
-        variables_help(),
+        LabellingQueueSettings,
     )
     parser.add_argument("model", help="catalogue model name")
     parser.add_argument("--day", default=None, help="last prediction day, YYYY-MM-DD (default: yesterday, UTC)")

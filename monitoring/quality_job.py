@@ -37,14 +37,14 @@ from typing import Any
 from monitoring import alerts
 from monitoring.actions import alert_once, report_link, retrain_once
 from monitoring.day_drift import day_drift
-from monitoring.entrypoint import job_parser, run_job_command
+from monitoring.entrypoint import ModelDayFlags, ModelDayJob
 from monitoring.job import default_day
 from monitoring.job_metrics import QUALITY_JOB, push_results, quality_registry
 from monitoring.quality_estimate import CalibrationLookup, estimate_window, registry_calibration
 from monitoring.quality_join import join, labels_table, prediction_days, read_predictions
 from monitoring.quality_metrics import measure
 from monitoring.quality_report import QUALITY_FILE, Judgement, QualityRow, QualitySummary, judge, overall
-from monitoring.quality_settings import QualitySettings, variables_help
+from monitoring.quality_settings import QualitySettings
 from monitoring.retrain import RetrainSubmitter
 from monitoring.run_record import MonitoringRun, registry_client
 from monitoring.store import Store
@@ -58,6 +58,10 @@ DRIFTED_DAY_CAUTION = (
 )
 ValidationLookup = Callable[[str], float | None]
 """model version → its validation accuracy, None when the registry has none."""
+DESCRIPTION = (
+    "Daily quality job of one model: labels joined with the predictions of a window of days, "
+    "accuracy and macro-F1 per day and model version vs validation accuracy, quality.json, alerts."
+)
 
 
 class QualityJobError(RuntimeError):
@@ -369,27 +373,9 @@ def describe(result: QualityResult) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = job_parser(
-        "python -m monitoring.quality_job",
-        "Daily quality job of one model: labels joined with the predictions of a window of days, "
-        "accuracy and macro-F1 per day and model version vs validation accuracy, quality.json, alerts.",
-        variables_help(),
-    )
-    parser.add_argument("model", help="catalogue / registered model name")
-    parser.add_argument(
-        "--day", default=None, help="last prediction day of the window, YYYY-MM-DD (default: yesterday, UTC)"
-    )
-    arguments = parser.parse_args(argv)
-
-    def prepare() -> QualitySettings:
-        settings = QualitySettings.from_environment()
-        if arguments.day:
-            parse_day(arguments.day)
-        return settings
-
-    return run_job_command(
-        prepare, lambda settings: run_quality_job(arguments.model, arguments.day, settings), describe, QualityJobError
-    )
+    flags = ModelDayFlags("model", "--day", "last prediction day of the window, YYYY-MM-DD (default: yesterday, UTC)")
+    command = ModelDayJob("python -m monitoring.quality_job", DESCRIPTION, QualitySettings, QualityJobError, flags)
+    return command.main(argv, run_quality_job, describe)
 
 
 if __name__ == "__main__":
