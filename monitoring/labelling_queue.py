@@ -33,6 +33,7 @@ from monitoring import alerts
 from monitoring.day_drift import day_drift
 from monitoring.drift import CONFIDENCE_COLUMN
 from monitoring.entrypoint import job_parser, run_job_command
+from monitoring.errors import LabellingQueueError
 from monitoring.job import default_day
 from monitoring.labelling_candidates import (
     DAY_COLUMN,
@@ -53,10 +54,6 @@ LOG = logging.getLogger("mlops.labelling")
 TASKS_FILE = "tasks.json"
 CONFIG_FILE = "label_config.xml"
 IMAGES_FOLDER = "images"
-
-
-class LabellingQueueError(RuntimeError):
-    """The queue cannot be built; the message says why and what to do."""
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from monitoring import alerts
 from monitoring.actions import alert_once, report_link, retrain_once
 from monitoring.day_drift import day_drift
 from monitoring.entrypoint import ModelDayFlags, ModelDayJob
+from monitoring.errors import QualityJobError
 from monitoring.job import default_day
 from monitoring.job_metrics import QUALITY_JOB, push_results, quality_registry
 from monitoring.quality_estimate import CalibrationLookup, estimate_window, registry_calibration
@@ -62,10 +63,6 @@ DESCRIPTION = (
     "Daily quality job of one model: labels joined with the predictions of a window of days, "
     "accuracy and macro-F1 per day and model version vs validation accuracy, quality.json, alerts."
 )
-
-
-class QualityJobError(RuntimeError):
-    """The job cannot do its work; the message says why and what to do."""
 
 
 @dataclass
