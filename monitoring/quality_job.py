@@ -44,7 +44,7 @@ from monitoring.job_metrics import QUALITY_JOB, push_results, quality_registry
 from monitoring.quality_estimate import CalibrationLookup, estimate_window, registry_calibration
 from monitoring.quality_join import join, labels_table, prediction_days, read_predictions
 from monitoring.quality_metrics import measure
-from monitoring.quality_report import QUALITY_FILE, Judgement, QualityRow, QualitySummary, judge, overall
+from monitoring.quality_report import QUALITY_FILE, QualityRow, QualitySummary, judge, overall
 from monitoring.quality_settings import QualitySettings
 from monitoring.retrain import RetrainSubmitter
 from monitoring.run_record import MonitoringRun, registry_client
@@ -126,17 +126,16 @@ def measure_quality(
     except (OSError, ValueError) as error:
         raise QualityJobError(f"cannot read the labels store {labels_store.uri}: {error}") from None
     joined = join(predictions, labels_table(labels))
-    rules = Judgement(settings.min_labels, settings.margin, settings.confidence)
     known: dict[str, float | None] = {}
     rows = []
     for measured in measure(joined, settings.confidence):
         if measured.model_version not in known:
             known[measured.model_version] = validation(measured.model_version)
-        rows.append(judge(measured, known[measured.model_version], rules))
+        rows.append(judge(measured, known[measured.model_version], settings))
     if calibration is not None:
         rows = _with_estimates(rows, predictions_store, model, days, calibration)
         rows = _doubt_drifted_days(rows, Store(settings.reports_store), model)
-    status, reason = overall(rows, rules)
+    status, reason = overall(rows, settings)
     return QualitySummary(
         model=model,
         date=day.isoformat(),
