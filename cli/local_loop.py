@@ -528,6 +528,9 @@ class LocalLoop:
             return "skipped: no traffic"
         verdict = "DATASET DRIFT" if summary.dataset_drift else "no drift"
         verdict += f" (drifted share {summary.comparison.drifted_share:.2f})"
+        learned = [group for group in summary.comparison.reference_groups if group.reported]
+        if summary.comparison.reference_groups and learned:
+            verdict += f", against the {learned[0].name} distribution the version learned"
         retrain = summary.retrain
         if retrain.submitted:
             verdict += f"; retrain submitted: {retrain.outcome}"

@@ -121,6 +121,7 @@ DRIFT_IMAGE = ImageSpec(
         "monitoring/quality_metrics.py",
         "monitoring/quality_report.py",
         "monitoring/quality_settings.py",
+        "monitoring/reference_groups.py",
         "monitoring/reference_loader.py",
         "monitoring/retrain.py",
         "monitoring/retrain_data.py",

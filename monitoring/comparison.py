@@ -1,7 +1,8 @@
 """Step 3 of the drift job: a sample of the window against the reference, in one Evidently report.
 
 The window's rows of the version that served most of the day are sampled (seeded), the reference is
-built from that version's tables, and `monitoring.drift` decides family-wise. The result keeps the
+built from that version's tables — once per distribution the version learned
+(`monitoring.reference_groups`) — and `monitoring.drift` decides family-wise. The result keeps the
 computation (its report is saved as report.html, its scores become MLflow metrics) beside the
 typed `Comparison` the summary holds.
 """
@@ -19,9 +20,10 @@ from monitoring.drift import (
     summarise_features,
     summarise_signals,
 )
+from monitoring.reference_groups import MIN_GROUP_ROWS, GroupedReference, ReferenceGroup, group_reference
 from monitoring.reference_loader import Reference
 from monitoring.settings import DriftSettings
-from monitoring.summary import Comparison, ReferenceRows
+from monitoring.summary import Comparison, GroupVerdict, ReferenceRows
 from monitoring.window import Window, sample_window
 
 
@@ -53,13 +55,21 @@ def mixed_versions_note(window: Window, version: str) -> str | None:
 def compare(
     window: Window, version: str, reference: Reference, settings: DriftSettings, class_names: Sequence[str] | None
 ) -> Compared:
-    """Compare the rows `version` served in `window` with its `reference`."""
-    sampled_reference, source = build_reference(
-        reference.training, reference.validation, class_names, settings.sample_size, settings.seed
-    )
+    """Compare the rows `version` served in `window` with each distribution of its `reference`
+    (`monitoring.reference_groups`): the first group the window does not differ from decides "no
+    drift"; when it differs from all, the `original` group's comparison is the one reported."""
+    grouped = group_reference(reference)
     current = sample_window(window, version, settings.sample_size, settings.seed, class_names)
-    computation = compute_drift(current, sampled_reference, thresholds_of(settings))
-    validation_rows = len(reference.validation) if reference.validation is not None else 0
+    tried: list[tuple[ReferenceGroup, DriftComputation, str]] = []
+    for group in grouped.groups:
+        sampled_reference, source = build_reference(
+            group.training, group.validation, class_names, settings.sample_size, settings.seed
+        )
+        tried.append((group, compute_drift(current, sampled_reference, thresholds_of(settings)), source))
+        if not tried[-1][1].dataset_drift:
+            break
+    group, computation, source = tried[-1] if not tried[-1][1].dataset_drift else tried[0]
+    validation_rows = len(group.validation) if group.validation is not None else 0
     comparison = Comparison(
         note=mixed_versions_note(window, version),
         dataset_drift=computation.dataset_drift,
@@ -72,10 +82,30 @@ def compare(
         rows_compared=len(current),
         rows_repeated=computation.repeated_rows.get("current", 0),
         rows_of_version=window.versions[version],
-        reference_rows=ReferenceRows(training=len(reference.training), validation=validation_rows),
+        reference_rows=ReferenceRows(training=len(group.training), validation=validation_rows),
         reference_source=source,
         reference_dataset=reference.dataset,
         sample_size=settings.sample_size,
         features=summarise_features(computation),
+        reference_groups=group_verdicts(grouped, tried, group.name),
     )
     return Compared(computation=computation, comparison=comparison)
+
+
+def group_verdicts(
+    grouped: GroupedReference, tried: Sequence[tuple[ReferenceGroup, DriftComputation, str]], reported: str
+) -> tuple[GroupVerdict, ...]:
+    """What each group said, for a reference of more than one group (empty otherwise: the summary of
+    a version without production rows stays as it was)."""
+    if len(grouped.groups) == 1 and not grouped.too_small:
+        return ()
+    said = {group.name: computation for group, computation, _ in tried}
+    verdicts = [
+        GroupVerdict(group.name, len(group.training), said[group.name].dataset_drift, said[group.name].drifted_share,
+                     reported=group.name == reported)
+        if group.name in said
+        else GroupVerdict(group.name, len(group.training), None, None, skipped="an earlier group matched")
+        for group in grouped.groups
+    ]  # fmt: skip
+    small = f"fewer than {MIN_GROUP_ROWS} images"
+    return (*verdicts, *(GroupVerdict(name, rows, None, None, skipped=small) for name, rows in grouped.too_small))

@@ -64,6 +64,23 @@ class ReferenceRows:
 
 
 @dataclass(frozen=True)
+class GroupVerdict:
+    """What comparing the window with one distribution the version learned found (`monitoring.reference_groups`)."""
+
+    name: str
+    training_rows: int
+    dataset_drift: bool | None
+    drifted_share: float | None
+    reported: bool = False
+    """The comparison the summary's other keys (and report.html) describe."""
+    skipped: str | None = None
+    """Why the group was not compared (too few images, or an earlier group matched); None if it was."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return _declared(self)
+
+
+@dataclass(frozen=True)
 class Comparison:
     """What comparing the window's sample with the reference found (`monitoring.comparison`)."""
 
@@ -85,10 +102,14 @@ class Comparison:
     reference_dataset: str
     sample_size: int
     features: Mapping[str, Mapping[str, Any]]
+    reference_groups: tuple[GroupVerdict, ...] = ()
+    """Per distribution the version learned, when it learned more than one (empty: one reference)."""
 
     def as_dict(self) -> dict[str, Any]:
         """The comparison's keys, `status` among them, in the order summary.json has them."""
         note = {} if self.note is None else {"note": self.note}
+        learned = [group.as_dict() for group in self.reference_groups]
+        groups = {"reference_groups": learned} if learned else {}
         return {
             **note,
             "status": DRIFT if self.dataset_drift else NO_DRIFT,
@@ -107,6 +128,7 @@ class Comparison:
             "reference_dataset": self.reference_dataset,
             "sample_size": self.sample_size,
             "features": dict(self.features),
+            **groups,
         }
 
 
@@ -286,6 +308,17 @@ def _describe_comparison(summary: ComparedSummary) -> str:
             + (" REJECTED" if signal["rejected"] else "")
             + (f" ({signal['deciding_column']})" if signal["deciding_column"] else "")
         )
+    if comparison.reference_groups:
+        line += "\nlearned distributions: " + "; ".join(_describe_group(group) for group in comparison.reference_groups)
     if comparison.note:
         line += f"\nnote: {comparison.note}"
     return line + f"\nreport: {summary.report}"
+
+
+def _describe_group(group: GroupVerdict) -> str:
+    """`production 2026-11-02 (412 images): no drift, share 0.06 (reported)`."""
+    head = f"{group.name} ({group.training_rows} images): "
+    if group.skipped:
+        return head + f"not compared ({group.skipped})"
+    verdict = "drift" if group.dataset_drift else "no drift"
+    return head + f"{verdict}, share {group.drifted_share:.2f}" + (" (reported)" if group.reported else "")

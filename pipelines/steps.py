@@ -19,7 +19,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import numpy as np
 
 LOG = logging.getLogger("mlops.pipeline")
 EXPERIMENT_PREFIX = "training/"
@@ -134,6 +137,19 @@ def load_split(path: Path) -> dict[str, Any]:
         return {key: archive[key] for key in (SPLIT_INPUTS, SPLIT_IMAGES, SPLIT_LABELS)}
 
 
+def reference_groups(dataset_folder: Path, roles: np.ndarray) -> np.ndarray:
+    """Per row of the dataset, the distribution it came from: `original`, or `production <day>` for
+    a labelled production image (the prediction day it was served on)."""
+    import numpy as np
+
+    from workloads.datasets.roles import ORIGINAL, prediction_days
+    from workloads.reference import ORIGINAL_GROUP, production_group
+
+    groups = np.full(roles.shape[0], ORIGINAL_GROUP, dtype=object)
+    groups[roles != ORIGINAL] = [production_group(day) for day in prediction_days(dataset_folder, roles)]
+    return groups
+
+
 @timed
 def preprocess_step(
     model: str,
@@ -150,8 +166,9 @@ def preprocess_step(
     The validation split is drawn from the dataset's original rows only (`workloads.datasets.roles`),
     so every version of a dataset is judged on the same images; labelled production images are
     trained on, except the held-out production slice, written to `production_path` (empty for a
-    version without production rows). The reference is every row trained on: a version that learned
-    a new distribution compares the days it serves with that distribution too.
+    version without production rows). The reference is every row trained on, each marked with the
+    distribution it came from (`workloads.reference`): a version that learned a new distribution
+    compares the days it serves with that distribution too.
     """
     import numpy as np
 
@@ -161,7 +178,7 @@ def preprocess_step(
     from workloads.datasets.manifest import MANIFEST
     from workloads.datasets.roles import ORIGINAL, PRODUCTION_HOLDOUT, PRODUCTION_TRAIN, load_roles
     from workloads.datasets.splits import stratified_split
-    from workloads.reference import write_feature_table
+    from workloads.reference import REFERENCE_GROUP_COLUMN, write_feature_table
 
     entry = entry_for(model)
     data = load(dataset_folder)
@@ -185,6 +202,7 @@ def preprocess_step(
     manifest = json.loads((dataset_folder / MANIFEST).read_text(encoding="utf-8"))
     table = features.drift_features(data.images[train_rows])
     table["label"] = data.labels[train_rows]
+    table[REFERENCE_GROUP_COLUMN] = reference_groups(dataset_folder, roles)[train_rows]
     write_feature_table(
         table,
         reference_path,

@@ -37,6 +37,7 @@ from workloads.datasets.roles import (
     ORIGINAL,
     PRODUCTION_HOLDOUT,
     PRODUCTION_TRAIN,
+    PROVENANCE_FILE,
     ROLE_NAMES,
     ROLES_FILE,
     load_roles,
@@ -50,7 +51,6 @@ if TYPE_CHECKING:
     from workloads.datasets.stores import DatasetStore
     from workloads.datasets.versions import DatasetVersion
 
-PROVENANCE_FILE = "production.json"
 DEFAULT_HOLDOUT_FRACTION = 0.2
 DEFAULT_LOOKBACK_DAYS = 14
 KEY = ("request_id", "image_index")

@@ -10,6 +10,13 @@ and tags the version with `reference.features` / `reference.validation_predictio
 paths in the run) and `features.version`. The drift job reads them back with
 `download_reference(model, version)`. Each parquet file carries its provenance (features version,
 dataset, dataset version) in the schema metadata under the key `mlops`.
+
+The training table's `reference_group` column says which distribution each row was learned from:
+`original` (the dataset as first built) or `production <day>` (labelled production images of that
+prediction day, `workloads.labelled_datasets`). A version retrained on a shifted day has learned
+that shift; the drift job compares a window with each distribution separately
+(`monitoring.reference_groups`), because against the pooled table a day of either one is a mixture's
+minority and would alarm forever. Tables written before the column existed are one `original` group.
 """
 
 from __future__ import annotations
@@ -30,6 +37,14 @@ TRAINING_FEATURES_TAG = "reference.features"
 VALIDATION_PREDICTIONS_TAG = "reference.validation_predictions"
 FEATURES_VERSION_TAG = "features.version"
 METADATA_KEY = b"mlops"
+REFERENCE_GROUP_COLUMN = "reference_group"
+ORIGINAL_GROUP = "original"
+PRODUCTION_GROUP_PREFIX = "production "
+
+
+def production_group(prediction_day: str) -> str:
+    """The reference group of labelled production images served on `prediction_day` (YYYY-MM-DD)."""
+    return f"{PRODUCTION_GROUP_PREFIX}{prediction_day}"
 
 
 class MissingReferenceError(LookupError):

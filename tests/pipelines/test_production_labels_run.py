@@ -22,7 +22,7 @@ from workloads import catalogue
 from workloads.datasets.builders import build
 from workloads.datasets.stores import open_store
 from workloads.labelled_datasets import LabelledWindow, snapshot_with_labels
-from workloads.reference import download_reference
+from workloads.reference import ORIGINAL_GROUP, REFERENCE_GROUP_COLUMN, download_reference, production_group
 from workloads.tracking import registry
 from workloads.tracking.local import LocalTrackingServer
 
@@ -74,7 +74,10 @@ def test_a_version_with_production_labels_is_judged_on_both_splits_and_wins_on_t
     run_id = client.get_model_version("digits", second.version).run_id
     report = json.loads(Path(client.download_artifacts(run_id, "evaluation/report.json", str(tmp_path))).read_text())
     assert report["production_holdout"]["samples"] == made.held_out
-    # The drift reference of v2 is what v2 trained on: the original training rows and the production ones.
+    # The drift reference of v2 is what v2 trained on: the original training rows and the production
+    # ones, each marked with the distribution it came from (the production rows by prediction day).
     reference, provenance = download_reference("digits", second.version)
     assert provenance["dataset_version"] == "v2"
     assert len(reference) == 1797 - 359 + made.trained
+    groups = reference[REFERENCE_GROUP_COLUMN].value_counts().to_dict()
+    assert groups == {ORIGINAL_GROUP: 1797 - 359, production_group(today.isoformat()): made.trained}

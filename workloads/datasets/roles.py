@@ -10,7 +10,9 @@ A version built from a base and labelled production images (`workloads.labelled_
     PRODUCTION_HOLDOUT   a labelled production image kept out of training: the *recent* slice the
                          candidate and production are both measured on
 
-A version without the file (every first snapshot) is all ORIGINAL.
+A version without the file (every first snapshot) is all ORIGINAL. Such a version also holds
+`production.json` (`workloads.labelled_datasets`), one row per production row in the order they
+stand in the dataset, with the prediction day each image was served on.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 ROLES_FILE = "roles.npy"
+PROVENANCE_FILE = "production.json"
 ORIGINAL, PRODUCTION_TRAIN, PRODUCTION_HOLDOUT = 0, 1, 2
 ROLE_NAMES = {ORIGINAL: "original", PRODUCTION_TRAIN: "production-train", PRODUCTION_HOLDOUT: "production-holdout"}
 
@@ -37,3 +40,18 @@ def load_roles(folder: Path, rows: int) -> np.ndarray:
     if roles.shape != (rows,) or not np.isin(roles, list(ROLE_NAMES)).all():
         raise ValueError(f"{path}: expected {rows} roles in {sorted(ROLE_NAMES)}, got shape {roles.shape}")
     return roles.astype(np.int8)
+
+
+def prediction_days(folder: Path, roles: np.ndarray) -> list[str]:
+    """The prediction day (YYYY-MM-DD) of each production row (roles != ORIGINAL), in dataset order."""
+    import json
+
+    import numpy as np
+
+    production = int(np.count_nonzero(roles != ORIGINAL))
+    if not production:
+        return []
+    rows = json.loads((folder / PROVENANCE_FILE).read_text(encoding="utf-8"))["rows"]
+    if len(rows) != production:
+        raise ValueError(f"{folder}: {PROVENANCE_FILE} lists {len(rows)} rows, {ROLES_FILE} {production} production")
+    return [str(row["prediction_day"]) for row in rows]
