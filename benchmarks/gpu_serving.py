@@ -201,7 +201,7 @@ def compare(
     finally:
         if flask is not None:
             stop(flask)
-        service.terminate()
+        service.stop()
 
 
 def measure_concurrency(

@@ -213,7 +213,7 @@ def tree_rss_mib(pid: int) -> float:
 def start_flask(
     model: str, version: str, threads: int, concurrency: int, environment: dict[str, str]
 ) -> tuple[subprocess.Popen[bytes], str]:
-    from workloads.tracking.local import free_loopback_port
+    from workloads.local_process import free_loopback_port
 
     port = free_loopback_port()
     beside_python = Path(sys.executable).with_name("gunicorn")  # the venv's, else the one on PATH
@@ -350,7 +350,7 @@ def benchmark_model(
     finally:
         if flask is not None:
             stop(flask)
-        service.terminate()
+        service.stop()
     return results
 
 

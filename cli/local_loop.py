@@ -433,7 +433,8 @@ class LocalLoop:
             raise LoopError(f"the drift job of {entry.name} for {day} failed: {error}") from None
 
     def _quality_job(self, entry: catalogue.CatalogueEntry, day: str, webhook_url: str) -> Any:
-        from monitoring.quality_job import QualityJobError, run_quality_job
+        from monitoring.errors import QualityJobError
+        from monitoring.quality_job import run_quality_job
         from monitoring.quality_settings import QualitySettings
         from monitoring.retrain import LocalPipelineSubmitter
 
@@ -592,7 +593,7 @@ class LocalLoop:
     def stop(self) -> None:
         self.monitoring.stop()
         for service in self.services.values():
-            service.terminate()
+            service.stop()
         if self.tracking is not None:
             self.tracking.stop()
 

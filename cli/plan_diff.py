@@ -50,19 +50,14 @@ class PropertyChange:
     new: Any
 
 
-@dataclass(frozen=True)
-class ResourceChange:
-    key: ResourceKey
-    properties: list[PropertyChange]
-
-
 @dataclass
 class PlanDiff:
     stack: str
     base_label: str
     added: list[ResourceKey] = field(default_factory=list)
     removed: list[ResourceKey] = field(default_factory=list)
-    changed: list[ResourceChange] = field(default_factory=list)
+    changed: dict[ResourceKey, list[PropertyChange]] = field(default_factory=dict)
+    """Resources in both plans whose inputs differ, in plan order, with what differs."""
 
     @property
     def has_changes(self) -> bool:
@@ -118,9 +113,8 @@ def diff_plans(base: Mapping[str, Any], head: Mapping[str, Any], base_label: str
     diff.added = sorted(head_resources.keys() - base_resources.keys(), key=_sortable)
     diff.removed = sorted(base_resources.keys() - head_resources.keys(), key=_sortable)
     for key in sorted(base_resources.keys() & head_resources.keys(), key=_sortable):
-        changes = property_changes(base_resources[key]["inputs"], head_resources[key]["inputs"])
-        if changes:
-            diff.changed.append(ResourceChange(key, changes))
+        if changes := property_changes(base_resources[key]["inputs"], head_resources[key]["inputs"]):
+            diff.changed[key] = changes
     return diff
 
 
@@ -152,9 +146,9 @@ def format_diff(diff: PlanDiff) -> str:
     ]
     lines += [f"+ {_label(key)}" for key in diff.added]
     lines += [f"- {_label(key)}" for key in diff.removed]
-    for change in diff.changed:
-        lines.append(f"~ {_label(change.key)}")
-        lines += [f"    {item.path}: {_value(item.old)} -> {_value(item.new)}" for item in change.properties]
+    for key, changes in diff.changed.items():
+        lines.append(f"~ {_label(key)}")
+        lines += [f"    {item.path}: {_value(item.old)} -> {_value(item.new)}" for item in changes]
     return "\n".join(lines) + "\n"
 
 

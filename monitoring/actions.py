@@ -18,6 +18,7 @@ from datetime import datetime
 
 from monitoring import alerts
 from monitoring.drift import DriftComputation
+from monitoring.errors import AlertError
 from monitoring.retrain import RetrainSubmitter, submitter_for
 from monitoring.retrain_data import count_new_labels, labels_request, snapshot_for_retrain
 from monitoring.settings import MonitoringSettings, RetrainSettings
@@ -90,7 +91,7 @@ def alert_once(
         return AlertOutcome(sent=False, kind=alert.kind, reason="no channel configured"), None
     try:
         channels = alerts.send(alert, settings.webhook_url, settings.sns_topic_arn)
-    except alerts.AlertError as error:
+    except AlertError as error:
         return (
             AlertOutcome(sent=False, kind=alert.kind, reason=f"delivery failed: {error}"),
             f"alert not delivered: {error}",

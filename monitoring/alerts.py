@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from monitoring.errors import AlertError
 from monitoring.store import Store
 
 LOG = logging.getLogger("mlops.drift")
@@ -28,10 +29,6 @@ SKIPPED = "skipped"
 RETRAIN = "retrain"
 QUALITY = "quality"
 WEBHOOK_TIMEOUT_SECONDS = 10
-
-
-class AlertError(RuntimeError):
-    """Every configured channel failed."""
 
 
 @dataclass(frozen=True)

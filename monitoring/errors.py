@@ -1,7 +1,23 @@
-"""The drift job's failure: it could not do its work (exit 1), and the message says why and what to do."""
+"""How the monitoring jobs fail, in one place: each job's own error, and an alert no channel took.
+
+A job's error raised while its settings and arguments are checked exits 2; raised while it works, 1
+(`monitoring.entrypoint`). The message says why and what to do.
+"""
 
 from __future__ import annotations
 
 
 class DriftJobError(RuntimeError):
-    """The job cannot do its work; the message says why and what to do."""
+    """The drift job cannot do its work."""
+
+
+class QualityJobError(RuntimeError):
+    """The quality job cannot do its work."""
+
+
+class LabellingQueueError(RuntimeError):
+    """The labelling queue cannot be built."""
+
+
+class AlertError(RuntimeError):
+    """Every configured channel failed."""

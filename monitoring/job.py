@@ -48,13 +48,13 @@ from monitoring.actions import (
 )
 from monitoring.comparison import compare
 from monitoring.drift import DriftComputation, class_names_for
-from monitoring.entrypoint import job_parser, run_job_command
+from monitoring.entrypoint import ModelDayFlags, ModelDayJob
 from monitoring.errors import DriftJobError
 from monitoring.job_metrics import DRIFT_JOB, drift_registry, push_results
 from monitoring.reference_loader import load_reference
 from monitoring.retrain import RetrainSubmitter
 from monitoring.run_record import MonitoringRun, comparison_metrics, comparison_params, registry_client
-from monitoring.settings import DriftSettings, variables_help
+from monitoring.settings import DriftSettings
 from monitoring.store import Store
 from monitoring.summary import (
     SUMMARY_FILE,
@@ -235,29 +235,16 @@ def _errors(*failures: str | None) -> tuple[str, ...]:
     return tuple(failure for failure in failures if failure is not None)
 
 
+DESCRIPTION = (
+    "Daily drift job of one model: prediction log of a day vs the reference of the version "
+    "that served it (Evidently), report + summary, alerts, optional retrain trigger."
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = job_parser(
-        "python -m monitoring.job",
-        "Daily drift job of one model: prediction log of a day vs the reference of the version "
-        "that served it (Evidently), report + summary, alerts, optional retrain trigger.",
-        variables_help(),
-    )
-    parser.add_argument("--model", required=True, help="catalogue / registered model name")
-    parser.add_argument("--date", default=None, help="day of the window, YYYY-MM-DD (default: yesterday, UTC)")
-    arguments = parser.parse_args(argv)
-
-    def prepare() -> DriftSettings:
-        settings = DriftSettings.from_environment()
-        if arguments.date:
-            _parse_day(arguments.date)
-        return settings
-
-    return run_job_command(
-        prepare,
-        lambda settings: run_job(arguments.model, arguments.date, settings),
-        lambda result: describe(result.summary),
-        DriftJobError,
-    )
+    flags = ModelDayFlags("--model", "--date", "day of the window, YYYY-MM-DD (default: yesterday, UTC)")
+    command = ModelDayJob("python -m monitoring.job", DESCRIPTION, DriftSettings, DriftJobError, flags)
+    return command.main(argv, run_job, lambda result: describe(result.summary))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from monitoring import alerts
 from monitoring.day_drift import day_drift
 from monitoring.drift import CONFIDENCE_COLUMN
 from monitoring.entrypoint import job_parser, run_job_command
+from monitoring.errors import LabellingQueueError
 from monitoring.job import default_day
 from monitoring.labelling_candidates import (
     DAY_COLUMN,
@@ -42,7 +43,7 @@ from monitoring.labelling_candidates import (
     read_images,
 )
 from monitoring.labelling_ledger import Key, queued_keys, record
-from monitoring.labelling_queue_settings import LabellingQueueSettings, variables_help
+from monitoring.labelling_queue_settings import LabellingQueueSettings
 from monitoring.quality_join import prediction_days
 from monitoring.store import Store
 from monitoring.window import CLASS_NAME_COLUMN, VERSION_COLUMN, window_prefix
@@ -53,10 +54,6 @@ LOG = logging.getLogger("mlops.labelling")
 TASKS_FILE = "tasks.json"
 CONFIG_FILE = "label_config.xml"
 IMAGES_FOLDER = "images"
-
-
-class LabellingQueueError(RuntimeError):
-    """The queue cannot be built; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -206,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "Labelling queue of one model: up to --budget production images (drifted days first, low confidence "
         "first, none labelled or queued before) as PNG files and a Label Studio import file with the model's "
         "predictions as pre-annotations.",
-        variables_help(),
+        LabellingQueueSettings,
     )
     parser.add_argument("model", help="catalogue model name")
     parser.add_argument("--day", default=None, help="last prediction day, YYYY-MM-DD (default: yesterday, UTC)")

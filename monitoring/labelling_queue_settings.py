@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pydantic import Field
 
 from monitoring.quality_settings import QualitySettings
-from workloads.settings import HELP_WIDTH, Stripped
+from workloads.settings import Stripped
 
 
 class LabellingQueueVariables:
@@ -52,7 +52,3 @@ class LabellingQueueSettings(QualitySettings):
 
 
 VARIABLES: Mapping[str, tuple[str, str]] = LabellingQueueSettings.variables()
-
-
-def variables_help() -> str:
-    return LabellingQueueSettings.variables_help(indent="  ", width=HELP_WIDTH)

@@ -37,14 +37,15 @@ from typing import Any
 from monitoring import alerts
 from monitoring.actions import alert_once, report_link, retrain_once
 from monitoring.day_drift import day_drift
-from monitoring.entrypoint import job_parser, run_job_command
+from monitoring.entrypoint import ModelDayFlags, ModelDayJob
+from monitoring.errors import QualityJobError
 from monitoring.job import default_day
 from monitoring.job_metrics import QUALITY_JOB, push_results, quality_registry
 from monitoring.quality_estimate import CalibrationLookup, estimate_window, registry_calibration
 from monitoring.quality_join import join, labels_table, prediction_days, read_predictions
 from monitoring.quality_metrics import measure
-from monitoring.quality_report import QUALITY_FILE, Judgement, QualityRow, QualitySummary, judge, overall
-from monitoring.quality_settings import QualitySettings, variables_help
+from monitoring.quality_report import QUALITY_FILE, QualityRow, QualitySummary, judge, overall
+from monitoring.quality_settings import QualitySettings
 from monitoring.retrain import RetrainSubmitter
 from monitoring.run_record import MonitoringRun, registry_client
 from monitoring.store import Store
@@ -58,10 +59,10 @@ DRIFTED_DAY_CAUTION = (
 )
 ValidationLookup = Callable[[str], float | None]
 """model version → its validation accuracy, None when the registry has none."""
-
-
-class QualityJobError(RuntimeError):
-    """The job cannot do its work; the message says why and what to do."""
+DESCRIPTION = (
+    "Daily quality job of one model: labels joined with the predictions of a window of days, "
+    "accuracy and macro-F1 per day and model version vs validation accuracy, quality.json, alerts."
+)
 
 
 @dataclass
@@ -125,17 +126,16 @@ def measure_quality(
     except (OSError, ValueError) as error:
         raise QualityJobError(f"cannot read the labels store {labels_store.uri}: {error}") from None
     joined = join(predictions, labels_table(labels))
-    rules = Judgement(settings.min_labels, settings.margin, settings.confidence)
     known: dict[str, float | None] = {}
     rows = []
     for measured in measure(joined, settings.confidence):
         if measured.model_version not in known:
             known[measured.model_version] = validation(measured.model_version)
-        rows.append(judge(measured, known[measured.model_version], rules))
+        rows.append(judge(measured, known[measured.model_version], settings))
     if calibration is not None:
         rows = _with_estimates(rows, predictions_store, model, days, calibration)
         rows = _doubt_drifted_days(rows, Store(settings.reports_store), model)
-    status, reason = overall(rows, rules)
+    status, reason = overall(rows, settings)
     return QualitySummary(
         model=model,
         date=day.isoformat(),
@@ -369,27 +369,9 @@ def describe(result: QualityResult) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = job_parser(
-        "python -m monitoring.quality_job",
-        "Daily quality job of one model: labels joined with the predictions of a window of days, "
-        "accuracy and macro-F1 per day and model version vs validation accuracy, quality.json, alerts.",
-        variables_help(),
-    )
-    parser.add_argument("model", help="catalogue / registered model name")
-    parser.add_argument(
-        "--day", default=None, help="last prediction day of the window, YYYY-MM-DD (default: yesterday, UTC)"
-    )
-    arguments = parser.parse_args(argv)
-
-    def prepare() -> QualitySettings:
-        settings = QualitySettings.from_environment()
-        if arguments.day:
-            parse_day(arguments.day)
-        return settings
-
-    return run_job_command(
-        prepare, lambda settings: run_quality_job(arguments.model, arguments.day, settings), describe, QualityJobError
-    )
+    flags = ModelDayFlags("model", "--day", "last prediction day of the window, YYYY-MM-DD (default: yesterday, UTC)")
+    command = ModelDayJob("python -m monitoring.quality_job", DESCRIPTION, QualitySettings, QualityJobError, flags)
+    return command.main(argv, run_quality_job, describe)
 
 
 if __name__ == "__main__":

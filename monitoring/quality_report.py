@@ -22,9 +22,12 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitoring.quality_metrics import Counted, Measured
+
+if TYPE_CHECKING:  # the judging rules are the job's settings (min_labels, margin, confidence)
+    from monitoring.quality_settings import QualitySettings
 
 QUALITY_FILE = "quality.json"
 DEGRADED = "degraded"
@@ -32,13 +35,6 @@ OK = "ok"
 TOO_FEW_LABELS = "too_few_labels"
 NO_VALIDATION = "no_validation_accuracy"
 SKIPPED = "skipped"
-
-
-@dataclass(frozen=True)
-class Judgement:
-    min_labels: int
-    margin: float
-    confidence: float
 
 
 @dataclass(frozen=True)
@@ -56,7 +52,7 @@ class QualityRow(Counted):
     estimate_note: str = "not estimated"
 
 
-def judge(measured: Measured, validation_accuracy: float | None, rules: Judgement) -> QualityRow:
+def judge(measured: Measured, validation_accuracy: float | None, rules: QualitySettings) -> QualityRow:
     verdict, reason = _verdict(measured, validation_accuracy, rules)
     low, high = measured.interval if measured.interval else (None, None)
     counted = {counted.name: getattr(measured, counted.name) for counted in fields(Counted)}
@@ -70,7 +66,7 @@ def judge(measured: Measured, validation_accuracy: float | None, rules: Judgemen
     )
 
 
-def _verdict(measured: Measured, validation: float | None, rules: Judgement) -> tuple[str, str]:
+def _verdict(measured: Measured, validation: float | None, rules: QualitySettings) -> tuple[str, str]:
     if measured.labelled < rules.min_labels:
         return TOO_FEW_LABELS, f"too few labels ({measured.labelled} of {rules.min_labels})"
     if validation is None:
@@ -128,7 +124,7 @@ class QualitySummary:
         return (json.dumps(asdict(self), indent=2, sort_keys=True) + "\n").encode()
 
 
-def overall(rows: Sequence[QualityRow], rules: Judgement) -> tuple[str, str]:
+def overall(rows: Sequence[QualityRow], rules: QualitySettings) -> tuple[str, str]:
     """The job's status and its reason, from its rows."""
     counts = Counter(row.verdict for row in rows)
     if not rows:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from monitoring.settings import RetrainSettings
 from workloads.serving.settings import ServingVariables
-from workloads.settings import HELP_WIDTH, Share, variable
+from workloads.settings import Share, variable
 
 
 class QualityVariables:
@@ -44,8 +44,3 @@ class QualitySettings(RetrainSettings):
 
 VARIABLES: Mapping[str, tuple[str, str]] = QualitySettings.variables()
 """Every variable → (its default as text, its meaning), generated from `QualitySettings`."""
-
-
-def variables_help() -> str:
-    """The variables, one indented line each (the job's `--help` epilog)."""
-    return QualitySettings.variables_help(indent="  ", width=HELP_WIDTH)

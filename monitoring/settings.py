@@ -18,7 +18,7 @@ from pipelines.remote import IMAGE_ENVIRONMENT_VARIABLE
 from workloads.datasets.stores import DEFAULT_STORE, STORE_ENVIRONMENT_VARIABLE
 from workloads.labelled_datasets import DEFAULT_HOLDOUT_FRACTION, DEFAULT_LOOKBACK_DAYS
 from workloads.serving.settings import DEFAULT_LABELS_STORE, ServingVariables
-from workloads.settings import HELP_WIDTH, Lowercase, Share, Stripped, TrackingClientSettings, variable
+from workloads.settings import Lowercase, Share, Stripped, TrackingClientSettings, variable
 
 DEFAULT_PREDICTIONS_STORE = str(Path(".mlops") / "predictions")
 DEFAULT_REPORTS_STORE = str(Path(".mlops") / "reports")
@@ -145,8 +145,3 @@ class DriftSettings(RetrainSettings):
 
 VARIABLES: Mapping[str, tuple[str, str]] = DriftSettings.variables()
 """Every variable → (its default as text, its meaning), generated from `DriftSettings`."""
-
-
-def variables_help() -> str:
-    """The variables, one indented line each (the job's `--help` epilog)."""
-    return DriftSettings.variables_help(indent="  ", width=HELP_WIDTH)

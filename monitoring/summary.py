@@ -54,8 +54,13 @@ class WindowFacts:
 
 @dataclass(frozen=True)
 class ReferenceRows:
+    """Rows of the compared version's reference tables, one per split it was trained and validated on."""
+
     training: int
     validation: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return _declared(self)
 
 
 @dataclass(frozen=True)
@@ -118,7 +123,7 @@ class Comparison:
             "rows_compared": self.rows_compared,
             "rows_repeated": self.rows_repeated,
             "rows_of_version": self.rows_of_version,
-            "reference_rows": {"training": self.reference_rows.training, "validation": self.reference_rows.validation},
+            "reference_rows": self.reference_rows.as_dict(),
             "reference_source": self.reference_source,
             "reference_dataset": self.reference_dataset,
             "sample_size": self.sample_size,
@@ -147,9 +152,13 @@ class AlertOutcome(_Outcome):
     kind: str | None = None
     """`drift` or `skipped`; None when there was nothing to alert about."""
     reason: str | None = None
+    """Why it did not go out: `cooldown`, `no channel configured`, `delivery failed: ...`."""
     suppressed_until: str | None = None
+    """With `cooldown`: when the cooldown of the alert last sent ends (ISO 8601, UTC)."""
     channels: tuple[str, ...] | None = None
+    """Where it went when sent: `webhook`, `sns`."""
     text: str | None = None
+    """The message sent."""
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,14 @@ import json
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
+
+from workloads.local_process import StopsOnExit
 
 MAX_BODY_BYTES = 1 << 20
 
 
-class WebhookReceiver:
+class WebhookReceiver(StopsOnExit):
     """Records every JSON body POSTed to `url` (and hands it to `on_message`, if given)."""
 
     def __init__(self, on_message: Callable[[dict[str, Any]], None] | None = None, path: str = "/hooks/drift") -> None:
@@ -70,14 +71,6 @@ class WebhookReceiver:
         with self._lock:
             return [str(message.get("text", "")) for message in self.messages]
 
-    def close(self) -> None:
+    def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-    def __enter__(self) -> WebhookReceiver:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.close()

@@ -4,7 +4,7 @@ The binaries are Debian's (`apt-get install prometheus prometheus-alertmanager p
 `prometheus` 2.42, `prometheus-alertmanager` 0.25, `prometheus-pushgateway` 1.5) or upstream's, which
 drop the `prometheus-` prefix; `find_binary` looks for both names. Each server gets a free loopback
 port and a folder of its own (configuration, data, log), answers `/-/ready` before `start_*` returns,
-and is stopped with its process group (`LocalServer.stop`).
+and is stopped with its process group (`LocalServer.stop`, from `workloads/local_process.py`).
 
 Standard library only, like the rest of observability/: the configurations are JSON, which is YAML.
 """
@@ -13,19 +13,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from workloads.process_group import stop_process_group
-from workloads.tracking.local import free_loopback_port
+from workloads.local_process import LocalProcess, free_loopback_port, spawn
 
 PROMETHEUS = ("prometheus",)
 ALERTMANAGER = ("prometheus-alertmanager", "alertmanager")
@@ -43,13 +39,10 @@ def find_binary(names: Sequence[str]) -> str | None:
 
 
 @dataclass
-class LocalServer:
+class LocalServer(LocalProcess):
     name: str
-    url: str
-    """`http://127.0.0.1:PORT`."""
-    process: subprocess.Popen[bytes]
-    log_path: Path
-    _log: Any = field(default=None, repr=False)
+
+    STOP_TIMEOUT_SECONDS = 10.0
 
     @property
     def address(self) -> str:
@@ -62,23 +55,12 @@ class LocalServer:
         with urllib.request.urlopen(f"{self.url}{path}{suffix}", timeout=10) as response:
             return json.loads(response.read())
 
-    def log_tail(self, lines: int = 20) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def stop(self) -> None:
-        stop_process_group(self.process, timeout=10)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def __enter__(self) -> LocalServer:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
 
 
 def start_prometheus(executable: str, folder: Path, config: dict[str, Any], rules: dict[str, Any]) -> LocalServer:
@@ -128,27 +110,11 @@ def _write(path: Path, document: dict[str, Any]) -> Path:
 
 def _start(name: str, command: list[str], folder: Path, port: int) -> LocalServer:
     log_path = folder / f"{name}.log"
-    log = log_path.open("wb")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    server = LocalServer(name, f"http://127.0.0.1:{port}", process, log_path, log)
+    process, log = spawn(command, log_path)
+    server = LocalServer(f"http://127.0.0.1:{port}", process, log_path, name, log_handle=log)
     try:
-        _wait_until_ready(server)
+        server.wait_until(server.ready, READY_TIMEOUT_SECONDS, label=name, goal="become ready", error=LocalServerError)
     except LocalServerError:
         server.stop()
         raise
     return server
-
-
-def _wait_until_ready(server: LocalServer) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise LocalServerError(f"{server.name} exited with {server.process.returncode}:\n{server.log_tail()}")
-        try:
-            with urllib.request.urlopen(f"{server.url}/-/ready", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.2)
-    raise LocalServerError(f"{server.name} not ready within {READY_TIMEOUT_SECONDS:.0f} s:\n{server.log_tail()}")

@@ -127,59 +127,47 @@ def _burn_alerts(sli: Sli, budget: float, model: str) -> list[Rule]:
         threshold = _number(ratio)
         series = f'{{model="{model}"}}'
         long, short = f"{sli.record}{window.long}{series}", f"{sli.record}{window.short}{series}"
-        alerts.append(
-            {
-                "alert": burn_alert_name(sli, window),
-                "expr": f"{long} > {threshold} and {short} > {threshold}",
-                "labels": _labels(model, window.severity),
-                "annotations": {
-                    "summary": (
-                        f"{model}: {sli.slo} error budget burning {_number(window.factor)}x too fast "
-                        f"(over {window.long} and {window.short}, more than {_percent(ratio)} of requests "
-                        f"{sli.meaning})"
-                    ),
-                    "runbook": (
-                        f"At this rate {_percent(window.budget_spent)} of the 30-day budget is gone in {window.long}. "
-                        f"Compare {sli.record}{window.short} with the last deployment or promotion of {model}; "
-                        "roll back the alias (mlops rollback) if it started with a new version."
-                    ),
-                },
-            }
+        summary = (
+            f"{model}: {sli.slo} error budget burning {_number(window.factor)}x too fast "
+            f"(over {window.long} and {window.short}, more than {_percent(ratio)} of requests {sli.meaning})"
         )
+        runbook = (
+            f"At this rate {_percent(window.budget_spent)} of the 30-day budget is gone in {window.long}. "
+            f"Compare {sli.record}{window.short} with the last deployment or promotion of {model}; "
+            "roll back the alias (mlops rollback) if it started with a new version."
+        )
+        expression = f"{long} > {threshold} and {short} > {threshold}"
+        alerts.append(_alert(burn_alert_name(sli, window), expression, model, window.severity, summary, runbook))
     return alerts
 
 
 def _replica_alerts(targets: ModelTargets) -> list[Rule]:
     available = f"max by (namespace) ({metrics.DEPLOYMENT_AVAILABLE_REPLICAS.name}{targets.deployment_objects()})"
     desired = f"max by (namespace) ({metrics.DEPLOYMENT_SPEC_REPLICAS.name}{targets.deployment_objects()})"
-    model = targets.model
-    return [
-        {
-            # No pod, no /metrics: the SLIs go silent instead of red, so this is the outage's only signal.
-            "alert": NO_REPLICA_ALERT,
-            "expr": f"{available} == 0 and {desired} > 0",
-            "for": NO_REPLICA_FOR,
-            "labels": _labels(model, "page"),
-            "annotations": {
-                "summary": f"{model}: no replica of {targets.deployment} available for {NO_REPLICA_FOR}",
-                "runbook": f"kubectl describe deployment {targets.deployment}; look for image pulls, OOM kills "
-                "and a /readyz that stays 503 (no version behind the alias).",
-            },
-        },
-        {
-            "alert": REPLICAS_NOT_READY_ALERT,
-            "expr": f"{available} < {desired}",
-            "for": REPLICAS_NOT_READY_FOR,
-            "labels": _labels(model, "ticket"),
-            "annotations": {
-                "summary": f"{model}: fewer replicas of {targets.deployment} available than desired for "
-                f"{REPLICAS_NOT_READY_FOR}",
-                "runbook": f"kubectl get pods -l app.kubernetes.io/name={targets.deployment}: pending pods "
-                "(capacity; on a GPU pool a node from zero takes minutes: node start, image pull, model load) "
-                "or pods failing readiness.",
-            },
-        },
-    ]
+    model, deployment = targets.model, targets.deployment
+    # No pod, no /metrics: the SLIs go silent instead of red, so this is the outage's only signal.
+    none_available = _alert(
+        NO_REPLICA_ALERT,
+        f"{available} == 0 and {desired} > 0",
+        model,
+        "page",
+        f"{model}: no replica of {deployment} available for {NO_REPLICA_FOR}",
+        f"kubectl describe deployment {deployment}; look for image pulls, OOM kills "
+        "and a /readyz that stays 503 (no version behind the alias).",
+        pending=NO_REPLICA_FOR,
+    )
+    too_few = _alert(
+        REPLICAS_NOT_READY_ALERT,
+        f"{available} < {desired}",
+        model,
+        "ticket",
+        f"{model}: fewer replicas of {deployment} available than desired for {REPLICAS_NOT_READY_FOR}",
+        f"kubectl get pods -l app.kubernetes.io/name={deployment}: pending pods "
+        "(capacity; on a GPU pool a node from zero takes minutes: node start, image pull, model load) "
+        "or pods failing readiness.",
+        pending=REPLICAS_NOT_READY_FOR,
+    )
+    return [none_available, too_few]
 
 
 def _shedding_alert(targets: ModelTargets, goals: Objectives) -> Rule:
@@ -188,38 +176,32 @@ def _shedding_alert(targets: ModelTargets, goals: Objectives) -> Rule:
     # The whole error budget's rate, from sheds alone: capacity is short even if nothing else fails.
     threshold = _number(goals.availability_budget)
     model = targets.model
-    return {
-        "alert": SHEDDING_ALERT,
-        "expr": f"sum(rate({shed}[{SHEDDING_WINDOW}])) / sum(rate({total}[{SHEDDING_WINDOW}])) > {threshold}",
-        "for": SHEDDING_FOR,
-        "labels": _labels(model, "ticket"),
-        "annotations": {
-            "summary": f"{model}: more than {_percent(goals.availability_budget)} of requests answered 503 "
-            f"for {SHEDDING_FOR} (shed by adaptive batching, or no version loaded)",
-            "runbook": "Requests wait longer than MLOPS_MAX_LATENCY_MS in the batching queue: is the autoscaler "
-            f"at its ceiling (kubectl -n models get hpa; on a GPU pool KEDA's keda-hpa-{targets.deployment})? "
-            "Raise maxReplicas (on a GPU pool, or lower inFlightPerReplica); else add CPU or raise "
-            "MLOPS_MAX_BATCH_SIZE. The service log says whether a version is loaded.",
-        },
-    }
+    summary = (
+        f"{model}: more than {_percent(goals.availability_budget)} of requests answered 503 "
+        f"for {SHEDDING_FOR} (shed by adaptive batching, or no version loaded)"
+    )
+    runbook = (
+        "Requests wait longer than MLOPS_MAX_LATENCY_MS in the batching queue: is the autoscaler "
+        f"at its ceiling (kubectl -n models get hpa; on a GPU pool KEDA's keda-hpa-{targets.deployment})? "
+        "Raise maxReplicas (on a GPU pool, or lower inFlightPerReplica); else add CPU or raise "
+        "MLOPS_MAX_BATCH_SIZE. The service log says whether a version is loaded."
+    )
+    expression = f"sum(rate({shed}[{SHEDDING_WINDOW}])) / sum(rate({total}[{SHEDDING_WINDOW}])) > {threshold}"
+    return _alert(SHEDDING_ALERT, expression, model, "ticket", summary, runbook, pending=SHEDDING_FOR)
 
 
 def _no_traffic_alert(targets: ModelTargets, goals: Objectives) -> Rule:
     window = hours(goals.no_traffic_hours)
     requests = f"{metrics.REQUESTS_TOTAL}{targets.requests()}"
     model = targets.model
-    return {
-        # `or vector(0)`: a service that never answered a request has no request series at all.
-        "alert": NO_TRAFFIC_ALERT,
-        "expr": f"(sum(increase({requests}[{window}])) or vector(0)) == 0",
-        "for": NO_TRAFFIC_FOR,
-        "labels": _labels(model, "ticket"),
-        "annotations": {
-            "summary": f"{model}: no request to a model route in {window}, where traffic is expected",
-            "runbook": "Check the clients and the gateway in front of the service, and that Prometheus still "
-            f"scrapes {targets.deployment}; set traffic_expected=False in the catalogue if none is.",
-        },
-    }
+    summary = f"{model}: no request to a model route in {window}, where traffic is expected"
+    runbook = (
+        "Check the clients and the gateway in front of the service, and that Prometheus still "
+        f"scrapes {targets.deployment}; set traffic_expected=False in the catalogue if none is."
+    )
+    # `or vector(0)`: a service that never answered a request has no request series at all.
+    expression = f"(sum(increase({requests}[{window}])) or vector(0)) == 0"
+    return _alert(NO_TRAFFIC_ALERT, expression, model, "ticket", summary, runbook, pending=NO_TRAFFIC_FOR)
 
 
 @dataclass(frozen=True)
@@ -244,18 +226,13 @@ def _daily_job_alert(targets: ModelTargets, goals: Objectives, job: DailyJob) ->
     success = f"max by (namespace) ({metrics.CRONJOB_LAST_SUCCESS.name}{targets.cronjob_objects(job.cronjob)})"
     created = f"max by (namespace) ({metrics.CRONJOB_CREATED.name}{targets.cronjob_objects(job.cronjob)})"
     model = targets.model
-    return {
-        # The second branch: a CronJob older than the limit that never succeeded has no success sample.
-        "alert": job.alert,
-        "expr": f"(time() - {success} > {age}) or (time() - {created} > {age} unless on (namespace) {success})",
-        "labels": _labels(model, "ticket"),
-        "annotations": {
-            "summary": f"{model}: the {job.kind} job {job.cronjob} has not succeeded in "
-            f"{goals.drift_max_age_hours} hours",
-            "runbook": f"kubectl get jobs -l app.kubernetes.io/name={job.cronjob}; the job's log names the "
-            f"failing step ({job.steps}).",
-        },
-    }
+    summary = f"{model}: the {job.kind} job {job.cronjob} has not succeeded in {goals.drift_max_age_hours} hours"
+    runbook = (
+        f"kubectl get jobs -l app.kubernetes.io/name={job.cronjob}; the job's log names the failing step ({job.steps})."
+    )
+    # The second branch: a CronJob older than the limit that never succeeded has no success sample.
+    expression = f"(time() - {success} > {age}) or (time() - {created} > {age} unless on (namespace) {success})"
+    return _alert(job.alert, expression, model, "ticket", summary, runbook)
 
 
 def _accuracy_alert(targets: ModelTargets) -> Rule:
@@ -265,17 +242,30 @@ def _accuracy_alert(targets: ModelTargets) -> Rule:
     pushed = targets.job_results(metrics.QUALITY_JOB)
     high, floor = f"{metrics.QUALITY_INTERVAL_HIGH}{pushed}", f"{metrics.QUALITY_ACCURACY_FLOOR}{pushed}"
     model = targets.model
+    # No template: the version is the alert's `model_version` label (promtool compares the text).
+    summary = (
+        f"{model}: a version's measured accuracy is below its validation accuracy minus the "
+        "margin (the upper bound of its interval under the floor)"
+    )
+    runbook = (
+        f"quality.json of {model}'s last quality run names the day and the labels; compare with "
+        "that day's drift report, and roll back the alias (mlops rollback) if a new version started it."
+    )
+    expression = f"max by (model_version) ({high} < {floor})"
+    return _alert(ACCURACY_DEGRADED_ALERT, expression, model, "ticket", summary, runbook)
+
+
+def _alert(
+    name: str, expression: str, model: str, severity: str, summary: str, runbook: str, pending: str | None = None
+) -> Rule:
+    """An alerting rule in the one shape every alert of the group has; `for` only where it waits `pending`."""
+    waits = {} if pending is None else {"for": pending}
     return {
-        "alert": ACCURACY_DEGRADED_ALERT,
-        "expr": f"max by (model_version) ({high} < {floor})",
-        "labels": _labels(model, "ticket"),
-        "annotations": {
-            # No template: the version is the alert's `model_version` label (promtool compares the text).
-            "summary": f"{model}: a version's measured accuracy is below its validation accuracy minus the "
-            "margin (the upper bound of its interval under the floor)",
-            "runbook": f"quality.json of {model}'s last quality run names the day and the labels; compare with "
-            "that day's drift report, and roll back the alias (mlops rollback) if a new version started it.",
-        },
+        "alert": name,
+        "expr": expression,
+        **waits,
+        "labels": _labels(model, severity),
+        "annotations": {"summary": summary, "runbook": runbook},
     }
 
 

@@ -31,6 +31,7 @@ LEAVES_THE_TIER = {
     "subprocess": "starts a process",
     "workloads.tracking.local.start_local_tracking": "starts a tracking server",
     "workloads.serving.local.start_local_service": "starts `bentoml serve`",
+    "workloads.local_process.spawn": "starts a server process",
     "pipelines.local.run_local": "runs a pipeline with kfp.local (a process per step)",
     "tests.services.MotoS3Server": "starts moto_server",
     "tests.services.PrivatePostgres": "starts PostgreSQL",

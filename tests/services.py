@@ -24,7 +24,8 @@ from typing import Any
 
 import pytest
 
-from workloads.tracking.local import LocalTrackingServer, free_loopback_port
+from workloads.local_process import free_loopback_port
+from workloads.tracking.local import LocalTrackingServer
 
 DUMMY_AWS_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",

@@ -103,8 +103,8 @@ def test_json_policy_changes_show_the_field_that_changed() -> None:
     base = _plan(_role_policy(_policy("s3:GetObject")))
     head = _plan(_role_policy(_policy("s3:GetObject", "s3:PutObject")))
     diff = diff_plans(base, head)
-    assert [change.key[1] for change in diff.changed] == ["training"]
-    [change] = diff.changed[0].properties
+    [(key, [change])] = diff.changed.items()
+    assert key[1] == "training"
     assert (change.path, change.old, change.new) == ("policy.Statement[0].Action[1]", ABSENT, "s3:PutObject")
     assert '    policy.Statement[0].Action[1]: (absent) -> "s3:PutObject"' in format_diff(diff)
 
@@ -112,7 +112,7 @@ def test_json_policy_changes_show_the_field_that_changed() -> None:
 def test_secrets_stay_masked_and_added_removed_are_keyed_by_parent() -> None:
     moved = {**_role_policy(_policy("s3:GetObject")), "parent": PARENT.replace("training", "serving")}
     diff = diff_plans(_plan(_role_policy(_policy("s3:GetObject"))), _plan(moved))
-    assert len(diff.added) == 1 and len(diff.removed) == 1 and diff.changed == []
+    assert len(diff.added) == 1 and len(diff.removed) == 1 and diff.changed == {}
     text = format_diff(diff)
     assert "+ aws:iam/rolePolicy:RolePolicy training  (in mlops:iam:WorkloadRole serving)" in text
     assert "- aws:iam/rolePolicy:RolePolicy training  (in mlops:iam:WorkloadRole training)" in text

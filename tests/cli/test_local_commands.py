@@ -11,7 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from workloads.tracking.local import LocalTrackingServer, free_loopback_port
+from workloads.local_process import free_loopback_port
+from workloads.tracking.local import LocalTrackingServer
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,7 @@ from observability.rules import model_rule_group
 from observability.scrape_config import PUSHGATEWAY_JOB
 from tests.observability.promtool import prometheus_binary, pushgateway_binary
 from workloads import catalogue
-from workloads.tracking.local import free_loopback_port
+from workloads.local_process import free_loopback_port
 
 pytestmark = pytest.mark.slow
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from infra.labelling_queue import LabellingQueue, LabellingQueueArgs
 from monitoring.labelling_queue_settings import LabellingQueueSettings
 from tests.infra.component_mocks import CRON_JOB, Declared, assert_hardened_pod, declare, kms_key_arn, shared_services
@@ -18,16 +20,20 @@ APP = "labelling-queue-digits"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 
 
-def declare_queue() -> Declared[LabellingQueue]:
-    def build() -> LabellingQueue:
-        arguments = LabellingQueueArgs(entry=DIGITS, shared=shared_services(), schedule="30 5 * * *")
-        return LabellingQueue("digits-labelling-queue", arguments)
+@pytest.fixture(scope="module")
+def declared() -> Declared[LabellingQueue]:
+    """The queue of digits, declared once for the module: every test only reads what it recorded."""
+    return declare(
+        lambda: LabellingQueue(
+            "digits-labelling-queue",
+            LabellingQueueArgs(entry=DIGITS, shared=shared_services(), schedule="30 5 * * *"),
+        )
+    )
 
-    return declare(build)
 
-
-def test_the_pod_is_hardened_and_queues_the_entrys_budget_in_the_drift_image() -> None:
-    declared = declare_queue()
+def test_the_pod_is_hardened_and_queues_the_entrys_budget_in_the_drift_image(
+    declared: Declared[LabellingQueue],
+) -> None:
     spec = declared.one(CRON_JOB)["spec"]
     assert (spec["schedule"], spec["concurrencyPolicy"]) == ("30 5 * * *", "Forbid")
     pod = declared.cron_job_pod()
@@ -40,8 +46,9 @@ def test_the_pod_is_hardened_and_queues_the_entrys_budget_in_the_drift_image() -
     assert set(declared.one(CRON_JOB)["metadata"]["annotations"]) == {"checkov.io/skip1"}
 
 
-def test_its_variables_are_the_queues_own_and_name_the_stores_and_the_queue_in_the_labels_bucket() -> None:
-    declared = declare_queue()
+def test_its_variables_are_the_queues_own_and_name_the_stores_and_the_queue_in_the_labels_bucket(
+    declared: Declared[LabellingQueue],
+) -> None:
     (container,) = declared.cron_job_pod()["containers"]
     variables = {variable["name"]: variable for variable in container["env"]}
     runtime = {"AWS_REGION", "AWS_DEFAULT_REGION", "TMPDIR", ENTRY_VARIABLE}
@@ -53,8 +60,9 @@ def test_its_variables_are_the_queues_own_and_name_the_stores_and_the_queue_in_t
     assert json.loads(variables[ENTRY_VARIABLE]["value"])["class_names"] == list(DIGITS.class_names)
 
 
-def test_the_role_reads_three_prefixes_and_adds_only_the_queue_and_its_record() -> None:
-    declared = declare_queue()
+def test_the_role_reads_three_prefixes_and_adds_only_the_queue_and_its_record(
+    declared: Declared[LabellingQueue],
+) -> None:
     policy = json.loads(declared.one("aws:iam/rolePolicy:RolePolicy")["policy"])
     statements = {statement["Sid"]: statement for statement in policy["Statement"]}
     for sid in ("Predictions", "Labels", "Reports"):
@@ -77,8 +85,8 @@ def test_the_role_reads_three_prefixes_and_adds_only_the_queue_and_its_record() 
     assert {statement["Sid"] for statement in writes} == {"QueueObjectsUnderPrefix", "QueueRecord"}
 
 
-def test_nothing_reaches_the_job_and_it_reaches_dns_and_https_only() -> None:
-    policy = declare_queue().one(NETWORK_POLICY)["spec"]
+def test_nothing_reaches_the_job_and_it_reaches_dns_and_https_only(declared: Declared[LabellingQueue]) -> None:
+    policy = declared.one(NETWORK_POLICY)["spec"]
     assert policy["policyTypes"] == ["Ingress", "Egress"] and policy["ingress"] == []
     assert policy["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == APP
     assert all("to" not in rule for rule in policy["egress"])  # no tracking server, no other namespace

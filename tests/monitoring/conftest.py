@@ -154,7 +154,7 @@ def webhook() -> Iterator[WebhookReceiver]:
     try:
         yield receiver
     finally:
-        receiver.close()
+        receiver.stop()
 
 
 @pytest.fixture

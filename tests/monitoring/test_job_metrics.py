@@ -34,7 +34,8 @@ from tests.monitoring.quality_logs import CLASSES, answers, log_request, send_la
 from tests.monitoring.test_drift_job import NOW
 from tests.observability.promtool import prometheus_binary, pushgateway_binary
 from workloads import catalogue
-from workloads.tracking.local import LocalTrackingServer, free_loopback_port
+from workloads.local_process import free_loopback_port
+from workloads.tracking.local import LocalTrackingServer
 
 pytestmark = pytest.mark.slow
 

@@ -44,9 +44,14 @@ KSM = 'job="kube-state-metrics",instance="10.0.0.9:8080"'
 
 @dataclass(frozen=True)
 class Case:
+    """One promtool test of one alerting rule: the series it is fed, and whether it fires at the end."""
+
     alert: str
+    """The alert under test (its rule and the recording rules it reads form the case's rules file)."""
     name: str
+    """What the case shows, e.g. "none of 2 available for 10m fires"."""
     fires: bool
+    """Whether the alert is firing at `eval_minutes` (else promtool expects no alert at all)."""
     series: dict[str, str]
     """promtool input series: selector -> values."""
     eval_minutes: int

@@ -178,7 +178,7 @@ def digits_on_own_alias(
             service.wait_until_ready()
             yield service, broken
         finally:
-            service.terminate()
+            service.stop()
             client.delete_registered_model_alias(MODEL, ALIAS)
 
 

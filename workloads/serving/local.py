@@ -14,22 +14,17 @@ Used by `mlops serve`, the local loop and the tests; the process is exactly what
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
-from workloads.process_group import stop_process_group
+from workloads.local_process import REPOSITORY_ROOT, LocalProcess, free_loopback_port, spawn, with_repository_on_path
 from workloads.serving.settings import ServingVariables
-from workloads.tracking.local import free_loopback_port
 
 SERVICE_TARGET = "workloads.serving.service:ImageClassifier"
-REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 
 
 class LocalServiceError(RuntimeError):
@@ -55,25 +50,19 @@ def bentoml_command(port: int, host: str = "127.0.0.1") -> list[str]:
 
 def service_environment(model: str, environment: Mapping[str, str] | None = None) -> dict[str, str]:
     """The caller's environment plus MLOPS_MODEL and the repository on PYTHONPATH."""
-    merged = dict(os.environ)
-    merged.update(environment or {})
-    merged[ServingVariables.MODEL] = model
-    merged["PYTHONPATH"] = os.pathsep.join(
-        part for part in (str(REPOSITORY_ROOT), merged.get("PYTHONPATH", "")) if part
-    )
+    merged = with_repository_on_path({**os.environ, **(environment or {}), ServingVariables.MODEL: model})
     merged.setdefault("BENTOML_DO_NOT_TRACK", "True")
     return merged
 
 
 @dataclass
-class LocalModelService:
+class LocalModelService(LocalProcess):
     """Handle on a `bentoml serve` process started by `start_local_service`."""
 
     model: str
-    url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-    _log_handle: object = field(default=None, repr=False)
+
+    STOP_TIMEOUT_SECONDS = 60.0
+    """SIGTERM lets in-flight requests finish and flushes the prediction log: give it time."""
 
     def _status(self, path: str, timeout: float = 2.0) -> int | None:
         try:
@@ -91,45 +80,10 @@ class LocalModelService:
         return self._status("/livez") == 200
 
     def wait_until_alive(self, timeout: float = 180.0) -> None:
-        self._wait(self.alive, timeout, "answer /livez")
+        self.wait_until(self.alive, timeout, label="service", goal="answer /livez", error=LocalServiceError)
 
     def wait_until_ready(self, timeout: float = 180.0) -> None:
-        self._wait(self.ready, timeout, "become ready (/readyz)")
-
-    def _wait(self, predicate: object, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise LocalServiceError(f"service exited with status {self.process.returncode}:\n{self.log_tail()}")
-            if predicate():  # type: ignore[operator]
-                return
-            time.sleep(0.25)
-        raise LocalServiceError(f"service did not {what} within {timeout:.0f} s:\n{self.log_tail()}")
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:]) or "(no log)"
-
-    def terminate(self, timeout: float = 60.0) -> int:
-        """SIGTERM (graceful: in-flight requests finish, the prediction log is flushed); SIGKILL after `timeout`."""
-        code = stop_process_group(self.process, timeout)
-        close = getattr(self._log_handle, "close", None)
-        if close is not None:
-            close()
-        return code
-
-    def __enter__(self) -> LocalModelService:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.terminate()
+        self.wait_until(self.ready, timeout, label="service", goal="become ready (/readyz)", error=LocalServiceError)
 
 
 def start_local_service(
@@ -142,17 +96,7 @@ def start_local_service(
     """Start `bentoml serve` for `model` in its own process group; returns at once (see wait_until_*)."""
     chosen_port = port or free_loopback_port()
     log = log_path or Path(os.environ.get("TMPDIR", "/tmp")) / f"mlops-serve-{model}-{chosen_port}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    handle = log.open("ab")
-    process = subprocess.Popen(
-        bentoml_command(chosen_port),
-        env=service_environment(model, environment),
-        cwd=str(REPOSITORY_ROOT),
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
+    process, handle = spawn(
+        bentoml_command(chosen_port), log, env=service_environment(model, environment), cwd=REPOSITORY_ROOT
     )
-    return LocalModelService(
-        model=model, url=f"http://127.0.0.1:{chosen_port}", process=process, log_path=log, _log_handle=handle
-    )
+    return LocalModelService(f"http://127.0.0.1:{chosen_port}", process, log, model, log_handle=handle)

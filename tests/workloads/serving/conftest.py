@@ -35,10 +35,12 @@ PAYLOAD_LIMIT = 65536
 
 @dataclass(frozen=True)
 class DigitsVersions:
+    """The two digits versions the serving tests swap between, and the data they were trained on."""
+
     data: DigitsData
     first: str
+    """Registry version number of the first (seed 0); `production` points at it once the service starts."""
     second: str
-    accuracies: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ def started_service(
     try:
         yield service
     finally:
-        service.terminate()
+        service.stop()
 
 
 @pytest.fixture(scope="session")
@@ -112,13 +114,10 @@ def digits_versions(registry_environment: dict[str, str]) -> DigitsVersions:
     data = digits_data()
     example = torch.from_numpy(features.preprocess(data.test_images[:4]))
     versions: list[str] = []
-    accuracies: dict[str, float] = {}
     for seed in (0, 1):
         model, accuracy = train_digits(data, epochs=3, seed=seed)
-        version = register_module(MODEL, model, example, {"accuracy": accuracy})
-        versions.append(version)
-        accuracies[version] = accuracy
-    return DigitsVersions(data=data, first=versions[0], second=versions[1], accuracies=accuracies)
+        versions.append(register_module(MODEL, model, example, {"accuracy": accuracy}))
+    return DigitsVersions(data=data, first=versions[0], second=versions[1])
 
 
 @pytest.fixture(scope="session")

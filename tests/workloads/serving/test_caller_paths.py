@@ -14,9 +14,9 @@ import requests
 
 from cli.caller_paths import absolute, resolve_store_variables
 from tests.workloads.serving.conftest import DigitsVersions
+from workloads.local_process import free_loopback_port
 from workloads.process_group import stop_process_group
 from workloads.serving.local import REPOSITORY_ROOT, LocalModelService
-from workloads.tracking.local import free_loopback_port
 
 
 @pytest.mark.parametrize(

@@ -78,7 +78,7 @@ def test_sigterm_flushes_every_acknowledged_prediction(
         service.process.send_signal(signal.SIGTERM)
         assert service.process.wait(timeout=60) == 0
     finally:
-        service.terminate()
+        service.stop()
 
     models = {version: load_version(MODEL, version) for version in set(versions.values())}
     for request_id, batch in acknowledged.items():

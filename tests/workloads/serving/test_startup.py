@@ -37,7 +37,7 @@ def test_a_service_that_cannot_serve_stops_with_one_line(
     try:
         code = service.process.wait(timeout=120)
     finally:
-        service.terminate()
+        service.stop()
     log = service.log_text().strip()
     assert code == 2
     assert log.splitlines() == [log.splitlines()[0]] and log.startswith(line), log

@@ -20,8 +20,8 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from workloads.local_process import free_loopback_port
 from workloads.tracking.database_secret import DatabaseSecretError
-from workloads.tracking.local import free_loopback_port
 from workloads.tracking.readiness import (
     READINESS_PATH,
     READY,

@@ -36,12 +36,6 @@ DATASET = DatasetRef(
 
 
 @dataclass(frozen=True)
-class Backend:
-    name: str
-    server: LocalTrackingServer
-
-
-@dataclass(frozen=True)
 class TrainedRun:
     run_id: str
     model_uri: str
@@ -56,15 +50,16 @@ class TrainedRun:
         pytest.param("postgres", id="postgres-s3", marks=pytest.mark.services),
     ],
 )
-def backend(request: pytest.FixtureRequest, tracking_server: LocalTrackingServer) -> Iterator[Backend]:
+def backend(request: pytest.FixtureRequest, tracking_server: LocalTrackingServer) -> Iterator[str]:
+    """The backend's name, with this process's MLflow client pointed at its server."""
     server = tracking_server if request.param == "embedded" else request.getfixturevalue("postgres_tracking_server")
     with pytest.MonkeyPatch.context() as monkeypatch:
         point_client_at(monkeypatch, server)
-        yield Backend(name=request.param, server=server)
+        yield request.param
 
 
 @pytest.fixture(scope="module")
-def trained_run(backend: Backend) -> TrainedRun:
+def trained_run(backend: str) -> TrainedRun:
     """Train the tiny model for a few steps through the instrumentation helper."""
     torch.manual_seed(0)
     model = TinyClassifier()
@@ -241,14 +236,15 @@ def test_models_command_lists_versions_aliases_gate_and_metrics(trained_run: Tra
 
 
 def test_artifacts_land_in_the_configured_store(
-    backend: Backend, trained_run: TrainedRun, request: pytest.FixtureRequest
+    backend: str, trained_run: TrainedRun, request: pytest.FixtureRequest
 ) -> None:
-    if backend.name == "postgres":
+    if backend == "postgres":
         s3: MotoS3Server = request.getfixturevalue("s3_server")
         keys = [item["Key"] for item in s3.client().list_objects_v2(Bucket=ARTIFACT_BUCKET).get("Contents", [])]
         assert any(key.startswith("mlflow/") and key.endswith("MLmodel") for key in keys), keys
     else:
-        artifacts = backend.server.log_path.parent / "artifacts"
+        embedded: LocalTrackingServer = request.getfixturevalue("tracking_server")
+        artifacts = embedded.log_path.parent / "artifacts"
         assert list(artifacts.rglob("MLmodel")), f"no MLmodel under {artifacts}"
     # Whatever the store, clients only ever see the server's proxy URI.
     assert str(mlflow.get_run(trained_run.run_id).info.artifact_uri).startswith("mlflow-artifacts:")
