@@ -190,9 +190,7 @@ def _batch_sizes(targets: ModelTargets) -> Panel:
     # Whether adaptive batching batches at all: a mean near 1 under load means the latency budget or
     # the traffic leaves nothing to merge; a p90 at max_batch_size means the batches are full.
     service = targets.service()
-    mean = (
-        f"sum(rate({metrics.BATCH_IMAGES_SUM}{service}[5m])) / sum(rate({metrics.BATCH_IMAGES_COUNT}{service}[5m]))"
-    )
+    mean = f"sum(rate({metrics.BATCH_IMAGES_SUM}{service}[5m])) / sum(rate({metrics.BATCH_IMAGES_COUNT}{service}[5m]))"
     p90 = f"histogram_quantile(0.9, sum by (le) (rate({metrics.BATCH_IMAGES_BUCKET}{service}[5m])))"
     return _timeseries("Images per batch (mean, p90)", "short", [Target(mean, "mean"), Target(p90, "p90")])
 
