@@ -46,11 +46,12 @@ from workloads.settings import TrackingClientVariables  # noqa: E402
 from workloads.training import THREADS_ENVIRONMENT_VARIABLE  # noqa: E402  (torch: the timed runs are children)
 
 PLAIN_SCRIPT = """
-import sys, time, json
+import dataclasses, sys, time, json
 from pathlib import Path
 started = time.time()
 from pipelines import steps
 from workloads import catalogue
+from workloads.tracking.instrument import DatasetRef
 model, store, scratch, epochs = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
 entry = catalogue.get(model)
 p = entry.training
@@ -58,8 +59,8 @@ fetched = steps.fetch_step(entry.dataset, "latest", store, scratch / "dataset")
 steps.preprocess_step(model, scratch / "dataset", p.validation_fraction, p.seed,
                       scratch / "train.npz", scratch / "validation.npz", scratch / "reference.parquet",
                       scratch / "production.npz")
-trained = steps.train_step(model, scratch / "train.npz", epochs, p.batch_size, p.learning_rate, p.seed,
-                           p.validation_fraction, entry.dataset, fetched.version, fetched.digest, fetched.uri,
+trained = steps.train_step(model, scratch / "train.npz", dataclasses.replace(p, epochs=epochs),
+                           DatasetRef(entry.dataset, fetched.version, fetched.digest, fetched.uri),
                            "plain-script", scratch / "weights.pt")
 evaluated = steps.evaluate_step(model, scratch / "weights.pt", scratch / "validation.npz",
                                 entry.quality_threshold, scratch / "report.json", scratch / "predictions.parquet",
@@ -67,8 +68,9 @@ evaluated = steps.evaluate_step(model, scratch / "weights.pt", scratch / "valida
 gated = steps.gate_step(model, scratch / "report.json", scratch / "production.npz", entry.quality_threshold,
                         entry.regression_margin, False, entry.promotion_margin, scratch / "gate.json")
 if gated.passed:
-    steps.register_step(model, trained.run_id, trained.model_uri, evaluated.accuracy, evaluated.macro_f1,
-                        "plain-script", gated.promote, gated.report["reason"], scratch / "reference.parquet",
+    steps.register_step(model, trained.run_id, trained.model_uri,
+                        {"accuracy": evaluated.accuracy, "macro_f1": evaluated.macro_f1}, "plain-script",
+                        gated.promote, gated.report["reason"], scratch / "reference.parquet",
                         scratch / "predictions.parquet", scratch / "report.json")
 else:
     steps.reject_step(model, trained.run_id, gated.message, scratch / "report.json")

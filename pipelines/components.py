@@ -100,19 +100,20 @@ def train(
     from pathlib import Path
 
     from pipelines.steps import prepare_process_exit, train_step
+    from workloads.catalogue_entry import TrainingParameters
+    from workloads.tracking.instrument import DatasetRef
 
     result = train_step(
         model,
         Path(train_split.path),
-        epochs,
-        batch_size,
-        learning_rate,
-        seed,
-        validation_fraction,
-        dataset,
-        dataset_version,
-        dataset_digest,
-        dataset_uri,
+        TrainingParameters(
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            seed=seed,
+            validation_fraction=validation_fraction,
+        ),
+        DatasetRef(name=dataset, version=dataset_version, digest=dataset_digest, source=dataset_uri),
         pipeline_run_id,
         Path(weights.path),
     )
@@ -224,8 +225,7 @@ def register(
         model,
         run_id,
         model_uri,
-        accuracy,
-        macro_f1,
+        {"accuracy": accuracy, "macro_f1": macro_f1},
         pipeline_run_id,
         promote,
         promotion_reason,

@@ -21,8 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the step functions import what they use (see above)
     import numpy as np
+
+    from workloads.catalogue_entry import TrainingParameters
+    from workloads.tracking.instrument import DatasetRef
 
 LOG = logging.getLogger("mlops.pipeline")
 EXPERIMENT_PREFIX = "training/"
@@ -239,44 +242,27 @@ class TrainResult:
 def train_step(
     model: str,
     train_path: Path,
-    epochs: int,
-    batch_size: int,
-    learning_rate: float,
-    seed: int,
-    validation_fraction: float,
-    dataset: str,
-    dataset_version: str,
-    dataset_digest: str,
-    dataset_uri: str,
+    parameters: TrainingParameters,
+    dataset: DatasetRef,
     pipeline_run_id: str,
     weights_path: Path,
 ) -> TrainResult:
-    """Train, track the run (params, per-epoch metrics, lineage), log the model, save the weights."""
+    """Train, track the run (params, per-epoch metrics, lineage on `dataset`), log the model, save the weights."""
     import torch
 
     from workloads import features
-    from workloads.catalogue_entry import TrainingParameters, entry_for
-    from workloads.tracking.instrument import DatasetRef, tracked_run
+    from workloads.catalogue_entry import entry_for
+    from workloads.tracking.instrument import tracked_run
     from workloads.training import train_model
 
     entry = entry_for(model)
-    parameters = TrainingParameters(
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        seed=seed,
-        validation_fraction=validation_fraction,
-    )
     split = load_split(train_path)
-    reference = DatasetRef(name=dataset, version=dataset_version, digest=dataset_digest, source=dataset_uri)
     tags = {
         "pipeline.run_id": pipeline_run_id,
         "catalogue.model": model,
         "features.version": features.FEATURES_VERSION,
     }
-    with tracked_run(
-        experiment=experiment_name(model), params=parameters.as_dict(), dataset=reference, tags=tags
-    ) as run:
+    with tracked_run(experiment=experiment_name(model), params=parameters.as_dict(), dataset=dataset, tags=tags) as run:
         result = train_model(
             entry,
             split[SPLIT_INPUTS],
@@ -292,7 +278,7 @@ def train_step(
     torch.save(result.model.state_dict(), weights_path)
     final_loss = result.history[-1]["loss"]
     _say(
-        f"trained {model} on {result.device}: {epochs} epochs in {result.seconds:.1f} s "
+        f"trained {model} on {result.device}: {parameters.epochs} epochs in {result.seconds:.1f} s "
         f"({result.images_per_second:.0f} images/s), final loss {final_loss:.4f}; MLflow run {run_id}"
     )
     return TrainResult(
@@ -573,8 +559,7 @@ def register_step(
     model: str,
     run_id: str,
     model_uri: str,
-    accuracy: float,
-    macro_f1: float,
+    metrics: dict[str, float],
     pipeline_run_id: str,
     promote: bool,
     promotion_reason: str,
@@ -583,9 +568,10 @@ def register_step(
     report_path: Path,
     gate_report_path: Path | None = None,
 ) -> RegisterResult:
-    """Register with lineage tags and `quality_gate=passed`, attach the reference, alias `staging`,
-    and move `production` when the gate decided so (`gate_step`; its report goes on the run, and
-    production's accuracy on the same held-out slice on the version, `gate.production_recent`)."""
+    """Register with lineage tags, `metrics` (the validation split's, the entry's quality metric among
+    them) and `quality_gate=passed`, attach the reference, alias `staging`, and move `production` when
+    the gate decided so (`gate_step`; its report goes on the run, and production's accuracy on the same
+    held-out slice on the version, `gate.production_recent`)."""
     from mlflow.tracking import MlflowClient
 
     from workloads.catalogue_entry import entry_for
@@ -594,7 +580,7 @@ def register_step(
     entry = entry_for(model)
     client = MlflowClient()
     report = record_evaluation(client, run_id, report_path)
-    metrics = {"accuracy": accuracy, "macro_f1": macro_f1}
+    metrics = dict(metrics)  # a copy: the production slice's join the caller's
     recent = report.get("production_holdout")
     if recent:  # the held-out production slice, beside the original split's metrics
         metrics.update({f"recent_{name}": float(value) for name, value in recent["metrics"].items()})

@@ -43,7 +43,9 @@ def registered_digits(
     """fetch -> preprocess -> train (2 epochs) -> evaluate -> register, in this process, with the
     pipeline's step functions (the kfp.local run of the same steps is what the retrain test runs)."""
     from pipelines import steps
+    from workloads.catalogue_entry import TrainingParameters
     from workloads.tracking import registry
+    from workloads.tracking.instrument import DatasetRef
 
     with pytest.MonkeyPatch.context() as patch:
         for name, value in tracking_client_environment.items():
@@ -67,15 +69,8 @@ def registered_digits(
         trained = steps.train_step(
             model=MODEL,
             train_path=paths["train.npz"],
-            epochs=2,
-            batch_size=32,
-            learning_rate=2e-3,
-            seed=0,
-            validation_fraction=0.2,
-            dataset=MODEL,
-            dataset_version=fetched.version,
-            dataset_digest=fetched.digest,
-            dataset_uri=fetched.uri,
+            parameters=TrainingParameters(epochs=2, batch_size=32, learning_rate=2e-3, seed=0, validation_fraction=0.2),
+            dataset=DatasetRef(name=MODEL, version=fetched.version, digest=fetched.digest, source=fetched.uri),
             pipeline_run_id="monitoring-test",
             weights_path=work / "weights.pt",
         )
@@ -91,8 +86,7 @@ def registered_digits(
             model=MODEL,
             run_id=trained.run_id,
             model_uri=trained.model_uri,
-            accuracy=evaluated.accuracy,
-            macro_f1=evaluated.macro_f1,
+            metrics={"accuracy": evaluated.accuracy, "macro_f1": evaluated.macro_f1},
             pipeline_run_id="monitoring-test",
             promote=False,
             promotion_reason="automatic promotion is off",
