@@ -25,6 +25,7 @@ import pulumi_random as random
 
 from infra.alert_topic import AlertTopic
 from infra.cluster_addons import HelmChart
+from infra.config import MonitoringConfig
 from infra.grafana_dashboards import dashboard_config_map
 from infra.internal_ingress import InternalIngressArgs, internal_ingress
 from infra.monitoring_names import (
@@ -39,7 +40,7 @@ from infra.monitoring_names import (
 )
 from infra.monitoring_network import monitoring_policies
 from infra.monitoring_values import MonitoringValuesArgs, chart_values
-from infra.pod_security import namespace_labels
+from infra.pod_security import platform_namespace
 from infra.pushgateway import declare_pushgateway
 from infra.workload_role import ClusterIdentity, WorkloadRole, WorkloadRoleArgs
 from observability.dashboards import overview_dashboard
@@ -55,8 +56,8 @@ GRAFANA_ADMIN = "admin"
 
 @dataclass(frozen=True)
 class MonitoringStackArgs:
-    retention_days: int
-    storage_gib: int
+    prometheus: MonitoringConfig
+    """How long Prometheus keeps samples and how large its volume is."""
     models_namespace: str
     """Where the models' ServiceMonitors, PrometheusRules and AlertmanagerConfig are."""
     alertmanager_config: dict[str, Any]
@@ -88,19 +89,14 @@ class MonitoringStack(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: MonitoringStackArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:monitoring:MonitoringStack", name, None, opts)
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels=namespace_labels()),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        namespace = platform_namespace(f"{name}-namespace", NAMESPACE, pulumi.ResourceOptions(parent=self))
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
         storage_class = self._create_storage_class(name, args)
         password, admin = self._create_grafana_admin(name, in_namespace)
         alertmanager_role = self._create_alertmanager_role(name, args)
         values = chart_values(
             MonitoringValuesArgs(
-                retention_days=args.retention_days,
-                storage_gib=args.storage_gib,
+                prometheus=args.prometheus,
                 storage_class=STORAGE_CLASS,
                 namespace=NAMESPACE,
                 models_namespace=args.models_namespace,

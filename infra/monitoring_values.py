@@ -58,6 +58,7 @@ from typing import Any
 
 import pulumi
 
+from infra.config import MonitoringConfig
 from infra.monitoring_names import (
     ALERTMANAGER_SERVICE_ACCOUNT,
     DASHBOARD_LABEL,
@@ -110,8 +111,7 @@ def resources(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> dict[
 
 @dataclass(frozen=True)
 class MonitoringValuesArgs:
-    retention_days: int
-    storage_gib: int
+    prometheus: MonitoringConfig
     storage_class: str
     namespace: str
     """The stack's own namespace (its ServiceMonitors: the operator, kube-state-metrics, ...)."""
@@ -181,14 +181,14 @@ def _prometheus_spec(args: MonitoringValuesArgs) -> dict[str, Any]:
         "ruleNamespaceSelector": watched,
         "scrapeInterval": SCRAPE_INTERVAL,
         "evaluationInterval": EVALUATION_INTERVAL,
-        "retention": f"{args.retention_days}d",
-        "retentionSize": f"{int(args.storage_gib * RETENTION_SIZE_SHARE)}GiB",
+        "retention": f"{args.prometheus.prometheus_retention_days}d",
+        "retentionSize": f"{int(args.prometheus.prometheus_storage_gib * RETENTION_SIZE_SHARE)}GiB",
         "storageSpec": {
             "volumeClaimTemplate": {
                 "spec": {
                     "storageClassName": args.storage_class,
                     "accessModes": ["ReadWriteOnce"],
-                    "resources": {"requests": {"storage": f"{args.storage_gib}Gi"}},
+                    "resources": {"requests": {"storage": f"{args.prometheus.prometheus_storage_gib}Gi"}},
                 }
             }
         },

@@ -23,7 +23,7 @@ from infra.kubeflow_pipelines import KubeflowPipelines, KubeflowPipelinesArgs
 from infra.model import Model, ModelArgs
 from infra.monitoring_stack import MonitoringStack, MonitoringStackArgs
 from infra.network import Network, NetworkArgs
-from infra.pod_security import namespace_labels
+from infra.pod_security import platform_namespace
 from infra.secure_bucket import SecureBucket, SecureBucketArgs
 from infra.serving_autoscaler import ServingAutoscaler, ServingAutoscalerArgs
 from infra.shared_services import SharedServices, TrackingClient, WorkloadImages
@@ -449,8 +449,7 @@ class Platform(pulumi.ComponentResource):
         return MonitoringStack(
             f"{name}-monitoring",
             MonitoringStackArgs(
-                retention_days=config.monitoring.prometheus_retention_days,
-                storage_gib=config.monitoring.prometheus_storage_gib,
+                prometheus=config.monitoring,
                 models_namespace=MODELS_NAMESPACE,
                 alertmanager_config=alertmanager_config(),
                 models=tuple(catalogue.get(model_name) for model_name in sorted(config.models)),
@@ -505,11 +504,7 @@ class Platform(pulumi.ComponentResource):
         on_cluster: pulumi.ResourceOptions,
     ) -> dict[str, Model]:
         """One Model per catalogue entry the stack enables, and what they share."""
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-models-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=MODELS_NAMESPACE, labels=namespace_labels()),
-            opts=on_cluster,
-        )
+        namespace = platform_namespace(f"{name}-models-namespace", MODELS_NAMESPACE, on_cluster)
         self._create_tracking_clients(name, namespace, on_cluster)
         shared = SharedServices(
             identity=self.cluster.identity,

@@ -7,6 +7,7 @@ seccomp profile, and a writable emptyDir only at /tmp.
 
 from __future__ import annotations
 
+import pulumi
 import pulumi_kubernetes as k8s
 
 # The uid the workload images create for their non-root user.
@@ -23,6 +24,13 @@ def namespace_labels() -> dict[str, str]:
         "pod-security.kubernetes.io/enforce-version": "latest",
         PLATFORM_LABEL: PLATFORM_LABEL_VALUE,
     }
+
+
+def platform_namespace(resource_name: str, namespace: str, opts: pulumi.ResourceOptions) -> k8s.core.v1.Namespace:
+    """A namespace of the platform's own pods, with the labels above."""
+    return k8s.core.v1.Namespace(
+        resource_name, metadata=k8s.meta.v1.ObjectMetaArgs(name=namespace, labels=namespace_labels()), opts=opts
+    )
 
 
 def pod_security_context() -> k8s.core.v1.PodSecurityContextArgs:

@@ -47,7 +47,7 @@ from infra.monitoring_names import NAME_LABEL, PROMETHEUS_POD, PROMETHEUS_PORT
 from infra.monitoring_names import NAMESPACE as MONITORING_NAMESPACE
 from infra.monitoring_values import CONTAINER_SECURITY, resources
 from infra.network_rules import both_ways, deny_all, dns_egress, https_egress, labelled_pods, tcp_ports
-from infra.pod_security import namespace_labels
+from infra.pod_security import platform_namespace
 
 KEDA = HelmChart("keda", "2.20.2", "https://kedacore.github.io/charts")
 NAMESPACE = "keda"
@@ -144,11 +144,7 @@ class ServingAutoscaler(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ServingAutoscalerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:serving:ServingAutoscaler", name, None, opts)
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels=namespace_labels()),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        namespace = platform_namespace(f"{name}-namespace", NAMESPACE, pulumi.ResourceOptions(parent=self))
         self.release = KEDA.release(
             f"{name}-release",
             NAMESPACE,

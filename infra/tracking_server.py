@@ -29,7 +29,7 @@ from infra.hardened_workload import (
 from infra.iam_policies import bucket_prefix_statements
 from infra.internal_ingress import InternalIngressArgs, internal_ingress
 from infra.network_rules import IRSA_TOKEN_SKIP, dns_egress, https_egress, platform_namespaces
-from infra.pod_security import namespace_labels
+from infra.pod_security import platform_namespace
 from infra.secure_bucket import SecureBucket
 from infra.workload_role import ClusterIdentity, WorkloadRoleArgs, service_account_with_role
 from workloads.settings import FILE_SUFFIX
@@ -161,11 +161,7 @@ class TrackingServer(pulumi.ComponentResource):
         )
 
     def _create_namespace(self, name: str) -> k8s.core.v1.Namespace:
-        return k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels=namespace_labels()),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        return platform_namespace(f"{name}-namespace", NAMESPACE, pulumi.ResourceOptions(parent=self))
 
     def _create_credentials(
         self, name: str, opts: pulumi.ResourceOptions
