@@ -35,8 +35,7 @@ class HelmChart:
         release_name: str | None = None,
         timeout: int = 600,
     ) -> k8s.helm.v3.Release:
-        """This chart at its pinned version, installed atomically: a failed install or upgrade is
-        rolled back and cleaned up instead of leaving a half-applied release behind."""
+        """This chart at its pinned version, installed atomically."""
         return k8s.helm.v3.Release(
             resource_name,
             name=release_name or self.chart,
@@ -45,8 +44,8 @@ class HelmChart:
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=self.repository),
             namespace=namespace,
             values=values,
-            atomic=True,
-            cleanup_on_fail=True,
+            # A failed install or upgrade is rolled back and cleaned up, not left half-applied.
+            atomic=True, cleanup_on_fail=True,
             timeout=timeout,
             opts=opts,
         )

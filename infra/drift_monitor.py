@@ -12,16 +12,9 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.hardened_workload import Compute, WorkloadContainer, WorkloadPod
+from infra.hardened_workload import WorkloadContainer, WorkloadPod
 from infra.iam_policies import bucket_prefix_statements
-from infra.monitoring_job import (
-    DailyJob,
-    declare_cron_job,
-    declare_network_policy,
-    declare_role,
-    pushgateway_variable,
-    webhook_url_variable,
-)
+from infra.monitoring_job import WINDOW_JOB_COMPUTE, DailyJob, declare_job, pushgateway_variable, webhook_url_variable
 from infra.network_rules import pipelines_api_egress
 from infra.retrain_access import retrain_data_policy
 from infra.shared_services import SharedServices, catalogue_entry_variable, model_labels, tracking_client_environment
@@ -74,14 +67,11 @@ class DriftMonitor(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DriftMonitorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:monitoring:DriftMonitor", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         app = f"drift-{args.entry.name}"
         job = DailyJob(name, app, model_labels(app, args.entry), args.shared, args.schedule)
-        declare_role(job, drift_policy(args), child)
-        declare_cron_job(job, self._pod(app, args), child)
         # The KFP API too where the job may retrain.
         retrain = [pipelines_api_egress(args.shared.pipelines.namespace)] if args.may_retrain else []
-        declare_network_policy(job, child, retrain)
+        declare_job(job, drift_policy(args), self._pod(app, args), pulumi.ResourceOptions(parent=self), retrain)
         self.schedule = args.schedule
         self.register_outputs({"schedule": self.schedule})
 
@@ -105,6 +95,6 @@ class DriftMonitor(pulumi.ComponentResource):
             command=["python", "-m", "monitoring.job"],
             args=["--model", args.entry.name],
             env=self._environment(args),
-            compute=Compute(cpu="500m", memory="1Gi", cpu_limit="2", memory_limit="4Gi"),
+            compute=WINDOW_JOB_COMPUTE,
         )
         return WorkloadPod(container=drift, tmp_size="4Gi", irsa_service_account=app)

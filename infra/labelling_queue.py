@@ -25,7 +25,7 @@ import pulumi_kubernetes as k8s
 
 from infra.hardened_workload import Compute, WorkloadContainer, WorkloadPod, aws_runtime_environment
 from infra.iam_policies import bucket_prefix_statements
-from infra.monitoring_job import DailyJob, declare_cron_job, declare_network_policy, declare_role
+from infra.monitoring_job import DailyJob, declare_job
 from infra.shared_services import SharedServices, catalogue_entry_variable, model_labels
 from monitoring.labelling_ledger import LEDGER_FOLDER
 from monitoring.labelling_queue_settings import LabellingQueueVariables
@@ -92,10 +92,8 @@ class LabellingQueue(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: LabellingQueueArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:monitoring:LabellingQueue", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         app = f"labelling-queue-{args.entry.name}"
         job = DailyJob(name, app, model_labels(app, args.entry), args.shared, args.schedule)
-        declare_role(job, queue_policy(args.entry, args.shared), child)
         queue = WorkloadContainer(
             name="labelling-queue",
             image=args.shared.images.drift,
@@ -108,6 +106,6 @@ class LabellingQueue(pulumi.ComponentResource):
             compute=Compute(cpu="250m", memory="512Mi", cpu_limit="1", memory_limit="2Gi"),
         )
         pod = WorkloadPod(container=queue, tmp_size="256Mi", irsa_service_account=app)
-        declare_cron_job(job, pod, child, tracking=False, pushes_results=False)
-        declare_network_policy(job, child, tracking=False, pushgateway=False)
+        child = pulumi.ResourceOptions(parent=self)
+        declare_job(job, queue_policy(args.entry, args.shared), pod, child, tracking=False, pushes_results=False)
         self.register_outputs({"schedule": args.schedule})

@@ -75,18 +75,11 @@ class Model(pulumi.ComponentResource):
         parameters = pipeline_parameters(args.settings, args.shared)
         self._create_training_schedule(name, args, parameters)
         service = self._create_service(name, args)
-        drift = self._create_drift_monitor(name, args, parameters)
+        drift = self._drift_args(args, parameters)
+        DriftMonitor(f"{name}-drift", drift, opts=pulumi.ResourceOptions(parent=self))
+        # An hour after the drift job; a measured accuracy drop retrains like drift does.
         quality = QualityMonitor(
-            f"{name}-quality",
-            QualityMonitorArgs(
-                entry=args.entry,
-                shared=args.shared,
-                drift_schedule=drift.schedule,
-                # A measured accuracy drop retrains like drift does: the same switch and settings.
-                retrain_settings=drift_settings(args.entry, args.shared, parameters),
-                may_retrain=args.entry.retrain_on_drift,
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
+            f"{name}-quality", QualityMonitorArgs(drift=drift), opts=pulumi.ResourceOptions(parent=self)
         )
         # The day's images worth labelling, after the drift job (drifted days first), beside the quality job.
         LabellingQueue(
@@ -146,16 +139,13 @@ class Model(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _create_drift_monitor(self, name: str, args: ModelArgs, parameters: dict[str, Any]) -> DriftMonitor:
+    @staticmethod
+    def _drift_args(args: ModelArgs, parameters: dict[str, Any]) -> DriftMonitorArgs:
         entry = args.entry
-        return DriftMonitor(
-            f"{name}-drift",
-            DriftMonitorArgs(
-                entry=entry,
-                shared=args.shared,
-                schedule=args.settings.drift_schedule or entry.drift_schedule,
-                settings=drift_settings(entry, args.shared, parameters),
-                may_retrain=entry.retrain_on_drift,
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
+        return DriftMonitorArgs(
+            entry=entry,
+            shared=args.shared,
+            schedule=args.settings.drift_schedule or entry.drift_schedule,
+            settings=drift_settings(entry, args.shared, parameters),
+            may_retrain=entry.retrain_on_drift,
         )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.hardened_workload import JobLimits, WorkloadPod, job_spec
+from infra.hardened_workload import Compute, JobLimits, WorkloadPod, job_spec
 from infra.monitoring_names import NAME_LABEL, PUSHGATEWAY_POD, PUSHGATEWAY_PORT, PUSHGATEWAY_URL
 from infra.monitoring_names import NAMESPACE as MONITORING_NAMESPACE
 from infra.network_rules import (
@@ -37,6 +37,9 @@ DAILY_JOB_POD_LABEL = {"mlops.platform/daily-job": "true"}
 """On the pods of every daily job that pushes its results (the drift and quality jobs): what the
 Pushgateway admits (infra/pushgateway.py), whatever the model. The labelling queue pushes nothing."""
 DAILY_JOB_LIMITS = JobLimits(retries=2, deadline_seconds=3600, ttl_seconds_after_finished=3 * 24 * 3600)
+# The drift and quality jobs' pods. Not measured in the cluster: each holds a whole window of the model's
+# prediction log in memory at once (the quality job MLOPS_QUALITY_LOOKBACK_DAYS days of it).
+WINDOW_JOB_COMPUTE = Compute(cpu="500m", memory="1Gi", cpu_limit="2", memory_limit="4Gi")
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,23 @@ def declare_cron_job(
         ),
         opts=opts,
     )
+
+
+def declare_job(
+    job: DailyJob,
+    statements: list[dict],
+    pod: WorkloadPod,
+    opts: pulumi.ResourceOptions,
+    further_egress: Sequence[k8s.networking.v1.NetworkPolicyEgressRuleArgs] = (),
+    tracking: bool = True,
+    pushes_results: bool = True,
+) -> None:
+    """The whole job: its role allowed exactly `statements`, the CronJob of `pod`, and its NetworkPolicy
+    (with `further_egress`); `tracking` and `pushes_results` as for the CronJob, the Pushgateway's egress
+    going with the latter."""
+    declare_role(job, statements, opts)
+    declare_cron_job(job, pod, opts, tracking, pushes_results)
+    declare_network_policy(job, opts, further_egress, tracking, pushgateway=pushes_results)
 
 
 def declare_network_policy(

@@ -7,22 +7,15 @@ the drift job's optional webhook. It runs in the drift image, an hour after the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.hardened_workload import Compute, WorkloadContainer, WorkloadPod
+from infra.drift_monitor import DriftMonitorArgs
+from infra.hardened_workload import WorkloadContainer, WorkloadPod
 from infra.iam_policies import bucket_prefix_statements
-from infra.monitoring_job import (
-    DailyJob,
-    declare_cron_job,
-    declare_network_policy,
-    declare_role,
-    pushgateway_variable,
-    webhook_url_variable,
-)
+from infra.monitoring_job import WINDOW_JOB_COMPUTE, DailyJob, declare_job, pushgateway_variable, webhook_url_variable
 from infra.network_rules import pipelines_api_egress
 from infra.retrain_access import as_environment, retrain_data_policy
 from infra.shared_services import SharedServices, catalogue_entry_variable, model_labels, tracking_client_environment
@@ -36,14 +29,10 @@ DELAY_AFTER_DRIFT_HOURS = 1
 
 @dataclass(frozen=True)
 class QualityMonitorArgs:
-    entry: CatalogueEntry
-    shared: SharedServices
-    drift_schedule: str
-    """The model's drift-job schedule (five-field cron, UTC): the quality job runs an hour later."""
-    retrain_settings: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
-    """The retrain trigger's variables (the drift job's: a measured drop retrains like drift)."""
-    may_retrain: bool = False
-    """It may submit training runs to the KFP API and add dataset versions."""
+    drift: DriftMonitorArgs
+    """The model's drift job. The quality job follows it: the same entry and services, an hour after
+    its schedule, and where it may retrain, with its trigger's settings (a measured drop retrains like
+    drift): then it may submit training runs to the KFP API and add dataset versions too."""
 
 
 def after_drift(drift_schedule: str) -> str:
@@ -92,27 +81,26 @@ class QualityMonitor(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: QualityMonitorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:monitoring:QualityMonitor", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        app = f"quality-{args.entry.name}"
-        self.schedule = after_drift(args.drift_schedule)
-        job = DailyJob(name, app, model_labels(app, args.entry), args.shared, self.schedule)
-        retrain = retrain_data_policy(args.entry, args.shared) if args.may_retrain else []
-        declare_role(job, [*quality_policy(args.entry, args.shared), *retrain], child)
-        environment = quality_environment(args.shared)
-        if args.may_retrain:  # the retrain needs the entry (its dataset, classes) and the trigger's settings
-            environment += [catalogue_entry_variable(args.entry), *as_environment(dict(args.retrain_settings))]
+        drift = args.drift
+        entry, shared = drift.entry, drift.shared
+        app = f"quality-{entry.name}"
+        self.schedule = after_drift(drift.schedule)
+        job = DailyJob(name, app, model_labels(app, entry), shared, self.schedule)
+        statements = quality_policy(entry, shared)
+        environment = quality_environment(shared)
+        further_egress: list[k8s.networking.v1.NetworkPolicyEgressRuleArgs] = []
+        if drift.may_retrain:  # the retrain needs the entry (its dataset, classes), the trigger's settings, the data
+            statements += retrain_data_policy(entry, shared)
+            environment += [catalogue_entry_variable(entry), *as_environment(dict(drift.settings))]
+            further_egress.append(pipelines_api_egress(shared.pipelines.namespace))
         quality = WorkloadContainer(
             name="quality",
-            image=args.shared.images.drift,
+            image=shared.images.drift,
             command=["python", "-m", "monitoring.quality_job"],
-            args=[args.entry.name],
+            args=[entry.name],
             env=environment,
-            # Sized like the drift job (not measured in the cluster): it holds the whole lookback window
-            # of the prediction log, MLOPS_QUALITY_LOOKBACK_DAYS days, in memory at once.
-            compute=Compute(cpu="500m", memory="1Gi", cpu_limit="2", memory_limit="4Gi"),
+            compute=WINDOW_JOB_COMPUTE,
         )
-        declare_cron_job(job, WorkloadPod(container=quality, tmp_size="1Gi", irsa_service_account=app), child)
-        declare_network_policy(
-            job, child, [pipelines_api_egress(args.shared.pipelines.namespace)] if args.may_retrain else []
-        )
+        pod = WorkloadPod(container=quality, tmp_size="1Gi", irsa_service_account=app)
+        declare_job(job, statements, pod, pulumi.ResourceOptions(parent=self), further_egress)
         self.register_outputs({"schedule": self.schedule})

@@ -50,10 +50,8 @@ class SecureBucket(pulumi.ComponentResource):
         public_access = aws.s3.BucketPublicAccessBlock(
             name,
             bucket=bucket_id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
+            block_public_acls=True, ignore_public_acls=True,  # no public ACL set, none honoured
+            block_public_policy=True, restrict_public_buckets=True,  # no public bucket policy set, none honoured
             opts=child,
         )
         # ACLs off: access is decided by IAM and the bucket policy alone.

@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from infra.drift_monitor import DriftMonitorArgs
 from infra.quality_monitor import QualityMonitor, QualityMonitorArgs, after_drift
 from monitoring.quality_settings import QualitySettings
 from tests.infra.component_mocks import CRON_JOB, Declared, assert_hardened_pod, declare, kms_key_arn, shared_services
@@ -23,7 +24,8 @@ NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 def declare_monitor(drift_schedule: str = "30 4 * * *") -> Declared[QualityMonitor]:
     def build() -> QualityMonitor:
         # The quality job never retrains: the pipelines stand-in fails if it is read.
-        arguments = QualityMonitorArgs(entry=DIGITS, shared=shared_services(), drift_schedule=drift_schedule)
+        drift = DriftMonitorArgs(entry=DIGITS, shared=shared_services(), schedule=drift_schedule)
+        arguments = QualityMonitorArgs(drift=drift)
         return QualityMonitor("digits-quality", arguments)
 
     return declare(build)
