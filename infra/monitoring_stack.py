@@ -17,7 +17,6 @@ ALB where the stack gives the tracking server one (`tracking.internalIngress`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -60,8 +59,6 @@ class MonitoringStackArgs:
     """How long Prometheus keeps samples and how large its volume is."""
     models_namespace: str
     """Where the models' ServiceMonitors, PrometheusRules and AlertmanagerConfig are."""
-    alertmanager_config: dict[str, Any]
-    """The top-level Alertmanager configuration (infra/alert_routing.py)."""
     vpc_cidr: str
     internal_ingress: bool
     """Grafana behind an internal ALB, as the tracking server in this stack."""
@@ -101,7 +98,6 @@ class MonitoringStack(pulumi.ComponentResource):
                 namespace=NAMESPACE,
                 models_namespace=args.models_namespace,
                 grafana_admin_secret=GRAFANA_ADMIN_SECRET,
-                alertmanager_config=args.alertmanager_config,
                 alertmanager_role_arn=alertmanager_role.arn if alertmanager_role else None,
             )
         )

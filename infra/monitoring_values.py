@@ -58,6 +58,7 @@ from typing import Any
 
 import pulumi
 
+from infra.alert_routing import alertmanager_config
 from infra.config import MonitoringConfig
 from infra.monitoring_names import (
     ALERTMANAGER_SERVICE_ACCOUNT,
@@ -118,8 +119,6 @@ class MonitoringValuesArgs:
     models_namespace: str
     """Where the models' ServiceMonitors, PrometheusRules and AlertmanagerConfig live."""
     grafana_admin_secret: str
-    alertmanager_config: dict[str, Any]
-    """The top-level Alertmanager configuration (infra/alert_routing.py)."""
     alertmanager_role_arn: pulumi.Input[str] | None = None
     """Alertmanager's IRSA role (publishes to the alert topic); None: its ServiceAccount carries none."""
 
@@ -200,7 +199,7 @@ def _prometheus_spec(args: MonitoringValuesArgs) -> dict[str, Any]:
 def _alertmanager_values(args: MonitoringValuesArgs) -> dict[str, Any]:
     role = {"eks.amazonaws.com/role-arn": args.alertmanager_role_arn} if args.alertmanager_role_arn else {}
     return {
-        "config": args.alertmanager_config,
+        "config": alertmanager_config(),
         "serviceAccount": {"create": True, "name": ALERTMANAGER_SERVICE_ACCOUNT, "annotations": role},
         "alertmanagerSpec": {
             # The models' routes and receivers: AlertmanagerConfig objects in the models namespace, whose

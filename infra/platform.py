@@ -9,7 +9,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from infra.alert_routing import AlertRouting, AlertRoutingArgs, alertmanager_config
+from infra.alert_routing import AlertRouting, AlertRoutingArgs
 from infra.alert_topic import AlertTopic, AlertTopicArgs
 from infra.cluster import Cluster, ClusterArgs
 from infra.cluster_addons import ClusterAddons, ClusterAddonsArgs
@@ -451,7 +451,6 @@ class Platform(pulumi.ComponentResource):
             MonitoringStackArgs(
                 prometheus=config.monitoring,
                 models_namespace=MODELS_NAMESPACE,
-                alertmanager_config=alertmanager_config(),
                 models=tuple(catalogue.get(model_name) for model_name in sorted(config.models)),
                 vpc_cidr=config.vpc_cidr,
                 # Grafana is reached as the MLflow UI is, in every stack.
