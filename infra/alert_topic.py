@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.iam_policies import Statement
+from infra.iam_policies import Statement, policy_document
 
 
 @dataclass(frozen=True)
@@ -42,20 +42,17 @@ class AlertTopic(pulumi.ComponentResource):
         aws.sns.TopicPolicy(
             f"{name}-tls-only",
             arn=topic.arn,
-            policy=pulumi.Output.json_dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "DenyInsecureTransport",
-                            "Effect": "Deny",
-                            "Principal": "*",
-                            "Action": "sns:Publish",
-                            "Resource": topic.arn,
-                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                        }
-                    ],
-                }
+            policy=policy_document(
+                [
+                    {
+                        "Sid": "DenyInsecureTransport",
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "sns:Publish",
+                        "Resource": topic.arn,
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                    }
+                ]
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

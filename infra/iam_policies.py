@@ -16,6 +16,13 @@ from typing import Any
 import pulumi
 
 Statement = dict[str, Any]
+POLICY_VERSION = "2012-10-17"
+"""The IAM policy language version every policy document of the platform is written in."""
+
+
+def policy_document(statements: list[Statement]) -> pulumi.Output[str]:
+    """The JSON policy document of `statements` (Outputs among them resolved), as `policy` arguments take it."""
+    return pulumi.Output.json_dumps({"Version": POLICY_VERSION, "Statement": statements})
 
 
 def _suffixed(prefix: str, cluster_name: pulumi.Input[str]) -> pulumi.Input[str]:

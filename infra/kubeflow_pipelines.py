@@ -28,7 +28,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra.database import Database
-from infra.iam_policies import bucket_prefix_statements
+from infra.iam_policies import bucket_prefix_statements, policy_document
 from infra.network_rules import platform_namespaces
 from infra.pod_security import PLATFORM_LABEL, PLATFORM_LABEL_VALUE
 from infra.rds_ca_bundle import RdsCaBundle
@@ -97,7 +97,7 @@ def mlmd_connection_config(host: str, port: int, database: str, user: str, passw
 
 def object_store_policy(args: KubeflowPipelinesArgs) -> pulumi.Output[str]:
     statements = bucket_prefix_statements(args.artifacts.arn, PIPELINES_PREFIX, args.artifacts.kms_key_arn)
-    return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": statements})
+    return policy_document(statements)
 
 
 class KubeflowPipelines(pulumi.ComponentResource):

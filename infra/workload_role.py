@@ -10,6 +10,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from infra.iam_policies import policy_document
+
 
 @dataclass(frozen=True)
 class ClusterIdentity:
@@ -76,7 +78,7 @@ class WorkloadRole(pulumi.ComponentResource):
             aws.iam.RolePolicy(
                 name,
                 role=self.role.id,
-                policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": args.policy_statements}),
+                policy=policy_document(args.policy_statements),
                 opts=child,
             )
         for index, policy_arn in enumerate(args.managed_policy_arns):
