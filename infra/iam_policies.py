@@ -69,10 +69,22 @@ _LB_TAG = "elbv2.k8s.aws/cluster"
 
 
 def load_balancer_controller_statements(cluster_name: pulumi.Input[str]) -> list[Statement]:
-    """What the AWS Load Balancer Controller needs to run ALBs/NLBs for Ingresses and Services."""
-    resource_is_ours = {"StringEquals": {f"aws:ResourceTag/{_LB_TAG}": cluster_name}}
-    request_is_ours = {"StringEquals": {f"aws:RequestTag/{_LB_TAG}": cluster_name}}
-    elb = "arn:aws:elasticloadbalancing:*:*"
+    """What the AWS Load Balancer Controller needs to run ALBs/NLBs for Ingresses and Services: look
+    everything up, keep security groups, create and tag load balancers, then manage its own."""
+    return [
+        *_lb_discovery_statements(),
+        *_lb_security_group_statements(cluster_name),
+        *_lb_creation_statements(cluster_name),
+        *_lb_management_statements(cluster_name),
+    ]
+
+
+def _lb_resource_is_ours(cluster_name: pulumi.Input[str]) -> dict[str, Any]:
+    return {"StringEquals": {f"aws:ResourceTag/{_LB_TAG}": cluster_name}}
+
+
+def _lb_discovery_statements() -> list[Statement]:
+    """ELB's service-linked role, and the read-only calls (which IAM cannot scope to resources)."""
     return [
         {
             "Sid": "ElbServiceLinkedRole",
@@ -126,6 +138,13 @@ def load_balancer_controller_statements(cluster_name: pulumi.Input[str]) -> list
             ],
             "Resource": "*",
         },
+    ]
+
+
+def _lb_security_group_statements(cluster_name: pulumi.Input[str]) -> list[Statement]:
+    """Create security groups tagged as this cluster's, change only those, open target ports on others."""
+    resource_is_ours = _lb_resource_is_ours(cluster_name)
+    return [
         {
             "Sid": "CreateTaggedSecurityGroups",
             "Effect": "Allow",
@@ -161,6 +180,14 @@ def load_balancer_controller_statements(cluster_name: pulumi.Input[str]) -> list
             "Action": ["ec2:AuthorizeSecurityGroupIngress", "ec2:RevokeSecurityGroupIngress"],
             "Resource": "*",
         },
+    ]
+
+
+def _lb_creation_statements(cluster_name: pulumi.Input[str]) -> list[Statement]:
+    """Create load balancers and target groups tagged as this cluster's; tag listeners and rules."""
+    request_is_ours = {"StringEquals": {f"aws:RequestTag/{_LB_TAG}": cluster_name}}
+    elb = "arn:aws:elasticloadbalancing:*:*"
+    return [
         {
             "Sid": "CreateOwnLoadBalancers",
             "Effect": "Allow",
@@ -194,6 +221,13 @@ def load_balancer_controller_statements(cluster_name: pulumi.Input[str]) -> list
                 f"{elb}:listener-rule/app/*/*/*",
             ],
         },
+    ]
+
+
+def _lb_management_statements(cluster_name: pulumi.Input[str]) -> list[Statement]:
+    """Change and delete only this cluster's load balancers; listeners, rules and targets on any."""
+    resource_is_ours = _lb_resource_is_ours(cluster_name)
+    return [
         {
             "Sid": "ManageOwnLoadBalancers",
             "Effect": "Allow",
