@@ -65,6 +65,50 @@ def _knows_its_entry(task: Any, entry: CatalogueEntry) -> Any:
     return task.set_env_variable(ENTRY_VARIABLE, entry_to_json(entry))
 
 
+def _step(
+    task: Any, cpu: str, memory: str, display_name: str, entry: CatalogueEntry | None = None, tracking: bool = False
+) -> None:
+    """What every step gets: its requests and memory limit, no cache, a display name; the model's entry
+    where the step reads it, the tracking server's Secret where it talks to MLflow."""
+    _resources(task, cpu, memory).set_display_name(display_name)
+    if entry is not None:
+        _knows_its_entry(task, entry)
+    if tracking:
+        _uses_tracking(task)
+
+
+def _register_or_reject(entry: CatalogueEntry, prepared: Any, trained: Any, evaluated: Any, gated: Any) -> str:
+    """The gate's two branches; their summary is the pipeline's output."""
+    with dsl.If(gated.outputs["passed"] == True, name="quality-gate-passed"):  # noqa: E712 (a KFP condition)
+        registered = components.register(
+            model=entry.name,
+            run_id=trained.outputs["run_id"],
+            model_uri=trained.outputs["model_uri"],
+            accuracy=evaluated.outputs["accuracy"],
+            macro_f1=evaluated.outputs["macro_f1"],
+            pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+            promote=gated.outputs["promote"],
+            promotion_reason=gated.outputs["reason"],
+            reference_features=prepared.outputs["reference_features"],
+            validation_predictions=evaluated.outputs["validation_predictions"],
+            evaluation_report=evaluated.outputs["report"],
+            gate_report=gated.outputs["gate_report"],
+        )
+        _step(registered, "250m", "1Gi", "register (staging; production if better)", entry, tracking=True)
+    with dsl.Else(name="quality-gate-failed"):
+        rejected = components.reject(
+            model=entry.name,
+            run_id=trained.outputs["run_id"],
+            gate_verdict=gated.outputs["verdict"],
+            evaluation_report=evaluated.outputs["report"],
+        )
+        _step(rejected, "250m", "1Gi", "below threshold: nothing registered", entry, tracking=True)
+    # `-> str` is what KFP reads as the pipeline's output type; the value is KFP's OneOf of the
+    # two branches' outputs, which it resolves at run time.
+    summaries = (registered.outputs["summary"], rejected.output)  # both str outputs: parameter channels
+    return cast(str, dsl.OneOf(*(cast(PipelineParameterChannel, summary) for summary in summaries)))
+
+
 def build_pipeline(entry: CatalogueEntry) -> GraphComponent:
     """The KFP pipeline (a GraphComponent) that trains `entry`."""
     defaults = entry.training
@@ -91,7 +135,7 @@ def build_pipeline(entry: CatalogueEntry) -> GraphComponent:
         fetched = components.fetch_dataset(
             dataset=entry.dataset, dataset_version=dataset_version, dataset_store=dataset_store
         )
-        _resources(fetched, "250m", "1Gi").set_display_name("fetch dataset (verify sha256)")
+        _step(fetched, "250m", "1Gi", "fetch dataset (verify sha256)")
 
         prepared = components.preprocess(
             model=entry.name,
@@ -99,8 +143,7 @@ def build_pipeline(entry: CatalogueEntry) -> GraphComponent:
             validation_fraction=validation_fraction,
             seed=seed,
         )
-        _resources(prepared, "500m", "2Gi").set_display_name("preprocess (shared features)")
-        _knows_its_entry(prepared, entry)
+        _step(prepared, "500m", "2Gi", "preprocess (shared features)", entry)
 
         trained = components.train(
             model=entry.name,
@@ -116,9 +159,7 @@ def build_pipeline(entry: CatalogueEntry) -> GraphComponent:
             dataset_uri=fetched.outputs["uri"],
             pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         )
-        _resources(trained, "1", "4Gi").set_display_name("train on GPU" if entry.gpu else "train on CPU")
-        _knows_its_entry(trained, entry)
-        _uses_tracking(trained)
+        _step(trained, "1", "4Gi", "train on GPU" if entry.gpu else "train on CPU", entry, tracking=True)
         if entry.gpu:
             _on_gpu(trained)
 
@@ -129,8 +170,7 @@ def build_pipeline(entry: CatalogueEntry) -> GraphComponent:
             production_split=prepared.outputs["production_split"],
             quality_threshold=quality_threshold,
         )
-        _resources(evaluated, "500m", "2Gi").set_display_name("evaluate (validation split, production slice)")
-        _knows_its_entry(evaluated, entry)
+        _step(evaluated, "500m", "2Gi", "evaluate (validation split, production slice)", entry)
 
         gated = components.gate(
             model=entry.name,
@@ -141,42 +181,8 @@ def build_pipeline(entry: CatalogueEntry) -> GraphComponent:
             auto_promote=auto_promote,
             promotion_margin=promotion_margin,
         )
-        _resources(gated, "500m", "2Gi").set_display_name("gate (threshold, no regression, vs production)")
-        _knows_its_entry(gated, entry)
-        _uses_tracking(gated)
-
-        with dsl.If(gated.outputs["passed"] == True, name="quality-gate-passed"):  # noqa: E712 (a KFP condition)
-            registered = components.register(
-                model=entry.name,
-                run_id=trained.outputs["run_id"],
-                model_uri=trained.outputs["model_uri"],
-                accuracy=evaluated.outputs["accuracy"],
-                macro_f1=evaluated.outputs["macro_f1"],
-                pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-                promote=gated.outputs["promote"],
-                promotion_reason=gated.outputs["reason"],
-                reference_features=prepared.outputs["reference_features"],
-                validation_predictions=evaluated.outputs["validation_predictions"],
-                evaluation_report=evaluated.outputs["report"],
-                gate_report=gated.outputs["gate_report"],
-            )
-            _resources(registered, "250m", "1Gi").set_display_name("register (staging; production if better)")
-            _knows_its_entry(registered, entry)
-            _uses_tracking(registered)
-        with dsl.Else(name="quality-gate-failed"):
-            rejected = components.reject(
-                model=entry.name,
-                run_id=trained.outputs["run_id"],
-                gate_verdict=gated.outputs["verdict"],
-                evaluation_report=evaluated.outputs["report"],
-            )
-            _resources(rejected, "250m", "1Gi").set_display_name("below threshold: nothing registered")
-            _knows_its_entry(rejected, entry)
-            _uses_tracking(rejected)
-        # `-> str` is what KFP reads as the pipeline's output type; the value is KFP's OneOf of the
-        # two branches' outputs, which it resolves at run time.
-        summaries = (registered.outputs["summary"], rejected.output)  # both str outputs: parameter channels
-        return cast(str, dsl.OneOf(*(cast(PipelineParameterChannel, summary) for summary in summaries)))
+        _step(gated, "500m", "2Gi", "gate (threshold, no regression, vs production)", entry, tracking=True)
+        return _register_or_reject(entry, prepared, trained, evaluated, gated)
 
     return training_pipeline
 
