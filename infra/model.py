@@ -70,31 +70,25 @@ class Model(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ModelArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mlops:platform:Model", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
         # The catalogue name is the registered-model name: the pipeline registers it, serving loads it.
         self.registered_model_name = args.entry.name
         parameters = pipeline_parameters(args.settings, args.shared)
         self._create_training_schedule(name, args, parameters)
-        service = self._create_service(name, args)
+        self.service_url = self._create_service(name, args).url
         drift = self._drift_args(args, parameters)
-        DriftMonitor(f"{name}-drift", drift, opts=pulumi.ResourceOptions(parent=self))
+        DriftMonitor(f"{name}-drift", drift, opts=child)
         # An hour after the drift job; a measured accuracy drop retrains like drift does.
-        quality = QualityMonitor(
-            f"{name}-quality", QualityMonitorArgs(drift=drift), opts=pulumi.ResourceOptions(parent=self)
-        )
+        self.quality_schedule = QualityMonitor(f"{name}-quality", QualityMonitorArgs(drift=drift), opts=child).schedule
         # The day's images worth labelling, after the drift job (drifted days first), beside the quality job.
-        LabellingQueue(
-            f"{name}-labelling-queue",
-            LabellingQueueArgs(entry=args.entry, shared=args.shared, schedule=quality.schedule),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        queue = LabellingQueueArgs(entry=args.entry, shared=args.shared, schedule=self.quality_schedule)
+        LabellingQueue(f"{name}-labelling-queue", queue, opts=child)
         # Its scrape target and service-level rules (infra/model_monitoring.py).
         ModelMonitoring(
             f"{name}-monitoring",
             ModelMonitoringArgs(entry=args.entry, shared=args.shared, on_gpu=args.settings.gpu_pool is not None),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=child,
         )
-        self.service_url = service.url
-        self.quality_schedule = quality.schedule
         self.register_outputs(
             {
                 "registeredModel": self.registered_model_name,
