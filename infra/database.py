@@ -47,14 +47,11 @@ NATIVE_PASSWORD_POLICY = ("authentication_policy", "*:mysql_native_password")
 
 def engine_parameters(engine: Engine, engine_version: str, native_password_auth: bool) -> list[tuple[str, str]]:
     """The parameter group's settings: TLS always; on MySQL 8.4+, native passwords only if asked."""
-    parameters = [_TLS_PARAMETER[engine]]
-    if native_password_auth:
-        if engine != "mysql":
-            raise ValueError("native_password_auth is a MySQL setting")
-        if parameter_group_family(engine, engine_version) != "mysql8.0":
-            # 8.0 on RDS still defaults to mysql_native_password; 8.4 needs to be told.
-            parameters.append(NATIVE_PASSWORD_POLICY)
-    return parameters
+    if native_password_auth and engine != "mysql":
+        raise ValueError("native_password_auth is a MySQL setting")
+    # 8.0 on RDS still defaults to mysql_native_password; 8.4 needs to be told.
+    tell_native = native_password_auth and parameter_group_family(engine, engine_version) != "mysql8.0"
+    return [_TLS_PARAMETER[engine], *([NATIVE_PASSWORD_POLICY] if tell_native else [])]
 
 
 @dataclass(frozen=True)
