@@ -66,7 +66,12 @@ def _knows_its_entry(task: Any, entry: CatalogueEntry) -> Any:
 
 
 def _step(
-    task: Any, cpu: str, memory: str, display_name: str, entry: CatalogueEntry | None = None, tracking: bool = False
+    task: dsl.PipelineTask,
+    cpu: str,
+    memory: str,
+    display_name: str,
+    entry: CatalogueEntry | None = None,
+    tracking: bool = False,
 ) -> None:
     """What every step gets: its requests and memory limit, no cache, a display name; the model's entry
     where the step reads it, the tracking server's Secret where it talks to MLflow."""
@@ -77,7 +82,13 @@ def _step(
         _uses_tracking(task)
 
 
-def _register_or_reject(entry: CatalogueEntry, prepared: Any, trained: Any, evaluated: Any, gated: Any) -> str:
+def _register_or_reject(
+    entry: CatalogueEntry,
+    prepared: dsl.PipelineTask,
+    trained: dsl.PipelineTask,
+    evaluated: dsl.PipelineTask,
+    gated: dsl.PipelineTask,
+) -> str:
     """The gate's two branches; their summary is the pipeline's output."""
     with dsl.If(gated.outputs["passed"] == True, name="quality-gate-passed"):  # noqa: E712 (a KFP condition)
         registered = components.register(
