@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 from pipelines.local import PipelineRunError, run_local
 from pipelines.steps import experiment_name, promotion_decision
 from workloads import catalogue, features
-from workloads.reference import VALIDATION_PREDICTIONS_TAG, download_reference
+from workloads.reference import ORIGINAL_GROUP, REFERENCE_GROUP_COLUMN, VALIDATION_PREDICTIONS_TAG, download_reference
 from workloads.tracking import registry
 from workloads.tracking.instrument import current_git_commit
 from workloads.tracking.local import LocalTrackingServer
@@ -93,8 +93,9 @@ def test_digits_run_registers_a_staging_version_with_lineage_and_reference(
     assert "automatic promotion is off" in result.summary
 
     reference, provenance = download_reference("digits", result.version)
-    assert list(reference.columns) == [*features.FEATURE_COLUMNS, "label"]
+    assert list(reference.columns) == [*features.FEATURE_COLUMNS, "label", REFERENCE_GROUP_COLUMN]
     assert len(reference) == 1438  # the training split of 1,797 images
+    assert set(reference[REFERENCE_GROUP_COLUMN]) == {ORIGINAL_GROUP}  # no production images in v1
     assert provenance["dataset_version"] == "v1" and provenance["split"] == "train"
     predictions, _ = download_reference("digits", result.version, VALIDATION_PREDICTIONS_TAG)
     assert {"prediction", "confidence", "label"} <= set(predictions.columns)
@@ -128,7 +129,7 @@ def test_gpu_model_runs_locally_and_is_not_promoted_when_not_better(
     _assert_lineage(version.tags, "surface-defects")
     assert version.tags["reference.features"] == "reference/features.parquet"
     reference, provenance = download_reference("surface-defects", result.version)
-    assert list(reference.columns) == [*features.FEATURE_COLUMNS, "label"]
+    assert list(reference.columns) == [*features.FEATURE_COLUMNS, "label", REFERENCE_GROUP_COLUMN]
     assert provenance["dataset_version"] == "v1" and provenance["split"] == "train"
     predictions, _ = download_reference("surface-defects", result.version, VALIDATION_PREDICTIONS_TAG)
     softmax = [column for column in predictions.columns if column.startswith(features.SOFTMAX_PREFIX)]
