@@ -2,7 +2,8 @@
 
 It reads the model's prefix of the predictions and labels buckets, writes `quality.json` (and the
 alert state it shares with the drift job) under its prefix of the reports bucket, and alerts through
-the drift job's optional webhook. It runs in the drift image, an hour after the drift job.
+the drift job's channels: the optional webhook and the stack's SNS topic. It runs in the drift
+image, an hour after the drift job.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.drift_monitor import DriftMonitorArgs
+from infra.drift_monitor import DriftMonitorArgs, sns_topic_variable
 from infra.hardened_workload import WorkloadContainer, WorkloadPod
 from infra.iam_policies import bucket_prefix_statements
 from infra.monitoring_job import WINDOW_JOB_COMPUTE, DailyJob, declare_job, pushgateway_variable, webhook_url_variable
@@ -49,7 +50,7 @@ def after_drift(drift_schedule: str) -> str:
 
 def quality_policy(entry: CatalogueEntry, shared: SharedServices) -> list[dict]:
     """Read the model's prefix of the predictions and labels buckets; read and write its reports prefix
-    (`quality.json`, and the alert state file it reads before it writes)."""
+    (`quality.json`, and the alert state file it reads before it writes); publish to the alert topic."""
     model, read = entry.name, ("s3:GetObject",)
     predictions, labels, reports = shared.predictions, shared.labels, shared.reports
     return [
@@ -58,12 +59,15 @@ def quality_policy(entry: CatalogueEntry, shared: SharedServices) -> list[dict]:
         *bucket_prefix_statements(
             reports.arn, model, reports.kms_key_arn, actions=("s3:GetObject", "s3:PutObject"), sid="Reports"
         ),
+        # A degraded model alerts where its drift does (issue: "the same channels as drift").
+        *(shared.alerts_topic.publish_statements() if shared.alerts_topic else []),
     ]
 
 
 def quality_environment(shared: SharedServices) -> list[k8s.core.v1.EnvVarArgs]:
-    """The three stores, the tracking client (validation accuracy comes from the registry) and the
-    webhook. No catalogue entry: the job reads class names from the prediction log and the labels."""
+    """The three stores, the tracking client (validation accuracy comes from the registry), the
+    webhook and the SNS topic. No catalogue entry: the job reads class names from the prediction log
+    and the labels."""
     return [
         *tracking_client_environment(shared),
         k8s.core.v1.EnvVarArgs(name=DriftVariables.PREDICTIONS_STORE, value=shared.predictions.s3_uri()),
@@ -71,6 +75,7 @@ def quality_environment(shared: SharedServices) -> list[k8s.core.v1.EnvVarArgs]:
         k8s.core.v1.EnvVarArgs(name=DriftVariables.REPORTS_STORE, value=shared.reports.s3_uri()),
         webhook_url_variable(),
         pushgateway_variable(),
+        *sns_topic_variable(shared),
     ]
 
 

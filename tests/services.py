@@ -120,6 +120,17 @@ class MotoS3Server:
 
         return boto3.client(service, endpoint_url=self.endpoint_url, region_name="us-east-1", **_boto_credentials())
 
+    def sns_inbox(self, name: str) -> tuple[str, str]:
+        """A fresh SNS topic and an SQS queue subscribed to it: (topic ARN, queue URL). What is
+        published to the topic can be read back from the queue, as a subscriber would."""
+        sns, sqs = self.client("sns"), self.client("sqs")
+        suffix = uuid.uuid4().hex[:12]
+        topic = sns.create_topic(Name=f"{name}-{suffix}")["TopicArn"]
+        queue = sqs.create_queue(QueueName=f"{name}-inbox-{suffix}")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        return topic, queue
+
     def stop(self) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)

@@ -1,10 +1,12 @@
 """The stack's SNS alert topic: encrypted, TLS only, published to by Alertmanager (IRSA, exactly that
-topic and its key) and by the drift jobs, and routed to by an AlertmanagerConfig of its own."""
+topic and its key) and by the daily drift and quality jobs, and routed to by an AlertmanagerConfig of its own."""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
+
+import pytest
 
 from infra.alert_routing import SNS_RECEIVER, route_spec
 from infra.monitoring_names import ALERTMANAGER_SERVICE_ACCOUNT
@@ -73,23 +75,25 @@ def test_a_misspelt_sns_field_fails_the_strict_schema(plan: Plan) -> None:
     assert custom_resource_problems(config, ALERTMANAGER_CONFIG)
 
 
-def test_the_drift_jobs_publish_their_alerts_to_the_same_topic(plan: Plan) -> None:
+@pytest.mark.parametrize("job", ["drift", "quality"])
+def test_the_daily_jobs_publish_their_alerts_to_the_same_topic(plan: Plan, job: str) -> None:
     topic_arn = plan["outputs"]["alertsTopicArn"]
-    models = [name.removeprefix("mlops-model-").removesuffix("-drift-cronjob") for name in _drift_cron_jobs(plan)]
+    models = [name.removeprefix("mlops-model-").removesuffix(f"-{job}-cronjob") for name in _cron_jobs(plan, job)]
     assert models
     for model in models:
-        cron_job = named(plan, "kubernetes:batch/v1:CronJob", f"mlops-model-{model}-drift-cronjob")["inputs"]
+        cron_job = named(plan, "kubernetes:batch/v1:CronJob", f"mlops-model-{model}-{job}-cronjob")["inputs"]
         env = {
             e["name"]: e for e in cron_job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"]
         }
         assert env["MLOPS_DRIFT_SNS_TOPIC_ARN"]["value"] == topic_arn
-        statements = {s["Sid"]: s for s in role_policy(plan, f"mlops-model-{model}-drift-role")["Statement"]}
+        statements = {s["Sid"]: s for s in role_policy(plan, f"mlops-model-{model}-{job}-role")["Statement"]}
         assert statements["PublishAlerts"]["Resource"] == topic_arn
+        assert statements["EncryptAlerts"]["Resource"] == _alerts_key_arn(plan)
 
 
-def _drift_cron_jobs(plan: Plan) -> list[str]:
+def _cron_jobs(plan: Plan, job: str) -> list[str]:
     return [
         r["name"]
         for r in plan["resources"]
-        if r["type"] == "kubernetes:batch/v1:CronJob" and r["name"].endswith("-drift-cronjob")
+        if r["type"] == "kubernetes:batch/v1:CronJob" and r["name"].endswith(f"-{job}-cronjob")
     ]

@@ -8,7 +8,6 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-import boto3
 import pytest
 
 from cli.local_traffic import shift_images as shifted
@@ -26,12 +25,8 @@ def test_job_reads_and_writes_s3_and_alerts_on_sns(
 ) -> None:
     s3 = aws_environment.client()
     predictions, reports = (aws_environment.fresh_bucket(purpose) for purpose in ("predictions", "reports"))
-    sns = boto3.client("sns", endpoint_url=aws_environment.endpoint_url, region_name="us-east-1")
-    sqs = boto3.client("sqs", endpoint_url=aws_environment.endpoint_url, region_name="us-east-1")
-    topic = sns.create_topic(Name="drift-alerts")["TopicArn"]
-    queue = sqs.create_queue(QueueName="drift-inbox")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    sqs = aws_environment.client("sqs")
+    topic, queue = aws_environment.sns_inbox("drift-alerts")
 
     day = "2026-11-12"
     with tempfile.TemporaryDirectory() as scratch:  # written locally in the serving layout, then uploaded

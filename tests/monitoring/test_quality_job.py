@@ -16,9 +16,11 @@ from monitoring.quality_job import VALIDATION_ACCURACY_METRIC
 from monitoring.quality_report import DEGRADED, NO_VALIDATION, QUALITY_FILE
 from monitoring.quality_settings import QualityVariables
 from monitoring.run_record import experiment_name
+from monitoring.settings import DriftVariables
 from monitoring.webhook_receiver import WebhookReceiver
 from tests.monitoring.conftest import MODEL, RegisteredDigits
 from tests.monitoring.quality_logs import answers, log_request, send_labels
+from tests.services import MotoS3Server
 from workloads.tracking.local import LocalTrackingServer
 from workloads.tracking.registry import METRIC_TAG_PREFIX
 
@@ -78,3 +80,34 @@ def test_quality_run_reads_validation_accuracy_from_the_registry_and_alerts(
     assert text.startswith(f"[quality] {MODEL} v{version} {day}: measured accuracy below validation accuracy")
     assert summary["mlflow_run_id"] in text  # the link: the run in the tracking UI
     assert summary["alert"]["sent"] is True and summary["alert"]["kind"] == "quality"
+
+
+def test_a_degraded_day_alerts_on_the_drift_jobs_sns_topic_too(
+    tracking_environment: LocalTrackingServer,
+    registered_digits: RegisteredDigits,
+    stores: dict[str, Path],
+    webhook: WebhookReceiver,
+    aws_environment: MotoS3Server,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The cluster sets MLOPS_DRIFT_SNS_TOPIC_ARN on the quality job as on the drift job
+    (infra/quality_monitor.py): the quality alert reaches both channels."""
+    from monitoring.quality_job import run_quality_job
+    from monitoring.quality_settings import QualitySettings
+
+    topic, queue = aws_environment.sns_inbox("model-alerts")
+    labels = tmp_path / "labels"
+    monkeypatch.setenv(QualityVariables.LABELS_STORE, str(labels))
+    monkeypatch.setenv(DriftVariables.SNS_TOPIC_ARN, topic)
+    today = datetime.now(tz=UTC)
+    day = (today - timedelta(days=1)).date()
+    predicted, truth = answers(correct=0, wrong=40)
+    send_labels(labels, log_request(stores["predictions"], day, predicted, registered_digits.version), truth, today)
+
+    summary = run_quality_job(MODEL, day.isoformat(), QualitySettings.from_environment()).summary
+
+    assert summary.alert["sent"] is True and summary.alert["channels"] == ["webhook", "sns"], summary.alert
+    (message,) = aws_environment.client("sqs").receive_message(QueueUrl=queue, WaitTimeSeconds=5)["Messages"]
+    subject = json.loads(message["Body"])["Subject"]
+    assert subject.startswith(f"[quality] {MODEL} v{registered_digits.version} {day}: measured accuracy below")
