@@ -55,7 +55,7 @@ test: $(INSTALLED) services lint typecheck unit
 # whole-stack plans (tests/fast_tier.py decides, by what each test uses); under a minute on two cores.
 # `make unit` (and so `make test`) runs these too, with everything else.
 unit-fast: $(INSTALLED)
-	$(BIN)/pytest --fast-tier -q --durations=10
+	$(BIN)/pytest --fast-tier -n auto -q --durations=10
 
 # The whole loop on this machine (mlops local up): train, gate, promote, serve, replay traffic, drift,
 # alert, retrain; prints where everything is and stops what it started. DEMO_ARGS passes options,
