@@ -71,6 +71,10 @@ def visible_device(requested: str) -> str:
     return select_device(requested, available, torch.cuda.device_count() if available else 0)
 
 
+class OutputWidthError(ValueError):
+    """A version's output does not have one column per class of its catalogue entry."""
+
+
 @dataclass(frozen=True)
 class Placement:
     """How every loaded version runs: device, precision, memory format, and the warm-up it gets."""
@@ -83,6 +87,9 @@ class Placement:
     warmup_batch: int = 1
     """The largest batch the dispatcher forms: warmed up once, with the single-image batch."""
     image_shape: tuple[int, int] = (8, 8)
+    classes: int | None = None
+    """The catalogue entry's class count: a version whose output has another width is refused at the
+    warm-up (its answers would be read as the wrong classes, or fail on every request). None: not checked."""
 
     @property
     def on_gpu(self) -> bool:
@@ -108,11 +115,17 @@ class Placement:
         return module
 
     def warm_up(self, module: Any) -> float:
-        """Forward passes of zeros at the batch sizes the service will see first; returns the seconds."""
+        """Forward passes of zeros at the batch sizes the service will see first; returns the seconds.
+        OutputWidthError when the version answers another number of classes than the entry has."""
         started = time.perf_counter()
         height, width = self.image_shape
         for size in sorted({*WARMUP_BATCH_SIZES, self.warmup_batch}):
-            self.forward(module, np.zeros((size, 1, height, width), dtype=np.float32))
+            probabilities = self.forward(module, np.zeros((size, 1, height, width), dtype=np.float32))
+            if self.classes is not None and probabilities.shape[1:] != (self.classes,):
+                raise OutputWidthError(
+                    f"its output per image has shape {tuple(probabilities.shape[1:])}, the model has "
+                    f"{self.classes} classes: trained for another catalogue entry or another class list?"
+                )
         seconds = time.perf_counter() - started
         logger.info(
             "warm-up forward on %s (batches %s, %s): %.2f s", self.device, self.warmup_batch, self.image_shape, seconds
@@ -148,4 +161,5 @@ def serving_placement(settings: ServingSettings) -> Placement:
         channels_last=settings.channels_last,
         warmup_batch=settings.max_batch_size,
         image_shape=settings.entry.image_shape,
+        classes=len(settings.entry.class_names),
     )

@@ -144,3 +144,28 @@ def test_a_version_that_cannot_run_on_the_model_input_is_refused_by_the_warm_up(
         assert f"model {MODEL} v{wrong_input}: loading failed (" in caplog.text
     finally:
         client.delete_registered_model_alias(MODEL, "warm-up-refusal")
+
+
+def test_a_version_with_another_number_of_classes_is_refused_by_the_warm_up(
+    registry_environment: dict[str, str], digits_versions: DigitsVersions, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A version that takes digits' 8x8 input but answers 3 classes (trained for another class list)
+    runs its warm-up forward without an error; the width check refuses it, the healthy one serves on."""
+    three_classes = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
+    wrong_width = register_module(MODEL, three_classes, torch.rand(4, 1, 8, 8), {"accuracy": 0.1})
+    client = MlflowClient()
+    client.set_registered_model_alias(MODEL, "width-refusal", digits_versions.first)
+    placement = Placement(warmup_batch=4, image_shape=(8, 8), classes=len(catalogue.get(MODEL).class_names))
+    source = ModelSource(MODEL, "width-refusal", poll_seconds=60, placement=placement)
+    try:
+        assert source.check_once() and source.current.version == digits_versions.first
+        client.set_registered_model_alias(MODEL, "width-refusal", wrong_width)
+        with caplog.at_level(logging.WARNING, logger="mlops.serving"):
+            assert not source.check_once()
+        assert source.current.version == digits_versions.first
+        refused = f"model {MODEL} v{wrong_width}: loading failed (OutputWidthError: its output per image has shape (3,)"
+        assert refused in caplog.text
+        # Without the entry's class count the same version would have been swapped in.
+        assert load_version(MODEL, wrong_width, Placement(warmup_batch=4, image_shape=(8, 8))).version == wrong_width
+    finally:
+        client.delete_registered_model_alias(MODEL, "width-refusal")
