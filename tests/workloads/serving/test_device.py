@@ -123,6 +123,25 @@ def test_a_version_serves_only_after_its_warm_up(
         MlflowClient().delete_registered_model_alias("digits", "warm-up-test")
 
 
+def refused_by_warm_up(
+    healthy: str, wrong: str, placement: Placement, caplog: pytest.LogCaptureFixture, alias: str = "warm-up-refusal"
+) -> str:
+    """Serve `healthy` behind its own alias, move the alias to `wrong`: assert `wrong` is never swapped
+    in and `healthy` serves on; returns what the service logged."""
+    client = MlflowClient()
+    client.set_registered_model_alias(MODEL, alias, healthy)
+    source = ModelSource(MODEL, alias, poll_seconds=60, placement=placement)
+    try:
+        assert source.check_once() and source.current.version == healthy
+        client.set_registered_model_alias(MODEL, alias, wrong)
+        with caplog.at_level(logging.WARNING, logger="mlops.serving"):
+            assert not source.check_once()
+        assert source.current.version == healthy
+        return caplog.text
+    finally:
+        client.delete_registered_model_alias(MODEL, alias)
+
+
 def test_a_version_that_cannot_run_on_the_model_input_is_refused_by_the_warm_up(
     registry_environment: dict[str, str], digits_versions: DigitsVersions, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -130,20 +149,9 @@ def test_a_version_that_cannot_run_on_the_model_input_is_refused_by_the_warm_up(
     loads, but its warm-up forward on 8x8 zeros fails: it is never swapped in, the healthy one serves on."""
     other = catalogue.get("surface-defects")
     wrong_input = register_module(MODEL, other.build_model(), torch.rand(4, 1, *other.image_shape), {"accuracy": 0.1})
-    client = MlflowClient()
-    client.set_registered_model_alias(MODEL, "warm-up-refusal", digits_versions.first)
-    source = ModelSource(
-        MODEL, "warm-up-refusal", poll_seconds=60, placement=Placement(warmup_batch=4, image_shape=(8, 8))
-    )
-    try:
-        assert source.check_once() and source.current.version == digits_versions.first
-        client.set_registered_model_alias(MODEL, "warm-up-refusal", wrong_input)
-        with caplog.at_level(logging.WARNING, logger="mlops.serving"):
-            assert not source.check_once()
-        assert source.current.version == digits_versions.first
-        assert f"model {MODEL} v{wrong_input}: loading failed (" in caplog.text
-    finally:
-        client.delete_registered_model_alias(MODEL, "warm-up-refusal")
+    placement = Placement(warmup_batch=4, image_shape=(8, 8))
+    logged = refused_by_warm_up(digits_versions.first, wrong_input, placement, caplog)
+    assert f"model {MODEL} v{wrong_input}: loading failed (" in logged
 
 
 def test_a_version_with_another_number_of_classes_is_refused_by_the_warm_up(
@@ -153,19 +161,10 @@ def test_a_version_with_another_number_of_classes_is_refused_by_the_warm_up(
     runs its warm-up forward without an error; the width check refuses it, the healthy one serves on."""
     three_classes = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
     wrong_width = register_module(MODEL, three_classes, torch.rand(4, 1, 8, 8), {"accuracy": 0.1})
-    client = MlflowClient()
-    client.set_registered_model_alias(MODEL, "width-refusal", digits_versions.first)
     placement = Placement(warmup_batch=4, image_shape=(8, 8), classes=len(catalogue.get(MODEL).class_names))
-    source = ModelSource(MODEL, "width-refusal", poll_seconds=60, placement=placement)
-    try:
-        assert source.check_once() and source.current.version == digits_versions.first
-        client.set_registered_model_alias(MODEL, "width-refusal", wrong_width)
-        with caplog.at_level(logging.WARNING, logger="mlops.serving"):
-            assert not source.check_once()
-        assert source.current.version == digits_versions.first
-        refused = f"model {MODEL} v{wrong_width}: loading failed (OutputWidthError: its output per image has shape (3,)"
-        assert refused in caplog.text
-        # Without the entry's class count the same version would have been swapped in.
-        assert load_version(MODEL, wrong_width, Placement(warmup_batch=4, image_shape=(8, 8))).version == wrong_width
-    finally:
-        client.delete_registered_model_alias(MODEL, "width-refusal")
+    logged = refused_by_warm_up(digits_versions.first, wrong_width, placement, caplog)
+    assert (
+        f"model {MODEL} v{wrong_width}: loading failed (OutputWidthError: its output per image has shape (3,)" in logged
+    )
+    # Without the entry's class count the same version would have been swapped in.
+    assert load_version(MODEL, wrong_width, Placement(warmup_batch=4, image_shape=(8, 8))).version == wrong_width
